@@ -1,0 +1,21 @@
+"""targeting: audience targeting and lookalike modelling on fused social, purchase and CRM data.
+
+>>> import targeting as tg
+>>> world = tg.demo_world(n_users=2_000, seed=0)
+>>> features = tg.build_features(world.tables, world.as_of)
+"""
+
+from targeting.data.demo import DemoWorld, demo_world
+from targeting.data.identity import resolve_identity
+from targeting.data.schema import CONTRACTS, SchemaError, validate
+from targeting.evaluation.metrics import PropensityEvaluation
+from targeting.features.pipeline import FeaturePipeline, build_features
+from targeting.models.propensity import PropensityModel
+from targeting.scoring import clear_model_cache, load_model, score
+
+__version__ = "0.1.0"
+__all__ = [
+    "CONTRACTS", "DemoWorld", "FeaturePipeline", "PropensityEvaluation", "PropensityModel",
+    "SchemaError", "__version__", "build_features", "clear_model_cache", "demo_world",
+    "load_model", "resolve_identity", "score", "validate",
+]

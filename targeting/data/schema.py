@@ -1,0 +1,237 @@
+"""Table contracts: each table declared once, and one validation that reports every problem.
+
+A contract names the columns of a table, the kind of data each holds, its key and the values
+it allows. :func:`validate` checks a dict of tables against them before any work is done and
+raises a single :class:`SchemaError` listing every offending table, column, dtype or value.
+Tables may be missing (a brand with purchase data only); unknown table names are refused so a
+typo does not silently drop a silo.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import pandas as pd
+from pandas.api import types as ptypes
+
+from targeting.data.vocab import (
+    AGE_BANDS,
+    CITY_TIERS,
+    GENDERS,
+    GROUP_ROLES,
+    ORDER_CHANNELS,
+    SCENES,
+    SOCIAL_EVENTS,
+)
+
+
+class SchemaError(ValueError):
+    """Input that breaks a table contract; ``problems`` lists every issue found.
+
+    Examples
+    --------
+    >>> err = SchemaError(["orders: missing column 'ts'"])
+    >>> err.problems
+    ["orders: missing column 'ts'"]
+    """
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(
+            f"{len(self.problems)} problem(s) with the input data:\n{lines}\n"
+            "See targeting.data.schema.CONTRACTS for the expected tables and columns."
+        )
+
+
+# Kinds of column and the pandas dtypes that satisfy them.
+_KIND_CHECKS = {
+    "id": lambda s: ptypes.is_integer_dtype(s) or ptypes.is_string_dtype(s),
+    "int": ptypes.is_integer_dtype,
+    "float": lambda s: ptypes.is_numeric_dtype(s) and not ptypes.is_bool_dtype(s),
+    "bool": ptypes.is_bool_dtype,
+    "datetime": ptypes.is_datetime64_any_dtype,
+    "category": lambda s: isinstance(s.dtype, pd.CategoricalDtype) or ptypes.is_string_dtype(s),
+}
+_KIND_HINT = {
+    "id": "an integer or string dtype",
+    "int": "an integer dtype",
+    "float": "a numeric dtype",
+    "bool": "bool",
+    "datetime": "datetime64 (naive or tz-aware, but the same across tables)",
+    "category": "category or string dtype",
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a contract."""
+
+    name: str
+    kind: str
+    nullable: bool = False
+    allowed: tuple | None = None
+    min_value: float | None = None
+    required: bool = True
+
+
+@dataclass(frozen=True)
+class TableContract:
+    """Columns, key and time column of one table."""
+
+    name: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...] = ()
+    time_column: str | None = None
+    description: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+
+def _c(name, kind, **kw) -> Column:
+    return Column(name, kind, **kw)
+
+
+CONTRACTS: dict[str, TableContract] = {
+    t.name: t
+    for t in (
+        TableContract("identity", (
+            _c("user_id", "id"), _c("social_id", "id", nullable=True),
+            _c("shop_id", "id", nullable=True), _c("member_id", "id", nullable=True),
+        ), key=("user_id",), description="links each silo's own id to one user_id"),
+        TableContract("users", (
+            _c("user_id", "id"), _c("city_tier", "int", allowed=CITY_TIERS),
+            _c("region", "category"), _c("age_band", "category", allowed=AGE_BANDS),
+            _c("gender", "category", allowed=GENDERS, nullable=True),
+            _c("first_seen", "datetime", nullable=True),
+        ), key=("user_id",), description="static profile attributes"),
+        TableContract("social_events", (
+            _c("social_id", "id"), _c("ts", "datetime"),
+            _c("event", "category", allowed=SOCIAL_EVENTS),
+            _c("scene", "category", allowed=SCENES), _c("category", "category", nullable=True),
+        ), time_column="ts", description="reads, shares, chats and visits on the social platform"),
+        TableContract("groups", (
+            _c("group_id", "id"), _c("social_id", "id"),
+            _c("role", "category", allowed=GROUP_ROLES), _c("joined_at", "datetime"),
+        ), key=("group_id", "social_id"), time_column="joined_at",
+            description="chat-group membership; one owner (KOC) per group"),
+        TableContract("orders", (
+            _c("order_id", "id"), _c("shop_id", "id"), _c("ts", "datetime"),
+            _c("category", "category"), _c("brand", "category", nullable=True),
+            _c("amount", "float", min_value=0), _c("quantity", "int", min_value=1),
+            _c("channel", "category", allowed=ORDER_CHANNELS),
+            _c("referrer_social_id", "id", nullable=True), _c("promo", "bool"),
+        ), key=("order_id",), time_column="ts", description="store orders"),
+        TableContract("crm", (
+            _c("member_id", "id"), _c("tier", "category"),
+            _c("points", "float", min_value=0), _c("store_visits", "int", min_value=0),
+            _c("consent", "bool"), _c("joined_at", "datetime", nullable=True, required=False),
+        ), key=("member_id",), time_column="joined_at",
+            description="brand membership; features use consenting members only"),
+        TableContract("campaign", (
+            _c("user_id", "id"), _c("campaign_id", "category"), _c("arm", "category"),
+            _c("sent_at", "datetime"), _c("converted", "bool"),
+            _c("revenue", "float", min_value=0),
+        ), key=("user_id", "campaign_id"), time_column="sent_at",
+            description="randomised campaign: arm 'control' or a treatment"),
+        TableContract("touchpoints", (
+            _c("user_id", "id"), _c("ts", "datetime"), _c("channel", "category"),
+            _c("campaign_id", "category", nullable=True, required=False),
+        ), time_column="ts", description="marketing touches per user and scene/channel"),
+        TableContract("conversions", (
+            _c("user_id", "id"), _c("ts", "datetime"), _c("value", "float", min_value=0),
+        ), time_column="ts", description="conversions for attribution"),
+    )
+}
+
+
+def validate(tables: Mapping[str, pd.DataFrame], *, require: tuple[str, ...] = ()) -> None:
+    """Check tables against their contracts; raise one :class:`SchemaError` listing all issues.
+
+    Parameters
+    ----------
+    tables : mapping of str to DataFrame
+        Any subset of the contract tables (see ``CONTRACTS``).
+    require : tuple of str
+        Tables that must be present for the caller's purpose.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> users = pd.DataFrame({"user_id": [1, 1], "city_tier": [1, 9], "region": ["east"] * 2,
+    ...                       "age_band": ["25-34"] * 2, "gender": ["f", "m"],
+    ...                       "first_seen": pd.to_datetime(["2026-01-01"] * 2)})
+    >>> try:
+    ...     validate({"users": users})
+    ... except SchemaError as err:
+    ...     print(len(err.problems))
+    2
+    """
+    if not isinstance(tables, Mapping):
+        raise SchemaError([f"expected a dict of DataFrames, got {type(tables).__name__}"])
+    problems: list[str] = []
+    for name in require:
+        if name not in tables:
+            problems.append(f"missing table '{name}'")
+    tz_seen: dict[str, str] = {}
+    for name, frame in tables.items():
+        if name not in CONTRACTS:
+            problems.append(f"unknown table '{name}'; known tables: {sorted(CONTRACTS)}")
+            continue
+        if not isinstance(frame, pd.DataFrame):
+            problems.append(f"{name}: expected a pandas DataFrame, got {type(frame).__name__}")
+            continue
+        problems += _check_table(CONTRACTS[name], frame, tz_seen)
+    if len(set(tz_seen.values())) > 1:
+        detail = ", ".join(f"{col} is {tz}" for col, tz in sorted(tz_seen.items()))
+        problems.append(f"timestamps mix time zones ({detail}); make them all tz-aware in one "
+                        "zone or all naive")
+    if problems:
+        raise SchemaError(problems)
+
+
+def _check_table(contract: TableContract, frame: pd.DataFrame, tz_seen: dict) -> list[str]:
+    name, problems = contract.name, []
+    for col in contract.columns:
+        if col.name not in frame.columns:
+            if col.required:
+                problems.append(f"{name}: missing column '{col.name}' ({_KIND_HINT[col.kind]})")
+            continue
+        problems += _check_column(name, col, frame[col.name], tz_seen)
+    key = [k for k in contract.key if k in frame.columns]
+    if key and len(key) == len(contract.key) and len(frame):
+        dup = frame.duplicated(key, keep=False)
+        if dup.any():
+            example = frame.loc[dup, key].head(3).to_dict("records")
+            problems.append(f"{name}: {int(dup.sum())} rows share a key {tuple(key)}, "
+                            f"e.g. {example}; keys must be unique")
+    return problems
+
+
+def _check_column(table: str, col: Column, s: pd.Series, tz_seen: dict) -> list[str]:
+    where = f"{table}.{col.name}"
+    if not _KIND_CHECKS[col.kind](s):
+        return [f"{where}: expected {_KIND_HINT[col.kind]}, found dtype {s.dtype}"]
+    problems = []
+    nulls = int(s.isna().sum())
+    if nulls and not col.nullable:
+        problems.append(f"{where}: {nulls} missing value(s) in a column that must be complete")
+    if col.kind == "datetime":
+        tz = getattr(s.dtype, "tz", None)
+        tz_seen[where] = str(tz) if tz is not None else "naive"
+    if col.allowed is not None:
+        values = s.dropna().unique()
+        unknown = sorted({str(v) for v in values} - {str(a) for a in col.allowed})
+        if unknown:
+            problems.append(f"{where}: unknown value(s) {unknown[:10]}; allowed: "
+                            f"{list(col.allowed)}")
+    if col.min_value is not None and len(s):
+        below = int((s < col.min_value).sum())
+        if below:
+            problems.append(f"{where}: {below} value(s) below {col.min_value} "
+                            f"(e.g. {s[s < col.min_value].iloc[0]})")
+    return problems

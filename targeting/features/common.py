@@ -1,0 +1,107 @@
+"""Helpers shared by the feature builders: time filtering and id linking in Polars.
+
+The builders take pandas tables and return pandas frames; inside they compute with Polars,
+which ran the same per-user aggregations about 4x faster than pandas here (see benchmarks/).
+Every builder is a pure function of its tables and ``as_of``, so it also runs per partition
+of a dataframe shuffled by user.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import polars as pl
+
+DAY_SECONDS = 86_400.0
+
+
+def as_timestamp(as_of, like: pd.Series | None = None) -> pd.Timestamp:
+    """``as_of`` as a Timestamp in the time zone of ``like`` (naive data, naive as_of)."""
+    ts = pd.Timestamp(as_of)
+    tz = getattr(like.dtype, "tz", None) if like is not None else None
+    if tz is not None and ts.tzinfo is None:
+        raise ValueError(f"as_of={ts} is naive but the data are in time zone {tz}; "
+                         f"pass a tz-aware as_of, e.g. pd.Timestamp('{ts}', tz='{tz}')")
+    if tz is None and ts.tzinfo is not None and like is not None:
+        raise ValueError(f"as_of={ts} is tz-aware but the data are naive; pass a naive as_of")
+    return ts
+
+
+def events_before(frame: pd.DataFrame, columns: list[str], time_column: str,
+                  as_of: pd.Timestamp) -> pl.DataFrame:
+    """Rows strictly before ``as_of`` as Polars, with ``age_days`` = days before ``as_of``."""
+    ts = frame[time_column]
+    as_of = as_timestamp(as_of, ts)
+    keep = (ts < as_of).to_numpy()
+    part = frame.loc[keep, columns]
+    age = (as_of - part[time_column]).dt.total_seconds().to_numpy() / DAY_SECONDS
+    out = pl.from_pandas(part.drop(columns=[time_column]), include_index=False)
+    return out.with_columns(pl.Series("age_days", age, dtype=pl.Float64))
+
+
+def link(frame: pl.DataFrame, identity: pl.DataFrame, silo_id: str) -> pl.DataFrame:
+    """Replace a silo's own id by ``user_id`` (rows of unknown ids drop out)."""
+    ids = identity.select("user_id", silo_id).drop_nulls(silo_id)
+    return frame.join(ids, on=silo_id, how="inner").drop(silo_id)
+
+
+def identity_polars(identity: pd.DataFrame) -> pl.DataFrame:
+    return pl.from_pandas(identity[["user_id", "social_id", "shop_id", "member_id"]])
+
+
+def count_if(condition: pl.Expr, name: str) -> pl.Expr:
+    return condition.sum().cast(pl.Float64).alias(name)
+
+
+def min_if(condition: pl.Expr, value: pl.Expr, name: str) -> pl.Expr:
+    return pl.when(condition).then(value).min().alias(name)
+
+
+def share(numerator: str, denominator: str) -> pl.Expr:
+    return (pl.col(numerator) / pl.col(denominator)).fill_nan(None)
+
+
+def slug(value: str) -> str:
+    """A column-name-safe version of a vocabulary value."""
+    return "".join(ch if ch.isalnum() else "_" for ch in str(value).lower()).strip("_")
+
+
+def to_pandas(frame: pl.DataFrame) -> pd.DataFrame:
+    out = frame.to_pandas()
+    return out.set_index("user_id") if "user_id" in out.columns else out
+
+
+def empty_like_ids(dtype=np.int64) -> pl.DataFrame:
+    return pl.DataFrame({"user_id": pl.Series([], dtype=pl.Int64)})
+
+
+class BuildContext:
+    """What every builder needs: the tables, the identity in Polars, ``as_of`` and vocabularies.
+
+    Parameters
+    ----------
+    tables : dict of str to DataFrame
+        Validated contract tables (any subset).
+    identity : DataFrame
+        The resolved identity table.
+    as_of : timestamp-like
+        Only rows strictly before it are read.
+    categories : sequence of str
+        Product categories that get their own columns.
+    windows : sequence of int
+        Look-back windows in days for recency-bounded counts.
+    recent_days : int
+        The window for per-category recent counts.
+    """
+
+    def __init__(self, tables, identity: pd.DataFrame, as_of, categories, windows,
+                 recent_days: int = 30):
+        self.recent_days = recent_days
+        self.tables = tables
+        self.identity = identity_polars(identity)
+        self.as_of = pd.Timestamp(as_of)
+        self.categories = list(categories)
+        self.windows = tuple(windows)
+
+    def has(self, name: str) -> bool:
+        return name in self.tables and len(self.tables[name]) > 0

@@ -1,0 +1,33 @@
+"""Labels: what happened in the window after ``as_of`` (and only there)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from targeting.data.identity import resolve_identity
+from targeting.features.common import as_timestamp
+
+
+def purchase_labels(tables: dict[str, pd.DataFrame], as_of, horizon_days: int,
+                    category: str | None, users: pd.Index) -> pd.Series:
+    """1 for users who ordered ``category`` (any category if None) in ``[as_of, as_of+h)``.
+
+    Examples
+    --------
+    >>> import targeting as tg
+    >>> w = tg.demo_world(n_users=1_000, seed=3)
+    >>> y = purchase_labels(w.tables, w.as_of, 30, "beauty", w.truth["purchase_proba"].index)
+    >>> 0 < y.mean() < 0.2
+    True
+    """
+    orders = tables["orders"]
+    start = as_timestamp(as_of, orders["ts"])
+    end = start + pd.Timedelta(days=horizon_days)
+    hit = (orders["ts"] >= start) & (orders["ts"] < end)
+    if category is not None:
+        hit &= orders["category"] == category
+    identity = resolve_identity(tables)
+    buyers = identity.loc[identity["shop_id"].isin(orders.loc[hit, "shop_id"]), "user_id"]
+    return pd.Series(np.isin(users, buyers.to_numpy()).astype(np.int8), index=users,
+                     name="label")

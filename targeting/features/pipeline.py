@@ -1,0 +1,251 @@
+"""FeaturePipeline: fuse the silo builders into one point-in-time row per user.
+
+``fit`` learns the vocabularies (product categories, regions, CRM tiers, ...) and the output
+columns; ``transform`` is deterministic given them, so the pipeline saved inside a model applies
+exactly the training-time transformation at scoring time. Missing silos give missing values,
+never missing users: every user of the identity table gets a row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import polars as pl
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from targeting.data.identity import resolve_identity
+from targeting.data.schema import SchemaError, validate
+from targeting.features import crm, graph, profile, purchase, social
+from targeting.features.common import BuildContext, as_timestamp
+
+BUILDERS = ("profile", "social", "purchase", "crm", "graph")
+SILO_PREFIXES = {"social": "soc_", "purchase": "pur_", "crm": "crm_", "graph": "graph_"}
+_PER_USER_BUILDERS = {"profile": profile, "social": social, "purchase": purchase, "crm": crm}
+CATEGORICAL_FEATURES = (*profile.CATEGORICAL, "crm_tier")
+
+
+class FeaturePipeline(TransformerMixin, BaseEstimator):
+    """Build the fused per-user feature table from the contract tables.
+
+    Parameters
+    ----------
+    builders : sequence of str, default all
+        Which silos to use: any of ``"profile", "social", "purchase", "crm", "graph"``.
+        Use it to compare a social-only or purchase-only model with the fused one.
+    windows : sequence of int, default (7, 30, 90)
+        Look-back windows in days for activity counts.
+    recent_days : int, default 30
+        Window for per-category recent counts.
+    max_categories : int, default 20
+        Product categories (most frequent first) that get their own columns.
+    unknown : {"error", "ignore"}, default "error"
+        What ``transform`` does with categorical values never seen by ``fit``.
+
+    Attributes
+    ----------
+    categories_ : list of str
+        Product categories with their own columns.
+    vocabularies_ : dict of str to list
+        Levels of each categorical feature, in code order.
+    feature_names_ : list of str
+        Output columns, in order.
+
+    Examples
+    --------
+    >>> import targeting as tg
+    >>> world = tg.demo_world(n_users=1_000, seed=2)
+    >>> pipe = FeaturePipeline().fit(world.tables, world.as_of)
+    >>> X = pipe.transform(world.tables, world.as_of)
+    >>> len(X) == len(world.tables["identity"])
+    True
+    """
+
+    def __init__(self, builders: Sequence[str] = BUILDERS, windows: Sequence[int] = (7, 30, 90),
+                 recent_days: int = 30, max_categories: int = 20, unknown: str = "error"):
+        self.builders = builders
+        self.windows = windows
+        self.recent_days = recent_days
+        self.max_categories = max_categories
+        self.unknown = unknown
+
+    # -- fitting -------------------------------------------------------------------------
+    def fit(self, tables: Mapping[str, pd.DataFrame], as_of=None, y=None) -> FeaturePipeline:
+        """Learn vocabularies and output columns from the data before ``as_of``."""
+        self.fit_transform(tables, as_of)
+        return self
+
+    def fit_transform(self, tables, as_of=None, y=None, **_) -> pd.DataFrame:
+        """Fit, and return the features at ``as_of`` without building them twice."""
+        self._check_params()
+        validate(tables)
+        as_of = _default_as_of(tables, as_of)
+        self.categories_ = _learn_categories(tables, as_of, self.max_categories)
+        self.vocabularies_ = {}
+        raw = self._build(tables, as_of, None)
+        self.vocabularies_ = {c: sorted(raw[c].dropna().unique().tolist())
+                              for c in CATEGORICAL_FEATURES if c in raw.columns}
+        self.feature_names_ = [c for c in raw.columns]
+        self.as_of_ = as_of
+        return self._finish(raw)
+
+    # -- transforming ----------------------------------------------------------------------
+    def transform(self, tables: Mapping[str, pd.DataFrame], as_of=None,
+                  users: Sequence | None = None) -> pd.DataFrame:
+        """Features at ``as_of`` (only rows strictly before it), one row per user.
+
+        Parameters
+        ----------
+        tables : dict of str to DataFrame
+            Contract tables; any silo may be missing.
+        as_of : timestamp-like, default the end of the data
+            The point in time the features describe.
+        users : sequence, optional
+            Return rows for these user ids, in this order (unknown users get empty rows).
+            Default: every user of the identity table.
+        """
+        check_is_fitted(self, "feature_names_")
+        validate(tables)
+        as_of = _default_as_of(tables, as_of)
+        return self._finish(self._build(tables, as_of, users))
+
+    def _build(self, tables, as_of, users) -> pd.DataFrame:
+        identity = resolve_identity(tables)
+        ctx = BuildContext(tables, identity, as_of, self.categories_, self.windows,
+                           self.recent_days)
+        frames = {}
+        for name, module in _PER_USER_BUILDERS.items():
+            if name in self.builders:
+                frames[name] = module.build(ctx)
+        if "graph" in self.builders:
+            frames["graph"] = graph.build(ctx, frames.get("social"), frames.get("purchase"))
+        ids = identity["user_id"] if users is None else pd.Series(list(users))
+        if users is not None and ids.duplicated().any():
+            raise SchemaError([f"users: {int(ids.duplicated().sum())} duplicated user id(s)"])
+        out = pl.DataFrame({"user_id": ids.to_numpy()})
+        for frame in frames.values():
+            if frame is not None:
+                out = out.join(frame, on="user_id", how="left", maintain_order="left")
+        return out.to_pandas().set_index("user_id")
+
+    def _finish(self, raw: pd.DataFrame) -> pd.DataFrame:
+        """Fixed columns in fixed order, categorical levels from ``fit``, floats elsewhere."""
+        out = raw.reindex(columns=self.feature_names_)
+        problems = []
+        for col in self.feature_names_:
+            if col in self.vocabularies_:
+                levels = self.vocabularies_[col]
+                values = out[col].astype("object").where(out[col].notna(), None)
+                unseen = sorted(set(values.dropna()) - set(levels))
+                if unseen and self.unknown == "error":
+                    problems.append(f"{col}: value(s) {unseen[:10]} were not seen in training; "
+                                    f"known: {levels}")
+                out[col] = pd.Categorical(values, categories=levels)
+            else:
+                out[col] = out[col].astype(float)
+        if problems:
+            raise SchemaError(problems)
+        return out
+
+    # -- model matrix ----------------------------------------------------------------------
+    def to_matrix(self, features: pd.DataFrame) -> np.ndarray:
+        """The numeric matrix LightGBM sees: categorical features as their level codes.
+
+        Checks the frame first (columns, dtypes, levels) and raises :class:`SchemaError`
+        naming every problem.
+        """
+        check_is_fitted(self, "feature_names_")
+        problems = []
+        missing = [c for c in self.feature_names_ if c not in features.columns]
+        if missing:
+            problems.append(f"features: missing column(s) {missing[:20]}"
+                            + (f" and {len(missing) - 20} more" if len(missing) > 20 else ""))
+            raise SchemaError(problems)
+        columns = []
+        for col in self.feature_names_:
+            values = features[col]
+            if col in self.vocabularies_:
+                codes, problem = _codes(col, values, self.vocabularies_[col])
+                if problem:
+                    problems.append(problem)
+                columns.append(codes)
+            elif not (pd.api.types.is_numeric_dtype(values) or values.isna().all()):
+                problems.append(f"features.{col}: expected a numeric dtype, found {values.dtype}")
+            else:
+                columns.append(values.to_numpy(dtype=float, na_value=np.nan))
+        if problems:
+            raise SchemaError(problems)
+        return np.column_stack(columns) if columns else np.empty((len(features), 0))
+
+    @property
+    def categorical_indices_(self) -> list[int]:
+        return [i for i, c in enumerate(self.feature_names_) if c in self.vocabularies_]
+
+    def silo_of(self, feature: str) -> str:
+        """Which silo a feature comes from (``profile`` for the users table)."""
+        for silo, prefix in SILO_PREFIXES.items():
+            if feature.startswith(prefix):
+                return silo
+        return "profile"
+
+    def _check_params(self) -> None:
+        unknown = sorted(set(self.builders) - set(BUILDERS))
+        if unknown:
+            raise ValueError(f"unknown builder(s) {unknown}; choose from {list(BUILDERS)}")
+        if self.unknown not in ("error", "ignore"):
+            raise ValueError(f"unknown must be 'error' or 'ignore', got {self.unknown!r}")
+
+
+def build_features(tables: Mapping[str, pd.DataFrame], as_of=None, **params) -> pd.DataFrame:
+    """One call: fit a :class:`FeaturePipeline` and return the features at ``as_of``.
+
+    Examples
+    --------
+    >>> import targeting as tg
+    >>> world = tg.demo_world(n_users=1_000, seed=2)
+    >>> X = build_features(world.tables, world.as_of)
+    >>> X.index.name
+    'user_id'
+    """
+    return FeaturePipeline(**params).fit_transform(tables, as_of)
+
+
+def _codes(col: str, values: pd.Series, levels: list) -> tuple[np.ndarray, str | None]:
+    if isinstance(values.dtype, pd.CategoricalDtype) and list(values.cat.categories) == levels:
+        codes = values.cat.codes.to_numpy().astype(float)
+        codes[codes < 0] = np.nan
+        return codes, None
+    lookup = {v: i for i, v in enumerate(levels)}
+    raw = values.astype(object)
+    mapped = raw.map(lookup)
+    unseen = raw[mapped.isna() & raw.notna()]
+    if len(unseen):
+        return mapped.to_numpy(dtype=float), (
+            f"features.{col}: unknown value(s) {sorted(map(str, set(unseen)))[:10]}; "
+            f"known: {levels}")
+    return mapped.to_numpy(dtype=float), None
+
+
+def _learn_categories(tables, as_of, limit: int) -> list[str]:
+    counts: dict[str, int] = {}
+    for name in ("orders", "social_events"):
+        if name in tables and len(tables[name]):
+            frame = tables[name]
+            ts = frame["ts"]
+            seen = frame.loc[ts < as_timestamp(as_of, ts), "category"].dropna().astype(str)
+            for cat, n in seen.value_counts().items():
+                counts[cat] = counts.get(cat, 0) + int(n)
+    return sorted(counts, key=lambda c: (-counts[c], c))[:limit]
+
+
+def _default_as_of(tables, as_of) -> pd.Timestamp:
+    """``as_of`` as given, or just after the latest event in the tables."""
+    if as_of is not None:
+        return pd.Timestamp(as_of)
+    latest = [tables[n]["ts"].max() for n in ("orders", "social_events")
+              if n in tables and len(tables[n])]
+    if not latest:
+        raise ValueError("as_of is required when there are no timestamped events")
+    return max(latest) + pd.Timedelta(seconds=1)
