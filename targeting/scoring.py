@@ -42,10 +42,12 @@ class Scorer:
     def score_features(self, features: pd.DataFrame) -> pd.DataFrame:
         """Score a feature frame (``user_id`` as a column or as the index)."""
         ids, problems = _user_ids(features)
-        try:
-            X = self.pipeline.to_matrix(features) if not problems else None
-        except SchemaError as err:
-            problems += err.problems
+        X = None
+        if ids is not None:  # a non-empty frame: check its columns too, report all at once
+            try:
+                X = self.pipeline.to_matrix(features)
+            except SchemaError as err:
+                problems += err.problems
         if problems:
             raise SchemaError(problems)
         scores = self.model.score_matrix(X)
@@ -77,7 +79,7 @@ def _user_ids(features) -> tuple[np.ndarray | None, list[str]]:
     elif features.index.name == "user_id":
         ids = features.index.to_series()
     else:
-        return None, ["features: no 'user_id' column or index"]
+        return np.arange(len(features)), ["features: no 'user_id' column or index"]
     problems = []
     if ids.isna().any():
         problems.append(f"user_id: {int(ids.isna().sum())} missing value(s)")

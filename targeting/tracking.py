@@ -153,9 +153,6 @@ def _anonymous_example(features: pd.DataFrame) -> pd.DataFrame:
     """Real feature values with synthetic user ids: no identifier leaves the data."""
     example = features.reset_index(drop=True)
     example.insert(0, "user_id", range(1, len(example) + 1))
-    for col in example.columns:
-        if isinstance(example[col].dtype, pd.CategoricalDtype):
-            example[col] = example[col].astype(object)
     return example
 
 

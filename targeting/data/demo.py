@@ -139,18 +139,20 @@ class _Simulator:
     # Calibration knobs: standard deviations of the parts of the log purchase rate, and how
     # loudly interest shows in social engagement. Tuned so that the oracle AUC sits near 0.8
     # and each silo alone sees only part of it (see tests/test_demo_world.py).
-    sd_demographic = 0.45
-    sd_region = 0.0
-    sd_tier = 0.25
-    sd_group_taste = 0.45
-    sd_individual = 0.6
-    sd_drift = 0.4
-    sd_spend = 0.45
-    sd_activity = 0.6
-    price_gain = 1.0
-    base_rates = np.array([0.030, 0.018, 0.045, 0.035, 0.030, 0.010, 0.020, 0.022])
-    engaged_rate = 0.9
-    interest_gain = 1.0
+    sd_demographic = 0.65
+    sd_region = 0.35
+    sd_tier = 0.3
+    sd_group_taste = 0.7
+    sd_individual = 0.25
+    sd_drift = 0.1
+    sd_spend = 0.2
+    sd_activity = 0.4
+    price_gain = 1.5
+    habit_consumable = 1.4
+    habit_other = 1.2
+    base_rates = np.array([0.040, 0.018, 0.035, 0.030, 0.025, 0.010, 0.018, 0.020])
+    engaged_rate = 1.0
+    interest_gain = 1.5
 
     def __init__(self, n_users: int, seed: int, horizon_days: int):
         self.n, self.seed, self.horizon = n_users, seed, horizon_days
@@ -208,7 +210,7 @@ class _Simulator:
         rng, n = self.rng, self.n
         self.has_shop = rng.random(n) < 0.85
         # 60-70 % of store users are matched to a social id; non-store users are social-only.
-        self.has_social = np.where(self.has_shop, rng.random(n) < 0.68, True)
+        self.has_social = np.where(self.has_shop, rng.random(n) < 0.65, True)
         self.is_member = self.has_shop & (rng.random(n) < 0.25)
         self.consent = self.is_member & (rng.random(n) < 0.6)
         perm = rng.permutation
@@ -246,9 +248,12 @@ class _Simulator:
 
     def _interests(self) -> None:
         rng, n, C = self.rng, self.n, self.C
-        demo_effect = rng.normal(0, self.sd_demographic, (len(AGE_BANDS), 2, C))
-        tier_effect = rng.normal(0, self.sd_tier, (5, C))
-        region_effect = rng.normal(0, self.sd_region, (len(REGIONS), C))
+        # The market's structure (who likes what) is the same in every world; the seed draws
+        # the people. That keeps each category's difficulty stable from seed to seed.
+        market = np.random.default_rng(2026)
+        demo_effect = market.normal(0, self.sd_demographic, (len(AGE_BANDS), 2, C))
+        tier_effect = market.normal(0, self.sd_tier, (5, C))
+        region_effect = market.normal(0, self.sd_region, (len(REGIONS), C))
         group_taste = rng.normal(0, self.sd_group_taste, (self.n_groups, C))
         seg_effect = np.array([0.8, 1.8, 0.2, 0.0, -0.3, -0.6, 0.1, 0.3])
         static = (demo_effect[self.age, self.female.astype(int)] + tier_effect[self.tier - 1]
@@ -279,9 +284,12 @@ class _Simulator:
     # -- store -----------------------------------------------------------------------------
     def _orders(self) -> tuple[pd.DataFrame, np.ndarray]:
         rng, C = self.rng, self.C
-        base = np.log(self.base_rates) - 0.75
+        # Intercepts chosen so that the first period's rates match the base rates exactly.
+        first = self.interest(0) + self.spend[:, None] + self.influence
+        base = np.log(self.base_rates) - np.log(np.exp(first).mean(axis=0))
         # Repeat buying: a recent order in a category raises the next (more for consumables).
-        habit = np.where(np.isin(CATEGORIES, ("baby", "snacks", "fresh", "health")), 0.8, 0.5)
+        habit = np.where(np.isin(CATEGORIES, ("baby", "snacks", "fresh", "health")),
+                         self.habit_consumable, self.habit_other)
         bought_recently = np.zeros((self.n, C), dtype=bool)
         bought_last = np.zeros((self.n, C), dtype=bool)
         parts = []

@@ -64,31 +64,46 @@ def _owner_pull(ctx: BuildContext, members: pl.DataFrame) -> pl.DataFrame | None
 
 def _co_members(ctx: BuildContext, members: pl.DataFrame, social: pl.DataFrame | None,
                 purchase: pl.DataFrame | None) -> pl.DataFrame | None:
-    """Leave-one-out means over co-members: who bought each category, what they read."""
-    signals = []
+    """What a user's co-members buy and read, the user left out.
+
+    ``graph_group_buy_<c>``: share of co-members who bought ``c``; ``graph_group_int_<c>``:
+    share of co-members' engaged social events about ``c``. Both pool all of a user's groups and
+    are ratios of integer sums, so they do not depend on the order rows are added in.
+    """
+    cats = [slug(c) for c in ctx.categories]
+    counts = []
     if purchase is not None:
-        signals += [((pl.col(f"pur_n_{slug(c)}").fill_null(0) > 0).cast(pl.Float64)
-                     .alias(f"buy_{slug(c)}")) for c in ctx.categories]
+        counts += [(pl.col(f"pur_n_{c}").fill_null(0) > 0).cast(pl.Int64).alias(f"buy_{c}")
+                   for c in cats]
     if social is not None:
-        signals += [pl.col(f"soc_share_{slug(c)}").fill_null(0.0).alias(f"int_{slug(c)}")
-                    for c in ctx.categories]
-    if not signals:
+        counts += [pl.col(f"soc_eng_{c}").fill_null(0).cast(pl.Int64).alias(f"eng_{c}")
+                   for c in cats]
+        counts.append(pl.col("soc_engaged").fill_null(0).cast(pl.Int64).alias("eng_all"))
+    if not counts:
         return None
     people = ctx.identity.select("user_id", "social_id").drop_nulls("social_id")
     for frame in (purchase, social):
         if frame is not None:
             people = people.join(frame, on="user_id", how="left")
-    people = people.select("user_id", "social_id", *signals)
-    names = [c for c in people.columns if c not in ("user_id", "social_id")]
+    people = people.select("social_id", *counts)
+    names = [c for c in people.columns if c != "social_id"]
     joined = members.select("group_id", "social_id", "group_size").join(
-        people, on="social_id", how="left").with_columns(pl.col(names).fill_null(0.0))
-    totals = joined.group_by("group_id").agg(pl.col(names).sum().name.suffix("_sum"))
+        people, on="social_id", how="left").with_columns(pl.col(names).fill_null(0))
+    totals = joined.group_by("group_id").agg(pl.col(names).sum().name.suffix("_group"))
     joined = joined.join(totals, on="group_id")
-    others = (pl.col("group_size") - 1).clip(lower_bound=1)
-    loo = [((pl.col(f"{n}_sum") - pl.col(n)) / others).alias(n) for n in names]
-    per_user = joined.select("social_id", *loo).group_by("social_id").agg(pl.col(names).mean())
-    renamed = {n: f"{PREFIX}group_{n}" for n in names}
-    return link(per_user.rename(renamed), ctx.identity, "social_id")
+    # Leave-one-out integer counts per membership, pooled over the user's groups.
+    others = [(pl.col(f"{n}_group") - pl.col(n)).alias(n) for n in names]
+    pooled = joined.select("social_id", (pl.col("group_size") - 1).alias("others"), *others)
+    pooled = pooled.group_by("social_id").agg(pl.col("others", *names).sum())
+    ratios = []
+    if purchase is not None:
+        ratios += [(pl.col(f"buy_{c}") / pl.col("others")).alias(f"{PREFIX}group_buy_{c}")
+                   for c in cats]
+    if social is not None:
+        ratios += [(pl.col(f"eng_{c}") / pl.col("eng_all")).alias(f"{PREFIX}group_int_{c}")
+                   for c in cats]
+    per_user = pooled.select("social_id", *[r.fill_nan(None) for r in ratios])
+    return link(per_user, ctx.identity, "social_id")
 
 
 def graph_features(tables: dict[str, pd.DataFrame], as_of, categories) -> pd.DataFrame:

@@ -142,7 +142,9 @@ class FeaturePipeline(TransformerMixin, BaseEstimator):
                 if unseen and self.unknown == "error":
                     problems.append(f"{col}: value(s) {unseen[:10]} were not seen in training; "
                                     f"known: {levels}")
-                out[col] = pd.Categorical(values, categories=levels)
+                # Plain strings (not pandas categoricals): they travel through JSON, MLflow
+                # signatures and serving unchanged; to_matrix maps them to fixed codes.
+                out[col] = values.astype(object)
             else:
                 out[col] = out[col].astype(float)
         if problems:
@@ -213,10 +215,6 @@ def build_features(tables: Mapping[str, pd.DataFrame], as_of=None, **params) -> 
 
 
 def _codes(col: str, values: pd.Series, levels: list) -> tuple[np.ndarray, str | None]:
-    if isinstance(values.dtype, pd.CategoricalDtype) and list(values.cat.categories) == levels:
-        codes = values.cat.codes.to_numpy().astype(float)
-        codes[codes < 0] = np.nan
-        return codes, None
     lookup = {v: i for i, v in enumerate(levels)}
     raw = values.astype(object)
     mapped = raw.map(lookup)

@@ -29,10 +29,13 @@ def build(ctx: BuildContext) -> pl.DataFrame | None:
                            "ts", ctx.as_of)
     orders = orders.with_columns(pl.col("category").cast(pl.String),
                                  pl.col("channel").cast(pl.String))
-    age, amount = pl.col("age_days"), pl.col("amount")
+    # Sums in integer cents: float sums in a parallel group-by depend on the order of the
+    # rows, and features must be identical to the last bit on the same data.
+    orders = orders.with_columns((pl.col("amount") * 100).round().cast(pl.Int64).alias("cents"))
+    age, cents = pl.col("age_days"), pl.col("cents")
     aggs = [pl.len().cast(pl.Float64).alias(f"{PREFIX}orders"),
-            amount.sum().alias(f"{PREFIX}amount"),
-            amount.mean().alias(f"{PREFIX}avg_amount"),
+            (cents.sum() / 100).alias(f"{PREFIX}amount"),
+            (cents.sum() / pl.len() / 100).alias(f"{PREFIX}avg_amount"),
             age.min().alias(f"{PREFIX}days_since_last"),
             age.max().alias(f"{PREFIX}days_since_first"),
             pl.col("category").n_unique().cast(pl.Float64).alias(f"{PREFIX}n_categories"),

@@ -45,7 +45,7 @@ class PropensityModel(ClassifierMixin, BaseEstimator):
         Product category to predict; None predicts any purchase.
     horizon_days : int, default 30
         Length of the label window after each snapshot.
-    n_train_windows : int, default 2
+    n_train_windows : int, default 3
         Training windows stacked before the validation window.
     builders : sequence of str, default all silos
         Feature builders to use (see :class:`~targeting.FeaturePipeline`).
@@ -81,7 +81,7 @@ class PropensityModel(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, category: str | None = "beauty", horizon_days: int = 30,
-                 n_train_windows: int = 2, builders: Sequence[str] = BUILDERS,
+                 n_train_windows: int = 3, builders: Sequence[str] = BUILDERS,
                  n_estimators: int = 3000, early_stopping_rounds: int = 100,
                  calibrate: bool = True, random_state: int = 0, progress: bool = True,
                  **lightgbm_params: Any):

@@ -1,0 +1,89 @@
+"""Propensity model: scikit-learn contract, out-of-time training, quality against the oracle."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+
+import targeting as tg
+
+
+def test_estimator_contract(small_model):
+    params = small_model.get_params()
+    assert params["category"] == "snacks" and "builders" in params
+    twin = clone(tg.PropensityModel("snacks", num_leaves=7))
+    assert twin.get_params()["num_leaves"] == 7
+    assert twin.lightgbm_params["num_leaves"] == 7
+    assert not hasattr(twin, "booster_")
+    assert twin.set_params(min_child_samples=50).lightgbm_params["min_child_samples"] == 50
+
+
+def test_training_reads_nothing_at_or_after_as_of(small_world):
+    """Future orders deleted: the fitted model is the same to the last bit."""
+    tables = dict(small_world.tables)
+    orders = tables["orders"]
+    tables["orders"] = orders[orders.ts < small_world.as_of]
+    a = tg.PropensityModel("snacks", progress=False).fit(small_world.tables, small_world.as_of)
+    b = tg.PropensityModel("snacks", progress=False).fit(tables, small_world.as_of)
+    assert a.booster_.model_to_string() == b.booster_.model_to_string()
+
+
+def test_scores_are_calibrated_probabilities(small_model, small_world):
+    ev = small_model.evaluate(small_world)
+    assert abs(ev.metrics["mean_score"] - ev.metrics["positive_rate"]) < 0.01
+    X = small_model.features(small_world.tables, small_world.as_of)
+    proba = small_model.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    deciles = small_model.decile(proba[:, 1])
+    assert set(np.unique(deciles)) <= set(range(1, 11))
+    top = proba[:, 1] >= np.quantile(proba[:, 1], 0.9)
+    assert (deciles[top] <= 2).mean() > 0.8
+
+
+def test_evaluation_result_renders_and_plots(small_model, small_world):
+    ev = small_model.evaluate(small_world)
+    for key in ("auc", "pr_auc", "log_loss", "brier", "lift_at_1pct", "capture_at_10pct",
+                "oracle_auc"):
+        assert key in ev.metrics
+    assert "<table" in ev._repr_html_()
+    fig = ev.plot()
+    assert len(fig.axes) == 2
+
+
+def test_too_few_buyers_is_a_clear_error(small_world):
+    tables = dict(small_world.tables)
+    tables["orders"] = tables["orders"][tables["orders"].category != "electronics"]
+    with pytest.raises(ValueError, match="too few to learn from"):
+        tg.PropensityModel("electronics", progress=False).fit(tables, small_world.as_of)
+
+
+@pytest.fixture(scope="module")
+def default_world_results():
+    """The default world (50,000 users): fused, social-only and purchase-only models."""
+    world = tg.demo_world()
+    out = {}
+    for label, builders in (("fused", tg.FeaturePipeline().builders),
+                            ("social", ("profile", "social", "graph")),
+                            ("purchase", ("profile", "purchase", "crm"))):
+        model = tg.PropensityModel("beauty", builders=builders, progress=False)
+        out[label] = model.fit(world.tables, world.as_of).evaluate(world).metrics
+    return out
+
+
+def test_fused_model_is_within_two_points_of_the_oracle(default_world_results):
+    fused = default_world_results["fused"]
+    assert 0.75 <= fused["oracle_auc"] <= 0.9
+    assert fused["auc_gap_to_oracle"] <= 0.02
+
+
+def test_fused_silos_beat_each_silo_alone(default_world_results):
+    r = default_world_results
+    assert r["fused"]["auc"] - r["social"]["auc"] >= 0.01
+    assert r["fused"]["auc"] - r["purchase"]["auc"] >= 0.01
+
+
+def test_feature_importance_names_features(small_model):
+    imp = small_model.feature_importance()
+    assert isinstance(imp, pd.Series) and imp.index[0] in small_model.pipeline_.feature_names_

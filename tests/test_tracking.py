@@ -1,0 +1,79 @@
+"""MLflow: runs in a real SQLite store, registry with the champion rule, no identifiers leak."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import pytest
+
+import targeting as tg
+from targeting.tracking import data_fingerprint, log_propensity
+
+
+@pytest.fixture()
+def first_run(mlflow_store, small_model, small_world):
+    ev = small_model.evaluate(small_world)
+    return log_propensity(small_model, ev, small_world.tables, experiment="test"), ev
+
+
+def test_run_has_params_metrics_plots_model_and_champion(first_run, small_world):
+    logged, ev = first_run
+    client = mlflow.MlflowClient()
+    run = client.get_run(logged.run_id)
+    assert run.data.params["category"] == "snacks"
+    assert run.data.params["builders"] == "profile+social+purchase+crm+graph"
+    assert run.data.metrics["auc"] == pytest.approx(ev.metrics["auc"])
+    assert "oracle_auc" in run.data.metrics and "validation_best_iteration" in run.data.metrics
+    assert run.data.tags["data_fingerprint"] == data_fingerprint(small_world.tables)
+    assert run.data.tags["targeting.version"] == tg.__version__
+    names = {a.path for a in client.list_artifacts(logged.run_id)}
+    assert {"evaluation.png", "features.json", "importance_by_silo.json"} <= names
+    version = client.get_model_version_by_alias("propensity", "champion")
+    assert str(version.version) == "1" and logged.is_champion
+    model = mlflow.models.get_model_info("models:/propensity@champion")
+    assert model.signature is not None
+    assert "user_id" in model.signature.inputs.input_names()
+
+
+def test_champion_moves_only_for_a_better_model(first_run, small_world):
+    weak = tg.PropensityModel("snacks", builders=("profile",), progress=False)
+    weak.fit(small_world.tables, small_world.as_of)
+    logged = log_propensity(weak, weak.evaluate(small_world), small_world.tables,
+                            experiment="test")
+    assert logged.version == "2" and not logged.is_champion
+    assert "does not beat" in logged.reason
+    client = mlflow.MlflowClient()
+    assert str(client.get_model_version_by_alias("propensity", "champion").version) == "1"
+
+
+def test_no_raw_identifier_in_any_artifact(first_run, small_world, mlflow_store):
+    logged, _ = first_run
+    root = Path(mlflow_store.removeprefix("sqlite:///")).parent / "mlartifacts"
+    files = [p for p in root.rglob("*") if p.is_file()]
+    assert files, "artifacts were written beside the SQLite store"
+    ident = small_world.tables["identity"]
+    ids = set()
+    for col in ident.columns:
+        ids |= {str(v) for v in ident[col].dropna().astype("int64")}
+    text_files = [p for p in files if p.suffix in {".json", ".txt", ".csv", ".yaml", ".MLmodel",
+                                                      ".html", ""} or p.name == "MLmodel"]
+    assert any(p.name == "input_example.json" for p in text_files)
+    for path in text_files:
+        content = path.read_text(errors="ignore")
+        found = [i for i in ids if i in content]
+        assert not found, f"{path.name} contains raw ids {found[:3]}"
+
+
+def test_failed_logging_leaves_no_run(mlflow_store, small_model, small_world):
+    class Broken:
+        metrics = {"auc": float("nan")}
+
+        def plot(self):
+            raise RuntimeError("plotting failed")
+
+    with pytest.raises(RuntimeError, match="plotting failed"):
+        log_propensity(small_model, Broken(), small_world.tables, experiment="test")
+    client = mlflow.MlflowClient()
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    assert client.search_runs(experiments) == []
