@@ -18,7 +18,6 @@ import time
 
 import duckdb
 import numpy as np
-import pandas as pd
 
 import targeting as tg
 from targeting.data.vocab import ORDER_CHANNELS, SCENES, SOCIAL_EVENTS
@@ -45,7 +44,7 @@ def duckdb_features(tables, as_of, categories, windows=(7, 30, 90), recent=30):
     ts = f"TIMESTAMP '{as_of}'"
     age = f"(epoch({ts}) - epoch(ts)) / 86400.0"
     eng = "event <> 'impression'"
-    soc = [f"count(*) AS soc_events", f"count(*) FILTER ({eng}) AS soc_engaged",
+    soc = ["count(*) AS soc_events", f"count(*) FILTER ({eng}) AS soc_engaged",
            f"min({age}) AS soc_days_since_last", f"max({age}) AS soc_days_since_first"]
     soc += [f"count(*) FILTER ({age} < {w}) AS soc_events_{w}d" for w in windows]
     soc += [f"count(*) FILTER (event = '{e}') AS soc_n_{e}" for e in SOCIAL_EVENTS]

@@ -33,7 +33,9 @@ def test_social_counts_match_a_plain_pandas_computation(world, fitted):
     _, X = fitted
     t = world.tables
     ev = t["social_events"]
-    ev = ev[(ev.ts < world.as_of) & (ev.event != "impression") & (ev.category == "beauty")]
+    start = world.as_of - pd.Timedelta(days=FeaturePipeline().lookback_days)
+    ev = ev[(ev.ts < world.as_of) & (ev.ts >= start) & (ev.event != "impression")
+            & (ev.category == "beauty")]
     per_social = ev.groupby("social_id").size()
     ident = t["identity"].dropna(subset=["social_id"])
     expected = ident.set_index("user_id").social_id.map(per_social).fillna(0)
@@ -44,7 +46,8 @@ def test_social_counts_match_a_plain_pandas_computation(world, fitted):
 def test_purchase_recency_matches_pandas(world, fitted):
     _, X = fitted
     t = world.tables
-    orders = t["orders"][t["orders"].ts < world.as_of]
+    start = world.as_of - pd.Timedelta(days=FeaturePipeline().lookback_days)
+    orders = t["orders"][(t["orders"].ts < world.as_of) & (t["orders"].ts >= start)]
     last = orders.groupby("shop_id").ts.max()
     ident = t["identity"].dropna(subset=["shop_id"]).set_index("user_id")
     days = (world.as_of - ident.shop_id.map(last)).dt.total_seconds() / 86_400

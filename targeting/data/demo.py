@@ -134,8 +134,8 @@ def demo_world(n_users: int = 50_000, seed: int = 0, *, horizon_days: int = 30) 
 class _Simulator:
     """Generates one world; one method per silo, sharing the latent state."""
 
-    n_history_periods = 6
-    start = np.datetime64("2026-03-01T00:00:00", "s")
+    n_history_periods = 8
+    start = np.datetime64("2026-01-01T00:00:00", "s")
     # Calibration knobs: standard deviations of the parts of the log purchase rate, and how
     # loudly interest shows in social engagement. Tuned so that the oracle AUC sits near 0.8
     # and each silo alone sees only part of it (see tests/test_demo_world.py).
@@ -151,7 +151,7 @@ class _Simulator:
     habit_consumable = 1.4
     habit_other = 1.2
     base_rates = np.array([0.040, 0.018, 0.035, 0.030, 0.025, 0.010, 0.018, 0.020])
-    engaged_rate = 1.0
+    engaged_rate = 0.75
     interest_gain = 1.5
 
     def __init__(self, n_users: int, seed: int, horizon_days: int):
@@ -203,7 +203,7 @@ class _Simulator:
         seg_logit = -4.7 + 1.6 * (self.age == 1) + 1.0 * self.female + 0.6 * (self.tier >= 3)
         self.segment = rng.random(n) < _sigmoid(seg_logit)
         self.activity = rng.lognormal(-self.sd_activity**2 / 2, self.sd_activity, n)  # mean 1
-        self.spend = rng.normal(0.0, self.sd_spend, n)  # general spending propensity (store-only signal)
+        self.spend = rng.normal(0.0, self.sd_spend, n)  # spending propensity: the store sees it
         self.promo_sensitive = rng.random(n) < 0.3
 
     def _silos(self) -> None:
@@ -244,7 +244,9 @@ class _Simulator:
         # A quarter of members also sit in a second, random group.
         extra = joins[rng.random(joins.size) < 0.25]
         self.second_group = (extra, rng.integers(0, self.n_groups, extra.size))
-        self.joined_at = self.start + (rng.random(self.n) * 150 * 86400).astype("timedelta64[s]")
+        # Most joined early; some join during the evaluation window (features must not see them).
+        span = (self.n_history_periods + 1) * self.horizon * 86400
+        self.joined_at = self.start + (rng.random(self.n) ** 2 * span).astype("timedelta64[s]")
 
     def _interests(self) -> None:
         rng, n, C = self.rng, self.n, self.C

@@ -60,7 +60,7 @@ def coverage(identity: pd.DataFrame) -> pd.Series:
     >>> import pandas as pd
     >>> ident = pd.DataFrame({"user_id": [1, 2], "social_id": [5, None],
     ...                       "shop_id": [6, 7], "member_id": [None, None]})
-    >>> coverage(ident)["social_id"]
+    >>> float(coverage(ident)["social_id"])
     0.5
     """
     known = identity[list(SILO_IDS)].notna()

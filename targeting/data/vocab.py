@@ -3,21 +3,54 @@
 from __future__ import annotations
 
 CATEGORIES: tuple[str, ...] = (
-    "beauty", "baby", "snacks", "fresh", "apparel", "electronics", "home", "health",
+    "beauty",
+    "baby",
+    "snacks",
+    "fresh",
+    "apparel",
+    "electronics",
+    "home",
+    "health",
 )
 SOCIAL_EVENTS: tuple[str, ...] = (
-    "impression", "click", "like", "share", "comment", "read", "mini_program_visit", "group_message",
+    "impression",
+    "click",
+    "like",
+    "share",
+    "comment",
+    "read",
+    "mini_program_visit",
+    "group_message",
 )
 SCENES: tuple[str, ...] = (
-    "moments", "official_account", "group_chat", "mini_program", "video", "search",
+    "moments",
+    "official_account",
+    "group_chat",
+    "mini_program",
+    "video",
+    "search",
 )
 ORDER_CHANNELS: tuple[str, ...] = ("app", "web", "mini_program", "group_referral")
 TOUCH_CHANNELS: tuple[str, ...] = (
-    "moments", "official_account", "group_chat", "mini_program", "video", "search", "app",
+    "moments",
+    "official_account",
+    "group_chat",
+    "mini_program",
+    "video",
+    "search",
+    "app",
 )
 GROUP_ROLES: tuple[str, ...] = ("owner", "member")
 CITY_TIERS: tuple[int, ...] = (1, 2, 3, 4, 5)
-REGIONS: tuple[str, ...] = ("north", "northeast", "east", "south", "central", "southwest", "northwest")
+REGIONS: tuple[str, ...] = (
+    "north",
+    "northeast",
+    "east",
+    "south",
+    "central",
+    "southwest",
+    "northwest",
+)
 AGE_BANDS: tuple[str, ...] = ("18-24", "25-34", "35-44", "45-54", "55+")
 GENDERS: tuple[str, ...] = ("f", "m")
 CRM_TIERS: tuple[str, ...] = ("bronze", "silver", "gold", "platinum")

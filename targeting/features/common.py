@@ -28,11 +28,15 @@ def as_timestamp(as_of, like: pd.Series | None = None) -> pd.Timestamp:
 
 
 def events_before(frame: pd.DataFrame, columns: list[str], time_column: str,
-                  as_of: pd.Timestamp) -> pl.DataFrame:
-    """Rows strictly before ``as_of`` as Polars, with ``age_days`` = days before ``as_of``."""
+                  as_of: pd.Timestamp, lookback_days: float | None = None) -> pl.DataFrame:
+    """Rows strictly before ``as_of`` (and within ``lookback_days`` of it) as Polars, with
+    ``age_days`` = days before ``as_of``."""
     ts = frame[time_column]
     as_of = as_timestamp(as_of, ts)
-    keep = (ts < as_of).to_numpy()
+    keep = ts < as_of
+    if lookback_days is not None:
+        keep &= ts >= as_of - pd.Timedelta(days=lookback_days)
+    keep = keep.to_numpy()
     part = frame.loc[keep, columns]
     age = (as_of - part[time_column]).dt.total_seconds().to_numpy() / DAY_SECONDS
     out = pl.from_pandas(part.drop(columns=[time_column]), include_index=False)
@@ -92,11 +96,15 @@ class BuildContext:
         Look-back windows in days for recency-bounded counts.
     recent_days : int
         The window for per-category recent counts.
+    lookback_days : int or None
+        Events older than this are not read, so every snapshot sees the same span of history
+        (training windows stacked at several ``as_of`` dates stay comparable).
     """
 
     def __init__(self, tables, identity: pd.DataFrame, as_of, categories, windows,
-                 recent_days: int = 30):
+                 recent_days: int = 30, lookback_days: int | None = None):
         self.recent_days = recent_days
+        self.lookback_days = lookback_days
         self.tables = tables
         self.identity = identity_polars(identity)
         self.as_of = pd.Timestamp(as_of)

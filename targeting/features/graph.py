@@ -45,7 +45,8 @@ def _owner_pull(ctx: BuildContext, members: pl.DataFrame) -> pl.DataFrame | None
     if not ctx.has("orders"):
         return None
     referrals = events_before(ctx.tables["orders"], ["referrer_social_id", "ts", "category"],
-                              "ts", ctx.as_of).drop_nulls("referrer_social_id")
+                              "ts", ctx.as_of,
+                           ctx.lookback_days).drop_nulls("referrer_social_id")
     referrals = referrals.with_columns(pl.col("category").cast(pl.String))
     cats = ctx.categories
     by_owner = referrals.group_by("referrer_social_id").agg(

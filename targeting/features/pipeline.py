@@ -39,6 +39,8 @@ class FeaturePipeline(TransformerMixin, BaseEstimator):
         Look-back windows in days for activity counts.
     recent_days : int, default 30
         Window for per-category recent counts.
+    lookback_days : int or None, default 120
+        Only events this recent are read: every snapshot sees the same span of history.
     max_categories : int, default 20
         Product categories (most frequent first) that get their own columns.
     unknown : {"error", "ignore"}, default "error"
@@ -64,10 +66,12 @@ class FeaturePipeline(TransformerMixin, BaseEstimator):
     """
 
     def __init__(self, builders: Sequence[str] = BUILDERS, windows: Sequence[int] = (7, 30, 90),
-                 recent_days: int = 30, max_categories: int = 20, unknown: str = "error"):
+                 recent_days: int = 30, lookback_days: int | None = 120,
+                 max_categories: int = 20, unknown: str = "error"):
         self.builders = builders
         self.windows = windows
         self.recent_days = recent_days
+        self.lookback_days = lookback_days
         self.max_categories = max_categories
         self.unknown = unknown
 
@@ -114,7 +118,7 @@ class FeaturePipeline(TransformerMixin, BaseEstimator):
     def _build(self, tables, as_of, users) -> pd.DataFrame:
         identity = resolve_identity(tables)
         ctx = BuildContext(tables, identity, as_of, self.categories_, self.windows,
-                           self.recent_days)
+                           self.recent_days, self.lookback_days)
         frames = {}
         for name, module in _PER_USER_BUILDERS.items():
             if name in self.builders:
@@ -132,24 +136,23 @@ class FeaturePipeline(TransformerMixin, BaseEstimator):
 
     def _finish(self, raw: pd.DataFrame) -> pd.DataFrame:
         """Fixed columns in fixed order, categorical levels from ``fit``, floats elsewhere."""
-        out = raw.reindex(columns=self.feature_names_)
-        problems = []
+        columns, problems = {}, []
         for col in self.feature_names_:
+            values = raw[col] if col in raw.columns else pd.Series(np.nan, index=raw.index)
             if col in self.vocabularies_:
-                levels = self.vocabularies_[col]
-                values = out[col].astype("object").where(out[col].notna(), None)
-                unseen = sorted(set(values.dropna()) - set(levels))
-                if unseen and self.unknown == "error":
-                    problems.append(f"{col}: value(s) {unseen[:10]} were not seen in training; "
-                                    f"known: {levels}")
                 # Plain strings (not pandas categoricals): they travel through JSON, MLflow
                 # signatures and serving unchanged; to_matrix maps them to fixed codes.
-                out[col] = values.astype(object)
+                values = values.astype(object).where(values.notna(), None)
+                unseen = sorted(set(values.dropna()) - set(self.vocabularies_[col]))
+                if unseen and self.unknown == "error":
+                    problems.append(f"{col}: value(s) {unseen[:10]} were not seen in training; "
+                                    f"known: {self.vocabularies_[col]}")
+                columns[col] = values
             else:
-                out[col] = out[col].astype(float)
+                columns[col] = values.astype(float)
         if problems:
             raise SchemaError(problems)
-        return out
+        return pd.DataFrame(columns, index=raw.index)
 
     # -- model matrix ----------------------------------------------------------------------
     def to_matrix(self, features: pd.DataFrame) -> np.ndarray:

@@ -26,7 +26,8 @@ def build(ctx: BuildContext) -> pl.DataFrame | None:
         return None
     orders = events_before(ctx.tables["orders"],
                            ["shop_id", "ts", "category", "amount", "channel", "promo"],
-                           "ts", ctx.as_of)
+                           "ts", ctx.as_of,
+                           ctx.lookback_days)
     orders = orders.with_columns(pl.col("category").cast(pl.String),
                                  pl.col("channel").cast(pl.String))
     # Sums in integer cents: float sums in a parallel group-by depend on the order of the

@@ -29,7 +29,8 @@ def build(ctx: BuildContext) -> pl.DataFrame | None:
     if not ctx.has("social_events"):
         return None
     events = events_before(ctx.tables["social_events"],
-                           ["social_id", "ts", "event", "scene", "category"], "ts", ctx.as_of)
+                           ["social_id", "ts", "event", "scene", "category"], "ts", ctx.as_of,
+                           ctx.lookback_days)
     events = events.with_columns(
         pl.col("event").cast(pl.String), pl.col("scene").cast(pl.String),
         pl.col("category").cast(pl.String))
