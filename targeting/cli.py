@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
@@ -127,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ui = sub.add_parser("ui", help="open the MLflow UI on the same store")
     ui.add_argument("--port", type=int, default=5000)
+    ui.add_argument("--host", default="127.0.0.1")
     args = parser.parse_args(argv)
     return _COMMANDS[args.command](args)
 
@@ -169,8 +171,12 @@ def _cmd_ui(args) -> int:
     uri = mlflow.get_tracking_uri()
     print(f"MLflow UI on http://127.0.0.1:{args.port} for {uri}")
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
-               "--port", str(args.port)]
-    return subprocess.call(command)
+               "--host", args.host, "--port", str(args.port)]
+    # MLflow starts its web server by name: make this environment's bin folder visible even
+    # when the virtual environment is not activated.
+    env = {**os.environ,
+           "PATH": os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])}
+    return subprocess.call(command, env=env)
 
 
 _COMMANDS = {"demo": _cmd_demo, "train": _cmd_train, "score": _cmd_score, "ui": _cmd_ui}

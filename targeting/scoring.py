@@ -35,9 +35,9 @@ class Scorer:
         names = self.pipeline.feature_names_
         silo_cols = {s: [i for i, c in enumerate(names) if c.startswith(p)]
                      for s, p in SILO_PREFIXES.items()}
-        self._history_idx = np.array(sorted(i for v in silo_cols.values() for i in v), dtype=int)
-        self._profile_idx = np.array([i for i in range(len(names))
-                                      if i not in set(self._history_idx)], dtype=int)
+        history = {i for v in silo_cols.values() for i in v}
+        self._history_idx = np.array(sorted(history), dtype=int)
+        self._profile_idx = np.array([i for i in range(len(names)) if i not in history], dtype=int)
 
     def score_features(self, features: pd.DataFrame) -> pd.DataFrame:
         """Score a feature frame (``user_id`` as a column or as the index)."""

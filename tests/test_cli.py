@@ -47,3 +47,28 @@ def test_train_and_score_commands_on_parquet_tables(tmp_path):
 
     scores = pd.read_csv(tmp_path / "scores.csv")
     assert scores.user_id.tolist() == world.tables["identity"].user_id.tolist()
+
+
+def test_ui_command_serves_the_same_store(tmp_path):
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    ui = subprocess.Popen([sys.executable, "-m", "targeting.cli", "ui", "--port", str(port)],
+                          cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.DEVNULL, text=True)
+    try:
+        deadline, status = time.time() + 90, None
+        while time.time() < deadline and status is None:
+            try:
+                status = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).status
+            except OSError:
+                time.sleep(0.5)
+        assert status == 200
+    finally:
+        ui.terminate()
+        ui.wait(timeout=30)

@@ -8,7 +8,6 @@ of a dataframe shuffled by user.
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import polars as pl
 
@@ -61,10 +60,6 @@ def min_if(condition: pl.Expr, value: pl.Expr, name: str) -> pl.Expr:
     return pl.when(condition).then(value).min().alias(name)
 
 
-def share(numerator: str, denominator: str) -> pl.Expr:
-    return (pl.col(numerator) / pl.col(denominator)).fill_nan(None)
-
-
 def slug(value: str) -> str:
     """A column-name-safe version of a vocabulary value."""
     return "".join(ch if ch.isalnum() else "_" for ch in str(value).lower()).strip("_")
@@ -73,10 +68,6 @@ def slug(value: str) -> str:
 def to_pandas(frame: pl.DataFrame) -> pd.DataFrame:
     out = frame.to_pandas()
     return out.set_index("user_id") if "user_id" in out.columns else out
-
-
-def empty_like_ids(dtype=np.int64) -> pl.DataFrame:
-    return pl.DataFrame({"user_id": pl.Series([], dtype=pl.Int64)})
 
 
 class BuildContext:

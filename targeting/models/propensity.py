@@ -149,7 +149,6 @@ class PropensityModel(ClassifierMixin, BaseEstimator):
             "validation_positive_rate": float(y_val.mean()),
             "best_iteration": int(self.booster_.best_iteration or self.booster_.num_trees()),
         }
-        self._validation_data = (X_val, y_val)
         self.classes_ = np.array([0, 1])
         return self
 
