@@ -10,6 +10,7 @@ from __future__ import annotations
 import pandas as pd
 import polars as pl
 
+from targeting.data.vocab import GROUP_ROLES
 from targeting.features.common import BuildContext, events_before, link, slug, to_pandas
 
 PREFIX = "graph_"
@@ -21,13 +22,14 @@ def build(ctx: BuildContext, social: pl.DataFrame | None = None,
     if not ctx.has("groups"):
         return None
     members = events_before(ctx.tables["groups"], ["group_id", "social_id", "role", "joined_at"],
-                            "joined_at", ctx.as_of)
-    members = members.with_columns(pl.col("role").cast(pl.String)).drop("age_days")
+                            "joined_at", ctx.as_of, codes={"role": GROUP_ROLES}).drop("age_days")
+    members = members.with_columns(
+        (pl.col("role") == GROUP_ROLES.index("owner")).alias("is_owner")).drop("role")
     members = members.join(members.group_by("group_id").len("group_size"), on="group_id")
-    owned = pl.when(pl.col("role") == "owner")
+    owned = pl.when(pl.col("is_owner"))
     per_user = members.group_by("social_id").agg(
         pl.len().cast(pl.Float64).alias(f"{PREFIX}n_groups"),
-        (pl.col("role") == "owner").any().cast(pl.Float64).alias(f"{PREFIX}is_owner"),
+        pl.col("is_owner").any().cast(pl.Float64).alias(f"{PREFIX}is_owner"),
         owned.then(pl.col("group_size")).otherwise(0).sum().cast(pl.Float64)
         .alias(f"{PREFIX}owned_members"),
         pl.col("group_size").mean().cast(pl.Float64).alias(f"{PREFIX}mean_group_size"),
@@ -45,15 +47,15 @@ def _owner_pull(ctx: BuildContext, members: pl.DataFrame) -> pl.DataFrame | None
     if not ctx.has("orders"):
         return None
     referrals = events_before(ctx.tables["orders"], ["referrer_social_id", "ts", "category"],
-                              "ts", ctx.as_of,
-                           ctx.lookback_days).drop_nulls("referrer_social_id")
-    referrals = referrals.with_columns(pl.col("category").cast(pl.String))
+                              "ts", ctx.as_of, ctx.lookback_days,
+                              codes={"category": ctx.categories})
+    referrals = referrals.drop_nulls("referrer_social_id")
     cats = ctx.categories
     by_owner = referrals.group_by("referrer_social_id").agg(
         [pl.len().cast(pl.Float64).alias("ref_all")]
-        + [(pl.col("category") == c).sum().cast(pl.Float64).alias(f"ref_{slug(c)}")
-           for c in cats])
-    owners = members.filter(pl.col("role") == "owner").select(
+        + [(pl.col("category") == i).sum().cast(pl.Float64).alias(f"ref_{slug(c)}")
+           for i, c in enumerate(cats)])
+    owners = members.filter(pl.col("is_owner")).select(
         "group_id", pl.col("social_id").alias("referrer_social_id"))
     group_pull = owners.join(by_owner, on="referrer_social_id", how="left").with_columns(
         pl.exclude("group_id", "referrer_social_id").fill_null(0.0))

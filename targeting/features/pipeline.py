@@ -159,34 +159,39 @@ class FeaturePipeline(TransformerMixin, BaseEstimator):
         """The numeric matrix LightGBM sees: categorical features as their level codes.
 
         Checks the frame first (columns, dtypes, levels) and raises :class:`SchemaError`
-        naming every problem.
+        naming every problem. Cheap enough for one-row frames (the single-user score path).
         """
         check_is_fitted(self, "feature_names_")
-        problems = []
-        missing = [c for c in self.feature_names_ if c not in features.columns]
+        names = self.feature_names_
+        present = set(features.columns)
+        missing = [c for c in names if c not in present]
         if missing:
-            problems.append(f"features: missing column(s) {missing[:20]}"
-                            + (f" and {len(missing) - 20} more" if len(missing) > 20 else ""))
-            raise SchemaError(problems)
-        columns = []
-        for col in self.feature_names_:
-            values = features[col]
-            if col in self.vocabularies_:
-                codes, problem = _codes(col, values, self.vocabularies_[col])
-                if problem:
-                    problems.append(problem)
-                columns.append(codes)
-            elif not (pd.api.types.is_numeric_dtype(values) or values.isna().all()):
-                problems.append(f"features.{col}: expected a numeric dtype, found {values.dtype}")
-            else:
-                columns.append(values.to_numpy(dtype=float, na_value=np.nan))
+            more = f" and {len(missing) - 20} more" if len(missing) > 20 else ""
+            raise SchemaError([f"features: missing column(s) {missing[:20]}{more}"])
+        dtypes = dict(zip(features.columns, features.dtypes, strict=True))
+        cat_idx = self.categorical_indices_
+        num_idx = [i for i in range(len(names)) if i not in set(cat_idx)]
+        num_names = [names[i] for i in num_idx]
+        problems = [f"features.{c}: expected a numeric dtype, found {dtypes[c]}"
+                    for c in num_names if not _numeric_or_empty(dtypes[c], features, c)]
+        matrix = np.empty((len(features), len(names)))
+        if num_names and not problems:
+            matrix[:, num_idx] = features[num_names].to_numpy(dtype=float, na_value=np.nan)
+        for i in cat_idx:
+            col = names[i]
+            codes, problem = _codes(col, features[col].to_numpy(dtype=object),
+                                    self.vocabularies_[col])
+            matrix[:, i] = codes
+            if problem:
+                problems.append(problem)
         if problems:
             raise SchemaError(problems)
-        return np.column_stack(columns) if columns else np.empty((len(features), 0))
+        return matrix
 
     @property
     def categorical_indices_(self) -> list[int]:
         return [i for i, c in enumerate(self.feature_names_) if c in self.vocabularies_]
+
 
     def silo_of(self, feature: str) -> str:
         """Which silo a feature comes from (``profile`` for the users table)."""
@@ -217,16 +222,25 @@ def build_features(tables: Mapping[str, pd.DataFrame], as_of=None, **params) -> 
     return FeaturePipeline(**params).fit_transform(tables, as_of)
 
 
-def _codes(col: str, values: pd.Series, levels: list) -> tuple[np.ndarray, str | None]:
-    lookup = {v: i for i, v in enumerate(levels)}
-    raw = values.astype(object)
-    mapped = raw.map(lookup)
-    unseen = raw[mapped.isna() & raw.notna()]
-    if len(unseen):
-        return mapped.to_numpy(dtype=float), (
-            f"features.{col}: unknown value(s) {sorted(map(str, set(unseen)))[:10]}; "
-            f"known: {levels}")
-    return mapped.to_numpy(dtype=float), None
+def _numeric_or_empty(dtype, features: pd.DataFrame, col: str) -> bool:
+    if dtype.kind in "biuf":
+        return True
+    return dtype.kind == "O" and features[col].isna().all()
+
+
+def _codes(col: str, values: np.ndarray, levels: list) -> tuple[np.ndarray, str | None]:
+    """Level codes (NaN for missing); small inputs by dict lookup, large ones vectorised."""
+    if len(values) <= 64:
+        lookup = {v: float(i) for i, v in enumerate(levels)}
+        codes = np.array([lookup.get(v, np.nan) for v in values], dtype=float)
+    else:
+        codes = pd.Categorical(values, categories=levels).codes.astype(float)
+        codes[codes < 0] = np.nan
+    unknown = np.isnan(codes) & ~pd.isna(values)
+    if unknown.any():
+        seen = sorted({str(v) for v in values[unknown]})[:10]
+        return codes, f"features.{col}: unknown value(s) {seen}; known: {levels}"
+    return codes, None
 
 
 def _learn_categories(tables, as_of, limit: int) -> list[str]:

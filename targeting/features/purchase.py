@@ -26,10 +26,8 @@ def build(ctx: BuildContext) -> pl.DataFrame | None:
         return None
     orders = events_before(ctx.tables["orders"],
                            ["shop_id", "ts", "category", "amount", "channel", "promo"],
-                           "ts", ctx.as_of,
-                           ctx.lookback_days)
-    orders = orders.with_columns(pl.col("category").cast(pl.String),
-                                 pl.col("channel").cast(pl.String))
+                           "ts", ctx.as_of, ctx.lookback_days,
+                           codes={"category": ctx.categories, "channel": ORDER_CHANNELS})
     # Sums in integer cents: float sums in a parallel group-by depend on the order of the
     # rows, and features must be identical to the last bit on the same data.
     orders = orders.with_columns((pl.col("amount") * 100).round().cast(pl.Int64).alias("cents"))
@@ -42,10 +40,10 @@ def build(ctx: BuildContext) -> pl.DataFrame | None:
             pl.col("category").n_unique().cast(pl.Float64).alias(f"{PREFIX}n_categories"),
             pl.col("promo").mean().alias(f"{PREFIX}promo_share")]
     aggs += [count_if(age < w, f"{PREFIX}orders_{w}d") for w in ctx.windows]
-    aggs += [(pl.col("channel") == ch).mean().alias(f"{PREFIX}share_{ch}")
-             for ch in ORDER_CHANNELS]
-    for cat in ctx.categories:
-        in_cat = pl.col("category") == cat
+    aggs += [(pl.col("channel") == i).mean().alias(f"{PREFIX}share_{ch}")
+             for i, ch in enumerate(ORDER_CHANNELS)]
+    for i, cat in enumerate(ctx.categories):
+        in_cat = pl.col("category") == i
         name = slug(cat)
         aggs.append(count_if(in_cat, f"{PREFIX}n_{name}"))
         aggs.append(count_if(in_cat & (age < ctx.recent_days),

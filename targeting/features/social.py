@@ -30,21 +30,20 @@ def build(ctx: BuildContext) -> pl.DataFrame | None:
         return None
     events = events_before(ctx.tables["social_events"],
                            ["social_id", "ts", "event", "scene", "category"], "ts", ctx.as_of,
-                           ctx.lookback_days)
-    events = events.with_columns(
-        pl.col("event").cast(pl.String), pl.col("scene").cast(pl.String),
-        pl.col("category").cast(pl.String))
-    engaged = pl.col("event") != "impression"
+                           ctx.lookback_days, codes={"event": SOCIAL_EVENTS, "scene": SCENES,
+                                                     "category": ctx.categories})
+    event, scene, category = pl.col("event"), pl.col("scene"), pl.col("category")
+    engaged = event != SOCIAL_EVENTS.index("impression")
     age = pl.col("age_days")
     aggs = [pl.len().cast(pl.Float64).alias(f"{PREFIX}events"),
             count_if(engaged, f"{PREFIX}engaged"),
             age.min().alias(f"{PREFIX}days_since_last"),
             age.max().alias(f"{PREFIX}days_since_first")]
     aggs += [count_if(age < w, f"{PREFIX}events_{w}d") for w in ctx.windows]
-    aggs += [count_if(pl.col("event") == e, f"{PREFIX}n_{e}") for e in SOCIAL_EVENTS]
-    aggs += [count_if(pl.col("scene") == s, f"{PREFIX}scene_{s}") for s in SCENES]
-    for cat in ctx.categories:
-        in_cat = engaged & (pl.col("category") == cat)
+    aggs += [count_if(event == i, f"{PREFIX}n_{e}") for i, e in enumerate(SOCIAL_EVENTS)]
+    aggs += [count_if(scene == i, f"{PREFIX}scene_{s}") for i, s in enumerate(SCENES)]
+    for i, cat in enumerate(ctx.categories):
+        in_cat = engaged & (category == i)
         name = slug(cat)
         aggs.append(count_if(in_cat, f"{PREFIX}eng_{name}"))
         recent = ctx.recent_days

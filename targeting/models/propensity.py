@@ -129,8 +129,11 @@ class PropensityModel(ClassifierMixin, BaseEstimator):
         bar = tqdm(snapshots, desc="feature windows", disable=not self.progress, leave=False)
         windows = []
         for i, t in enumerate(bar):
-            X = (self.pipeline_.fit_transform(tables, t) if i == 0
-                 else self.pipeline_.transform(tables, t))
+            if i == 0:
+                X = self.pipeline_.fit_transform(tables, t)
+                self._check_category()
+            else:
+                X = self.pipeline_.transform(tables, t)
             y_t = purchase_labels(tables, t, self.horizon_days, self.category, X.index)
             windows.append((self.pipeline_.to_matrix(X), y_t.to_numpy()))
         (X_val, y_val), train = windows[0], windows[1:]
@@ -151,6 +154,12 @@ class PropensityModel(ClassifierMixin, BaseEstimator):
         }
         self.classes_ = np.array([0, 1])
         return self
+
+    def _check_category(self) -> None:
+        known = self.pipeline_.categories_
+        if self.category is not None and self.category not in known:
+            raise ValueError(f"unknown category {self.category!r}: the data before as_of have "
+                             f"{known}")
 
     def _check_labels(self, y_tr: np.ndarray, y_val: np.ndarray) -> None:
         for name, y in (("training", y_tr), ("validation", y_val)):
@@ -190,7 +199,9 @@ class PropensityModel(ClassifierMixin, BaseEstimator):
 
     def score_matrix(self, X: np.ndarray) -> np.ndarray:
         """Calibrated probabilities from the model matrix (``pipeline_.to_matrix``)."""
-        return self._calibrated(self.booster_.predict(X, raw_score=True))
+        # For a handful of rows, starting OpenMP threads costs more than the trees do.
+        threads = {"num_threads": 1} if len(X) <= 256 else {}
+        return self._calibrated(self.booster_.predict(X, raw_score=True, **threads))
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Probabilities of (no purchase, purchase) for a feature frame."""
