@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 
 from targeting.data.schema import SchemaError
-from targeting.features.pipeline import SILO_PREFIXES
 
 DEFAULT_MODEL = "models:/propensity@champion"
 OUTPUT_COLUMNS = ("user_id", "score", "decile", "note")
@@ -33,11 +32,14 @@ class Scorer:
         self.pipeline = model.pipeline_
         self.version = version
         names = self.pipeline.feature_names_
-        silo_cols = {s: [i for i, c in enumerate(names) if c.startswith(p)]
-                     for s, p in SILO_PREFIXES.items()}
-        history = {i for v in silo_cols.values() for i in v}
-        self._history_idx = np.array(sorted(history), dtype=int)
-        self._profile_idx = np.array([i for i in range(len(names)) if i not in history], dtype=int)
+        # Each silo's first column is a count that is present exactly when the user has rows
+        # in that silo: checking those few columns tells who had no history at all.
+        firsts = {}
+        for i, name in enumerate(names):
+            firsts.setdefault(self.pipeline.silo_of(name), i)
+        profile = [i for i, c in enumerate(names) if self.pipeline.silo_of(c) == "profile"]
+        self._history_idx = np.array([i for s, i in firsts.items() if s != "profile"], dtype=int)
+        self._profile_idx = np.array(profile, dtype=int)
 
     def score_features(self, features: pd.DataFrame) -> pd.DataFrame:
         """Score a feature frame (``user_id`` as a column or as the index)."""
