@@ -134,12 +134,17 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--users", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", choices=["features", "scoring"], default=None)
     args = parser.parse_args()
     world = tg.demo_world(n_users=args.users, seed=0)
     print(f"demo world: {args.users:,} users, {len(world.tables['social_events']):,} social "
           f"events, {len(world.tables['orders']):,} orders")
-    for title, result in (("feature building", bench_features(world, args.repeat)),
-                          ("scoring", bench_scoring(world, args.repeat))):
+    benches = {"features": ("feature building", bench_features),
+               "scoring": ("scoring", bench_scoring)}
+    for key, (title, bench) in benches.items():
+        if args.only not in (None, key):
+            continue
+        result = bench(world, args.repeat)
         print(f"\n{title}")
         for key, value in result.items():
             print(f"  {key:<38} {value:,.4g}" if isinstance(value, float)

@@ -138,7 +138,7 @@ class PropensityEvaluation:
         if axes is None:
             _, axes = plt.subplots(1, 2, figsize=(10, 4))
         ax = axes[0]
-        ax.plot(self.gains.share_contacted, self.gains.capture, label=self.label)
+        ax.plot(self.gains.share_contacted, self.gains.capture, label="model")
         if self.oracle_gains is not None:
             ax.plot(self.oracle_gains.share_contacted, self.oracle_gains.capture, "--",
                     label="oracle (true probability)")
@@ -150,9 +150,10 @@ class PropensityEvaluation:
         cal = self.calibration
         top = max(cal.predicted.max(), cal.observed.max()) * 1.05
         ax.plot([0, top], [0, top], ":", color="grey", label="perfect")
-        ax.plot(cal.predicted, cal.observed, "o-", label=self.label)
+        ax.plot(cal.predicted, cal.observed, "o-", label="model")
         ax.set(xlabel="mean predicted probability", ylabel="observed rate",
                title="Calibration (score deciles)")
         ax.legend(loc="upper left")
+        ax.figure.suptitle(self.label, fontsize=10)
         ax.figure.tight_layout()
         return ax.figure

@@ -138,24 +138,31 @@ class FeaturePipeline(TransformerMixin, BaseEstimator):
         return out.to_pandas().set_index("user_id")
 
     def _finish(self, raw: pd.DataFrame) -> pd.DataFrame:
-        """Fixed columns in fixed order, categorical levels from ``fit``, floats elsewhere."""
-        columns, problems = {}, []
-        for col in self.feature_names_:
-            values = raw[col] if col in raw.columns else pd.Series(np.nan, index=raw.index)
-            if col in self.vocabularies_:
-                # Plain strings (not pandas categoricals): they travel through JSON, MLflow
-                # signatures and serving unchanged; to_matrix maps them to fixed codes.
-                values = values.astype(object).where(values.notna(), None)
-                unseen = sorted(set(values.dropna()) - set(self.vocabularies_[col]))
-                if unseen and self.unknown == "error":
-                    problems.append(f"{col}: value(s) {unseen[:10]} were not seen in training; "
-                                    f"known: {self.vocabularies_[col]}")
-                columns[col] = values
-            else:
-                columns[col] = values.astype(float)
+        """Fixed columns in fixed order, categorical levels from ``fit``, floats elsewhere.
+
+        The numeric features are stored as one consolidated float block, so turning the frame
+        into the model matrix later is a single contiguous copy.
+        """
+        numeric = [c for c in self.feature_names_ if c not in self.vocabularies_]
+        block = np.full((len(raw), len(numeric)), np.nan)
+        for i, col in enumerate(numeric):
+            if col in raw.columns:
+                block[:, i] = raw[col].to_numpy(dtype=float, na_value=np.nan)
+        out = pd.DataFrame(block, index=raw.index, columns=numeric)
+        problems = []
+        for col, levels in self.vocabularies_.items():
+            values = raw[col] if col in raw.columns else pd.Series(None, index=raw.index)
+            # Plain strings (not pandas categoricals): they travel through JSON, MLflow
+            # signatures and serving unchanged; to_matrix maps them to fixed codes.
+            values = values.astype(object).where(values.notna(), None)
+            unseen = sorted(set(values.dropna()) - set(levels))
+            if unseen and self.unknown == "error":
+                problems.append(f"{col}: value(s) {unseen[:10]} were not seen in training; "
+                                f"known: {levels}")
+            out[col] = values
         if problems:
             raise SchemaError(problems)
-        return pd.DataFrame(columns, index=raw.index)
+        return out[self.feature_names_]
 
     # -- model matrix ----------------------------------------------------------------------
     def to_matrix(self, features: pd.DataFrame) -> np.ndarray:
