@@ -49,11 +49,7 @@ def duckdb_features(tables, as_of, categories, windows=(7, 30, 90), recent=30):
     soc += [f"count(*) FILTER ({age} < {w}) AS soc_events_{w}d" for w in windows]
     soc += [f"count(*) FILTER (event = '{e}') AS soc_n_{e}" for e in SOCIAL_EVENTS]
     soc += [f"count(*) FILTER (scene = '{s}') AS soc_scene_{s}" for s in SCENES]
-    for c in categories:
-        cond = f"{eng} AND category = '{c}'"
-        soc += [f"count(*) FILTER ({cond}) AS soc_eng_{slug(c)}",
-                f"count(*) FILTER ({cond} AND {age} < {recent}) AS soc_eng_{slug(c)}_{recent}d",
-                f"min({age}) FILTER ({cond}) AS soc_days_since_{slug(c)}"]
+    soc += _per_category(categories, f"{eng} AND ", "soc_eng", "soc", age, recent)
     shares = ", ".join(f"soc_eng_{slug(c)} / nullif(soc_engaged, 0) AS soc_share_{slug(c)}"
                        for c in categories)
     social_sql = f"""
@@ -65,16 +61,22 @@ def duckdb_features(tables, as_of, categories, windows=(7, 30, 90), recent=30):
            "count(DISTINCT category) AS pur_n_categories", "avg(promo::INT) AS pur_promo_share"]
     pur += [f"count(*) FILTER ({age} < {w}) AS pur_orders_{w}d" for w in windows]
     pur += [f"avg((channel = '{ch}')::INT) AS pur_share_{ch}" for ch in ORDER_CHANNELS]
-    for c in categories:
-        cond = f"category = '{c}'"
-        pur += [f"count(*) FILTER ({cond}) AS pur_n_{slug(c)}",
-                f"count(*) FILTER ({cond} AND {age} < {recent}) AS pur_n_{slug(c)}_{recent}d",
-                f"min({age}) FILTER ({cond}) AS pur_days_since_{slug(c)}"]
+    pur += _per_category(categories, "", "pur_n", "pur", age, recent)
     purchase_sql = f"""
         WITH a AS (SELECT shop_id, {", ".join(pur)} FROM orders WHERE ts < {ts} GROUP BY shop_id)
         SELECT i.user_id, a.* FROM a JOIN identity i USING (shop_id)"""
     out = con.execute(social_sql).df(), con.execute(purchase_sql).df()
     con.close()
+    return out
+
+
+def _per_category(categories, condition, count_name, prefix, age, recent) -> list[str]:
+    out = []
+    for c in categories:
+        cond, name = f"{condition}category = '{c}'", f"{count_name}_{slug(c)}"
+        out += [f"count(*) FILTER ({cond}) AS {name}",
+                f"count(*) FILTER ({cond} AND {age} < {recent}) AS {name}_{recent}d",
+                f"min({age}) FILTER ({cond}) AS {prefix}_days_since_{slug(c)}"]
     return out
 
 

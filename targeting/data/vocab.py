@@ -31,15 +31,7 @@ SCENES: tuple[str, ...] = (
     "search",
 )
 ORDER_CHANNELS: tuple[str, ...] = ("app", "web", "mini_program", "group_referral")
-TOUCH_CHANNELS: tuple[str, ...] = (
-    "moments",
-    "official_account",
-    "group_chat",
-    "mini_program",
-    "video",
-    "search",
-    "app",
-)
+TOUCH_CHANNELS: tuple[str, ...] = (*SCENES, "app")  # every scene, plus the store app
 GROUP_ROLES: tuple[str, ...] = ("owner", "member")
 CITY_TIERS: tuple[int, ...] = (1, 2, 3, 4, 5)
 REGIONS: tuple[str, ...] = (
