@@ -62,7 +62,7 @@ def test_ui_command_serves_the_same_store(tmp_path):
                           cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.DEVNULL, text=True)
     try:
-        deadline, status = time.time() + 90, None
+        deadline, status = time.time() + 180, None
         while time.time() < deadline and status is None:
             try:
                 status = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).status

@@ -44,7 +44,7 @@ def test_served_model_matches_score(mlflow_store, small_model, small_world):
              "PATH": os.pathsep.join([os.path.dirname(sys.executable), os.environ["PATH"]])},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.time() + 90
+        deadline = time.time() + 180
         while time.time() < deadline:
             try:
                 urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
@@ -52,7 +52,7 @@ def test_served_model_matches_score(mlflow_store, small_model, small_world):
             except OSError:
                 time.sleep(0.5)
         else:
-            pytest.fail("the model server did not start within 90 s")
+            pytest.fail("the model server did not start within 180 s")
         frame = features.reset_index()
         payload = {"dataframe_split": json.loads(frame.to_json(orient="split", index=False))}
         answer = _post(f"http://127.0.0.1:{port}/invocations", payload)
