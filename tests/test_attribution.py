@@ -1,0 +1,117 @@
+"""Attribution: journeys built as documented, peers agree, data-driven methods beat last touch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import targeting as tg
+from targeting.evaluation.attribution import attribute, compare_attribution, journeys
+
+
+@pytest.fixture(scope="module")
+def world():
+    return tg.demo_world(n_users=30_000, seed=4)
+
+
+@pytest.fixture(scope="module")
+def paths(world):
+    return journeys(world.tables).paths
+
+
+def _touches(rows):
+    return pd.DataFrame(rows, columns=["user_id", "ts", "channel"]).assign(
+        ts=lambda f: pd.to_datetime(f.ts))
+
+
+def test_journeys_sort_cut_and_count_what_they_leave_out():
+    touches = _touches([
+        (1, "2026-01-05", "search"), (1, "2026-01-01", "video"),   # unsorted on purpose
+        (1, "2026-01-10", "moments"),                              # after the conversion
+        (2, "2026-01-01", None),                                   # no channel
+        (3, "2025-10-01", "video"), (3, "2026-01-02", "app"),      # first is too old
+    ])
+    conversions = pd.DataFrame({"user_id": [1, 3, 4], "value": [10.0, 5.0, 7.0],
+                                "ts": pd.to_datetime(["2026-01-06", "2026-01-03",
+                                                      "2026-01-03"])})
+    j = journeys({"touchpoints": touches, "conversions": conversions}, lookback_days=30)
+    got = j.journeys.set_index(["user_id", "path"])
+    assert got.loc[(1, "video > search"), "converted"]
+    assert not got.loc[(1, "moments"), "converted"]
+    assert got.loc[(3, "app"), "converted"]
+    assert j.excluded == {"touches without a channel": 1,
+                          "touches more than 30 days before their conversion": 1,
+                          "conversions with no touch in their window": 1}
+    assert j.paths.conversions.sum() == 2 and j.paths.value.sum() == 15.0
+
+
+def test_heuristics_match_channel_attribution_exactly(paths):
+    ca = pytest.importorskip("ChannelAttribution")
+    peer = ca.heuristic_models(paths, "path", "conversions", var_value="value",
+                               flg_pro=False).set_index("channel_name")
+    for ours, theirs in (("first_touch", "first_touch"), ("last_touch", "last_touch"),
+                         ("linear", "linear_touch")):
+        credit = attribute(paths, ours).credit.reindex(peer.index).fillna(0.0)
+        np.testing.assert_allclose(credit.conversions, peer[f"{theirs}_conversions"],
+                                   rtol=1e-9)
+        np.testing.assert_allclose(credit.value, peer[f"{theirs}_value"], rtol=1e-9)
+
+
+def test_markov_matches_channel_attribution_within_its_simulation_noise(paths):
+    ca = pytest.importorskip("ChannelAttribution")
+    peer = ca.markov_model(paths, "path", "conversions", var_value="value", var_null="nulls",
+                           order=1, nsim_start=1e6, flg_pro=False, verbose=False)
+    peer = peer.set_index("channel_name").total_conversions
+    ours = attribute(paths, "markov", n_bootstrap=0).credit.conversions.reindex(peer.index)
+    np.testing.assert_allclose(ours, peer, rtol=0.03)
+
+
+def test_markov_is_deterministic_and_orders_run(paths):
+    a = attribute(paths, "markov", order=3, n_bootstrap=0).credit
+    b = attribute(paths, "markov", order=3, n_bootstrap=0).credit
+    pd.testing.assert_frame_equal(a, b)
+    assert a.share.sum() == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="order must be 1 to 4"):
+        attribute(paths, "markov", order=5)
+
+
+def test_exact_and_sampled_shapley_agree(paths):
+    from targeting.evaluation.attribution import _shapley_credit
+
+    exact, _ = _shapley_credit(paths)
+    sampled, se = _shapley_credit(paths, max_exact=0, n_permutations=3000)
+    assert exact.sum() == pytest.approx(paths.conversions.sum())  # efficiency
+    assert (abs(sampled - exact) < 4 * se + 1e-9).all()
+
+
+def test_data_driven_methods_beat_last_touch_against_the_truth(world, paths):
+    truth = world.truth["channel_credit"].set_index("channel").share
+    table = compare_attribution(paths, truth=truth)
+    mae = table.loc["MAE vs truth"]
+    assert mae["markov"] < mae["last_touch"]
+    assert mae["shapley"] < mae["last_touch"]
+
+
+def test_bootstrap_interval_brackets_the_estimate(paths):
+    credit = attribute(paths, "shapley", n_bootstrap=100).credit
+    assert (credit.share_low <= credit.share + 1e-12).all()
+    assert (credit.share <= credit.share_high + 1e-12).all()
+    assert (credit.share_high - credit.share_low).max() < 0.1
+
+
+def test_path_table_input_and_bad_input(paths):
+    assert attribute(paths[["path", "conversions"]], "linear").credit.share.sum() == (
+        pytest.approx(1.0))
+    with pytest.raises(tg.SchemaError, match="missing column"):
+        attribute(paths.rename(columns={"path": "route"}), "linear")
+    with pytest.raises(ValueError, match="unknown method"):
+        attribute(paths, "gut_feeling")
+
+
+def test_results_render(world, paths):
+    result = attribute(paths, "markov", n_bootstrap=20)
+    assert "<table" in result._repr_html_()
+    assert result.plot() is not None
+    j = journeys(world.tables)
+    assert "Top paths" in j._repr_html_() and j.plot() is not None
