@@ -8,6 +8,7 @@
 from targeting.data.demo import DemoWorld, demo_world
 from targeting.data.identity import resolve_identity
 from targeting.data.schema import CONTRACTS, SchemaError, validate
+from targeting.evaluation.attribution import attribute, compare_attribution, journeys
 from targeting.evaluation.metrics import PropensityEvaluation
 from targeting.features.pipeline import FeaturePipeline, build_features
 from targeting.models.propensity import PropensityModel
@@ -16,6 +17,7 @@ from targeting.scoring import clear_model_cache, load_model, score
 __version__ = "0.1.0"
 __all__ = [
     "CONTRACTS", "DemoWorld", "FeaturePipeline", "PropensityEvaluation", "PropensityModel",
-    "SchemaError", "__version__", "build_features", "clear_model_cache", "demo_world",
+    "SchemaError", "__version__", "attribute", "build_features", "compare_attribution",
+    "journeys", "clear_model_cache", "demo_world",
     "load_model", "resolve_identity", "score", "validate",
 ]

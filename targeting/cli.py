@@ -13,7 +13,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 DEMO_STEPS = ("demo world", "fused model", "social-only model", "purchase-only model",
-              "log and register", "score every user")
+              "log and register", "score every user", "attribution")
 
 
 def run_demo(n_users: int = 50_000, seed: int = 0, category: str = "beauty",
@@ -52,7 +52,17 @@ def run_demo(n_users: int = 50_000, seed: int = 0, category: str = "beauty",
               "auc_purchase_only": f"{evaluations['purchase-only'].metrics['auc']:.4f}"})
     bar.update()
     step(DEMO_STEPS[5])
-    scored = tg.score(world.tables, "models:/propensity@champion", world.as_of, )
+    scored = tg.score(world.tables, "models:/propensity@champion", world.as_of)
+    bar.update()
+    step(DEMO_STEPS[6])
+    trips = tg.journeys(world.tables)
+    comparison = tg.compare_attribution(
+        trips, truth=world.truth["channel_credit"].set_index("channel").share)
+    from targeting.tracking import log_attribution
+
+    log_attribution(comparison, experiment=experiment, run_name="attribution-demo",
+                    params={"markov_order": 1, "lookback_days": 30},
+                    journey_stats=trips.stats())
     bar.update()
     bar.close()
     results.update(
@@ -65,6 +75,7 @@ def run_demo(n_users: int = 50_000, seed: int = 0, category: str = "beauty",
         champion_reason=logged.reason, scored_users=len(scored),
         scored_with=scored.attrs.get("model_version"),
         profile_only_users=int((scored.note != "").sum()),
+        attribution_mae=comparison.errors.to_dict(), journeys=len(trips.journeys),
         seconds=time.perf_counter() - started)
     return results
 
@@ -87,7 +98,11 @@ def _print_demo(summary: dict) -> None:
           f"{s['champion_reason']})")
     print(f"  scored               {s['scored_users']:,} users with {s['scored_with']} "
           f"({s['profile_only_users']:,} from profile only)")
-    print(f"  runs are in          {mlflow.get_tracking_uri()} (run {s['run_id']})")
+    mae = s["attribution_mae"]
+    print(f"\nAttribution over {s['journeys']:,} journeys: mean absolute error in channel share "
+          "against the true credit")
+    print("  " + ", ".join(f"{m} {v:.3f}" for m, v in sorted(mae.items(), key=lambda kv: kv[1])))
+    print(f"\n  runs are in          {mlflow.get_tracking_uri()} (run {s['run_id']})")
     print("  open the UI with     targeting ui")
     print(f"  took                 {s['seconds']:.0f} s")
 

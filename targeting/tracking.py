@@ -194,3 +194,31 @@ def _auc_on(model, tables, as_of) -> float:
     X = model.features(tables, as_of)
     y = purchase_labels(tables, as_of, model.horizon_days, model.category, X.index)
     return float(roc_auc_score(y, model.score_matrix(model.pipeline_.to_matrix(X))))
+
+
+def log_attribution(comparison, *, experiment: str = "targeting", run_name: str | None = None,
+                    params: dict | None = None, journey_stats: pd.DataFrame | None = None) -> str:
+    """Log an attribution comparison as one run: parameters, each method's error against the
+    truth (if known), the share table and its plot. Returns the run id."""
+    figure = comparison.plot().figure
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        comparison.table.to_csv(folder / "attribution_shares.csv")
+        figure.savefig(folder / "attribution.png", dpi=110)
+        if journey_stats is not None:
+            journey_stats.to_csv(folder / "journey_stats.csv")
+        run = mlflow.start_run(experiment_id=experiment_id(experiment), run_name=run_name)
+        try:
+            mlflow.log_params({"methods": "+".join(c for c in comparison.table.columns
+                                                   if c != "truth"), **(params or {})})
+            if comparison.errors is not None:
+                mlflow.log_metrics({f"mae_{m}": v for m, v in comparison.errors.items()})
+            mlflow.set_tags({"targeting.version": targeting.__version__,
+                             "model_kind": "attribution"})
+            mlflow.log_artifacts(tmp)
+        except BaseException:
+            mlflow.end_run("FAILED")
+            MlflowClient().delete_run(run.info.run_id)
+            raise
+        mlflow.end_run()
+    return run.info.run_id

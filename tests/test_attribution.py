@@ -87,8 +87,8 @@ def test_exact_and_sampled_shapley_agree(paths):
 
 def test_data_driven_methods_beat_last_touch_against_the_truth(world, paths):
     truth = world.truth["channel_credit"].set_index("channel").share
-    table = compare_attribution(paths, truth=truth)
-    mae = table.loc["MAE vs truth"]
+    comparison = compare_attribution(paths, truth=truth)
+    mae = comparison.errors
     assert mae["markov"] < mae["last_touch"]
     assert mae["shapley"] < mae["last_touch"]
 
@@ -115,3 +115,20 @@ def test_results_render(world, paths):
     assert result.plot() is not None
     j = journeys(world.tables)
     assert "Top paths" in j._repr_html_() and j.plot() is not None
+    comparison = compare_attribution(j, truth=world.truth["channel_credit"].set_index(
+        "channel").share)
+    assert "Mean absolute error" in comparison._repr_html_() and comparison.plot() is not None
+
+
+def test_comparison_is_logged_as_one_run(mlflow_store, world, paths):
+    import mlflow
+
+    from targeting.tracking import log_attribution
+
+    truth = world.truth["channel_credit"].set_index("channel").share
+    run_id = log_attribution(compare_attribution(paths, truth=truth), experiment="attr",
+                             params={"order": 1})
+    run = mlflow.MlflowClient().get_run(run_id)
+    assert run.data.metrics["mae_markov"] < run.data.metrics["mae_last_touch"]
+    names = {a.path for a in mlflow.MlflowClient().list_artifacts(run_id)}
+    assert {"attribution.png", "attribution_shares.csv"} <= names

@@ -419,18 +419,59 @@ def _credit(paths, method, order, half_life, seed) -> pd.DataFrame:
     return out
 
 
+@dataclass
+class AttributionComparison:
+    """Every method's share of conversions per channel, side by side (and the truth, if known).
+
+    ``table`` has one column per method (plus ``truth``); with the truth, ``errors`` holds each
+    method's mean absolute error in channel share.
+    """
+
+    table: pd.DataFrame
+    errors: pd.Series | None = None
+
+    def _repr_html_(self) -> str:
+        out = "<h4>Attribution: share of conversions by channel</h4>" + self.table.round(
+            3).to_html()
+        if self.errors is not None:
+            out += "<h5>Mean absolute error against the truth</h5>" + self.errors.round(
+                4).to_frame("MAE").to_html()
+        return out
+
+    def plot(self, ax=None):
+        """Grouped bars: channels on the axis, one bar per method (truth in black)."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(10, 4.5))
+        colors = [("black" if c == "truth" else None) for c in self.table.columns]
+        self.table.plot.bar(ax=ax, width=0.85, color=[c or f"C{i}" for i, c in
+                                                      enumerate(colors)])
+        ax.set(ylabel="share of conversions", xlabel="", title="Attribution by method")
+        ax.legend(ncol=4, fontsize=8)
+        ax.figure.tight_layout()
+        return ax.figure
+
+
 def compare_attribution(data, methods=METHODS, *, truth: pd.Series | None = None,
-                        order: int = 1, n_bootstrap: int = 0) -> pd.DataFrame:
+                        order: int = 1, n_bootstrap: int = 0) -> AttributionComparison:
     """Share of conversions per channel for each method, side by side.
 
     With ``truth`` (a share per channel, e.g. the demo world's true credit) the table gains a
-    ``truth`` column and a last row, ``MAE vs truth``, with each method's mean absolute error.
+    ``truth`` column and ``errors`` holds each method's mean absolute error against it.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> paths = pd.DataFrame({"path": ["a > b", "b"], "conversions": [3, 1], "nulls": [1, 5]})
+    >>> compare_attribution(paths, ["first_touch", "last_touch"]).table.loc["a"].tolist()
+    [0.75, 0.0]
     """
     paths = _as_paths(data)
     table = pd.DataFrame({m: attribute(paths, m, order=order, n_bootstrap=n_bootstrap)
                           .credit.share for m in methods}).fillna(0.0)
+    errors = None
     if truth is not None:
         table["truth"] = truth.reindex(table.index).fillna(0.0)
-        errors = {m: float((table[m] - table.truth).abs().mean()) for m in methods}
-        table.loc["MAE vs truth"] = pd.Series(errors)
-    return table
+        errors = pd.Series({m: float((table[m] - table.truth).abs().mean()) for m in methods})
+    return AttributionComparison(table, errors)
