@@ -195,78 +195,78 @@ def _split(paths: pd.DataFrame) -> list[list[str]]:
     return [[s.strip() for s in p.split(SEP.strip())] for p in paths.path]
 
 
+def _touches(paths: pd.DataFrame) -> pd.DataFrame:
+    """One row per touch of each distinct path: ``row, pos, n, channel`` plus path counts."""
+    paths = paths.reset_index(drop=True)
+    steps = paths.path.str.split(SEP.strip()).explode()
+    out = pd.DataFrame({"row": steps.index.to_numpy(), "channel": steps.str.strip().to_numpy()})
+    out["pos"] = out.groupby("row").cumcount().to_numpy()
+    out["n"] = out.groupby("row").pos.transform("size").to_numpy()
+    for col in ("conversions", "value", "nulls"):
+        out[col] = paths[col].to_numpy(dtype=float)[out.row.to_numpy()]
+    return out
+
+
 # -- heuristics ---------------------------------------------------------------------------------
-def _position_weights(n: int, method: str, half_life: float) -> np.ndarray:
+def _heuristic(paths: pd.DataFrame, method: str, half_life: float = 2.0) -> pd.DataFrame:
+    t = _touches(paths[paths.conversions > 0].reset_index(drop=True))
+    pos, n = t.pos.to_numpy(), t.n.to_numpy()
     if method == "last_touch":
-        w = np.zeros(n)
-        w[-1] = 1.0
+        w = (pos == n - 1).astype(float)
     elif method == "first_touch":
-        w = np.zeros(n)
-        w[0] = 1.0
+        w = (pos == 0).astype(float)
     elif method == "linear":
-        w = np.full(n, 1.0 / n)
+        w = 1.0 / n
     elif method == "time_decay":
-        w = 0.5 ** (np.arange(n)[::-1] / half_life)
-        w /= w.sum()
+        w = 0.5 ** ((n - 1 - pos) / half_life)
+        w = w / pd.Series(w).groupby(t.row.to_numpy()).transform("sum").to_numpy()
     elif method == "position":
-        if n <= 2:
-            w = np.full(n, 1.0 / n)
-        else:
-            w = np.full(n, 0.2 / (n - 2))
-            w[0] = w[-1] = 0.4
+        ends = (pos == 0) | (pos == n - 1)
+        w = np.where(n <= 2, 1.0 / n, np.where(ends, 0.4, 0.2 / np.maximum(n - 2, 1)))
     else:
         raise ValueError(f"unknown heuristic {method!r}; choose from {HEURISTICS}")
-    return w
-
-
-def _heuristic(paths: pd.DataFrame, method: str, half_life: float = 2.0) -> pd.DataFrame:
-    conv, value = {}, {}
-    for channels, c, v in zip(_split(paths), paths.conversions, paths.value, strict=True):
-        if c == 0:
-            continue
-        for ch, w in zip(channels, _position_weights(len(channels), method, half_life),
-                         strict=True):
-            conv[ch] = conv.get(ch, 0.0) + w * c
-            value[ch] = value.get(ch, 0.0) + w * v
-    return pd.DataFrame({"conversions": conv, "value": value})
+    credit = pd.DataFrame({"channel": t.channel, "conversions": w * t.conversions,
+                           "value": w * t.value})
+    return credit.groupby("channel")[["conversions", "value"]].sum()
 
 
 # -- Markov chain removal effect ----------------------------------------------------------------
 def _markov_credit(paths: pd.DataFrame, order: int = 1) -> pd.Series:
     """Removal effects of each channel, in closed form (absorbing Markov chain)."""
-    start, conv, null = "(start)", "(conversion)", "(null)"
-    counts: dict[tuple[str, str], float] = {}
-    channels_of: dict[str, set[str]] = {}
-    for channels, c, n in zip(_split(paths), paths.conversions, paths.nulls, strict=True):
-        states = [SEP.join(channels[max(0, i - order + 1): i + 1]) for i in range(len(channels))]
-        for s, chs in zip(states, (channels[max(0, i - order + 1): i + 1]
-                                   for i in range(len(channels))), strict=True):
-            channels_of.setdefault(s, set(chs))
-        seq = [start, *states]
-        for a, b in zip(seq[:-1], seq[1:], strict=True):
-            counts[(a, b)] = counts.get((a, b), 0.0) + c + n
-        if c:
-            counts[(seq[-1], conv)] = counts.get((seq[-1], conv), 0.0) + c
-        if n:
-            counts[(seq[-1], null)] = counts.get((seq[-1], null), 0.0) + n
-    transient = [start, *sorted(channels_of)]
-    index = {s: i for i, s in enumerate(transient)}
-    k = len(transient)
-    Q = np.zeros((k, k))
-    r = np.zeros(k)
-    totals = np.zeros(k)
-    for (a, _), w in counts.items():
-        totals[index[a]] += w
-    for (a, b), w in counts.items():
-        p = w / totals[index[a]]
-        if b == conv:
-            r[index[a]] += p
-        elif b != null:
-            Q[index[a], index[b]] += p
+    t = _touches(paths)
+    # A state is the last `order` channels; built with shifted copies within each path.
+    state = t.channel.astype(object)
+    for lag in range(1, order):
+        earlier = t.groupby("row").channel.shift(lag)
+        state = (earlier + SEP).where(earlier.notna(), "") + state
+    t["state"] = state
+    t["from"] = t.groupby("row").state.shift(1).fillna("(start)")
+    t["weight"] = t.conversions + t.nulls
+    moves = t.groupby(["from", "state"], sort=False).weight.sum()
+    last = t[t.pos == t.n - 1]
+    ends = last.groupby("state")[["conversions", "nulls"]].sum()
+    states = sorted(pd.unique(t.state))
+    transient = pd.CategoricalDtype(["(start)", *states])
+    index = {s: i for i, s in enumerate(transient.categories)}
+    k = len(transient.categories)
+
+    def codes(values) -> np.ndarray:
+        return np.asarray(pd.Series(values).astype(transient).cat.codes)
+
+    counts = np.zeros((k, k))
+    np.add.at(counts, (codes(moves.index.get_level_values(0)),
+                       codes(moves.index.get_level_values(1))), moves.to_numpy())
+    conv = np.zeros(k)
+    null = np.zeros(k)
+    conv[codes(ends.index)] = ends.conversions.to_numpy()
+    null[codes(ends.index)] = ends.nulls.to_numpy()
+    totals = counts.sum(axis=1) + conv + null
+    totals[totals == 0] = 1.0
+    Q, r = counts / totals[:, None], conv / totals
     base = _absorb(Q, r)
-    channels = sorted({ch for chs in channels_of.values() for ch in chs})
+    channels_of = {s: set(s.split(SEP)) for s in states}
     effects = {}
-    for ch in channels:
+    for ch in sorted(pd.unique(t.channel)):
         dead = [index[s] for s, chs in channels_of.items() if ch in chs]
         Qr, rr = Q.copy(), r.copy()
         Qr[:, dead] = 0.0  # transitions into a removed state fall to null
