@@ -75,7 +75,8 @@ def test_campaign_effect_is_small_and_heterogeneous(world):
     assert 0.005 <= effects.to_numpy().mean() <= 0.03
     assert (effects.min(axis=1) < 0).mean() > 0.005  # a few users are put off
     assert 0.05 < uplift.persuadable.mean() < 0.35
-    arms = world.tables["campaign"].arm.value_counts(normalize=True)
+    campaign = world.tables["campaign"]
+    arms = campaign[campaign.campaign_id == world.campaign_id].arm.value_counts(normalize=True)
     assert abs(arms["control"] - 0.4) < 0.02
 
 

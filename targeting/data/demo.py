@@ -38,6 +38,8 @@ from targeting.data.vocab import (
 PERIOD_DAYS = 30
 CAMPAIGN_ID = "autumn_push_2026"
 CAMPAIGN_CATEGORY = "beauty"
+HOLDOUT_ID = "group_chat_holdout_2026"
+HOLDOUT_CHANNEL = "group_chat"
 ARMS = (CONTROL_ARM, "coupon", "group_invite", "push")
 _DAY = np.timedelta64(1, "D")
 _SEC = np.timedelta64(1, "s")
@@ -145,7 +147,7 @@ def demo_journeys(n_users: int = 100_000, seed: int = 0, *, horizon_days: int = 
     """
     sim = _Simulator(n_users, seed, horizon_days)
     sim.user_id = np.arange(1, n_users + 1, dtype=np.int64) + 100_000_000
-    return sim._journeys()
+    return sim._journeys()[:3]
 
 
 class _Simulator:
@@ -194,7 +196,10 @@ class _Simulator:
             "crm": self._crm(orders),
         }
         campaign, uplift = self._campaign()
-        touchpoints, conversions, credit = self._journeys()
+        touchpoints, conversions, credit, holdout = self._journeys()
+        campaign = pd.concat([campaign, holdout], ignore_index=True)
+        campaign["arm"] = campaign["arm"].astype("category")
+        campaign["campaign_id"] = campaign["campaign_id"].astype("category")
         tables.update(campaign=campaign, touchpoints=touchpoints, conversions=conversions)
         user_index = pd.Index(self.user_id, name="user_id")
         truth = {
@@ -529,7 +534,7 @@ class _Simulator:
     channel_effect = np.array([0.020, 0.030, 0.060, 0.040, 0.015, 0.010, 0.010])
     baseline_conversion = 0.005
 
-    def _journeys(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    def _journeys(self) -> tuple[pd.DataFrame, ...]:
         rng, K = self.rng, len(TOUCH_CHANNELS)
         users = np.flatnonzero(rng.random(self.n) < 0.5)
         length = np.minimum(1 + rng.poisson(2.0, users.size), 8)
@@ -541,8 +546,12 @@ class _Simulator:
         # that is what makes last-touch attribution over-credit them.
         nav = rng.choice([5, 6], who.size)
         channel = np.where(last & (rng.random(who.size) < 0.55), nav, general)
+        # A randomised holdout: a fifth of the journeys never see the chat-group channel, so
+        # its increment can be measured and set against what attribution credits it with.
+        held_out = rng.random(users.size) < 0.2
+        kept = ~(held_out[who] & (channel == TOUCH_CHANNELS.index(HOLDOUT_CHANNEL)))
         touches = np.zeros((users.size, K), dtype=np.int64)
-        np.add.at(touches, (who, channel), 1)
+        np.add.at(touches, (who[kept], channel[kept]), 1)
         survive = (1 - self.baseline_conversion) * np.prod(
             (1 - self.channel_effect) ** touches, axis=1)
         converted = rng.random(users.size) < 1 - survive
@@ -552,21 +561,32 @@ class _Simulator:
         offset = start[who] + _cumsum_by_group(gaps, length)
         ts = self.as_of + offset.astype("timedelta64[s]")
         touchpoints = pd.DataFrame({
-            "user_id": self.user_id[users][who],
-            "ts": ts.astype("datetime64[ns]"),
-            "channel": pd.Categorical.from_codes(channel, TOUCH_CHANNELS),
-            "campaign_id": pd.Series([None] * who.size, dtype="string"),
+            "user_id": self.user_id[users][who[kept]],
+            "ts": ts[kept].astype("datetime64[ns]"),
+            "channel": pd.Categorical.from_codes(channel[kept], TOUCH_CHANNELS),
+            "campaign_id": pd.Series([None] * int(kept.sum()), dtype="string"),
         })
         ends = np.cumsum(length) - 1
         conv_ts = ts[ends][converted] + (rng.exponential(6 * 3600, converted.sum())).astype(
             "timedelta64[s]")
+        value = np.round(rng.lognormal(np.log(150), 0.5, converted.sum()), 2)
         conversions = pd.DataFrame({
             "user_id": self.user_id[users][converted],
             "ts": conv_ts.astype("datetime64[ns]"),
-            "value": np.round(rng.lognormal(np.log(150), 0.5, converted.sum()), 2),
+            "value": value,
+        })
+        revenue = np.zeros(users.size)
+        revenue[converted] = value
+        holdout = pd.DataFrame({
+            "user_id": self.user_id[users],
+            "campaign_id": HOLDOUT_ID,
+            "arm": pd.Categorical(np.where(held_out, CONTROL_ARM, HOLDOUT_CHANNEL)),
+            "sent_at": np.full(users.size, self.as_of.astype("datetime64[ns]")),
+            "converted": converted,
+            "revenue": revenue,
         })
         credit = _true_channel_credit(touches, self.channel_effect, self.baseline_conversion)
-        return touchpoints, conversions, credit
+        return touchpoints, conversions, credit, holdout
 
     # -- calibration statistics ----------------------------------------------------------------
     def _stats(self, world: DemoWorld) -> dict[str, float]:
