@@ -23,7 +23,10 @@ def small_model(small_world):
 def mlflow_store(tmp_path, monkeypatch):
     """A real SQLite tracking store in a temporary folder, used as the working directory."""
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    # mlflow.set_*_uri also export these variables; patching them first makes sure they are
+    # restored afterwards, so no later test or subprocess inherits this store.
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", uri)
     monkeypatch.chdir(tmp_path)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
@@ -31,3 +34,4 @@ def mlflow_store(tmp_path, monkeypatch):
     yield uri
     tg.clear_model_cache()
     mlflow.set_tracking_uri(None)
+    mlflow.set_registry_uri(None)

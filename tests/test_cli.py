@@ -10,7 +10,8 @@ import mlflow
 
 
 def test_demo_command_runs_end_to_end(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
     done = subprocess.run(
         [sys.executable, "-m", "targeting.cli", "demo", "--users", "3000", "--no-progress"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
@@ -32,7 +33,8 @@ def test_train_and_score_commands_on_parquet_tables(tmp_path):
     data.mkdir()
     for name, frame in world.tables.items():
         frame.to_parquet(data / f"{name}.parquet")
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": store, "MLFLOW_REGISTRY_URI": store}
     run = [sys.executable, "-m", "targeting.cli"]
     trained = subprocess.run(run + ["train", "--data", str(data), "--as-of", str(world.as_of),
                                     "--category", "snacks"],
