@@ -99,7 +99,8 @@ class Journeys:
 def journeys(tables: Mapping[str, pd.DataFrame], lookback_days: float | None = 30) -> Journeys:
     """Cut each user's touches into journeys that end at a conversion (or at the data's end).
 
-    Rules, applied in this order and counted in ``Journeys.excluded``:
+    Any channel name is accepted (channels are learned from the data). Rules, applied in this
+    order and counted in ``Journeys.excluded``:
     touches are sorted by time per user (input order does not matter); touches with a missing
     channel are dropped; a conversion closes the journey of the touches since the user's previous
     conversion, keeping those within ``lookback_days`` before it; touches after a user's last
@@ -410,10 +411,16 @@ def _credit(paths, method, order, half_life, seed) -> pd.DataFrame:
     if method in HEURISTICS:
         out = _heuristic(paths, method, half_life)
     else:
-        raw = (_markov_credit(paths, order) if method == "markov"
-               else _shapley_credit(paths, seed=seed)[0]).clip(lower=0.0)
+        se = None
+        if method == "markov":
+            raw = _markov_credit(paths, order)
+        else:
+            raw, se = _shapley_credit(paths, seed=seed)
+        raw = raw.clip(lower=0.0)
         share = raw / raw.sum() if raw.sum() > 0 else raw
         out = pd.DataFrame({"conversions": share * total_conv, "value": share * total_value})
+        if se is not None and (se > 0).any():  # sampled Shapley: its Monte Carlo error
+            out["share_se"] = se / raw.sum()
     out = out.sort_index()
     out["share"] = out.conversions / out.conversions.sum() if total_conv else 0.0
     out["value_share"] = out.value / total_value if total_value else 0.0
