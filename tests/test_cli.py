@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 
@@ -62,7 +63,8 @@ def test_ui_command_serves_the_same_store(tmp_path):
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
     ui = subprocess.Popen([sys.executable, "-m", "targeting.cli", "ui", "--port", str(port)],
                           cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.DEVNULL, text=True)
+                          stderr=subprocess.DEVNULL, text=True,
+                          start_new_session=True)
     try:
         deadline, status = time.time() + 180, None
         while time.time() < deadline and status is None:
@@ -72,5 +74,6 @@ def test_ui_command_serves_the_same_store(tmp_path):
                 time.sleep(0.5)
         assert status == 200
     finally:
-        ui.terminate()
+        # The server runs workers of its own: stop the whole process group.
+        os.killpg(ui.pid, signal.SIGTERM)
         ui.wait(timeout=30)

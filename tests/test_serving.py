@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -42,7 +43,7 @@ def test_served_model_matches_score(mlflow_store, small_model, small_world):
         # mlflow starts uvicorn by name: put this interpreter's bin folder first on PATH.
         env={**os.environ, "MLFLOW_TRACKING_URI": mlflow_store,
              "PATH": os.pathsep.join([os.path.dirname(sys.executable), os.environ["PATH"]])},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.time() + 180
         while time.time() < deadline:
@@ -57,7 +58,8 @@ def test_served_model_matches_score(mlflow_store, small_model, small_world):
         payload = {"dataframe_split": json.loads(frame.to_json(orient="split", index=False))}
         answer = _post(f"http://127.0.0.1:{port}/invocations", payload)
     finally:
-        server.terminate()
+        # The server runs workers of its own: stop the whole process group.
+        os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
     rows = answer["predictions"]
     assert [r["user_id"] for r in rows] == expected.user_id.tolist()
