@@ -9,22 +9,12 @@ Both sides get the same path table. ChannelAttribution's Markov model is simulat
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import ChannelAttribution as ca
+from _timing import timed
 
 from targeting.data.demo import demo_journeys
 from targeting.evaluation.attribution import attribute, journeys
-
-
-def timed(fn, repeat=3):
-    times, out = [], None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), out
 
 
 def main() -> None:

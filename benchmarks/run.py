@@ -13,25 +13,16 @@ The machine is shared and noisy: each figure is the median of ``--repeat`` runs.
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 
 import duckdb
 import numpy as np
+from _timing import timed
 
 import targeting as tg
 from targeting.data.vocab import ORDER_CHANNELS, SCENES, SOCIAL_EVENTS
 from targeting.features import purchase, social
 from targeting.features.common import BuildContext, slug
-
-
-def timed(fn, repeat: int) -> tuple[float, object]:
-    times, out = [], None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), out
 
 
 # -- 1. feature building ----------------------------------------------------------------------

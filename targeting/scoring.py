@@ -19,7 +19,6 @@ import pandas as pd
 from targeting.data.schema import SchemaError
 
 DEFAULT_MODEL = "models:/propensity@champion"
-OUTPUT_COLUMNS = ("user_id", "score", "decile", "note")
 NOTE_PROFILE_ONLY = "no history in any silo before as_of: scored from the profile only"
 NOTE_UNKNOWN = "unknown user: no profile and no history; scored at the population baseline"
 

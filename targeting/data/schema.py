@@ -10,7 +10,7 @@ typo does not silently drop a silo.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pandas as pd
 from pandas.api import types as ptypes
@@ -85,11 +85,6 @@ class TableContract:
     key: tuple[str, ...] = ()
     time_column: str | None = None
     description: str = ""
-    extra: dict = field(default_factory=dict)
-
-    @property
-    def column_names(self) -> list[str]:
-        return [c.name for c in self.columns]
 
 
 def _c(name, kind, **kw) -> Column:
