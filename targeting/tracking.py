@@ -22,7 +22,6 @@ from mlflow import MlflowClient
 from mlflow.models import infer_signature
 
 import targeting
-from targeting.features.labels import purchase_labels
 from targeting.scoring import Scorer, TargetingPyfunc
 
 CHAMPION = "champion"
@@ -180,20 +179,12 @@ def _better_than_champion(client, name, model, evaluation, tables) -> tuple[bool
         return False, (f"champion v{current.version} predicts {champ_model.category!r} over "
                        f"{champ_model.horizon_days} days; not comparable, promote by hand")
     as_of = pd.Timestamp(evaluation.extra.get("as_of", model.as_of_))
-    champ_auc = _auc_on(champ_model, tables, as_of)
+    champ_auc = champ_model.evaluate(tables, as_of).metrics["auc"]
     new_auc = evaluation.metrics["auc"]
     verdict = new_auc > champ_auc
     word = "beats" if verdict else "does not beat"
     return verdict, (f"candidate AUC {new_auc:.4f} {word} champion v{current.version} "
                      f"AUC {champ_auc:.4f} on the same window")
-
-
-def _auc_on(model, tables, as_of) -> float:
-    from sklearn.metrics import roc_auc_score
-
-    X = model.features(tables, as_of)
-    y = purchase_labels(tables, as_of, model.horizon_days, model.category, X.index)
-    return float(roc_auc_score(y, model.score_matrix(model.pipeline_.to_matrix(X))))
 
 
 def log_attribution(comparison, *, experiment: str = "targeting", run_name: str | None = None,

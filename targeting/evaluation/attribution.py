@@ -192,10 +192,6 @@ def _as_paths(data) -> pd.DataFrame:
     return out[~empty].reset_index(drop=True)
 
 
-def _split(paths: pd.DataFrame) -> list[list[str]]:
-    return [[s.strip() for s in p.split(SEP.strip())] for p in paths.path]
-
-
 def _touches(paths: pd.DataFrame) -> pd.DataFrame:
     """One row per touch of each distinct path: ``row, pos, n, channel`` plus path counts."""
     paths = paths.reset_index(drop=True)
@@ -286,11 +282,13 @@ def _absorb(Q: np.ndarray, r: np.ndarray) -> float:
 def _shapley_credit(paths: pd.DataFrame, max_exact: int = 15, n_permutations: int = 2000,
                     seed: int = 0) -> tuple[pd.Series, pd.Series]:
     """Shapley values of v(S) = conversions of journeys whose channel set lies within S."""
-    sets = [frozenset(chs) for chs in _split(paths)]
-    channels = sorted(set().union(*sets)) if sets else []
+    paths = paths.reset_index(drop=True)
+    t = _touches(paths)
+    channel = pd.Categorical(t.channel)
+    channels = list(channel.categories)
     k = len(channels)
-    bit = {ch: 1 << i for i, ch in enumerate(channels)}
-    masks = np.array([sum(bit[c] for c in s) for s in sets], dtype=np.int64)
+    masks = np.zeros(len(paths), dtype=np.int64)  # each path's set of channels, as bits
+    np.bitwise_or.at(masks, t.row.to_numpy(), np.left_shift(1, channel.codes.astype(np.int64)))
     conv = paths.conversions.to_numpy(dtype=float)
     if k <= max_exact:
         v = np.zeros(1 << k)

@@ -150,7 +150,8 @@ class FeaturePipeline(TransformerMixin, BaseEstimator):
                 block[:, i] = raw[col].to_numpy(dtype=float, na_value=np.nan)
         out = pd.DataFrame(block, index=raw.index, columns=numeric)
         problems = []
-        for col, levels in self.vocabularies_.items():
+        for col in self.feature_names_[len(numeric):]:  # categorical ones, in output order
+            levels = self.vocabularies_[col]
             values = raw[col] if col in raw.columns else pd.Series(None, index=raw.index)
             # Plain strings (not pandas categoricals): they travel through JSON, MLflow
             # signatures and serving unchanged; to_matrix maps them to fixed codes.
@@ -162,7 +163,7 @@ class FeaturePipeline(TransformerMixin, BaseEstimator):
             out[col] = values
         if problems:
             raise SchemaError(problems)
-        return out[self.feature_names_]
+        return out
 
     # -- model matrix ----------------------------------------------------------------------
     def to_matrix(self, features: pd.DataFrame) -> np.ndarray:
@@ -185,21 +186,23 @@ class FeaturePipeline(TransformerMixin, BaseEstimator):
         problems = [f"features.{c}: expected a numeric dtype, found {dtypes[c]}"
                     for c in num_names if not _numeric_or_empty(dtypes[c], features, c)]
         matrix = np.empty((len(features), len(names)))
+        cat_names = [names[i] for i in cat_idx]
         if len(features) <= 64:
             # A few rows: one object array beats pandas' per-column machinery by far.
             raw = features.to_numpy(dtype=object, na_value=np.nan)
             where = {c: i for i, c in enumerate(columns)}
-            num_values = lambda: raw[:, [where[c] for c in num_names]].astype(float)  # noqa: E731
-            cat_values = lambda col: raw[:, where[col]]  # noqa: E731
+            num_block = raw[:, [where[c] for c in num_names]]
+            cat_values = {c: raw[:, where[c]] for c in cat_names}
         else:
-            num_values = lambda: features[num_names].to_numpy(  # noqa: E731
-                dtype=float, na_value=np.nan)
-            cat_values = lambda col: features[col].to_numpy(dtype=object)  # noqa: E731
+            num_block = None  # read below, once the dtypes are known to be numeric
+            cat_values = {c: features[c].to_numpy(dtype=object) for c in cat_names}
         if num_names and not problems:
-            matrix[:, : len(num_idx)] = num_values()  # numeric columns come first
-        for i in cat_idx:
-            col = names[i]
-            codes, problem = _codes(col, cat_values(col), self.vocabularies_[col])
+            # Numeric columns come first: one contiguous slice copy.
+            matrix[:, : len(num_idx)] = (
+                features[num_names].to_numpy(dtype=float, na_value=np.nan)
+                if num_block is None else num_block.astype(float))
+        for i, col in zip(cat_idx, cat_names, strict=True):
+            codes, problem = _codes(col, cat_values[col], self.vocabularies_[col])
             matrix[:, i] = codes
             if problem:
                 problems.append(problem)
