@@ -9,6 +9,8 @@ from targeting.data.demo import DemoWorld, demo_world
 from targeting.data.identity import resolve_identity
 from targeting.data.schema import CONTRACTS, SchemaError, validate
 from targeting.evaluation.attribution import attribute, compare_attribution, journeys
+from targeting.evaluation.drift import DriftReport
+from targeting.evaluation.explain import Explanation, explain
 from targeting.evaluation.metrics import PropensityEvaluation
 from targeting.features.pipeline import FeaturePipeline, build_features
 from targeting.models.propensity import PropensityModel
@@ -16,8 +18,9 @@ from targeting.scoring import clear_model_cache, load_model, score
 
 __version__ = "0.1.0"
 __all__ = [
-    "CONTRACTS", "DemoWorld", "FeaturePipeline", "PropensityEvaluation", "PropensityModel",
+    "CONTRACTS", "DemoWorld", "DriftReport", "Explanation", "FeaturePipeline",
+    "PropensityEvaluation", "PropensityModel",
     "SchemaError", "__version__", "attribute", "build_features", "compare_attribution",
-    "journeys", "clear_model_cache", "demo_world",
+    "journeys", "clear_model_cache", "demo_world", "explain",
     "load_model", "resolve_identity", "score", "validate",
 ]

@@ -1,4 +1,4 @@
-"""Command line: ``targeting demo | train | score | ui``."""
+"""Command line: ``targeting demo | train | score | ui | run | promote``."""
 
 from __future__ import annotations
 
@@ -149,10 +149,14 @@ def main(argv: list[str] | None = None) -> int:
     score.add_argument("--model", default="models:/propensity@champion")
     score.add_argument("--as-of", default=None)
     score.add_argument("--out", required=True, help="output .parquet or .csv")
+    score.add_argument("--reasons", type=int, default=0, help="add the top N reasons per user")
+    score.add_argument("--drift", action="store_true",
+                       help="measure drift against the training data and log it to MLflow")
 
     ui = sub.add_parser("ui", help="open the MLflow UI on the same store")
     ui.add_argument("--port", type=int, default=5000)
     ui.add_argument("--host", default="127.0.0.1")
+    _add_review_commands(sub)
     args = parser.parse_args(argv)
     return _COMMANDS[args.command](args)
 
@@ -180,7 +184,15 @@ def _cmd_train(args) -> int:
 def _cmd_score(args) -> int:
     import targeting as tg
 
-    out = tg.score(_read_tables(args.data), args.model, args.as_of)
+    out = tg.score(_read_tables(args.data), args.model, args.as_of, reasons=args.reasons,
+                   drift=args.drift)
+    if args.drift:
+        from targeting.review import log_drift
+
+        report = out.attrs["drift"]
+        run_id = log_drift(report, model_version=out.attrs.get("model_version"))
+        print(f"drift: score PSI {report.score_psi:.4f} ({report.score_level}); "
+              f"logged as run {run_id}")
     if args.out.endswith(".csv"):
         out.to_csv(args.out, index=False)
     else:
@@ -203,7 +215,42 @@ def _cmd_ui(args) -> int:
     return subprocess.call(command, env=env)
 
 
-_COMMANDS = {"demo": _cmd_demo, "train": _cmd_train, "score": _cmd_score, "ui": _cmd_ui}
+# -- experiments and the registry (issue 6) ---------------------------------------------------
+def _add_review_commands(sub) -> None:
+    run = sub.add_parser("run", help="execute an experiment file (TOML), or re-run a logged one")
+    run.add_argument("file", nargs="?", help="experiments/<name>.toml")
+    run.add_argument("--from-run", default=None, help="re-run the TOML logged with this run id")
+    run.add_argument("--no-progress", action="store_true")
+    promote = sub.add_parser("promote", help="make a run's model the champion")
+    promote.add_argument("model", help="registered model name, e.g. propensity")
+    promote.add_argument("--run", required=True, help="the run id whose model to promote")
+    promote.add_argument("--reason", default="promoted by hand")
+
+
+def _cmd_run(args) -> int:
+    from targeting.experiments import rerun, run_experiment
+
+    if bool(args.file) == bool(args.from_run):
+        raise SystemExit("give an experiment file or --from-run RUN_ID (one of them)")
+    progress = not args.no_progress
+    result = (rerun(args.from_run, progress=progress) if args.from_run
+              else run_experiment(args.file, progress=progress))
+    shown = ", ".join(f"{k} {result.metrics[k]:.4f}" for k in ("auc", "lift_at_5pct")
+                      if k in result.metrics)
+    print(f"run {result.run_id} ({result.name}): {shown}; registered {result.logged.name} "
+          f"v{result.logged.version}; {result.logged.reason}")
+    return 0
+
+
+def _cmd_promote(args) -> int:
+    from targeting.review import promote
+
+    print(promote(args.model, args.run, reason=args.reason))
+    return 0
+
+
+_COMMANDS = {"demo": _cmd_demo, "train": _cmd_train, "score": _cmd_score, "ui": _cmd_ui,
+             "run": _cmd_run, "promote": _cmd_promote}
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -29,7 +29,8 @@ class Scorer:
     def __init__(self, model, version: str | None = None):
         self.model = model
         self.pipeline = model.pipeline_
-        self.version = version
+        # Always name the model: registry "name/version", a URI, or say it was never logged.
+        self.version = version or f"unlogged {type(model).__name__} (fitted in this session)"
         names = self.pipeline.feature_names_
         # Each silo's first column is a count that is present exactly when the user has rows
         # in that silo: checking those few columns tells who had no history at all.
@@ -40,8 +41,12 @@ class Scorer:
         self._history_idx = np.array([i for s, i in firsts.items() if s != "profile"], dtype=int)
         self._profile_idx = np.array(profile, dtype=int)
 
-    def score_features(self, features: pd.DataFrame) -> pd.DataFrame:
-        """Score a feature frame (``user_id`` as a column or as the index)."""
+    def score_features(self, features: pd.DataFrame, *, reasons: int = 0,
+                       drift: bool = False) -> pd.DataFrame:
+        """Score a feature frame (``user_id`` as a column or as the index).
+
+        ``reasons`` and ``drift`` as in :func:`score`.
+        """
         ids, problems = _user_ids(features)
         X = None
         if ids is not None:  # a non-empty frame: check its columns too, report all at once
@@ -56,6 +61,8 @@ class Scorer:
                             "decile": self.model.decile(scores).astype(np.int64),
                             "note": self._notes(X)})
         out.attrs["model_version"] = self.version
+        if reasons or drift:
+            _explain_scores(out, self.model, X, reasons, drift)
         return out
 
     def _notes(self, X: np.ndarray) -> np.ndarray:
@@ -67,6 +74,26 @@ class Scorer:
                 unknown = no_history & np.isnan(X[:, self._profile_idx]).all(axis=1)
                 notes[unknown] = NOTE_UNKNOWN
         return notes
+
+
+def _explain_scores(out: pd.DataFrame, model, X: np.ndarray, reasons: int,
+                    drift: bool) -> None:
+    """Add reason and silo columns, and the drift report in ``attrs``, in place."""
+    if reasons:
+        from targeting.evaluation.explain import reason_columns
+
+        extra = reason_columns(model, X, int(reasons))
+        for col in extra.columns:
+            out[col] = extra[col].to_numpy()
+    if drift:
+        from targeting.evaluation.drift import drift as drift_report
+
+        reference = getattr(model, "reference_", None)
+        if reference is None:
+            raise ValueError("this model has no training reference (reference_) to measure "
+                             "drift against: it was fitted before drift support; refit it")
+        out.attrs["drift"] = drift_report(reference, X, out["score"].to_numpy(),
+                                          model.pipeline_.silo_of)
 
 
 def _user_ids(features) -> tuple[np.ndarray | None, list[str]]:
@@ -155,7 +182,8 @@ def _resolve_version(uri: str) -> str:
 
 
 def score(data: Mapping[str, pd.DataFrame] | pd.DataFrame, model=DEFAULT_MODEL, as_of=None,
-          *, users: Sequence | None = None) -> pd.DataFrame:
+          *, users: Sequence | None = None, reasons: int = 0,
+          drift: bool = False) -> pd.DataFrame:
     """Score users with a propensity model.
 
     Parameters
@@ -169,6 +197,17 @@ def score(data: Mapping[str, pd.DataFrame] | pd.DataFrame, model=DEFAULT_MODEL, 
         With raw tables: the point in time to score at (default: just after the latest event).
     users : sequence, optional
         With raw tables: score these users, in this order (default: all of the identity table).
+    reasons : int, default 0
+        Add each user's top ``reasons`` reasons: ``reason_1, reason_1_effect, ...`` (feature and
+        signed SHAP value), the SHAP values summed by silo (``silo_social``, ``silo_purchase``,
+        ...) and ``base_value``, all in log-odds of the raw booster, before Platt calibration
+        (see :mod:`targeting.evaluation.explain`). Cost: one TreeSHAP pass, about 60 times a
+        plain score (about 0.3 ms per user per 100 trees on 2 cores; 1,000,000 users with the
+        700-tree demo model take about twenty minutes; memory bounded by chunks of 20,000).
+    drift : bool, default False
+        Also compare the scored population with the model's training data:
+        ``.attrs["drift"]`` is a :class:`~targeting.evaluation.drift.DriftReport` (PSI of every
+        feature and of the score); log it with :func:`targeting.review.log_drift`.
 
     Returns
     -------
@@ -197,4 +236,4 @@ def score(data: Mapping[str, pd.DataFrame] | pd.DataFrame, model=DEFAULT_MODEL, 
         features = scorer.pipeline.transform(data, as_of, users=users)
     else:
         features = data
-    return scorer.score_features(features)
+    return scorer.score_features(features, reasons=reasons, drift=drift)

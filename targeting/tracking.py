@@ -90,12 +90,14 @@ def log_propensity(model, evaluation, tables: Mapping[str, pd.DataFrame], *,
     """Log a fitted PropensityModel with its evaluation, register it, apply the champion rule.
 
     The run records parameters, metrics (evaluation window and validation window), the gains
-    and calibration plot, the feature list with each feature's silo and importance, a
+    and calibration plot, SHAP plots (summary, silo shares, dependence of the top features), the
+    feature list with each feature's silo and importance, a
     fingerprint of the input data, the package version, and the model as an MLflow pyfunc
     (FeaturePipeline inside) with a signature and an input example free of identifiers.
     """
-    features = model.features(tables, model.as_of_).head(5)
-    example = _anonymous_example(features)
+    features = model.features(tables, model.as_of_)
+    explanation = _explanation(model, features)
+    example = _anonymous_example(features.head(5))
     outputs = Scorer(model).score_features(example)
     signature = infer_signature(example, outputs)
     params = _run_params(model, extra_params)
@@ -105,6 +107,8 @@ def log_propensity(model, evaluation, tables: Mapping[str, pd.DataFrame], *,
     figure = evaluation.plot()
     with tempfile.TemporaryDirectory() as tmp:
         _write_artifacts(Path(tmp), model, figure)
+        if explanation is not None:
+            explanation.save(tmp)
         run = mlflow.start_run(experiment_id=experiment_id(experiment), run_name=run_name)
         try:
             mlflow.log_params(params)
@@ -124,6 +128,15 @@ def log_propensity(model, evaluation, tables: Mapping[str, pd.DataFrame], *,
     if register_as:
         _register(logged, register_as, model, evaluation, tables)
     return logged
+
+
+def _explanation(model, features: pd.DataFrame, sample: int = 2_000):
+    """SHAP values on a sample of the training-time population (None if not explainable)."""
+    from targeting.evaluation.explain import explain
+
+    if not hasattr(model, "pipeline_"):
+        return None
+    return explain(model, features, sample=sample, label=f"propensity[{model.category}]")
 
 
 def _run_params(model, extra: dict | None) -> dict:

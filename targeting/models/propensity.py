@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from targeting.features.labels import purchase_labels
 from targeting.features.pipeline import BUILDERS, FeaturePipeline
+from targeting.features.reference import FeatureReference
 
 _DEFAULT_LGB = {
     "learning_rate": 0.03,
@@ -68,6 +69,9 @@ class PropensityModel(ClassifierMixin, BaseEstimator):
         Platt slope and intercept applied to the raw margin.
     decile_edges_ : ndarray
         Score cut points of the validation window; decile 1 is the top 10 %.
+    reference_ : FeatureReference
+        Binned distribution of each feature and of the score on the validation window (the
+        most recent training window), for drift at scoring time.
     validation_ : dict
         Sizes, positive rates and AUC of the training and validation windows.
 
@@ -145,6 +149,9 @@ class PropensityModel(ClassifierMixin, BaseEstimator):
         self.calibration_ = self._fit_calibration(margin, y_val)
         val_score = self._calibrated(margin)
         self.decile_edges_ = np.quantile(val_score, np.linspace(0.1, 0.9, 9))
+        # Binned shares only (no rows): drift at scoring time is measured against these.
+        self.reference_ = FeatureReference.fit(X_val, self.pipeline_.feature_names_,
+                                               self.pipeline_.categorical_indices_, val_score)
         self.as_of_ = as_of
         self.validation_ = {
             "train_rows": int(len(y_tr)), "train_positive_rate": float(y_tr.mean()),
