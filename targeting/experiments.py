@@ -227,11 +227,13 @@ def _suggest(trial, name: str, spec: dict):
 def _log_trials(parent_id: str, trials: pd.DataFrame, config: dict) -> None:
     """Each trial as a nested run under the logged model's run."""
     best = trials.validation_logloss.idxmin()
+    experiment = mlflow.MlflowClient().get_run(parent_id).info.experiment_id
     with mlflow.start_run(run_id=parent_id):
         mlflow.log_metric("search_best_validation_logloss", float(trials.validation_logloss.min()))
         mlflow.log_param("search.n_trials", len(trials))
         for number, row in trials.iterrows():
-            with mlflow.start_run(nested=True, run_name=f"trial-{number}"):
+            with mlflow.start_run(experiment_id=experiment, nested=True,
+                                  run_name=f"trial-{number}"):
                 mlflow.log_params({k: row[k] for k in config["search"]["space"]})
                 mlflow.log_metrics({"validation_logloss": float(row.validation_logloss),
                                     "best_iteration": int(row.best_iteration)})

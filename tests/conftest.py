@@ -35,3 +35,70 @@ def mlflow_store(tmp_path, monkeypatch):
     tg.clear_model_cache()
     mlflow.set_tracking_uri(None)
     mlflow.set_registry_uri(None)
+
+
+TINY_EXPERIMENT = """
+[experiment]
+name = "tiny-search"
+mlflow_experiment = "targeting-tests"
+[data]
+source = "demo"
+n_users = 3000
+seed = 0
+[target]
+category = "snacks"
+[model]
+n_train_windows = 2
+[model.params]
+num_threads = 1
+[search]
+n_trials = 2
+seed = 3
+[search.space]
+learning_rate = { low = 0.03, high = 0.12, log = true }
+num_leaves = { low = 7, high = 31 }
+[evaluation]
+register_as = "propensity"
+"""
+
+
+@pytest.fixture(scope="session")
+def logged_experiment(tmp_path_factory):
+    """One experiment (a 2-trial search) run by `targeting run` into its own SQLite store."""
+    import os
+
+    from targeting.cli import main
+
+    folder = tmp_path_factory.mktemp("experiment-store")
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    (folder / "tiny.toml").write_text(TINY_EXPERIMENT)
+    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    os.environ.update(MLFLOW_TRACKING_URI=uri, MLFLOW_REGISTRY_URI=uri)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    try:
+        assert main(["run", str(folder / "tiny.toml"), "--no-progress"]) == 0
+        run = mlflow.search_runs(experiment_names=["targeting-tests"],
+                                 filter_string="tags.`experiment.name` = 'tiny-search'")
+    finally:
+        for key, value in saved.items():
+            os.environ.pop(key, None) if value is None else os.environ.update({key: value})
+        mlflow.set_tracking_uri(None)
+        mlflow.set_registry_uri(None)
+        tg.clear_model_cache()
+    return {"uri": uri, "folder": folder, "run_id": run.run_id.iloc[0]}
+
+
+@pytest.fixture()
+def experiment_store(logged_experiment, monkeypatch):
+    """Point MLflow at the logged experiment's store for one test."""
+    uri = logged_experiment["uri"]
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    tg.clear_model_cache()
+    yield logged_experiment
+    tg.clear_model_cache()
+    mlflow.set_tracking_uri(None)
+    mlflow.set_registry_uri(None)

@@ -1,0 +1,77 @@
+"""Experiment files: every example parses; a logged run re-runs to the same metrics; the search
+logs nested trials; promote moves the champion by hand."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import pytest
+
+from targeting.cli import main
+from targeting.experiments import load_config
+
+EXAMPLES = sorted((Path(__file__).parents[1] / "experiments").glob("*.toml"))
+
+
+def test_at_least_three_example_files_and_all_are_valid():
+    assert len(EXAMPLES) >= 3
+    for path in EXAMPLES:
+        config, text = load_config(path)
+        assert config["experiment"]["name"] and text == path.read_text()
+    assert any("search" in load_config(p)[0] for p in EXAMPLES)
+
+
+def test_invalid_file_names_every_problem():
+    bad = '[experiment]\ndescription = "x"\n[data]\nsource = "csv"\nrows = 3\n[extra]\na = 1\n'
+    with pytest.raises(ValueError) as err:
+        load_config(bad)
+    message = str(err.value)
+    for part in ("[extra]", "'rows'", "'csv'", "name is required"):
+        assert part in message
+
+
+def test_run_logs_the_file_params_and_nested_trials(experiment_store):
+    client = mlflow.MlflowClient()
+    run = client.get_run(experiment_store["run_id"])
+    text = mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/experiment.toml")
+    assert load_config(text)[0]["experiment"]["name"] == "tiny-search"
+    assert run.data.params["data.n_users"] == "3000"
+    assert 0.6 < run.data.metrics["auc"] <= run.data.metrics["oracle_auc"] + 0.05
+    trials = mlflow.search_runs(
+        experiment_ids=[run.info.experiment_id],
+        filter_string=f"tags.`mlflow.parentRunId` = '{run.info.run_id}'")
+    assert len(trials) == 2
+    best = trials["metrics.validation_logloss"].min()
+    assert run.data.metrics["search_best_validation_logloss"] == best
+    # The refitted best parameters are the ones logged with the parent run.
+    winner = trials.loc[trials["metrics.validation_logloss"].idxmin()]
+    assert run.data.params["lgb.num_leaves"] == winner["params.num_leaves"]
+    names = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"evaluation.png", "shap_summary.png", "shap_silos.png"} <= names
+
+
+def test_rerunning_a_logged_run_reproduces_its_metrics_exactly(experiment_store, capsys):
+    first = mlflow.MlflowClient().get_run(experiment_store["run_id"])
+    assert main(["run", "--from-run", first.info.run_id, "--no-progress"]) == 0
+    again = mlflow.search_runs(experiment_ids=[first.info.experiment_id],
+                               filter_string="tags.`experiment.name` = 'tiny-search'",
+                               order_by=["attributes.start_time DESC"]).iloc[0]
+    assert again.run_id != first.info.run_id
+    metrics = mlflow.MlflowClient().get_run(again.run_id).data.metrics
+    assert metrics == first.data.metrics  # every metric, to the last bit
+    assert "registered propensity v2" in capsys.readouterr().out
+
+
+def test_promote_moves_the_champion_by_hand(experiment_store, capsys):
+    client = mlflow.MlflowClient()
+    run_id = experiment_store["run_id"]
+    versions = client.search_model_versions("name='propensity'")
+    assert main(["promote", "propensity", "--run", run_id, "--reason", "review test"]) == 0
+    champion = client.get_model_version_by_alias("propensity", "champion")
+    assert champion.run_id == run_id
+    assert "review test" in champion.tags["champion_decision"]
+    assert len(client.search_model_versions("name='propensity'")) == len(versions)
+    assert f"from run {run_id}" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="no run"):
+        main(["promote", "propensity", "--run", "0" * 32])

@@ -1,0 +1,116 @@
+"""The review desk: the MLflow UI, served from a real store and opened in headless Chromium,
+shows the experiment, a run's metrics and its plots. A screenshot is kept in tests/artifacts/."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import mlflow
+import pytest
+
+CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+ARTIFACTS = Path(__file__).parent / "artifacts"
+CHROME_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--window-size=1400,1000")
+
+
+@pytest.fixture()
+def mlflow_ui(experiment_store):
+    """``mlflow ui`` on the experiment's store, on a free local port, stopped as a group."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    bin_dir = os.path.dirname(sys.executable)
+    env = {**os.environ, "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")])}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", experiment_store["uri"],
+         "--host", "127.0.0.1", "--port", str(port)],
+        cwd=experiment_store["folder"], env=env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        url, deadline = f"http://127.0.0.1:{port}", time.time() + 180
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(f"{url}/health", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("mlflow ui did not answer within 180 s")
+        yield url
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+@pytest.fixture()
+def browser(tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    missing = [p for p in (CHROMIUM, DRIVER) if not os.path.exists(p)]
+    if missing:
+        pytest.fail(f"{missing} not found: install Debian's chromium and chromium-driver "
+                    "(apt-get install chromium chromium-driver; .ci/run does it)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (*CHROME_FLAGS, f"--user-data-dir={tmp_path / 'chrome-profile'}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=Service(DRIVER))
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _wait_for_text(driver, *texts: str, timeout: float = 60) -> str:
+    from selenium.webdriver.common.by import By
+
+    deadline, body = time.time() + timeout, ""
+    while time.time() < deadline:
+        body = driver.find_element(By.TAG_NAME, "body").text
+        if all(t in body for t in texts):
+            return body
+        time.sleep(0.5)
+    missing = [t for t in texts if t not in body]
+    raise AssertionError(f"page never showed {missing}; it showed:\n{body[:2000]}")
+
+
+def test_a_reviewer_sees_the_experiment_metrics_and_plots(mlflow_ui, browser, experiment_store):
+    from selenium.webdriver.common.by import By
+
+    run = mlflow.MlflowClient().get_run(experiment_store["run_id"])
+    exp_id, run_id = run.info.experiment_id, run.info.run_id
+    browser.get(f"{mlflow_ui}/#/experiments/{exp_id}/runs")
+    _wait_for_text(browser, "targeting-tests", "tiny-search")
+
+    browser.get(f"{mlflow_ui}/#/experiments/{exp_id}/runs/{run_id}")
+    auc = run.data.metrics["auc"]
+    body = _wait_for_text(browser, "Metrics", "auc", "lift_at_5pct", "oracle_auc")
+    assert f"{auc:.4f}"[:5] in body  # the value itself, not only its name
+
+    browser.get(f"{mlflow_ui}/#/experiments/{exp_id}/runs/{run_id}/artifacts/shap_summary.png")
+    _wait_for_text(browser, "evaluation.png", "shap_summary.png", "experiment.toml")
+    deadline, shown = time.time() + 60, []
+    while time.time() < deadline and not shown:
+        shown = [img for img in browser.find_elements(By.TAG_NAME, "img")
+                 if (img.get_attribute("src") or "").startswith("blob:")
+                 and browser.execute_script("return arguments[0].naturalWidth", img) > 300]
+        time.sleep(0.5)
+    assert shown, "the SHAP summary plot never rendered"
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "mlflow_ui_shap_summary.png"
+    assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 20_000
+
+    browser.get(f"{mlflow_ui}/#/experiments/{exp_id}/runs/{run_id}/artifacts/evaluation.png")
+    _wait_for_text(browser, "evaluation.png")
+    time.sleep(2)
+    browser.save_screenshot(str(ARTIFACTS / "mlflow_ui_evaluation.png"))
