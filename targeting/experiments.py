@@ -231,10 +231,11 @@ def _log_trials(parent_id: str, trials: pd.DataFrame, config: dict) -> None:
     with mlflow.start_run(run_id=parent_id):
         mlflow.log_metric("search_best_validation_logloss", float(trials.validation_logloss.min()))
         mlflow.log_param("search.n_trials", len(trials))
-        for number, row in trials.iterrows():
+        # to_dict keeps each column's type (iterrows would turn integer parameters to floats).
+        for number, row in trials.to_dict("index").items():
             with mlflow.start_run(experiment_id=experiment, nested=True,
                                   run_name=f"trial-{number}"):
                 mlflow.log_params({k: row[k] for k in config["search"]["space"]})
-                mlflow.log_metrics({"validation_logloss": float(row.validation_logloss),
-                                    "best_iteration": int(row.best_iteration)})
+                mlflow.log_metrics({"validation_logloss": float(row["validation_logloss"]),
+                                    "best_iteration": int(row["best_iteration"])})
                 mlflow.set_tag("search.best", str(number == best))
