@@ -82,9 +82,9 @@ def _explain_scores(out: pd.DataFrame, model, X: np.ndarray, reasons: int,
     if reasons:
         from targeting.evaluation.explain import reason_columns
 
-        extra = reason_columns(model, X, int(reasons))
+        extra = reason_columns(model, X, int(reasons)).set_axis(out.index)
         for col in extra.columns:
-            out[col] = extra[col].to_numpy()
+            out[col] = extra[col]
     if drift:
         from targeting.evaluation.drift import drift as drift_report
 

@@ -99,18 +99,27 @@ def test_a_reviewer_sees_the_experiment_metrics_and_plots(mlflow_ui, browser, ex
 
     browser.get(f"{mlflow_ui}/#/experiments/{exp_id}/runs/{run_id}/artifacts/shap_summary.png")
     _wait_for_text(browser, "evaluation.png", "shap_summary.png", "experiment.toml")
-    deadline, shown = time.time() + 60, []
-    while time.time() < deadline and not shown:
-        shown = [img for img in browser.find_elements(By.TAG_NAME, "img")
-                 if (img.get_attribute("src") or "").startswith("blob:")
-                 and browser.execute_script("return arguments[0].naturalWidth", img) > 300]
-        time.sleep(0.5)
-    assert shown, "the SHAP summary plot never rendered"
+    summary = _rendered_plot(browser)
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "mlflow_ui_shap_summary.png"
     assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 20_000
 
-    browser.get(f"{mlflow_ui}/#/experiments/{exp_id}/runs/{run_id}/artifacts/evaluation.png")
-    _wait_for_text(browser, "evaluation.png")
-    time.sleep(2)
+    # The gains and calibration plot, opened from the artifact tree as a reviewer would.
+    browser.find_element(By.XPATH, "//*[normalize-space(text())='evaluation.png']").click()
+    _rendered_plot(browser, other_than=summary)
     browser.save_screenshot(str(ARTIFACTS / "mlflow_ui_evaluation.png"))
+
+
+def _rendered_plot(driver, other_than: str | None = None, timeout: float = 60) -> str:
+    """The source of a plot image the page has drawn (wider than 300 px); waits for it."""
+    from selenium.webdriver.common.by import By
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for img in driver.find_elements(By.TAG_NAME, "img"):
+            src = img.get_attribute("src") or ""
+            if (src.startswith("blob:") and src != other_than
+                    and driver.execute_script("return arguments[0].naturalWidth", img) > 300):
+                return src
+        time.sleep(0.5)
+    raise AssertionError("the plot never rendered in the artifact viewer")

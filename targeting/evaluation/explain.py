@@ -125,6 +125,7 @@ def top_reasons(values: np.ndarray, names: Sequence[str], k: int = 3) -> pd.Data
     Examples
     --------
     >>> top_reasons(np.array([[0.1, -0.5, 0.2]]), ["a", "b", "c"], k=2)
+    ... # doctest: +NORMALIZE_WHITESPACE
        reason_1  reason_1_effect reason_2  reason_2_effect
     0        b             -0.5        c              0.2
     """
@@ -356,7 +357,7 @@ def explain(model, data: Mapping[str, pd.DataFrame] | pd.DataFrame, as_of=None, 
     >>> world = tg.demo_world(n_users=3_000, seed=4)
     >>> model = tg.PropensityModel("snacks", progress=False).fit(world.tables, world.as_of)
     >>> ex = tg.explain(model, world.tables, world.as_of, sample=500)
-    >>> ex.values.shape[0], round(ex.silo_importance().sum(), 6)
+    >>> ex.values.shape[0], round(float(ex.silo_importance().sum()), 6)
     (500, 1.0)
     """
     pipeline = getattr(model, "pipeline_", None)
