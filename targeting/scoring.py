@@ -201,9 +201,9 @@ def score(data: Mapping[str, pd.DataFrame] | pd.DataFrame, model=DEFAULT_MODEL, 
         Add each user's top ``reasons`` reasons: ``reason_1, reason_1_effect, ...`` (feature and
         signed SHAP value), the SHAP values summed by silo (``silo_social``, ``silo_purchase``,
         ...) and ``base_value``, all in log-odds of the raw booster, before Platt calibration
-        (see :mod:`targeting.evaluation.explain`). Cost: one TreeSHAP pass, about 60 times a
-        plain score (about 0.3 ms per user per 100 trees on 2 cores; 1,000,000 users with the
-        700-tree demo model take about twenty minutes; memory bounded by chunks of 20,000).
+        (see :mod:`targeting.evaluation.explain`). Cost: one TreeSHAP pass, about 45 times a
+        plain score (about 0.16 ms per user per 100 trees on 2 cores: 1,000,000 users with the
+        213-tree demo model take about 6 minutes; memory bounded by chunks of 20,000 users).
     drift : bool, default False
         Also compare the scored population with the model's training data:
         ``.attrs["drift"]`` is a :class:`~targeting.evaluation.drift.DriftReport` (PSI of every

@@ -169,9 +169,9 @@ def reason_columns(model, X: np.ndarray, k: int = 3, *, chunk_size: int = 20_000
     """Reason and silo columns for ``score(..., reasons=k)``, computed chunk by chunk.
 
     Cost: one TreeSHAP pass, ``O(trees * leaves * depth**2)`` per user. On the 2-core reference
-    machine that is about 0.3 ms per user per 100 trees of 15 leaves (about 60 times a plain
-    prediction): 100,000 users with the 700-tree demo model take about two minutes, 1,000,000
-    users about twenty, in memory bounded by ``chunk_size`` rows (see ``benchmarks/explain.py``).
+    machine that is about 0.16 ms per user per 100 trees of 15 leaves (about 45 times a plain
+    prediction): 100,000 users with the demo beauty model (213 trees) take 35 s, so 1,000,000
+    users about 6 minutes, in memory bounded by ``chunk_size`` rows (``benchmarks/explain.py``).
     """
     pipeline = model.pipeline_
     names = pipeline.feature_names_
