@@ -198,3 +198,33 @@ def score(data: Mapping[str, pd.DataFrame] | pd.DataFrame, model=DEFAULT_MODEL, 
     else:
         features = data
     return scorer.score_features(features)
+
+
+class UpliftPyfunc(mlflow.pyfunc.PythonModel):
+    """MLflow pyfunc of an uplift model with its FeaturePipeline inside.
+
+    ``predict`` takes a feature frame (``user_id`` column or index, the pipeline's columns) and
+    returns one row per user in input order: ``user_id``, ``arm`` (the recommended arm, or the
+    control when no arm is predicted to help), ``uplift`` (that arm's predicted effect) and
+    ``uplift_<arm>`` for every arm. Bad input raises :class:`SchemaError` naming every problem.
+    """
+
+    def __init__(self, model, pipeline):
+        self.model, self.pipeline = model, pipeline
+
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+        ids, problems = _user_ids(model_input)
+        X = None
+        if ids is not None:
+            try:
+                X = self.pipeline.to_matrix(model_input)
+            except SchemaError as err:
+                problems += err.problems
+        if problems:
+            raise SchemaError(problems)
+        uplift = self.model.predict_uplift(X)
+        out = pd.DataFrame({"user_id": ids, "arm": self.model.recommend(X),
+                            "uplift": uplift.to_numpy().max(axis=1)})
+        for arm in uplift.columns:
+            out[f"uplift_{arm}"] = uplift[arm].to_numpy()
+        return out

@@ -22,7 +22,7 @@ from mlflow import MlflowClient
 from mlflow.models import infer_signature
 
 import targeting
-from targeting.scoring import Scorer, TargetingPyfunc
+from targeting.scoring import Scorer, TargetingPyfunc, UpliftPyfunc
 
 CHAMPION = "champion"
 
@@ -213,3 +213,129 @@ def log_attribution(comparison, *, experiment: str = "targeting", run_name: str 
             raise
         mlflow.end_run()
     return run.info.run_id
+
+
+# -- uplift --------------------------------------------------------------------------------------
+def log_uplift(comparison, data, *, experiment: str = "targeting", run_name: str | None = None,
+               register_as: str | None = "uplift", plan=None) -> LoggedModel:
+    """Log an uplift comparison: one parent run, one nested run per learner, the best learner's
+    model (pipeline inside) registered as ``uplift``.
+
+    The parent run holds the comparison table and plot (and the campaign plan when given); each
+    nested run its learner's parameters, per-arm and policy metrics with bootstrap intervals
+    and its Qini plot. ``@champion`` moves to the new version only if its policy Qini beats the
+    champion's on the same campaign and data; otherwise the version's tag says why not.
+    """
+    best = comparison.models[comparison.best]
+    example = _anonymous_example(
+        pd.DataFrame(data.X.head(5).to_numpy(), columns=data.X.columns).pipe(
+            _decoded, data.pipeline))
+    pyfunc = UpliftPyfunc(best, data.pipeline)
+    signature = infer_signature(example, pyfunc.predict(None, example))
+    fingerprint = data_fingerprint({"campaign": pd.DataFrame(
+        {"user_id": data.X.index.to_numpy(), "y": data.y, "arm": data.arm.astype(str)})})
+    parent_params = {"campaign_id": data.campaign_id, "outcome": data.outcome,
+                     "users": len(data), "arms": "+".join(data.arms),
+                     "learners": "+".join(comparison.models), "best_learner": comparison.best}
+    table = comparison.table
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        table.to_csv(folder / "uplift_comparison.csv")
+        comparison.plot().savefig(folder / "qini_policy.png", dpi=110)
+        if plan is not None:
+            plan.summary.to_csv(folder / "campaign_plan.csv")
+            plan.plot().figure.savefig(folder / "campaign_plan.png", dpi=110)
+        with _run_or_delete(experiment, run_name or f"uplift {data.campaign_id}") as parent:
+            mlflow.log_params(parent_params)
+            mlflow.log_metrics({f"policy_qini_{name}": float(v)
+                                for name, v in table.policy_qini.items()})
+            mlflow.set_tags({"targeting.version": targeting.__version__,
+                             "model_kind": "uplift", "data_fingerprint": fingerprint,
+                             "campaign_id": data.campaign_id})
+            mlflow.log_artifacts(tmp)
+            info = None
+            for learner, model in comparison.models.items():
+                info = _log_learner(learner, model, comparison, pyfunc, signature, example,
+                                    fingerprint, parent.info.experiment_id) or info
+    logged = LoggedModel(parent.info.run_id, info.model_uri)
+    if register_as:
+        _register_uplift(logged, register_as, comparison, data, fingerprint)
+    return logged
+
+
+def _log_learner(learner, model, comparison, pyfunc, signature, example, fingerprint,
+                 experiment: str):
+    evaluation = comparison.evaluations[learner]
+    with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(
+            run_name=learner, nested=True, experiment_id=experiment):
+        mlflow.log_params({"learner": learner, "propensity": model.propensity,
+                           **{f"lgb.{k}": v for k, v in model.lightgbm_params.items()}})
+        metrics = {}
+        for row, values in evaluation.table.iterrows():
+            for name, value in values.items():
+                if name != "users" and pd.notna(value):
+                    metrics[f"{row}_{name}".replace("@", "_at_").replace("%", "pct")] = value
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+        mlflow.set_tags({"model_kind": "uplift", "data_fingerprint": fingerprint})
+        evaluation.plot().savefig(Path(tmp) / "qini.png", dpi=110)
+        mlflow.log_artifacts(tmp)
+        if learner == comparison.best:
+            return mlflow.pyfunc.log_model(name="model", python_model=pyfunc,
+                                           signature=signature, input_example=example)
+    return None
+
+
+def _decoded(matrix_frame: pd.DataFrame, pipeline) -> pd.DataFrame:
+    """Turn model-matrix rows back into a feature frame (category codes to their levels)."""
+    out = matrix_frame.copy()
+    for col, levels in pipeline.vocabularies_.items():
+        codes = out[col].to_numpy()
+        out[col] = [levels[int(c)] if c == c and 0 <= c < len(levels) else None for c in codes]
+    return out
+
+
+class _run_or_delete:
+    """``mlflow.start_run`` that deletes the run if anything inside fails (nothing half-logged)."""
+
+    def __init__(self, experiment: str, run_name: str):
+        self.experiment, self.run_name = experiment, run_name
+
+    def __enter__(self):
+        self.run = mlflow.start_run(experiment_id=experiment_id(self.experiment),
+                                    run_name=self.run_name)
+        return self.run
+
+    def __exit__(self, kind, error, tb):
+        if kind is None:
+            mlflow.end_run()
+            return False
+        while mlflow.active_run() is not None:
+            mlflow.end_run("FAILED")
+        MlflowClient().delete_run(self.run.info.run_id)
+        return False
+
+
+def _register_uplift(logged: LoggedModel, name: str, comparison, data, fingerprint) -> None:
+    client = MlflowClient()
+    version = mlflow.register_model(logged.model_uri, name).version
+    logged.name, logged.version = name, str(version)
+    new = float(comparison.table.loc[comparison.best, "policy_qini"])
+    client.set_model_version_tag(name, version, "policy_qini", f"{new:.6f}")
+    client.set_model_version_tag(name, version, "data_fingerprint", fingerprint)
+    try:
+        current = client.get_model_version_by_alias(name, CHAMPION)
+    except mlflow.exceptions.MlflowException:
+        promote, reason = True, "first model: no champion yet"
+    else:
+        if current.tags.get("data_fingerprint") != fingerprint:
+            promote, reason = False, (f"champion v{current.version} was evaluated on other "
+                                      "campaign data; not comparable, promote by hand")
+        else:
+            old = float(current.tags["policy_qini"])
+            promote = new > old
+            reason = (f"candidate policy Qini {new:.4f} {'beats' if promote else 'does not beat'}"
+                      f" champion v{current.version} ({old:.4f}) on the same campaign")
+    if promote:
+        client.set_registered_model_alias(name, CHAMPION, version)
+    client.set_model_version_tag(name, version, "champion_decision", reason)
+    logged.is_champion, logged.reason = promote, reason
