@@ -13,7 +13,8 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 DEMO_STEPS = ("demo world", "fused model", "social-only model", "purchase-only model",
-              "log and register", "score every user", "attribution", "campaign and uplift")
+              "log and register", "score every user", "attribution", "campaign and uplift",
+              "lookalike audience")
 DEMO_MARGIN = 60.0  # margin of one conversion in the demo's campaign plan (currency units)
 
 
@@ -71,6 +72,9 @@ def run_demo(n_users: int = 50_000, seed: int = 0, category: str = "beauty",
     step(DEMO_STEPS[7])
     results.update(_demo_uplift(world, experiment))
     bar.update()
+    step(DEMO_STEPS[8])
+    results.update(_demo_lookalike(world, experiment))
+    bar.update()
     bar.close()
     results.update(
         users=n_users, category=category,
@@ -119,6 +123,28 @@ def _demo_uplift(world, experiment: str) -> dict:
             "plan": plan.summary}
 
 
+def _demo_lookalike(world, experiment: str, seed_fraction: float = 0.4,
+                    size: float = 0.05) -> dict:
+    """A seed drawn from the planted segment, the blended lookalike model, a 5 % audience,
+    its evaluation against the truth and an MLflow run (no identifiers logged)."""
+    import targeting as tg
+    from targeting.tracking import log_lookalike
+
+    segment = int(world.truth["segment"].sum())
+    # Small demo worlds have small segments: take enough of it to pass the minimum seed size.
+    n_seeds = min(segment, max(int(seed_fraction * segment), 120))
+    seeds = tg.segment_seed(world, n=n_seeds)
+    model = tg.LookalikeModel().fit(world.tables, seeds, world.as_of)
+    audience = model.expand(size=size)
+    evaluation = model.evaluate(world)
+    logged = log_lookalike(model, audience, evaluation, experiment=experiment,
+                           run_name="lookalike-demo")
+    precision = evaluation.metric("segment_precision")
+    return {"lookalike": {"seeds": len(seeds), "audience": len(audience),
+                          "precision": precision.to_dict("index"),
+                          "registered": f"{logged.name} v{logged.version}"}}
+
+
 def _print_demo(summary: dict) -> None:
     import mlflow
 
@@ -146,6 +172,7 @@ def _print_demo(summary: dict) -> None:
           f"({low:.0f}-{high:.0f}); attributed: "
           + ", ".join(f"{m} {v:.0f}" for m, v in attributed.items()))
     _print_uplift(s)
+    _print_lookalike(s["lookalike"])
     print(f"\n  runs are in          {mlflow.get_tracking_uri()} (run {s['run_id']})")
     print("  open the UI with     targeting ui")
     print(f"  took                 {s['seconds']:.0f} s")
@@ -169,6 +196,15 @@ def _print_uplift(s: dict) -> None:
           "conversions " + ", ".join(f"{p} {plan.loc[p, 'true_incremental']:.0f}"
                                       for p in ("uplift", "propensity", "random"))
           + f"; registered {s['uplift_registered']}")
+
+
+def _print_lookalike(s: dict) -> None:
+    print(f"\nLookalike audience from {s['seeds']:,} seeds of the planted segment: "
+          f"{s['audience']:,} users; precision on the segment at each audience size")
+    for method, row in s["precision"].items():
+        print(f"  {method:<12} " + ", ".join(f"{size:.0%} {value:.3f}"
+                                             for size, value in row.items()))
+    print(f"  registered           {s['registered']}")
 
 
 def _read_tables(folder: str) -> dict[str, pd.DataFrame]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 from mlflow.models import infer_signature
@@ -339,3 +340,91 @@ def _register_uplift(logged: LoggedModel, name: str, comparison, data, fingerpri
         client.set_registered_model_alias(name, CHAMPION, version)
     client.set_model_version_tag(name, version, "champion_decision", reason)
     logged.is_champion, logged.reason = promote, reason
+
+
+# -- lookalike audiences ---------------------------------------------------------------------
+def log_lookalike(model, audience=None, evaluation=None, *, experiment: str = "targeting",
+                  run_name: str | None = None, register_as: str | None = "lookalike",
+                  tags: dict | None = None) -> LoggedModel:
+    """Log one expansion: parameters, seed and audience statistics, curves, plots and the
+    feature-based scorer as a pyfunc (so ``score()`` ranks any user by similarity to the seed).
+
+    Counts are rounded and no user id is logged: not the seeds, not the audience (the pyfunc
+    holds the scaler, centroids and trees only).
+    """
+    import copy
+
+    import matplotlib.pyplot as plt
+
+    params = {k: v for k, v in model.get_params().items() if k != "progress"}
+    params["builders"] = "+".join(params["builders"])
+    params.update(as_of=str(model.as_of_), methods="+".join(model.methods_),
+                  n_features=len(model.pipeline_.feature_names_),
+                  universe_size=len(model.user_ids_))
+    if audience is not None:
+        params.update({f"request.{k}": str(v) for k, v in audience.request.items()
+                       if k != "n_eligible"})
+    metrics = dict(model.seed_report_.to_dict())
+    if audience is not None:
+        metrics.update(audience.summary())
+    if evaluation is not None:
+        metrics.update(evaluation.metrics)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        model.recall_curve().to_csv(folder / "heldout_recall_curve.csv")
+        model.holdout_recall().to_csv(folder / "heldout_recall.csv")
+        (folder / "seed_report.json").write_text(json.dumps(model.seed_report_.to_dict(),
+                                                            indent=1))
+        if audience is not None:
+            audience.reach_curve().to_csv(folder / "reach_curve.csv", index=False)
+            audience.composition().to_csv(folder / "composition.csv")
+            fig = audience.plot()
+            fig.savefig(folder / "audience.png", dpi=110)
+            plt.close(fig)
+        if evaluation is not None:
+            evaluation.table.to_csv(folder / "evaluation.csv", index=False)
+            fig = evaluation.plot()
+            fig.savefig(folder / "evaluation.png", dpi=110)
+            plt.close(fig)
+        scorer = None
+        if model.scorer_ is not None:
+            scorer = copy.copy(model.scorer_)
+            if scorer.pu_ is not None:  # row positions of the bags' negatives stay behind
+                scorer.pu_ = copy.copy(scorer.pu_)
+                scorer.pu_.in_bag_ = []
+        run = mlflow.start_run(experiment_id=experiment_id(experiment), run_name=run_name)
+        try:
+            mlflow.log_params(params)
+            mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+            mlflow.set_tags({"targeting.version": targeting.__version__,
+                             "model_kind": "lookalike", **(tags or {})})
+            mlflow.log_artifacts(tmp)
+            info = None
+            if scorer is not None:
+                example = _lookalike_example(model)
+                outputs = Scorer(scorer).score_features(example)
+                info = mlflow.pyfunc.log_model(
+                    name="model", python_model=TargetingPyfunc(scorer),
+                    signature=infer_signature(example, outputs), input_example=example)
+        except BaseException:
+            mlflow.end_run("FAILED")
+            MlflowClient().delete_run(run.info.run_id)
+            raise
+        mlflow.end_run()
+    logged = LoggedModel(run.info.run_id, info.model_uri if info else "")
+    if register_as and info is not None:
+        version = mlflow.register_model(info.model_uri, register_as).version
+        logged.name, logged.version = register_as, str(version)
+    return logged
+
+
+def _lookalike_example(model) -> pd.DataFrame:
+    """Five rows of real feature values, categorical codes decoded, with synthetic user ids."""
+    pipe = model.pipeline_
+    X = model._X[:5]
+    frame = pd.DataFrame(X, columns=pipe.feature_names_)
+    for col, levels in pipe.vocabularies_.items():
+        codes = frame[col].to_numpy()
+        frame[col] = [None if np.isnan(c) else levels[int(c)] for c in codes]
+    frame.insert(0, "user_id", range(1, len(frame) + 1))
+    return frame
