@@ -231,7 +231,8 @@ def log_uplift(comparison, data, *, experiment: str = "targeting", run_name: str
     example = _anonymous_example(
         pd.DataFrame(data.X.head(5).to_numpy(), columns=data.X.columns).pipe(
             _decoded, data.pipeline))
-    pyfunc = UpliftPyfunc(best, data.pipeline)
+    edges = np.quantile(best.predict(data.X), np.linspace(0.1, 0.9, 9))
+    pyfunc = UpliftPyfunc(best, data.pipeline, edges)
     signature = infer_signature(example, pyfunc.predict(None, example))
     fingerprint = data_fingerprint({"campaign": pd.DataFrame(
         {"user_id": data.X.index.to_numpy(), "y": data.y, "arm": data.arm.astype(str)})})
