@@ -325,21 +325,22 @@ def _perfect_normalised(values_of, perfect_key, y, uplift, treatment) -> float:
 
 
 def _mean_gain(values_of, y, uplift, treatment, *, against_random: bool) -> float:
-    """causalml's convention: the per-user curve (input order breaks ties), undefined points
-    interpolated, divided by its end value and averaged over the ``n + 1`` points."""
+    """causalml's convention: the per-user curve (ties in no particular order), the points
+    before both arms appear interpolated from the origin, divided by its end value and
+    averaged over the ``n + 1`` points."""
     y, u, t = _uplift_inputs(y, uplift, treatment)
-    order = np.argsort(-u, kind="stable")
-    counts = _cumulative(y, t, order, np.arange(u.size))
+    order = np.argsort(u)[::-1]
+    counts = _cumulative(y, t, order, None)
     with np.errstate(divide="ignore", invalid="ignore"):
-        defined = (counts[1] > 0) & (counts[2] > 0)
-        v = values_of(*counts)
-    x = np.arange(u.size + 1.0)
-    ok = np.r_[True, defined]
-    curve = np.interp(x, x[ok], np.r_[0.0, v][ok])
+        curve = np.r_[0.0, values_of(*counts)]
+    # Once both arms have appeared every later point is defined: only a head is missing.
+    first = 1 + int(np.argmax((counts[1] > 0) & (counts[2] > 0)))
+    curve[1:first] = curve[first] * np.arange(1, first) / first
     curve /= abs(curve[-1])
+    mean = curve.mean()
     if against_random:
-        curve -= np.linspace(0.0, curve[-1], curve.size)
-    return float(curve.mean())
+        mean -= curve[-1] / 2  # the random line's mean height
+    return float(mean)
 
 
 def _check_normalize(normalize: str) -> None:
