@@ -256,10 +256,10 @@ def log_uplift(comparison, data, *, experiment: str = "targeting", run_name: str
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         table.to_csv(folder / "uplift_comparison.csv")
-        comparison.plot().savefig(folder / "qini_policy.png", dpi=110)
+        _save_figure(comparison.plot(), folder / "qini_policy.png")
         if plan is not None:
             plan.summary.to_csv(folder / "campaign_plan.csv")
-            plan.plot().figure.savefig(folder / "campaign_plan.png", dpi=110)
+            _save_figure(plan.plot(), folder / "campaign_plan.png")
         with _run_or_delete(experiment, run_name or f"uplift {data.campaign_id}") as parent:
             mlflow.log_params(parent_params)
             mlflow.log_metrics({f"policy_qini_{name}": float(v)
@@ -292,12 +292,20 @@ def _log_learner(learner, model, comparison, pyfunc, signature, example, fingerp
                     metrics[f"{row}_{name}".replace("@", "_at_").replace("%", "pct")] = value
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
         mlflow.set_tags({"model_kind": "uplift", "data_fingerprint": fingerprint})
-        evaluation.plot().savefig(Path(tmp) / "qini.png", dpi=110)
+        _save_figure(evaluation.plot(), Path(tmp) / "qini.png")
         mlflow.log_artifacts(tmp)
         if learner == comparison.best:
             return mlflow.pyfunc.log_model(name="model", python_model=pyfunc,
                                            signature=signature, input_example=example)
     return None
+
+
+def _save_figure(figure, path: Path) -> None:
+    """Write a figure and close it: runs log many, and open figures pile up in memory."""
+    import matplotlib.pyplot as plt
+
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
 
 
 def _decoded(matrix_frame: pd.DataFrame, pipeline) -> pd.DataFrame:
