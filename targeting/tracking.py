@@ -241,9 +241,7 @@ def log_uplift(comparison, data, *, experiment: str = "targeting", run_name: str
     champion's on the same campaign and data; otherwise the version's tag says why not.
     """
     best = comparison.models[comparison.best]
-    example = _anonymous_example(
-        pd.DataFrame(data.X.head(5).to_numpy(), columns=data.X.columns).pipe(
-            _decoded, data.pipeline))
+    example = _anonymous_example(data.pipeline.decode(data.X.head(5)))
     edges = np.quantile(best.predict(data.X), np.linspace(0.1, 0.9, 9))
     pyfunc = UpliftPyfunc(best, data.pipeline, edges)
     signature = infer_signature(example, pyfunc.predict(None, example))
@@ -306,15 +304,6 @@ def _save_figure(figure, path: Path) -> None:
 
     figure.savefig(path, dpi=110)
     plt.close(figure)
-
-
-def _decoded(matrix_frame: pd.DataFrame, pipeline) -> pd.DataFrame:
-    """Turn model-matrix rows back into a feature frame (category codes to their levels)."""
-    out = matrix_frame.copy()
-    for col, levels in pipeline.vocabularies_.items():
-        codes = out[col].to_numpy()
-        out[col] = [levels[int(c)] if c == c and 0 <= c < len(levels) else None for c in codes]
-    return out
 
 
 class _run_or_delete:

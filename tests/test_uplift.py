@@ -225,3 +225,29 @@ def test_comparison_is_logged_with_nested_runs_and_a_champion(mlflow_store, smal
     example = mlflow.models.Model.load(logged.model_uri).load_input_example(
         mlflow.artifacts.download_artifacts(logged.model_uri))
     assert not set(example.user_id) & set(small_data.X.index)
+
+
+# -- explanations --------------------------------------------------------------------------------
+@pytest.mark.parametrize("learner", ["x", "dr"])
+def test_shap_values_add_up_to_the_predicted_uplift(small_data, learner):
+    from targeting.evaluation.explain import contributions
+
+    d = small_data
+    model = tg.UpliftModel(learner, n_estimators=30).fit(d.X, d.y, d.arm)
+    X = d.X.to_numpy()
+    for arm in d.arms:
+        phi = contributions(model.explainer(d.pipeline, arm), X)
+        np.testing.assert_allclose(phi.sum(axis=1), model.predict_uplift(d.X)[arm], atol=1e-9)
+    explanation = tg.explain(model.explainer(d.pipeline, "group_invite"),
+                             d.pipeline.decode(d.X), sample=300)
+    assert explanation.values.shape == (300, d.X.shape[1])
+    assert explanation.silo_importance().sum() == pytest.approx(1.0)
+
+
+def test_learners_that_cannot_be_summed_say_so(small_data):
+    d = small_data
+    model = tg.UpliftModel("t", n_estimators=10).fit(d.X, d.y, d.arm)
+    with pytest.raises(ValueError, match="difference of probabilities"):
+        model.explain_boosters("coupon")
+    with pytest.raises(ValueError, match="unknown arm"):
+        tg.UpliftModel("dr", n_estimators=10).fit(d.X, d.y, d.arm).explain_boosters("sms")

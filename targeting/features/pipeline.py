@@ -210,6 +210,18 @@ class FeaturePipeline(TransformerMixin, BaseEstimator):
             raise SchemaError(problems)
         return matrix
 
+    def decode(self, matrix: pd.DataFrame) -> pd.DataFrame:
+        """The inverse of :meth:`to_matrix` for a frame of it: category codes back to levels."""
+        check_is_fitted(self, "feature_names_")
+        out = matrix[self.feature_names_].copy()
+        for col, levels in self.vocabularies_.items():
+            codes = out[col].to_numpy(dtype=float)
+            known = ~np.isnan(codes) & (codes >= 0) & (codes < len(levels))
+            values = np.full(len(codes), None, dtype=object)
+            values[known] = np.asarray(levels, dtype=object)[codes[known].astype(int)]
+            out[col] = values
+        return out
+
     @property
     def categorical_indices_(self) -> list[int]:
         return [i for i, c in enumerate(self.feature_names_) if c in self.vocabularies_]

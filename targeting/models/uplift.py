@@ -245,6 +245,59 @@ class UpliftModel(BaseEstimator):
         return base if arm is None else base + self.predict_uplift(X)[arm].to_numpy()
 
 
+    # -- explaining ---------------------------------------------------------------------------
+    def explain_boosters(self, arm=None) -> list:
+        """``(booster, weight)`` pairs whose raw outputs add up to ``arm``'s predicted uplift,
+        for :func:`targeting.explain` (SHAP values in uplift units).
+
+        Exact for the learners whose effect is a weighted sum of LightGBM regressors: the
+        X-learner with a known propensity, the DR-learner, and class transformation on revenue.
+        The others (S, T, class transformation on conversions) take differences of
+        probabilities, which TreeSHAP cannot add up exactly: they raise.
+        """
+        check_is_fitted(self, "effects_")
+        arm = self.arms_[0] if arm is None else arm
+        if arm not in self.effects_:
+            raise ValueError(f"unknown arm {arm!r}; the model has {self.arms_}")
+        learner = self.effects_[arm]
+        if isinstance(learner, _XLearner) and self.propensity == "known":
+            e = self.treatment_rate_[arm]
+            return [(learner.tau_control_.booster_, e), (learner.tau_treated_.booster_, 1 - e)]
+        if isinstance(learner, _DRLearner):
+            return [(learner.tau_.booster_, 1.0)]
+        if isinstance(learner, _ClassTransformation) and self.outcome_type_ == "continuous":
+            return [(learner.model_.booster_, 1.0)]
+        raise ValueError(f"the {self.learner!r} learner's uplift is a difference of "
+                         "probabilities, not a sum of trees: explain an 'x' (known propensity) "
+                         "or 'dr' model instead")
+
+    def explainer(self, pipeline, arm=None) -> UpliftExplainer:
+        """What :func:`targeting.explain` needs: this model's ``arm`` with its pipeline.
+
+        Examples
+        --------
+        >>> import targeting as tg
+        >>> world = tg.demo_world(n_users=3_000, seed=0)
+        >>> data = tg.campaign_dataset(world.tables, world.campaign_id)
+        >>> model = UpliftModel("dr", n_estimators=20).fit(data.X, data.y, data.arm)
+        >>> ex = tg.explain(model.explainer(data.pipeline, "group_invite"),
+        ...                 data.pipeline.decode(data.X), sample=200)
+        >>> ex.values.shape
+        (200, 131)
+        """
+        return UpliftExplainer(self, pipeline, arm)
+
+
+class UpliftExplainer:
+    """An uplift model's arm seen by :func:`targeting.explain` (``pipeline_`` and boosters)."""
+
+    def __init__(self, model: UpliftModel, pipeline, arm=None):
+        self.model, self.pipeline_, self.arm = model, pipeline, arm
+
+    def explain_boosters(self) -> list:
+        return self.model.explain_boosters(self.arm)
+
+
 # -- the meta-learners ----------------------------------------------------------------------------
 class _MetaLearner:
     """One treatment arm against the control: ``fit(X, y, w, e)`` then ``effect(X, e)``."""
