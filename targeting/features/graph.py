@@ -64,21 +64,34 @@ def partial_aggregates(ctx: BuildContext, social: pl.DataFrame | None,
     return {"groups": sizes, "owners": owners, "referrals": _referral_counts(ctx)}
 
 
-def combine_aggregates(parts: Sequence[dict[str, pl.DataFrame]]) -> dict[str, pl.DataFrame]:
-    """Add up :func:`partial_aggregates` of disjoint slices of users into group-level tables."""
+def sum_partials(parts: Sequence[dict[str, pl.DataFrame]]) -> dict[str, pl.DataFrame]:
+    """Add up :func:`partial_aggregates` of disjoint slices of users (same shape out)."""
     groups = pl.concat([p["groups"] for p in parts])
     sums = [c for c in groups.columns if c != "group_id"]
-    groups = groups.group_by("group_id").agg(pl.col(sums).sum())
-    owners = pl.concat([p["owners"] for p in parts])
-    out = {"groups": groups, "pull": None}
     referrals = [p["referrals"] for p in parts if p["referrals"] is not None]
+    by_owner = None
     if referrals:
         by_owner = pl.concat(referrals)
         counts = [c for c in by_owner.columns if c != "referrer_social_id"]
         by_owner = by_owner.group_by("referrer_social_id").agg(pl.col(counts).sum())
-        pull = owners.join(by_owner, on="referrer_social_id", how="left").with_columns(
-            pl.col(counts).fill_null(0))
-        out["pull"] = pull.select("group_id", *[pl.col(c).cast(pl.Float64) for c in counts])
+    return {"groups": groups.group_by("group_id").agg(pl.col(sums).sum()),
+            "owners": pl.concat([p["owners"] for p in parts]), "referrals": by_owner}
+
+
+def combine_aggregates(parts: Sequence[dict[str, pl.DataFrame]]) -> dict[str, pl.DataFrame]:
+    """Group-level tables from the :func:`partial_aggregates` of disjoint slices of users.
+
+    ``groups``: group_id, group_size and the members' count sums; ``pull``: each group's
+    owner's referral orders (None without orders).
+    """
+    total = sum_partials(parts)
+    out = {"groups": total["groups"], "pull": None}
+    by_owner = total["referrals"]
+    if by_owner is not None:
+        counts = [c for c in by_owner.columns if c != "referrer_social_id"]
+        pull = total["owners"].join(by_owner, on="referrer_social_id", how="left")
+        out["pull"] = pull.select("group_id", *[pl.col(c).fill_null(0).cast(pl.Float64)
+                                                for c in counts])
     return out
 
 
