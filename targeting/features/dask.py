@@ -1,9 +1,10 @@
 """Feature building on Dask: the same builders, run per partition of tables shuffled by user.
 
-:func:`shuffle_by_user` places every row of every contract table in the partition of its user
-(a hash of ``user_id``; rows of ids unknown to the identity table by a hash of their own id),
-so partition ``i`` of each table holds everything about the same users. The per-user builders
-(profile, social, purchase, CRM) then run unchanged on each partition. The graph builder needs
+:func:`targeting.data.dask.shuffle_by_user` places every row of every contract table in the
+partition of its user (a hash of ``user_id``; rows of ids unknown to the identity table by a
+hash of their own id), so partition ``i`` of each table holds everything about the same
+users. The per-user builders (profile, social, purchase, CRM) then run unchanged on each
+partition. The graph builder needs
 whole chat groups, so it runs in three steps: each partition sums what its users contribute to
 each group, the sums are added up in a tree into group-level tables (one row per group), and
 each partition joins those back to its users. All of these sums are over integers, which is
@@ -15,8 +16,6 @@ dataframes; ``to_local()`` gives the plain :class:`~targeting.FeaturePipeline` s
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import dask
 import dask.dataframe as dd
 import numpy as np
@@ -24,154 +23,14 @@ import pandas as pd
 from dask.delayed import Delayed, delayed
 from sklearn.utils.validation import check_is_fitted
 
+from targeting.data.dask import UserPartitions, as_partitions
 from targeting.data.identity import resolve_identity
-from targeting.data.schema import SchemaError
 from targeting.features import graph
 from targeting.features.common import as_timestamp
 from targeting.features.labels import purchase_labels
 from targeting.features.pipeline import CATEGORICAL_FEATURES, FeaturePipeline
 
-BUCKET = "_bucket"
-# How each table reaches its user: directly by user_id, or through a silo id.
-USER_KEY = {"identity": "user_id", "users": "user_id", "campaign": "user_id",
-            "touchpoints": "user_id", "conversions": "user_id", "social_events": "social_id",
-            "groups": "social_id", "orders": "shop_id", "crm": "member_id"}
-TREE_WIDTH = 8
-
-
-class UserPartitions:
-    """Contract tables as Dask dataframes whose partition ``i`` holds the same users' rows.
-
-    Build one with :func:`shuffle_by_user` (any input) or
-    :func:`targeting.data.dask.read_user_partitions` (Parquet already laid out by user).
-
-    Parameters
-    ----------
-    tables : dict of str to dask.dataframe.DataFrame
-        Aligned tables, all with ``npartitions`` partitions.
-    """
-
-    def __init__(self, tables: Mapping[str, dd.DataFrame]):
-        counts = {name: frame.npartitions for name, frame in tables.items()}
-        if len(set(counts.values())) != 1:
-            raise ValueError(f"tables shuffled by user must have the same number of partitions; "
-                             f"found {counts}")
-        if "identity" not in tables and "users" not in tables:
-            raise SchemaError(["missing table 'identity': partitions by user need it (one row "
-                               "per user_id with its social_id, shop_id and member_id)"])
-        self.tables = dict(tables)
-        self.npartitions = next(iter(counts.values()))
-        self._delayed: dict[str, list[Delayed]] = {}
-
-    def partition(self, i: int) -> dict[str, Delayed]:
-        """Partition ``i`` of every table, as delayed pandas frames."""
-        for name, frame in self.tables.items():
-            if name not in self._delayed:
-                self._delayed[name] = frame.to_delayed()
-        return {name: parts[i] for name, parts in self._delayed.items()}
-
-    def persist(self) -> UserPartitions:
-        """Keep the tables in the cluster's memory (worth it before several passes)."""
-        self.tables = dict(zip(self.tables, dask.persist(*self.tables.values()), strict=True))
-        self._delayed = {}
-        return self
-
-    def __repr__(self) -> str:
-        return f"UserPartitions({self.npartitions} partitions: {', '.join(self.tables)})"
-
-
-def is_dask(data) -> bool:
-    """True for a Dask dataframe, a :class:`UserPartitions`, or a dict of Dask dataframes."""
-    if isinstance(data, UserPartitions | dd.DataFrame):
-        return True
-    return isinstance(data, Mapping) and any(isinstance(v, dd.DataFrame) for v in data.values())
-
-
-def as_partitions(tables, npartitions: int | None = None) -> UserPartitions:
-    """``tables`` as :class:`UserPartitions` (shuffled by user unless they already are)."""
-    if isinstance(tables, UserPartitions):
-        return tables
-    return shuffle_by_user(tables, npartitions)
-
-
-def shuffle_by_user(tables: Mapping[str, pd.DataFrame | dd.DataFrame],
-                    npartitions: int | None = None) -> UserPartitions:
-    """Place each row of each table in the partition of its user.
-
-    Parameters
-    ----------
-    tables : dict of str to pandas or Dask DataFrame
-        Contract tables, with an ``identity`` table (or ``users`` when there is one silo).
-    npartitions : int, optional
-        Default: the identity table's partition count (pandas input: 4).
-
-    Examples
-    --------
-    >>> import targeting as tg
-    >>> world = tg.demo_world(n_users=500, seed=1)
-    >>> shuffle_by_user(world.tables, 2).npartitions
-    2
-    """
-    tables = {name: frame if isinstance(frame, dd.DataFrame)
-              else dd.from_pandas(frame, npartitions=npartitions or 4, sort=False)
-              for name, frame in tables.items()}
-    unknown = sorted(set(tables) - set(USER_KEY))
-    if unknown:
-        raise SchemaError([f"unknown table '{name}'; known tables: {sorted(USER_KEY)}"
-                           for name in unknown])
-    base = tables.get("identity", tables.get("users"))
-    if base is None:
-        raise SchemaError(["missing table 'identity': partitions by user need it (one row per "
-                           "user_id with its social_id, shop_id and member_id)"])
-    n = npartitions or base.npartitions
-    ids = base.map_partitions(_with_bucket, "user_id", n)
-    out = {}
-    for name, frame in tables.items():
-        key = USER_KEY[name]
-        if key == "user_id":
-            bucketed = frame.map_partitions(_with_bucket, "user_id", n)
-        else:
-            if key not in base.columns:
-                raise SchemaError([f"identity: missing column '{key}' needed to place "
-                                   f"'{name}' rows with their users"])
-            bucketed = _bucket_through(frame, ids, key, n)
-        out[name] = bucketed.set_index(BUCKET, divisions=list(range(n)) + [n - 1])
-    return UserPartitions(out)
-
-
-def _with_bucket(frame: pd.DataFrame, key: str, n: int) -> pd.DataFrame:
-    return frame.assign(**{BUCKET: bucket_of(frame[key], n)})
-
-
-def bucket_of(ids: pd.Series, n: int) -> np.ndarray:
-    """The partition of each id: a fixed hash modulo ``n`` (the same in every process).
-
-    Examples
-    --------
-    >>> bucket_of(pd.Series([1, 2, 3]), 4).tolist() == bucket_of(pd.Series([1, 2, 3]), 4).tolist()
-    True
-    """
-    values = ids.to_numpy()
-    if values.dtype.kind in "iu":
-        values = values.astype(np.int64)
-    else:
-        values = ids.astype(str).to_numpy(dtype=object)
-    return (pd.util.hash_array(values) % np.uint64(n)).astype(np.int64)
-
-
-def _bucket_through(frame: dd.DataFrame, ids: dd.DataFrame, key: str, n: int) -> dd.DataFrame:
-    """Bucket of each row's user, found through the identity table (own id if unknown)."""
-    lookup = ids[[key, BUCKET]].dropna(subset=[key])
-    lookup = lookup.astype({key: frame[key].dtype}).rename(columns={BUCKET: "_user_bucket"})
-    merged = frame.merge(lookup, on=key, how="left")
-    return merged.map_partitions(_fill_bucket, key, n)
-
-
-def _fill_bucket(frame: pd.DataFrame, key: str, n: int) -> pd.DataFrame:
-    own = bucket_of(frame[key].fillna(-1) if frame[key].dtype.kind in "iuf" else frame[key], n)
-    user = frame.pop("_user_bucket")
-    frame[BUCKET] = np.where(user.isna(), own, user.fillna(-1).to_numpy()).astype(np.int64)
-    return frame
+TREE_WIDTH = 8  # partial group sums added up eight at a time
 
 
 # -- the pipeline ----------------------------------------------------------------------------
@@ -186,6 +45,7 @@ class DaskFeaturePipeline(FeaturePipeline):
     Examples
     --------
     >>> import targeting as tg
+    >>> from targeting.data.dask import shuffle_by_user
     >>> world = tg.demo_world(n_users=800, seed=2)
     >>> parts = shuffle_by_user(world.tables, 2)
     >>> X = DaskFeaturePipeline().fit(parts, world.as_of).transform(parts, world.as_of)
