@@ -185,7 +185,7 @@ def read_parquet_tables(source: str, *, tables: list[str] | None = None,
     Examples
     --------
     >>> import targeting as tg
-    >>> world = tg.demo_world(n_users=300, seed=1)
+    >>> world = tg.demo_world(n_users=500, seed=1)
     >>> _ = write_user_partitions(world.tables, "memory://doc-world", npartitions=2)
     >>> sorted(read_parquet_tables("memory://doc-world"))[:3]
     ['campaign', 'conversions', 'crm']

@@ -68,7 +68,7 @@ class DaskPropensityModel(PropensityModel):
     >>> client = Client(LocalCluster(n_workers=2, threads_per_worker=1))  # doctest: +SKIP
     >>> world = tg.demo_world(n_users=20_000, seed=0)  # doctest: +SKIP
     >>> model = DaskPropensityModel("beauty").fit(world.tables, world.as_of)  # doctest: +SKIP
-    >>> local = model.to_local()  # a PropensityModel, logged and scored as any other
+    >>> local = model.to_local()  # doctest: +SKIP
     """
 
     def __init__(self, category: str | None = "beauty", horizon_days: int = 30,
