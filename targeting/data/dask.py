@@ -27,6 +27,7 @@ import pandas as pd
 from dask.delayed import Delayed, delayed
 
 from targeting.data.schema import _KIND_CHECKS, _KIND_HINT, CONTRACTS, SchemaError
+from targeting.data.schema import validate as schema_validate
 
 __all__ = ["UserPartitions", "read_parquet_tables", "read_user_partitions", "shuffle_by_user",
            "validate_dask", "write_user_partitions"]
@@ -87,7 +88,7 @@ def as_partitions(tables, npartitions: int | None = None) -> UserPartitions:
 
 
 def shuffle_by_user(tables: Mapping[str, pd.DataFrame | dd.DataFrame],
-                    npartitions: int | None = None) -> UserPartitions:
+                    npartitions: int | None = None, *, validate: bool = True) -> UserPartitions:
     """Place each row of each table in the partition of its user.
 
     Parameters
@@ -96,6 +97,8 @@ def shuffle_by_user(tables: Mapping[str, pd.DataFrame | dd.DataFrame],
         Contract tables, with an ``identity`` table (or ``users`` when there is one silo).
     npartitions : int, optional
         Default: the identity table's partition count (pandas input: 4).
+    validate : bool, default True
+        Check the tables against their contracts first (:func:`validate_dask` for Dask ones).
 
     Examples
     --------
@@ -104,6 +107,11 @@ def shuffle_by_user(tables: Mapping[str, pd.DataFrame | dd.DataFrame],
     >>> shuffle_by_user(world.tables, 2).npartitions
     2
     """
+    if validate:  # the checks of pandas input, before any work; validate=False skips them
+        dask_input = {k: v for k, v in tables.items() if isinstance(v, dd.DataFrame)}
+        schema_validate({k: v for k, v in tables.items() if k not in dask_input})
+        if dask_input:
+            validate_dask(dask_input)
     tables = {name: frame if isinstance(frame, dd.DataFrame)
               else dd.from_pandas(frame, npartitions=npartitions or 4, sort=False)
               for name, frame in tables.items()}
