@@ -80,11 +80,12 @@ class UserPartitions:
         return f"UserPartitions({self.npartitions} partitions: {', '.join(self.tables)})"
 
 
-def as_partitions(tables, npartitions: int | None = None) -> UserPartitions:
+def as_partitions(tables, npartitions: int | None = None, *,
+                  validate: bool = True) -> UserPartitions:
     """``tables`` as :class:`UserPartitions` (shuffled by user unless they already are)."""
     if isinstance(tables, UserPartitions):
         return tables
-    return shuffle_by_user(tables, npartitions)
+    return shuffle_by_user(tables, npartitions, validate=validate)
 
 
 def shuffle_by_user(tables: Mapping[str, pd.DataFrame | dd.DataFrame],
@@ -247,13 +248,13 @@ def _datasets(fs, root: str) -> dict[str, str]:
 
 
 def write_user_partitions(tables: Mapping, target: str, npartitions: int | None = None, *,
-                          storage_options: dict | None = None) -> str:
+                          storage_options: dict | None = None, validate: bool = True) -> str:
     """Write tables shuffled by user as ``<target>/<table>/part.<i>.parquet``.
 
     ``tables`` may be pandas or Dask frames, or :class:`UserPartitions`; read it back with
     :func:`read_user_partitions`. Returns ``target``.
     """
-    parts = as_partitions(tables, npartitions)
+    parts = as_partitions(tables, npartitions, validate=validate)
     writes = []
     for name, frame in parts.tables.items():
         path = f"{target}/{name}"
