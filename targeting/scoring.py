@@ -224,5 +224,10 @@ def _score_dask(scorer: Scorer, data, as_of, users):
     meta = pd.DataFrame({"user_id": pd.Series([], dtype=np.int64), "score": [],
                          "decile": pd.Series([], dtype=np.int64),
                          "note": pd.Series([], dtype=object)})
-    return from_delayed([dask.delayed(scorer.score_features)(p)
+    shared = dask.delayed(scorer, pure=True)  # one copy of the model in the graph, not one
+    return from_delayed([dask.delayed(_score_partition)(shared, p)  # per partition
                          for p in features.to_delayed()], meta)
+
+
+def _score_partition(scorer: Scorer, features: pd.DataFrame) -> pd.DataFrame:
+    return scorer.score_features(features)

@@ -244,7 +244,8 @@ def evaluate_dask(model: PropensityModel, tables, as_of=None, *, oracle: pd.Seri
     as_of = model.as_of_ if as_of is None else pd.Timestamp(as_of)
     X = dask_features.transform(model.pipeline_, parts, as_of)
     y = dask_features.labels(parts, as_of, model.horizon_days, model.category)
-    pieces = dask.compute(*[delayed(_scores_and_labels)(model, x, t)
+    shared = delayed(model, pure=True)  # one copy of the booster in the graph
+    pieces = dask.compute(*[delayed(_scores_and_labels)(shared, x, t)
                             for x, t in zip(X.to_delayed(), y.to_delayed(), strict=True)])
     users = np.concatenate([p[0] for p in pieces])
     scores = np.concatenate([p[1] for p in pieces])
