@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from dask.delayed import Delayed, delayed
 
-from targeting.data.schema import _KIND_CHECKS, _KIND_HINT, CONTRACTS, SchemaError
+from targeting.data.schema import _KIND_CHECKS, CONTRACTS, SchemaError, _check_table
 from targeting.data.schema import validate as schema_validate
 
 __all__ = ["UserPartitions", "read_parquet_tables", "read_user_partitions", "shuffle_by_user",
@@ -302,22 +302,10 @@ def validate_dask(tables: Mapping[str, dd.DataFrame]) -> None:
             problems.append(f"{name}: expected a Dask DataFrame, got {type(frame).__name__}")
             continue
         contract = CONTRACTS[name]
-        columns = []
-        for col in contract.columns:
-            if col.name not in frame.columns:
-                if col.required:
-                    problems.append(f"{name}: missing column '{col.name}' "
-                                    f"({_KIND_HINT[col.kind]})")
-                continue
-            meta = frame._meta[col.name]
-            if not _KIND_CHECKS[col.kind](meta):
-                problems.append(f"{name}.{col.name}: expected {_KIND_HINT[col.kind]}, found "
-                                f"dtype {meta.dtype}")
-                continue
-            if col.kind == "datetime":
-                tz = getattr(meta.dtype, "tz", None)
-                tz_seen[f"{name}.{col.name}"] = str(tz) if tz is not None else "naive"
-            columns.append(col)
+        # Structure from the metadata (an empty frame with the right dtypes): no data read.
+        problems += _check_table(contract, frame._meta, tz_seen)
+        columns = [c for c in contract.columns
+                   if c.name in frame.columns and _KIND_CHECKS[c.kind](frame._meta[c.name])]
         if columns:
             checks += [delayed(_value_stats)(name, columns, p) for p in
                        frame[[c.name for c in columns]].to_delayed()]
