@@ -9,15 +9,31 @@ from targeting.data.demo import DemoWorld, demo_world
 from targeting.data.identity import resolve_identity
 from targeting.data.schema import CONTRACTS, SchemaError, validate
 from targeting.evaluation.attribution import attribute, compare_attribution, journeys
+from targeting.evaluation.audience import LookalikeEvaluation, segment_seed
+from targeting.evaluation.campaign import CampaignReport, campaign_report
 from targeting.evaluation.metrics import PropensityEvaluation
+from targeting.evaluation.planning import CampaignPlan, plan_campaign
+from targeting.evaluation.uplift import (
+    UpliftComparison,
+    UpliftEvaluation,
+    compare_uplift,
+    evaluate_uplift,
+    uplift_scorer,
+)
+from targeting.features.campaign import CampaignData, campaign_dataset
 from targeting.features.pipeline import FeaturePipeline, build_features
+from targeting.models.lookalike import Audience, LookalikeModel, SeedReport
 from targeting.models.propensity import PropensityModel
+from targeting.models.uplift import UpliftModel
 from targeting.scoring import clear_model_cache, load_model, score
 
 __version__ = "0.1.0"
 __all__ = [
-    "CONTRACTS", "DemoWorld", "FeaturePipeline", "PropensityEvaluation", "PropensityModel",
-    "SchemaError", "__version__", "attribute", "build_features", "compare_attribution",
-    "journeys", "clear_model_cache", "demo_world",
-    "load_model", "resolve_identity", "score", "validate",
+    "Audience", "CONTRACTS", "CampaignData", "CampaignPlan", "CampaignReport", "DemoWorld",
+    "FeaturePipeline", "LookalikeEvaluation", "LookalikeModel", "PropensityEvaluation",
+    "PropensityModel", "SchemaError", "SeedReport", "UpliftComparison", "UpliftEvaluation",
+    "UpliftModel", "__version__", "attribute", "build_features", "campaign_dataset",
+    "campaign_report", "clear_model_cache", "compare_attribution", "compare_uplift",
+    "demo_world", "evaluate_uplift", "journeys", "load_model", "plan_campaign",
+    "resolve_identity", "score", "segment_seed", "uplift_scorer", "validate",
 ]

@@ -13,7 +13,9 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 DEMO_STEPS = ("demo world", "fused model", "social-only model", "purchase-only model",
-              "log and register", "score every user", "attribution")
+              "log and register", "score every user", "attribution", "campaign and uplift",
+              "lookalike audience")
+DEMO_MARGIN = 60.0  # margin of one conversion in the demo's campaign plan (currency units)
 
 
 def run_demo(n_users: int = 50_000, seed: int = 0, category: str = "beauty",
@@ -78,6 +80,12 @@ def _run_demo(n_users, seed, category, experiment, progress, runner) -> dict:
                     params={"markov_order": 1, "lookback_days": 30},
                     journey_stats=trips.stats())
     bar.update()
+    step(DEMO_STEPS[7])
+    results.update(_demo_uplift(world, experiment))
+    bar.update()
+    step(DEMO_STEPS[8])
+    results.update(_demo_lookalike(world, experiment))
+    bar.update()
     bar.close()
     results.update(
         users=n_users, category=category,
@@ -94,6 +102,58 @@ def _run_demo(n_users, seed, category, experiment, progress, runner) -> dict:
                  lift.attributed.to_dict()),
         seconds=time.perf_counter() - started)
     return results
+
+
+def _demo_uplift(world, experiment: str) -> dict:
+    """Campaign readout, the five uplift learners against the oracle, and a budgeted plan
+    (the best learner fitted on half the campaign, planning for the other half)."""
+    import numpy as np
+
+    import targeting as tg
+    from targeting.tracking import log_uplift
+
+    report = tg.campaign_report(world.tables, world.campaign_id,
+                                allocation=world.campaign_allocation)
+    data = tg.campaign_dataset(world.tables, world.campaign_id)
+    truth = world.truth["uplift"]
+    comparison = tg.compare_uplift(data, truth=truth, n_bootstrap=50, progress=False)
+    half = np.random.default_rng(0).random(len(data)) < 0.5
+    model = tg.UpliftModel(comparison.best, categorical_feature=data.categorical_features)
+    model.fit(data.X[half], data.y[half], data.arm[half])
+    plan = tg.plan_campaign(model, data.X[~half], budget=0.1 * (~half).sum(),
+                            cost_per_contact=1.0, value_per_conversion=DEMO_MARGIN, truth=truth)
+    logged = log_uplift(comparison, data, experiment=experiment, run_name="uplift-demo",
+                        plan=plan)
+    effects = report.effects
+    return {"campaign": {"srm_p": report.srm["p_value"],
+                         "effects": effects[["effect", "low", "high"]].to_dict("index"),
+                         "true_effects": {a: float(truth[f"uplift_{a}"].mean())
+                                          for a in data.arms}},
+            "uplift_table": comparison.table, "uplift_best": comparison.best,
+            "uplift_registered": f"{logged.name} v{logged.version}",
+            "plan": plan.summary}
+
+
+def _demo_lookalike(world, experiment: str, seed_fraction: float = 0.4,
+                    size: float = 0.05) -> dict:
+    """A seed drawn from the planted segment, the blended lookalike model, a 5 % audience,
+    its evaluation against the truth and an MLflow run (no identifiers logged)."""
+    import targeting as tg
+    from targeting.tracking import log_lookalike
+
+    segment = int(world.truth["segment"].sum())
+    # Small demo worlds have small segments: take enough of it to pass the minimum seed size.
+    n_seeds = min(segment, max(int(seed_fraction * segment), 120))
+    seeds = tg.segment_seed(world, n=n_seeds)
+    model = tg.LookalikeModel().fit(world.tables, seeds, world.as_of)
+    audience = model.expand(size=size)
+    evaluation = model.evaluate(world)
+    logged = log_lookalike(model, audience, evaluation, experiment=experiment,
+                           run_name="lookalike-demo")
+    precision = evaluation.metric("segment_precision")
+    return {"lookalike": {"seeds": len(seeds), "audience": len(audience),
+                          "precision": precision.to_dict("index"),
+                          "registered": f"{logged.name} v{logged.version}"}}
 
 
 def _print_demo(summary: dict) -> None:
@@ -122,9 +182,40 @@ def _print_demo(summary: dict) -> None:
     print(f"  chat-group holdout: {measured:.0f} incremental conversions measured "
           f"({low:.0f}-{high:.0f}); attributed: "
           + ", ".join(f"{m} {v:.0f}" for m, v in attributed.items()))
+    _print_uplift(s)
+    _print_lookalike(s["lookalike"])
     print(f"\n  runs are in          {mlflow.get_tracking_uri()} (run {s['run_id']})")
     print("  open the UI with     targeting ui")
     print(f"  took                 {s['seconds']:.0f} s")
+
+
+def _print_uplift(s: dict) -> None:
+    c = s["campaign"]
+    print(f"\nCampaign readout (sample ratio p = {c['srm_p']:.2f}): effect on conversion, "
+          "95 % interval, and the true average uplift")
+    for arm, e in c["effects"].items():
+        true = c["true_effects"].get(arm)
+        truth = f"   true {true * 100:+.2f} pts" if true is not None else ""
+        print(f"  {arm:<14} {e['effect'] * 100:+.2f} pts ({e['low'] * 100:+.2f} to "
+              f"{e['high'] * 100:+.2f}){truth}")
+    table = s["uplift_table"]
+    print("Uplift learners, out of fold: Qini of the recommended-arm policy (share of the oracle)")
+    for name, row in table.iterrows():
+        print(f"  {name:<22} {row.policy_qini:.3f}  ({row.share_of_oracle:.0%})")
+    plan = s["plan"]
+    print(f"Campaign plan, {plan.loc['uplift', 'contacts']:.0f} contacts: true incremental "
+          "conversions " + ", ".join(f"{p} {plan.loc[p, 'true_incremental']:.0f}"
+                                      for p in ("uplift", "propensity", "random"))
+          + f"; registered {s['uplift_registered']}")
+
+
+def _print_lookalike(s: dict) -> None:
+    print(f"\nLookalike audience from {s['seeds']:,} seeds of the planted segment: "
+          f"{s['audience']:,} users; precision on the segment at each audience size")
+    for method, row in s["precision"].items():
+        print(f"  {method:<12} " + ", ".join(f"{size:.0%} {value:.3f}"
+                                             for size, value in row.items()))
+    print(f"  registered           {s['registered']}")
 
 
 def _read_tables(folder: str) -> dict[str, pd.DataFrame]:

@@ -56,6 +56,9 @@ class Scorer:
         out = pd.DataFrame({"user_id": ids, "score": scores,
                             "decile": self.model.decile(scores).astype(np.int64),
                             "note": self._notes(X)})
+        # Models with more to say (an uplift model's recommended arm) add their own columns.
+        for name, values in getattr(self.model, "extra_columns", lambda X: {})(X).items():
+            out.insert(out.columns.get_loc("note"), name, values)
         out.attrs["model_version"] = self.version
         return out
 
@@ -133,7 +136,9 @@ def load_model(model: str = DEFAULT_MODEL, *, refresh: bool = False) -> Scorer:
         if refresh or key not in _CACHE:
             version = _resolve_version(model)
             loaded = mlflow.pyfunc.load_model(model)
-            _CACHE[key] = Scorer(loaded.unwrap_python_model().model, version)
+            inner = loaded.unwrap_python_model()
+            fitted = inner.scoring_view() if isinstance(inner, UpliftPyfunc) else inner.model
+            _CACHE[key] = Scorer(fitted, version)
         return _CACHE[key]
 
 
@@ -224,6 +229,12 @@ def _score_dask(scorer: Scorer, data, as_of, users):
     meta = pd.DataFrame({"user_id": pd.Series([], dtype=np.int64), "score": [],
                          "decile": pd.Series([], dtype=np.int64),
                          "note": pd.Series([], dtype=object)})
+    try:  # models with more to say (an uplift model's arm) describe their columns on no rows
+        empty = np.empty((0, len(scorer.pipeline.feature_names_)))
+        for name, values in getattr(scorer.model, "extra_columns", lambda X: {})(empty).items():
+            meta.insert(meta.columns.get_loc("note"), name, pd.Series(values))
+    except Exception:  # noqa: BLE001 - cannot: let Dask compute one partition to learn them
+        meta = None
     shared = dask.delayed(scorer, pure=True)  # one copy of the model in the graph, not one
     return from_delayed([dask.delayed(_score_partition)(shared, p)  # per partition
                          for p in features.to_delayed()], meta)
@@ -231,3 +242,56 @@ def _score_dask(scorer: Scorer, data, as_of, users):
 
 def _score_partition(scorer: Scorer, features: pd.DataFrame) -> pd.DataFrame:
     return scorer.score_features(features)
+
+
+class UpliftPyfunc(mlflow.pyfunc.PythonModel):
+    """MLflow pyfunc of an uplift model with its FeaturePipeline inside.
+
+    ``predict`` takes a feature frame (``user_id`` column or index, the pipeline's columns) and
+    returns one row per user in input order: ``user_id``, ``arm`` (the recommended arm, or the
+    control when no arm is predicted to help), ``uplift`` (that arm's predicted effect) and
+    ``uplift_<arm>`` for every arm. Bad input raises :class:`SchemaError` naming every problem.
+    """
+
+    def __init__(self, model, pipeline, decile_edges=None):
+        self.model, self.pipeline = model, pipeline
+        self.decile_edges = decile_edges
+
+    def scoring_view(self) -> _UpliftScoring:
+        """The face :func:`score` needs: score = the best arm's uplift, plus an ``arm`` column."""
+        return _UpliftScoring(self.model, self.pipeline, self.decile_edges)
+
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+        ids, problems = _user_ids(model_input)
+        X = None
+        if ids is not None:
+            try:
+                X = self.pipeline.to_matrix(model_input)
+            except SchemaError as err:
+                problems += err.problems
+        if problems:
+            raise SchemaError(problems)
+        uplift = self.model.predict_uplift(X)
+        out = pd.DataFrame({"user_id": ids, "arm": self.model.recommend(X),
+                            "uplift": uplift.to_numpy().max(axis=1)})
+        for arm in uplift.columns:
+            out[f"uplift_{arm}"] = uplift[arm].to_numpy()
+        return out
+
+
+class _UpliftScoring:
+    """An uplift model seen through :class:`Scorer`: ``score`` is the recommended arm's
+    predicted uplift, ``decile`` ranks it against the campaign it was trained on."""
+
+    def __init__(self, model, pipeline, decile_edges):
+        self.model, self.pipeline_ = model, pipeline
+        self.decile_edges_ = np.zeros(9) if decile_edges is None else np.asarray(decile_edges)
+
+    def score_matrix(self, X: np.ndarray) -> np.ndarray:
+        return self.model.predict(X)
+
+    def decile(self, scores: np.ndarray) -> np.ndarray:
+        return 10 - np.searchsorted(self.decile_edges_, scores, side="right")
+
+    def extra_columns(self, X: np.ndarray) -> dict:
+        return {"arm": self.model.recommend(X)}

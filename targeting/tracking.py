@@ -17,13 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 from mlflow.models import infer_signature
 
 import targeting
 from targeting.data.engines import is_dask
-from targeting.scoring import Scorer, TargetingPyfunc
+from targeting.scoring import Scorer, TargetingPyfunc, UpliftPyfunc
 
 CHAMPION = "champion"
 
@@ -218,3 +219,218 @@ def log_attribution(comparison, *, experiment: str = "targeting", run_name: str 
             raise
         mlflow.end_run()
     return run.info.run_id
+
+
+# -- uplift --------------------------------------------------------------------------------------
+def log_uplift(comparison, data, *, experiment: str = "targeting", run_name: str | None = None,
+               register_as: str | None = "uplift", plan=None) -> LoggedModel:
+    """Log an uplift comparison: one parent run, one nested run per learner, the best learner's
+    model (pipeline inside) registered as ``uplift``.
+
+    The parent run holds the comparison table and plot (and the campaign plan when given); each
+    nested run its learner's parameters, per-arm and policy metrics with bootstrap intervals
+    and its Qini plot. ``@champion`` moves to the new version only if its policy Qini beats the
+    champion's on the same campaign and data; otherwise the version's tag says why not.
+    """
+    best = comparison.models[comparison.best]
+    example = _anonymous_example(
+        pd.DataFrame(data.X.head(5).to_numpy(), columns=data.X.columns).pipe(
+            _decoded, data.pipeline))
+    edges = np.quantile(best.predict(data.X), np.linspace(0.1, 0.9, 9))
+    pyfunc = UpliftPyfunc(best, data.pipeline, edges)
+    signature = infer_signature(example, pyfunc.predict(None, example))
+    fingerprint = data_fingerprint({"campaign": pd.DataFrame(
+        {"user_id": data.X.index.to_numpy(), "y": data.y, "arm": data.arm.astype(str)})})
+    parent_params = {"campaign_id": data.campaign_id, "outcome": data.outcome,
+                     "users": len(data), "arms": "+".join(data.arms),
+                     "learners": "+".join(comparison.models), "best_learner": comparison.best}
+    table = comparison.table
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        table.to_csv(folder / "uplift_comparison.csv")
+        comparison.plot().savefig(folder / "qini_policy.png", dpi=110)
+        if plan is not None:
+            plan.summary.to_csv(folder / "campaign_plan.csv")
+            plan.plot().figure.savefig(folder / "campaign_plan.png", dpi=110)
+        with _run_or_delete(experiment, run_name or f"uplift {data.campaign_id}") as parent:
+            mlflow.log_params(parent_params)
+            mlflow.log_metrics({f"policy_qini_{name}": float(v)
+                                for name, v in table.policy_qini.items()})
+            mlflow.set_tags({"targeting.version": targeting.__version__,
+                             "model_kind": "uplift", "data_fingerprint": fingerprint,
+                             "campaign_id": data.campaign_id})
+            mlflow.log_artifacts(tmp)
+            info = None
+            for learner, model in comparison.models.items():
+                info = _log_learner(learner, model, comparison, pyfunc, signature, example,
+                                    fingerprint, parent.info.experiment_id) or info
+    logged = LoggedModel(parent.info.run_id, info.model_uri)
+    if register_as:
+        _register_uplift(logged, register_as, comparison, data, fingerprint)
+    return logged
+
+
+def _log_learner(learner, model, comparison, pyfunc, signature, example, fingerprint,
+                 experiment: str):
+    evaluation = comparison.evaluations[learner]
+    with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(
+            run_name=learner, nested=True, experiment_id=experiment):
+        mlflow.log_params({"learner": learner, "propensity": model.propensity,
+                           **{f"lgb.{k}": v for k, v in model.lightgbm_params.items()}})
+        metrics = {}
+        for row, values in evaluation.table.iterrows():
+            for name, value in values.items():
+                if name != "users" and pd.notna(value):
+                    metrics[f"{row}_{name}".replace("@", "_at_").replace("%", "pct")] = value
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+        mlflow.set_tags({"model_kind": "uplift", "data_fingerprint": fingerprint})
+        evaluation.plot().savefig(Path(tmp) / "qini.png", dpi=110)
+        mlflow.log_artifacts(tmp)
+        if learner == comparison.best:
+            return mlflow.pyfunc.log_model(name="model", python_model=pyfunc,
+                                           signature=signature, input_example=example)
+    return None
+
+
+def _decoded(matrix_frame: pd.DataFrame, pipeline) -> pd.DataFrame:
+    """Turn model-matrix rows back into a feature frame (category codes to their levels)."""
+    out = matrix_frame.copy()
+    for col, levels in pipeline.vocabularies_.items():
+        codes = out[col].to_numpy()
+        out[col] = [levels[int(c)] if c == c and 0 <= c < len(levels) else None for c in codes]
+    return out
+
+
+class _run_or_delete:
+    """``mlflow.start_run`` that deletes the run if anything inside fails (nothing half-logged)."""
+
+    def __init__(self, experiment: str, run_name: str):
+        self.experiment, self.run_name = experiment, run_name
+
+    def __enter__(self):
+        self.run = mlflow.start_run(experiment_id=experiment_id(self.experiment),
+                                    run_name=self.run_name)
+        return self.run
+
+    def __exit__(self, kind, error, tb):
+        if kind is None:
+            mlflow.end_run()
+            return False
+        while mlflow.active_run() is not None:
+            mlflow.end_run("FAILED")
+        MlflowClient().delete_run(self.run.info.run_id)
+        return False
+
+
+def _register_uplift(logged: LoggedModel, name: str, comparison, data, fingerprint) -> None:
+    client = MlflowClient()
+    version = mlflow.register_model(logged.model_uri, name).version
+    logged.name, logged.version = name, str(version)
+    new = float(comparison.table.loc[comparison.best, "policy_qini"])
+    client.set_model_version_tag(name, version, "policy_qini", f"{new:.6f}")
+    client.set_model_version_tag(name, version, "data_fingerprint", fingerprint)
+    try:
+        current = client.get_model_version_by_alias(name, CHAMPION)
+    except mlflow.exceptions.MlflowException:
+        promote, reason = True, "first model: no champion yet"
+    else:
+        if current.tags.get("data_fingerprint") != fingerprint:
+            promote, reason = False, (f"champion v{current.version} was evaluated on other "
+                                      "campaign data; not comparable, promote by hand")
+        else:
+            old = float(current.tags["policy_qini"])
+            promote = new > old
+            reason = (f"candidate policy Qini {new:.4f} {'beats' if promote else 'does not beat'}"
+                      f" champion v{current.version} ({old:.4f}) on the same campaign")
+    if promote:
+        client.set_registered_model_alias(name, CHAMPION, version)
+    client.set_model_version_tag(name, version, "champion_decision", reason)
+    logged.is_champion, logged.reason = promote, reason
+
+
+# -- lookalike audiences ---------------------------------------------------------------------
+def log_lookalike(model, audience=None, evaluation=None, *, experiment: str = "targeting",
+                  run_name: str | None = None, register_as: str | None = "lookalike",
+                  tags: dict | None = None) -> LoggedModel:
+    """Log one expansion: parameters, seed and audience statistics, curves, plots and the
+    feature-based scorer as a pyfunc (so ``score()`` ranks any user by similarity to the seed).
+
+    Counts are rounded and no user id is logged: not the seeds, not the audience (the pyfunc
+    holds the scaler, centroids and trees only).
+    """
+    import copy
+
+    import matplotlib.pyplot as plt
+
+    params = {k: v for k, v in model.get_params().items() if k != "progress"}
+    params["builders"] = "+".join(params["builders"])
+    params.update(as_of=str(model.as_of_), methods="+".join(model.methods_),
+                  n_features=len(model.pipeline_.feature_names_),
+                  universe_size=len(model.user_ids_))
+    if audience is not None:
+        params.update({f"request.{k}": str(v) for k, v in audience.request.items()
+                       if k != "n_eligible"})
+    metrics = dict(model.seed_report_.to_dict())
+    if audience is not None:
+        metrics.update(audience.summary())
+    if evaluation is not None:
+        metrics.update(evaluation.metrics)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        model.recall_curve().to_csv(folder / "heldout_recall_curve.csv")
+        model.holdout_recall().to_csv(folder / "heldout_recall.csv")
+        (folder / "seed_report.json").write_text(json.dumps(model.seed_report_.to_dict(),
+                                                            indent=1))
+        if audience is not None:
+            audience.reach_curve().to_csv(folder / "reach_curve.csv", index=False)
+            audience.composition().to_csv(folder / "composition.csv")
+            fig = audience.plot()
+            fig.savefig(folder / "audience.png", dpi=110)
+            plt.close(fig)
+        if evaluation is not None:
+            evaluation.table.to_csv(folder / "evaluation.csv", index=False)
+            fig = evaluation.plot()
+            fig.savefig(folder / "evaluation.png", dpi=110)
+            plt.close(fig)
+        scorer = None
+        if model.scorer_ is not None:
+            scorer = copy.copy(model.scorer_)
+            if scorer.pu_ is not None:  # row positions of the bags' negatives stay behind
+                scorer.pu_ = copy.copy(scorer.pu_)
+                scorer.pu_.in_bag_ = []
+        run = mlflow.start_run(experiment_id=experiment_id(experiment), run_name=run_name)
+        try:
+            mlflow.log_params(params)
+            mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+            mlflow.set_tags({"targeting.version": targeting.__version__,
+                             "model_kind": "lookalike", **(tags or {})})
+            mlflow.log_artifacts(tmp)
+            info = None
+            if scorer is not None:
+                example = _lookalike_example(model)
+                outputs = Scorer(scorer).score_features(example)
+                info = mlflow.pyfunc.log_model(
+                    name="model", python_model=TargetingPyfunc(scorer),
+                    signature=infer_signature(example, outputs), input_example=example)
+        except BaseException:
+            mlflow.end_run("FAILED")
+            MlflowClient().delete_run(run.info.run_id)
+            raise
+        mlflow.end_run()
+    logged = LoggedModel(run.info.run_id, info.model_uri if info else "")
+    if register_as and info is not None:
+        version = mlflow.register_model(info.model_uri, register_as).version
+        logged.name, logged.version = register_as, str(version)
+    return logged
+
+
+def _lookalike_example(model) -> pd.DataFrame:
+    """Five rows of real feature values, categorical codes decoded, with synthetic user ids."""
+    pipe = model.pipeline_
+    X = model._X[:5]
+    frame = pd.DataFrame(X, columns=pipe.feature_names_)
+    for col, levels in pipe.vocabularies_.items():
+        codes = frame[col].to_numpy()
+        frame[col] = [None if np.isnan(c) else levels[int(c)] for c in codes]
+    frame.insert(0, "user_id", range(1, len(frame) + 1))
+    return frame

@@ -73,3 +73,71 @@ def test_revenue_outcomes_follow_the_definition():
         n_t, n_c = (t[pick] == 1).sum(), (t[pick] == 0).sum()
         expected = y_t - y_c * (n_t / n_c if n_c else 0.0)
         assert q[x == top][0] == pytest.approx(expected)
+
+
+def test_revenue_coefficients_match_a_full_sort():
+    """The perfect model's curve is counted without sorting binary outcomes and sorted for
+    revenue; both paths must give the area a full sort of the perfect key gives."""
+    rng = np.random.default_rng(8)
+    n = 2_000
+    t = rng.integers(0, 2, n)
+    score = rng.normal(size=n)
+    revenue = np.round(rng.gamma(2.0, 50.0, n) * (rng.random(n) < 0.2), 2)
+    for y in (revenue, (revenue > 0).astype(float)):
+        perfect_key = y * t - y * (1 - t)
+        x, v = m.qini_curve(y, score, t)
+        xp, vp = m.qini_curve(y, perfect_key, t)
+        base = 0.5 * vp[-1] * xp[-1]
+        expected = (np.trapezoid(v, x) - base) / (np.trapezoid(vp, xp) - base)
+        assert m.qini_coefficient(y, score, t) == pytest.approx(expected, rel=1e-12)
+
+
+# -- causalml's mean-gain convention -------------------------------------------------------------
+@pytest.fixture(scope="module")
+def untied():
+    rng = np.random.default_rng(4)
+    n = 4_000
+    t = rng.integers(0, 2, n)
+    score = rng.normal(size=n)  # no ties: causalml breaks them in an unspecified order
+    y = (rng.random(n) < 0.1 + 0.06 * t * (score > 0)).astype(int)
+    return y, score, t
+
+
+def test_mean_gain_convention_matches_causalml(untied):
+    causal = pytest.importorskip("causalml.metrics")
+    pd = pytest.importorskip("pandas")
+    y, score, t = untied
+    frame = pd.DataFrame({"y": y, "w": t, "model": score})
+    assert m.auuc(y, score, t, normalize="mean_gain") == pytest.approx(
+        causal.auuc_score(frame)["model"], rel=1e-9)
+    assert m.qini_coefficient(y, score, t, normalize="mean_gain") == pytest.approx(
+        causal.qini_score(frame)["model"], rel=1e-9)
+
+
+def test_conventions_rank_models_alike(untied):
+    y, score, t = untied
+    noisy = score + np.random.default_rng(0).normal(scale=3.0, size=score.size)
+    for normalize in m.NORMALIZATIONS:
+        assert m.qini_coefficient(y, score, t, normalize) > m.qini_coefficient(
+            y, noisy, t, normalize)
+    with pytest.raises(ValueError, match="normalize must be one of"):
+        m.auuc(y, score, t, normalize="causal")
+
+
+# -- bad input -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("treatment, message", [
+    ([0, 1, 2, 1], r"0 \(control\) or 1 \(treated\), found \[2\]"),
+    (["control", "coupon", "control", "coupon"], "map the arm names to 0/1"),
+    ([1, 1, 1, 1], "one arm is empty"),
+    ([0, 0, 0, 0], "one arm is empty"),
+])
+def test_bad_treatment_is_named(treatment, message):
+    with pytest.raises(ValueError, match=message):
+        m.qini_coefficient([1, 0, 1, 0], [0.4, 0.3, 0.2, 0.1], treatment)
+
+
+def test_missing_outcomes_are_refused():
+    with pytest.raises(ValueError, match="1 missing values in outcome"):
+        m.auuc([1, np.nan, 1, 0], [0.4, 0.3, 0.2, 0.1], [1, 0, 1, 0])
+    with pytest.raises(ValueError, match="differ in length"):
+        m.uplift_at_k([1, 0, 1], [0.4, 0.3, 0.2, 0.1], [1, 0, 1, 0])

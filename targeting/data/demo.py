@@ -41,6 +41,7 @@ CAMPAIGN_CATEGORY = "beauty"
 HOLDOUT_ID = "group_chat_holdout_2026"
 HOLDOUT_CHANNEL = "group_chat"
 ARMS = (CONTROL_ARM, "coupon", "group_invite", "push")
+ALLOCATION = (0.4, 0.2, 0.2, 0.2)  # the planned share of each arm
 _DAY = np.timedelta64(1, "D")
 _SEC = np.timedelta64(1, "s")
 
@@ -61,6 +62,8 @@ class DemoWorld:
         Start of the evaluation window; history lies strictly before it.
     horizon_days : int
         Length of the evaluation window.
+    campaign_allocation : dict of str to float
+        The planned share of each arm of the randomised campaign ``campaign_id``.
     """
 
     tables: dict[str, pd.DataFrame]
@@ -71,6 +74,8 @@ class DemoWorld:
     categories: tuple[str, ...] = CATEGORIES
     campaign_id: str = CAMPAIGN_ID
     stats: dict[str, float] = field(default_factory=dict)
+    campaign_allocation: dict[str, float] = field(
+        default_factory=lambda: dict(zip(ARMS, ALLOCATION, strict=True)))
 
     def oracle_auc(self, category: str) -> float:
         """AUC of the true purchase probability against the window's actual purchases."""
@@ -494,13 +499,16 @@ class _Simulator:
         rng = self.rng
         cat = CATEGORIES.index(CAMPAIGN_CATEGORY)
         users = np.flatnonzero(rng.random(self.n) < 0.6)
-        arm = rng.choice(len(ARMS), users.size, p=[0.4, 0.2, 0.2, 0.2])
+        arm = rng.choice(len(ARMS), users.size, p=list(ALLOCATION))
         interest = self.interest(self.n_history_periods)[users, cat]
         p0 = _sigmoid(-3.4 + 0.6 * interest + 0.8 * self.spend[users])
         in_group = self.primary_group[users] >= 0
+        # Persuadables are mostly recognisable from what the silos show (promotion buying,
+        # lower-tier cities, chat groups, interest in the category), but not perfectly: the
+        # oracle ranks by the coin flip too, which no model can see.
         persuadable = rng.random(users.size) < _sigmoid(
-            -2.6 + 1.3 * self.promo_sensitive[users] + 0.7 * (self.tier[users] >= 3)
-            + 0.8 * in_group + 0.5 * interest)
+            -5.6 + 2.6 * self.promo_sensitive[users] + 2.0 * (self.tier[users] >= 3)
+            + 3.0 * in_group + 1.5 * interest)
         put_off = (~persuadable) & (rng.random(users.size) < np.where(self.age[users] == 4, 0.25,
                                                                       0.03))
         lift = np.zeros((users.size, len(ARMS)))

@@ -1,0 +1,322 @@
+"""Evaluating uplift models: per-arm Qini and uplift curves, the recommended-arm policy, and a
+comparison of learners against the oracle, a propensity model and random targeting.
+
+Every learner is scored out of fold (cross-fitting), so each campaign user is ranked by a model
+that never saw them and the whole campaign serves as the test set. Metric conventions are those
+of :mod:`targeting.evaluation.metrics` (scikit-uplift's normalisation by default).
+
+The *policy* Qini evaluates the multi-arm decision itself (Zhao et al. 2017): users are ranked
+by their best arm's predicted uplift and compared, among those who were randomised to exactly
+that arm, against the control group.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import sklearn
+from sklearn.metrics import make_scorer
+from sklearn.model_selection import StratifiedKFold
+from tqdm.auto import tqdm
+
+from targeting.evaluation import metrics as m
+
+TOP_FRACTIONS = (0.1, 0.3)
+
+
+@dataclass
+class UpliftEvaluation:
+    """Per-arm and policy uplift metrics of one set of scores, with bootstrap intervals."""
+
+    label: str
+    table: pd.DataFrame  # one row per arm plus "policy": qini, auuc, uplift@k, intervals
+    curves: dict = field(default_factory=dict)  # arm -> (n, qini) arrays, scaled to 0..1 in n
+    deciles: pd.DataFrame | None = None  # policy uplift by decile
+
+    @property
+    def policy_qini(self) -> float:
+        return float(self.table.loc["policy", "qini"])
+
+    def _repr_html_(self) -> str:
+        return (f"<h4>{html.escape(self.label)}</h4>"
+                + self.table.to_html(float_format=lambda v: f"{v:.4f}"))
+
+    def plot(self, axes=None):
+        """Qini curve of each arm and of the policy, and uplift by decile of the policy."""
+        import matplotlib.pyplot as plt
+
+        if axes is None:
+            _, axes = plt.subplots(1, 2, figsize=(11, 4))
+        ax, bars = axes
+        for name, (x, q) in self.curves.items():
+            ax.plot(x, q, label=name)
+        ax.plot([0, 1], [0, 0], color="grey", lw=0.8)
+        ax.set(xlabel="share of users targeted (by predicted uplift)",
+               ylabel="incremental outcomes per user", title="Qini curves")
+        ax.legend()
+        if self.deciles is not None:
+            bars.bar(self.deciles.index, self.deciles.uplift, color="tab:green")
+            bars.set(xlabel="decile of predicted uplift (1 = highest)",
+                     ylabel="treated minus control rate", title="Uplift by decile (policy)")
+        ax.figure.suptitle(self.label, fontsize=10)
+        ax.figure.tight_layout()
+        return ax.figure
+
+
+def _arm_rows(arm: np.ndarray, name, control) -> np.ndarray:
+    return (arm == name) | (arm == control)
+
+
+def _metrics_row(y, score, treated, n_bootstrap: int, seed: int) -> dict:
+    row = {"qini": m.qini_coefficient(y, score, treated),
+           "auuc": m.auuc(y, score, treated)}
+    for k in TOP_FRACTIONS:
+        row[f"uplift@{int(k * 100)}%"] = m.uplift_at_k(y, score, treated, k=k)
+    if n_bootstrap:
+        row["qini_low"], row["qini_high"] = m.bootstrap_interval(
+            m.qini_coefficient, y, score, treated, n_bootstrap=n_bootstrap, seed=seed)
+    row["users"] = len(y)
+    return row
+
+
+def _scaled_curve(y, score, treated, points: int = 200):
+    x, q = m.qini_curve(y, score, treated)
+    keep = np.unique(np.linspace(0, len(x) - 1, points).astype(int))
+    return x[keep] / x[-1], q[keep] / x[-1]
+
+
+def policy_rows(arm: np.ndarray, scores: pd.DataFrame, control) -> tuple[np.ndarray, np.ndarray]:
+    """Users randomised to their recommended arm or to the control, and each one's best
+    predicted uplift: the data the policy Qini is computed on."""
+    S = scores.to_numpy(dtype=float)
+    best = np.asarray(scores.columns, dtype=object)[S.argmax(axis=1)]
+    rows = (arm == best) | (arm == control)
+    return rows, S.max(axis=1)
+
+
+def evaluate_uplift(y, arm, scores: pd.DataFrame, *, control="control", label: str = "model",
+                    n_bootstrap: int = 100, seed: int = 0) -> UpliftEvaluation:
+    """Qini coefficient, AUUC and uplift at 10 %/30 % per arm and for the policy.
+
+    Parameters
+    ----------
+    y : array
+        Observed outcome (conversion or revenue) of every campaign user.
+    arm : array
+        The arm each user was randomised to.
+    scores : DataFrame
+        Predicted uplift, one column per treatment arm (``UpliftModel.predict_uplift``).
+    n_bootstrap : int, default 100
+        Bootstrap draws for the Qini interval (0 to skip).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=3_000)
+    >>> arm = rng.choice(["control", "coupon"], 3_000)
+    >>> y = (rng.random(3_000) < 0.1 + 0.2 * (arm == "coupon") * (x > 0)).astype(int)
+    >>> result = evaluate_uplift(y, arm, pd.DataFrame({"coupon": x}), n_bootstrap=0)
+    >>> bool(result.policy_qini > 0.2)
+    True
+    """
+    y, arm = np.asarray(y, dtype=float), np.asarray(arm, dtype=object)
+    rows, curves = {}, {}
+    for name in scores.columns:
+        sel = _arm_rows(arm, name, control)
+        treated = (arm[sel] == name).astype(int)
+        s = scores[name].to_numpy(dtype=float)[sel]
+        rows[name] = _metrics_row(y[sel], s, treated, n_bootstrap, seed)
+        curves[name] = _scaled_curve(y[sel], s, treated)
+    sel, best = policy_rows(arm, scores, control)
+    treated = (arm[sel] != control).astype(int)
+    rows["policy"] = _metrics_row(y[sel], best[sel], treated, n_bootstrap, seed)
+    curves["policy"] = _scaled_curve(y[sel], best[sel], treated)
+    deciles = m.uplift_by_decile(y[sel], best[sel], treated)
+    return UpliftEvaluation(label, pd.DataFrame(rows).T, curves, deciles)
+
+
+# -- comparing learners ---------------------------------------------------------------------------
+@dataclass
+class UpliftComparison:
+    """Learners side by side, out of fold, against the oracle, a propensity model and random."""
+
+    table: pd.DataFrame  # one row per scorer: policy qini, per-arm qini, share of the oracle
+    evaluations: dict[str, UpliftEvaluation]
+    predictions: dict[str, pd.DataFrame]  # out-of-fold predicted uplift per learner
+    best: str
+    models: dict = field(default_factory=dict)  # learner -> UpliftModel refitted on all users
+    campaign_id: str | None = None
+
+    def _repr_html_(self) -> str:
+        return (f"<h4>Uplift learners, campaign {html.escape(str(self.campaign_id))} "
+                f"(best: {html.escape(self.best)})</h4>"
+                + self.table.to_html(float_format=lambda v: f"{v:.3f}"))
+
+    def plot(self, ax=None):
+        """Policy Qini curves of every scorer, with the oracle and random lines."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(7, 4.5))
+        for name, evaluation in self.evaluations.items():
+            x, q = evaluation.curves["policy"]
+            style = {"oracle": dict(color="black", ls="--"),
+                     "random": dict(color="grey", ls=":")}.get(name, {})
+            ax.plot(x, q, label=f"{name} ({evaluation.policy_qini:.3f})", **style)
+        ax.set(xlabel="share of users targeted", ylabel="incremental conversions per user",
+               title="Qini curves of the recommended-arm policy (out of fold)")
+        ax.legend(fontsize=8)
+        ax.figure.tight_layout()
+        return ax.figure
+
+
+def cross_fit(model, X: pd.DataFrame, y, arm, *, folds: int = 2, seed: int = 0,
+              fit_final: bool = True) -> tuple[pd.DataFrame, object]:
+    """Out-of-fold predicted uplift of ``model`` (a fresh clone per fold), and ``model``
+    refitted on everyone when ``fit_final``."""
+    from sklearn.base import clone
+
+    out = None
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    for fit_rows, pred_rows in splitter.split(np.zeros(len(y)), arm.astype(str)):
+        fold_model = clone(model).fit(X.iloc[fit_rows], y[fit_rows], arm[fit_rows])
+        pred = fold_model.predict_uplift(X.iloc[pred_rows])
+        if out is None:
+            out = pd.DataFrame(np.nan, index=X.index, columns=pred.columns)
+        out.iloc[pred_rows] = pred.to_numpy()
+    final = clone(model).fit(X, y, arm) if fit_final else None
+    return out, final
+
+
+def _response_scores(data, folds: int, seed: int) -> pd.DataFrame:
+    """A propensity model's ranking: out-of-fold P(convert), the same for every arm."""
+    p = np.empty(len(data.y))
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    binary = np.isin(data.y, (0.0, 1.0)).all()
+    for fit_rows, pred_rows in splitter.split(np.zeros(len(data.y)), data.arm.astype(str)):
+        kind = lgb.LGBMClassifier if binary else lgb.LGBMRegressor
+        model = kind(n_estimators=200, learning_rate=0.05, num_leaves=15, verbosity=-1,
+                     min_child_samples=100, random_state=seed, n_jobs=1)
+        model.fit(data.X.iloc[fit_rows], data.y[fit_rows])
+        X_pred = data.X.iloc[pred_rows]
+        p[pred_rows] = model.predict_proba(X_pred)[:, 1] if binary else model.predict(X_pred)
+    return pd.DataFrame({a: p for a in data.arms}, index=data.X.index)
+
+
+def compare_uplift(data, learners: Sequence[str] = ("s", "t", "x", "class_transformation", "dr"),
+                   *, truth: pd.DataFrame | None = None, folds: int = 2, seed: int = 0,
+                   n_bootstrap: int = 100, progress: bool = True,
+                   **model_params) -> UpliftComparison:
+    """Fit each learner out of fold on a campaign and rank them by the policy Qini.
+
+    Parameters
+    ----------
+    data : CampaignData
+        From :func:`~targeting.features.campaign.campaign_dataset`.
+    learners : sequence of str
+        :class:`~targeting.models.uplift.UpliftModel` learners to compare.
+    truth : DataFrame, optional
+        True uplift per user (``user_id`` and ``uplift_<arm>`` columns, as the demo world's
+        ``truth["uplift"]``): adds the oracle, which ranks by the true effect.
+    **model_params
+        Passed to every :class:`UpliftModel` (e.g. LightGBM parameters).
+    """
+    from targeting.models.uplift import UpliftModel
+
+    scorers, models = {}, {}
+    bar = tqdm(learners, desc="uplift learners", disable=not progress)
+    for learner in bar:
+        bar.set_postfix_str(learner)
+        model = UpliftModel(learner, control=data.control, random_state=seed,
+                            categorical_feature=data.categorical_features, **model_params)
+        scorers[learner], models[learner] = cross_fit(model, data.X, data.y, data.arm,
+                                                      folds=folds, seed=seed)
+    scorers["propensity"] = _response_scores(data, folds, seed)
+    rng = np.random.default_rng(seed)
+    scorers["random"] = pd.DataFrame({a: rng.random(len(data.y)) for a in data.arms},
+                                     index=data.X.index)
+    if truth is not None:
+        scorers["oracle"] = _oracle_scores(truth, data)
+    evaluations = {name: evaluate_uplift(data.y, data.arm, s, control=data.control, label=name,
+                                         n_bootstrap=n_bootstrap, seed=seed)
+                   for name, s in scorers.items()}
+    table = _comparison_table(evaluations, data.arms)
+    best = table.loc[list(learners), "policy_qini"].idxmax()
+    return UpliftComparison(table, evaluations, {k: scorers[k] for k in learners}, best,
+                            models, data.campaign_id)
+
+
+def _oracle_scores(truth: pd.DataFrame, data) -> pd.DataFrame:
+    truth = truth.set_index("user_id") if "user_id" in truth.columns else truth
+    missing = data.X.index.difference(truth.index)
+    if len(missing):
+        raise ValueError(f"truth lacks {len(missing)} campaign user(s)")
+    truth = truth.loc[data.X.index]
+    return pd.DataFrame({a: truth[f"uplift_{a}"].to_numpy() for a in data.arms},
+                        index=data.X.index)
+
+
+def _comparison_table(evaluations: Mapping[str, UpliftEvaluation], arms) -> pd.DataFrame:
+    rows = {}
+    for name, ev in evaluations.items():
+        t = ev.table
+        row = {"policy_qini": t.loc["policy", "qini"],
+               "policy_qini_low": t.loc["policy"].get("qini_low", np.nan),
+               "policy_qini_high": t.loc["policy"].get("qini_high", np.nan),
+               "policy_auuc": t.loc["policy", "auuc"]}
+        row.update({f"qini_{a}": t.loc[a, "qini"] for a in arms})
+        rows[name] = row
+    table = pd.DataFrame(rows).T
+    if "oracle" in table.index:
+        table["share_of_oracle"] = table.policy_qini / table.loc["oracle", "policy_qini"]
+    return table.sort_values("policy_qini", ascending=False)
+
+
+# -- scikit-learn scorers -------------------------------------------------------------------------
+def _score_fn(metric: str, normalize: str):
+    def score(y_true, uplift, *, treatment, control=0):
+        treated = (np.asarray(treatment) != control).astype(int)
+        if metric == "qini":
+            return m.qini_coefficient(y_true, uplift, treated, normalize)
+        if metric == "auuc":
+            return m.auuc(y_true, uplift, treated, normalize)
+        return m.uplift_at_k(y_true, uplift, treated, k=0.3)
+    return score
+
+
+def uplift_scorer(metric: str = "qini", *, normalize: str = "perfect", control=0):
+    """A scikit-learn scorer for uplift models, for ``GridSearchCV`` and friends.
+
+    The treatment reaches the scorer through scikit-learn's metadata routing: turn it on
+    (``sklearn.set_config(enable_metadata_routing=True)`` or a ``config_context``) and pass
+    ``treatment=`` to the search's ``fit``. With several treatment arms, the scorer compares
+    every treated user (any arm) with the control by the best arm's predicted uplift.
+
+    Examples
+    --------
+    >>> import numpy as np, sklearn
+    >>> from sklearn.model_selection import GridSearchCV
+    >>> from targeting.models.uplift import UpliftModel
+    >>> rng = np.random.default_rng(0)
+    >>> X, t = rng.normal(size=(3_000, 3)), rng.integers(0, 2, 3_000)
+    >>> y = (rng.random(3_000) < 0.1 + 0.2 * t * (X[:, 0] > 0)).astype(int)
+    >>> search = GridSearchCV(UpliftModel("t", control=0, n_estimators=30),
+    ...                       {"num_leaves": [3, 7]}, scoring=uplift_scorer("qini"), cv=2)
+    >>> with sklearn.config_context(enable_metadata_routing=True):
+    ...     _ = search.fit(X, y, treatment=t)
+    >>> sorted(search.best_params_)
+    ['num_leaves']
+    """
+    if metric not in ("qini", "auuc", "uplift_at_30"):
+        raise ValueError(f"metric must be 'qini', 'auuc' or 'uplift_at_30', got {metric!r}")
+    m._check_normalize(normalize)
+    scorer = make_scorer(_score_fn(metric, normalize), response_method="predict",
+                         control=control)
+    with sklearn.config_context(enable_metadata_routing=True):  # record the request itself
+        return scorer.set_score_request(treatment=True)

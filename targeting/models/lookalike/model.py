@@ -1,0 +1,680 @@
+"""LookalikeModel: from a brand's seed users to a ranked, calibrated score for every user.
+
+Three methods score the universe, each usable alone:
+
+- ``classifier``: bagged positive-unlabeled LightGBM (:mod:`.pu`);
+- ``similarity``: best match to ~20 k-means seed centroids in a standardised, seed-weighted
+  feature space (:mod:`.space`);
+- ``graph``: seed rates of the chat groups around each user (:mod:`.graph`).
+
+The blend learns what works for the seed at hand. A share of the seeds is held out (the latest
+ones when the seed has dates); the methods are fitted on the rest and score the held-out seeds
+and a random sample of the universe; each method's score becomes a normal score of its
+percentile in the universe; a logistic regression of held-out seeds against the sample on those
+scores gives the weights (negative ones dropped). Its output, rescaled PU-style (Elkan & Noto,
+2008: divided by its mean over the held-out seeds), estimates the probability that a user
+belongs with the seed. The methods are then refitted on every seed (``refit=True``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.special import expit
+from sklearn.base import BaseEstimator
+from sklearn.linear_model import LogisticRegression
+from sklearn.utils.validation import check_is_fitted
+from tqdm.auto import tqdm
+
+from targeting.features.common import as_timestamp
+from targeting.features.pipeline import BUILDERS, FeaturePipeline
+from targeting.models.lookalike.graph import GroupGraph
+from targeting.models.lookalike.pu import BaggedPU
+from targeting.models.lookalike.seeds import SeedReport, parse_seeds
+from targeting.models.lookalike.space import SimilaritySpace
+
+METHODS = ("classifier", "similarity", "graph")
+SIZES = (0.01, 0.05, 0.10)
+_REFERENCE = 20_000  # unlabeled users the held-out seeds are ranked against
+_QUANTILES = np.linspace(0.0, 1.0, 2001)
+
+
+class LookalikeModel(BaseEstimator):
+    """Seeds in, a lookalike score for every user out; ``expand`` turns it into an audience.
+
+    Parameters
+    ----------
+    method : {"blend", "classifier", "similarity", "graph"}, default "blend"
+    n_clusters : int, default 20
+        Seed centroids for the similarity method.
+    n_bags : int, default 4
+        Bags of the PU classifier.
+    n_estimators : int, default 150
+        Boosting rounds per bag (early stopping on the held-out seeds picks fewer).
+    holdout : float, default 0.2
+        Share of the seeds held out to weigh the methods and report their recall.
+    min_seed_size : int, default 100
+        Fewer matched seeds than this raise a ``ValueError``.
+    value_column, date_column : str, optional
+        With seeds as a DataFrame: a customer-value column (value-weighted seeds) and a date
+        column (the latest seeds are held out: an out-of-time check).
+    builders : sequence of str, default all silos
+        Feature builders when ``fit`` gets raw tables.
+    refit : bool, default True
+        Refit the methods on every seed after the blend is learned.
+    random_state : int, default 0
+    progress : bool, default True
+    **lightgbm_params
+        Overrides for the PU classifier's LightGBM parameters.
+
+    Attributes
+    ----------
+    pipeline_ : FeaturePipeline
+    scores_ : DataFrame
+        Per user: each method's normal score (0 = the universe's median) and ``score``, the
+        calibrated blend; index ``user_id``.
+    seed_report_ : SeedReport
+    weights_ : dict
+        The blend's weight per method.
+
+    Examples
+    --------
+    >>> import targeting as tg
+    >>> world = tg.demo_world(n_users=3_000, seed=4)
+    >>> seg = world.truth["segment"]
+    >>> seeds = seg[seg].index[:120]
+    >>> model = LookalikeModel(progress=False, n_bags=2).fit(world.tables, seeds, world.as_of)
+    >>> audience = model.expand(size=0.05)
+    >>> len(audience)
+    150
+    """
+
+    def __init__(self, method: str = "blend", *, n_clusters: int = 20, n_bags: int = 4,
+                 n_estimators: int = 150, holdout: float = 0.2, min_seed_size: int = 100,
+                 value_column: str | None = None, date_column: str | None = None,
+                 builders: Sequence[str] = BUILDERS, refit: bool = True, random_state: int = 0,
+                 progress: bool = True, **lightgbm_params: Any):
+        self.method = method
+        self.n_clusters = n_clusters
+        self.n_bags = n_bags
+        self.n_estimators = n_estimators
+        self.holdout = holdout
+        self.min_seed_size = min_seed_size
+        self.value_column = value_column
+        self.date_column = date_column
+        self.builders = builders
+        self.refit = refit
+        self.random_state = random_state
+        self.progress = progress
+        self._lightgbm_params = dict(lightgbm_params)
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        params = super().get_params(deep=deep)
+        params.update(self._lightgbm_params)
+        return params
+
+    def set_params(self, **params: Any) -> LookalikeModel:
+        own = self._get_param_names()
+        for key, value in params.items():
+            if key in own:
+                setattr(self, key, value)
+            else:
+                self._lightgbm_params[key] = value
+        return self
+
+    @property
+    def methods_(self) -> tuple[str, ...]:
+        """The methods this model runs."""
+        if self.method == "blend":
+            return tuple(m for m in METHODS if m != "graph" or self._graph is not None)
+        return (self.method,)
+
+    # -- fitting -------------------------------------------------------------------------------
+    def fit(self, data: Mapping[str, pd.DataFrame] | pd.DataFrame, seeds, as_of=None,
+            y=None) -> LookalikeModel:
+        """Learn the seed's lookalike score over the universe.
+
+        Parameters
+        ----------
+        data : dict of DataFrame or DataFrame
+            Raw contract tables (features built at ``as_of``; the graph method needs
+            ``groups``) or a prebuilt feature frame indexed by ``user_id``.
+        seeds : sequence of user ids, or DataFrame with ``user_id``
+            The brand's seed users (value and date columns named by ``value_column`` and
+            ``date_column``).
+        as_of : timestamp-like, optional
+            Only data before it are read.
+        """
+        self._check_params()
+        bar = tqdm(total=5, desc="lookalike", disable=not self.progress, leave=False)
+        self._universe(data, as_of)
+        bar.update()
+        self._graph = None
+        if self.method in ("blend", "graph") and isinstance(data, Mapping) and \
+                "groups" in data and "identity" in data:
+            self._graph = GroupGraph(data, self.user_ids_, self.as_of_)
+        if self.method == "graph" and self._graph is None:
+            raise ValueError("method='graph' needs raw tables with 'groups' and 'identity'")
+        rows, weight, dates = self._match_seeds(seeds)
+        is_seed = np.zeros(len(self.user_ids_), dtype=bool)
+        is_seed[rows] = True
+        self.is_seed_ = is_seed
+        fit_pos, hold_pos = self._split(len(rows), dates)
+        bar.update()
+        reference = self._reference(is_seed)
+        # Pass 1: methods fitted on part of the seed, judged on the held-out part.
+        first = self._fit_methods(rows[fit_pos], _take(weight, fit_pos), rows[hold_pos],
+                                  reference)
+        held = {m: first[m](rows[hold_pos]) for m in self.methods_}
+        ref = {m: first[m](reference) for m in self.methods_}
+        bar.update()
+        self._learn_blend(held, ref)
+        # Pass 2: refit on every seed and score the universe.
+        final = (self._fit_methods(rows, weight, None, None) if self.refit else first)
+        bar.update()
+        self._score_universe(final)
+        self._finish_report(rows, hold_pos)
+        bar.update()
+        bar.close()
+        return self
+
+    def _check_params(self) -> None:
+        if self.method not in ("blend", *METHODS):
+            raise ValueError(f"method must be 'blend' or one of {list(METHODS)}, got "
+                             f"{self.method!r}")
+        if not 0.05 <= self.holdout <= 0.5:
+            raise ValueError(f"holdout must be between 0.05 and 0.5, got {self.holdout}")
+        if self.min_seed_size < 20:
+            raise ValueError(f"min_seed_size must be at least 20, got {self.min_seed_size}")
+
+    def _universe(self, data, as_of) -> None:
+        """The feature matrix, the profile columns used by constraints, consent and buyers."""
+        if isinstance(data, Mapping):
+            self.pipeline_ = FeaturePipeline(builders=self.builders)
+            features = self.pipeline_.fit_transform(data, as_of)
+            self.as_of_ = self.pipeline_.as_of_
+            self.profile_ = _profile(data, features.index)
+            self.consent_ = _consent(data, features.index)
+            self.buyers_ = _buyers(data, features.index, self.as_of_)
+        elif isinstance(data, pd.DataFrame):
+            features = _with_user_index(data)
+            self.pipeline_ = frame_pipeline(features)
+            self.as_of_ = None if as_of is None else pd.Timestamp(as_of)
+            self.profile_ = features.reindex(columns=["city_tier", "region", "age_band"])
+            self.consent_ = np.ones(len(features), dtype=bool)
+            self.buyers_ = pd.DataFrame(index=features.index)
+        else:
+            raise TypeError(f"data must be a dict of contract tables or a feature DataFrame, "
+                            f"got {type(data).__name__}")
+        if len(features) == 0:
+            raise ValueError("the universe is empty: no users in the data")
+        self.user_ids_ = features.index.to_numpy()
+        self._X = self.pipeline_.to_matrix(features)
+        self._silo_rows = _silo_presence(self.pipeline_, self._X)
+
+    def _match_seeds(self, seeds):
+        seedset = parse_seeds(seeds, self.value_column, self.date_column)
+        pos = pd.Index(self.user_ids_).get_indexer(seedset.ids)
+        found = pos >= 0
+        self._unknown = seedset.ids[~found].tolist()
+        self._seed_counts = (seedset.n_given, seedset.n_duplicates)
+        rows = pos[found]
+        if rows.size < self.min_seed_size:
+            raise ValueError(
+                f"seed too small: {rows.size} of {seedset.n_given} seed ids matched users in "
+                f"the data ({len(self._unknown)} unknown to every silo), at least "
+                f"{self.min_seed_size} are needed (min_seed_size). Add seeds, check that the "
+                "ids are user_ids of the identity table, or lower min_seed_size knowingly.")
+        weight = None if seedset.values is None else seedset.values[found]
+        dates = None if seedset.dates is None else seedset.dates[found]
+        order = np.argsort(rows, kind="stable")  # the same seed in any order: the same model
+        return rows[order], _take(weight, order), _take(dates, order)
+
+    def _split(self, n: int, dates) -> tuple[np.ndarray, np.ndarray]:
+        n_hold = max(10, int(round(self.holdout * n)))
+        if dates is not None:
+            order = np.argsort(dates, kind="stable")  # the latest seeds are held out
+        else:
+            order = np.random.default_rng(self.random_state).permutation(n)
+        return np.sort(order[: n - n_hold]), np.sort(order[n - n_hold:])
+
+    def _reference(self, is_seed: np.ndarray) -> np.ndarray:
+        unlabeled = np.flatnonzero(~is_seed)
+        rng = np.random.default_rng(self.random_state + 1)
+        k = min(_REFERENCE, unlabeled.size)
+        return np.sort(rng.choice(unlabeled, k, replace=False))
+
+    def _fit_methods(self, seed_rows, weight, held_rows, reference) -> dict:
+        """Fit each method on ``seed_rows``; return a scorer per method (rows -> raw scores)."""
+        X, out = self._X, {}
+        if "similarity" in self.methods_ or "classifier" in self.methods_:
+            if not hasattr(self, "_Z"):
+                self._space0 = SimilaritySpace(self.n_clusters, self.pipeline_.categorical_indices_,
+                                               self.pipeline_.feature_names_, self.random_state)
+                self._space0.fit_scaler(X)
+                self._Z = self._space0.standardise(X)
+        if "similarity" in self.methods_:
+            space = SimilaritySpace(self.n_clusters, self.pipeline_.categorical_indices_,
+                                    self.pipeline_.feature_names_, self.random_state)
+            for attr in ("numeric_", "log_", "levels_", "mean_", "std_", "dim_names_"):
+                setattr(space, attr, getattr(self._space0, attr))
+            space.fit(X, seed_rows, weight, Z=self._Z)
+            self.space_ = space
+            out["similarity"] = lambda rows, s=space: s.score_standardised(self._Z[rows])
+        if "classifier" in self.methods_:
+            valid = None
+            if held_rows is not None:
+                vrows = np.r_[held_rows, reference[: 5 * len(held_rows) + 1000]]
+                valid = (vrows, np.r_[np.ones(len(held_rows)), np.zeros(len(vrows) -
+                                                                     len(held_rows))])
+            n_est = self.n_estimators if held_rows is not None else self._rounds
+            pu = BaggedPU(self.n_bags, n_estimators=n_est,
+                          categorical=self.pipeline_.categorical_indices_,
+                          names=self.pipeline_.feature_names_, random_state=self.random_state,
+                          lightgbm_params=self._lightgbm_params)
+            pu.fit(X, seed_rows, weight, valid)
+            if held_rows is not None:
+                self._rounds = max(10, int(np.median(pu.best_iterations_)))
+            self.pu_ = pu
+            out["classifier"] = lambda rows, p=pu: p.score(X[rows], rows)
+        if "graph" in self.methods_:
+            is_seed = np.zeros(len(X), dtype=bool)
+            is_seed[seed_rows] = True
+            graph_score = self._graph.score(is_seed)
+            self._graph_seed = is_seed
+            out["graph"] = lambda rows, g=graph_score: g[rows]
+        return out
+
+    # -- the blend -----------------------------------------------------------------------------
+    def _learn_blend(self, held: dict, ref: dict) -> None:
+        """Quantile tables on the reference sample, stacking weights, PU calibration."""
+        q_ref = {m: _quantiles(ref[m]) for m in self.methods_}
+        stats = {m: _location_scale(ref[m]) for m in self.methods_}
+        Zh = self._stack_inputs(held, stats)
+        Zr = self._stack_inputs(ref, stats)
+        self._blend = _fit_stack(Zh, Zr, self._stack_names())
+        feature_methods = [m for m in self.methods_ if m != "graph"]
+        self._blend_features = None
+        if feature_methods and "graph" in self.methods_:
+            cols = [self._stack_names().index(m) for m in feature_methods]
+            self._blend_features = _fit_stack(Zh[:, cols], Zr[:, cols], feature_methods)
+        elif feature_methods:
+            self._blend_features = self._blend
+        # Held-out recall per method and for the blend (the blend cross-fitted in two folds).
+        self._held_pct = {m: _percentile(held[m], q_ref[m]) for m in self.methods_}
+        self._held_pct["blend"] = _crossfit_percentile(Zh, Zr, self._stack_names(),
+                                                       self.random_state)
+
+    def _stack_names(self) -> list[str]:
+        names = list(self.methods_)
+        return names + ["graph_known"] if "graph" in names else names
+
+    def _stack_inputs(self, raw: dict, stats: dict) -> np.ndarray:
+        cols = []
+        for m in self.methods_:
+            z = _standardised(raw[m], stats[m])
+            if m == "graph":
+                known = ~np.isnan(raw[m])
+                cols += [np.where(known, z, 0.0)]
+                continue
+            cols.append(z)
+        if "graph" in self.methods_:
+            cols.append((~np.isnan(raw["graph"])).astype(float))
+        return np.column_stack(cols)
+
+    def _score_universe(self, final: dict) -> None:
+        n = len(self.user_ids_)
+        all_rows = np.arange(n)
+        raw = {m: np.asarray(final[m](all_rows), dtype=float) for m in self.methods_}
+        unlabeled = ~self.is_seed_
+        self._stats = {m: _location_scale(raw[m][unlabeled]) for m in self.methods_}
+        inputs = self._stack_inputs(raw, self._stats)
+        self.scores_ = pd.DataFrame({m: inputs[:, i] for i, m in enumerate(self.methods_)},
+                                    index=pd.Index(self.user_ids_, name="user_id"))
+        self.scores_["score"] = _apply_stack(self._blend, inputs)
+        self._raw_graph = raw.get("graph")
+        self.weights_ = dict(zip(self._blend["names"], self._blend["weights"].round(4).tolist(),
+                                 strict=True))
+        tiebreak = pd.util.hash_array(np.asarray(self.user_ids_, dtype=object).astype(str))
+        self.order_ = np.lexsort((tiebreak, -self.scores_["score"].to_numpy()))
+        self.scorer_ = None
+        if self._blend_features is not None:
+            cols = [self._stack_names().index(m) for m in self._blend_features["names"]]
+            feature_scores = _apply_stack(self._blend_features, inputs[unlabeled][:, cols])
+            self.scorer_ = LookalikeScorer(self, feature_scores)
+
+    def _finish_report(self, rows, hold_pos) -> None:
+        silos = {s: int(present[rows].sum()) for s, present in self._silo_rows.items()}
+        if self._graph is not None:
+            silos["groups"] = int((self._graph.n_links[rows] > 0).sum())
+        silos["no silo history"] = int((~np.any(
+            [p[rows] for s, p in self._silo_rows.items() if s != "profile"], axis=0)).sum()) \
+            if len(self._silo_rows) > 1 else 0
+        space = getattr(self, "space_", None)
+        self.seed_report_ = SeedReport(
+            n_given=self._seed_counts[0], n_duplicates=self._seed_counts[1],
+            n_matched=len(rows), unknown=self._unknown, silos=silos,
+            homogeneity=(1 - space.seed_variance_) if space is not None else float("nan"),
+            n_clusters=len(space.centroids_) if space is not None else 0,
+            largest_cluster_share=float(space.cluster_share_.max()) if space else float("nan"),
+            n_holdout=len(hold_pos), holdout_recall=self.holdout_recall(),
+            weights=self.weights_,
+            estimated_share=float(self.scores_["score"][~self.is_seed_].mean()))
+
+    # -- results -------------------------------------------------------------------------------
+    def holdout_recall(self, sizes: Sequence[float] = SIZES) -> pd.DataFrame:
+        """Share of held-out seeds ranked within the top ``size`` of the universe, per method
+        (rows) and size (columns); random is the size itself. Lift is recall / size."""
+        check_is_fitted(self, "scores_")
+        table = {m: [float(np.mean(p >= 1 - s)) for s in sizes]
+                 for m, p in self._held_pct.items()}
+        table["random"] = list(sizes)
+        return pd.DataFrame(table, index=[f"{s:.0%}" for s in sizes]).T.rename_axis("method")
+
+    def recall_curve(self, points: int = 200) -> pd.DataFrame:
+        """Held-out seed recall against reach (share of the universe), per method."""
+        check_is_fitted(self, "scores_")
+        reach = np.linspace(0, 1, points + 1)[1:]
+        return pd.DataFrame({m: [np.mean(p >= 1 - r) for r in reach]
+                             for m, p in self._held_pct.items()},
+                            index=pd.Index(reach, name="reach"))
+
+    def expand(self, size: int | float | None = None, *, threshold: float | None = None,
+               include_seeds: bool = False, where: Mapping[str, Sequence] | None = None,
+               exclude=None, exclude_buyers: bool | str = False,
+               exclude_nonconsenting: bool = True, method: str | None = None):
+        """The top of the ranking as an :class:`~targeting.Audience`.
+
+        Parameters
+        ----------
+        size : int or float
+            Users (int) or a share of the universe (float in (0, 1]). Audiences of one request
+            are nested: the 1 % audience is inside the 2 % one.
+        threshold : float, optional
+            Instead of ``size``: every eligible user scoring at least this (threshold-locked).
+        include_seeds : bool, default False
+        where : dict, optional
+            Hard constraints after scoring, e.g. ``{"city_tier": [3, 4, 5]}``; keys
+            ``city_tier``, ``region``, ``age_band``.
+        exclude : sequence of user ids or Audience, optional
+        exclude_buyers : bool or str, default False
+            Drop users who bought before ``as_of``: True for any purchase, or a category or
+            brand name.
+        exclude_nonconsenting : bool, default True
+            Drop CRM members who did not consent to marketing.
+        method : str, optional
+            Rank by one method's score instead of the blend (for comparisons).
+        """
+        from targeting.models.lookalike.audience import Audience
+
+        check_is_fitted(self, "scores_")
+        eligible = self._eligible(include_seeds, where, exclude, exclude_buyers,
+                                  exclude_nonconsenting)
+        column = "score" if method in (None, "blend") else method
+        if column not in self.scores_.columns:
+            raise ValueError(f"method {method!r} was not fitted; have {list(self.methods_)}")
+        order = self.order_ if column == "score" else self._order_by(column)
+        ranked = order[eligible[order]]
+        values = self.scores_[column].to_numpy()
+        if (size is None) == (threshold is None):
+            raise ValueError("give exactly one of size (a count or a share of the universe) "
+                             "or threshold (a minimum score)")
+        if threshold is not None:
+            take = ranked[values[ranked] >= threshold]
+        else:
+            take = ranked[: self._size(size, ranked.size)]
+        request = {"size": size, "threshold": threshold, "include_seeds": include_seeds,
+                   "where": dict(where or {}), "exclude_buyers": exclude_buyers,
+                   "exclude_nonconsenting": exclude_nonconsenting,
+                   "method": method or "blend", "n_eligible": int(ranked.size)}
+        return Audience(self, take, values[take], request, ranked)
+
+    def _order_by(self, column: str) -> np.ndarray:
+        tiebreak = pd.util.hash_array(np.asarray(self.user_ids_, dtype=object).astype(str))
+        return np.lexsort((tiebreak, -self.scores_[column].to_numpy()))
+
+    def _size(self, size, n_eligible: int) -> int:
+        n = len(self.user_ids_)
+        if isinstance(size, bool) or not isinstance(size, int | float | np.integer | np.floating):
+            raise TypeError(f"size must be a count (int) or a share of the universe (float), "
+                            f"got {type(size).__name__}")
+        if isinstance(size, float | np.floating):
+            if not 0 < size <= 1:
+                raise ValueError(f"size as a share of the universe must be in (0, 1], got "
+                                 f"{size}; pass an int for a count of users")
+            count = int(round(size * n))
+        else:
+            count = int(size)
+        if count < 1:
+            raise ValueError(f"size must be at least one user, got {size}")
+        if count > n_eligible:
+            raise ValueError(
+                f"size {count:,} is larger than the {n_eligible:,} eligible users (universe "
+                f"{n:,}, after excluding seeds, constraints and exclusions); ask for fewer, "
+                "or relax the constraints")
+        return count
+
+    def _eligible(self, include_seeds, where, exclude, exclude_buyers, exclude_nonconsenting):
+        ok = np.ones(len(self.user_ids_), dtype=bool)
+        if not include_seeds:
+            ok &= ~self.is_seed_
+        if exclude_nonconsenting:
+            ok &= self.consent_
+        for key, allowed in (where or {}).items():
+            if key not in ("city_tier", "region", "age_band"):
+                raise ValueError(f"where: unknown key {key!r}; use city_tier, region, age_band")
+            column = self.profile_[key]
+            if column.isna().all():
+                raise ValueError(f"where: {key!r} is not known for this universe (no users "
+                                 "table or column)")
+            allowed = list(allowed) if not isinstance(allowed, str | int) else [allowed]
+            ok &= column.isin(allowed).to_numpy()
+        if exclude_buyers:
+            name = "any" if exclude_buyers is True else str(exclude_buyers)
+            if name not in self.buyers_.columns:
+                raise ValueError(f"exclude_buyers: {name!r} unknown; have "
+                                 f"{list(self.buyers_.columns)}")
+            ok &= ~self.buyers_[name].to_numpy()
+        if exclude is not None:
+            ids = exclude.user_ids if hasattr(exclude, "user_ids") else np.asarray(list(exclude))
+            ok &= ~pd.Index(self.user_ids_).isin(ids)
+        return ok
+
+    # -- scoring any user ----------------------------------------------------------------------
+    def score_matrix(self, X: np.ndarray) -> np.ndarray:
+        """Feature-based lookalike score of rows of the model matrix (what ``score()`` uses)."""
+        check_is_fitted(self, "scores_")
+        if self.scorer_ is None:
+            raise ValueError("a graph-only model cannot score from features; it needs the "
+                             "groups table")
+        return self.scorer_.score_matrix(X)
+
+    def decile(self, scores: np.ndarray) -> np.ndarray:
+        return self.scorer_.decile(scores)
+
+    def evaluate(self, world=None, sizes: Sequence[float] = SIZES, category: str | None = None):
+        """Held-out seed recall and lift per method and size; with a demo world, also precision
+        and recall against its planted segment and the audience's true purchase rate.
+
+        Returns
+        -------
+        LookalikeEvaluation
+        """
+        from targeting.evaluation.audience import evaluate_lookalike
+
+        return evaluate_lookalike(self, world, sizes, category)
+
+
+class LookalikeScorer:
+    """The feature-based part of a fitted model, without any user id: what MLflow stores.
+
+    ``score_matrix`` ranks any user by the classifier and similarity methods blended with their
+    own weights; the graph method needs the groups table and stays out.
+    """
+
+    def __init__(self, model: LookalikeModel, universe_scores: np.ndarray):
+        self.pipeline_ = model.pipeline_
+        self.methods = [m for m in model.methods_ if m != "graph"]
+        self.space_ = getattr(model, "space_", None) if "similarity" in self.methods else None
+        self.pu_ = getattr(model, "pu_", None) if "classifier" in self.methods else None
+        self.stats_ = {m: model._stats[m] for m in self.methods}
+        self.blend_ = model._blend_features
+        self.scaler_ = model._space0
+        self.seed_size_ = int(model.is_seed_.sum())
+        self.decile_edges_ = np.quantile(universe_scores, np.linspace(0.1, 0.9, 9))
+
+    def score_matrix(self, X: np.ndarray) -> np.ndarray:
+        cols = []
+        for m in self.methods:
+            if m == "similarity":
+                raw = self.space_.score_standardised(self.scaler_.standardise(X))
+            else:
+                raw = self.pu_.score(X)
+            cols.append(_standardised(np.asarray(raw, dtype=float), self.stats_[m]))
+        return _apply_stack(self.blend_, np.column_stack(cols))
+
+    def decile(self, scores: np.ndarray) -> np.ndarray:
+        return 10 - np.searchsorted(self.decile_edges_, scores, side="right")
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+def _take(values, pos):
+    return None if values is None else values[pos]
+
+
+def _quantiles(values: np.ndarray) -> np.ndarray:
+    values = np.asarray(values, dtype=float)
+    values = values[~np.isnan(values)]
+    if values.size == 0:
+        return np.zeros_like(_QUANTILES)
+    return np.quantile(values, _QUANTILES)
+
+
+def _percentile(values: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
+    """Share of the reference at or below each value (ties: the middle of the tied span)."""
+    values = np.nan_to_num(np.asarray(values, dtype=float), nan=-np.inf)
+    lo = np.searchsorted(quantiles, values, side="left")
+    hi = np.searchsorted(quantiles, values, side="right")
+    return (lo + hi) / 2 / len(quantiles)
+
+
+def _location_scale(values: np.ndarray) -> tuple[float, float]:
+    """Median and a robust standard deviation (from the inter-quartile range)."""
+    values = np.asarray(values, dtype=float)
+    values = values[~np.isnan(values)]
+    if values.size == 0:
+        return 0.0, 1.0
+    q1, med, q3 = np.quantile(values, [0.25, 0.5, 0.75])
+    scale = (q3 - q1) / 1.349
+    if scale <= 1e-12:
+        scale = float(values.std()) or 1.0
+    return float(med), float(scale)
+
+
+def _standardised(values: np.ndarray, stats: tuple[float, float]) -> np.ndarray:
+    """Scores on a common scale, without a cap: the order in the far tail is kept."""
+    return (np.asarray(values, dtype=float) - stats[0]) / stats[1]
+
+
+def _fit_stack(Zh: np.ndarray, Zr: np.ndarray, names: list[str]) -> dict:
+    """Non-negative blend weights, then a Platt scale and the PU constant (Elkan & Noto)."""
+    X = np.vstack([Zh, Zr])
+    y = np.r_[np.ones(len(Zh)), np.zeros(len(Zr))]
+    lr = LogisticRegression(C=1.0, class_weight="balanced", max_iter=1000).fit(X, y)
+    w = np.maximum(lr.coef_[0], 0.0)
+    if not w.any():
+        w = np.ones_like(w)
+    raw = X @ w
+    platt = LogisticRegression(C=1e6, max_iter=1000).fit(raw.reshape(-1, 1), y)
+    a, b = float(platt.coef_[0, 0]), float(platt.intercept_[0])
+    c = float(expit(a * (Zh @ w) + b).mean())
+    return {"names": list(names), "weights": w, "a": a, "b": b, "c": max(c, 1e-9)}
+
+
+def _apply_stack(stack: dict, inputs: np.ndarray) -> np.ndarray:
+    e = expit(stack["a"] * (inputs @ stack["weights"]) + stack["b"])
+    return np.minimum(e / stack["c"], 1.0)
+
+
+def _crossfit_percentile(Zh, Zr, names, random_state) -> np.ndarray:
+    """The blend's percentile for each held-out seed, from a stack fitted without it."""
+    rng = np.random.default_rng(random_state)
+    fold = rng.permutation(len(Zh)) % 2
+    out = np.empty(len(Zh))
+    for k in (0, 1):
+        stack = _fit_stack(Zh[fold != k], Zr, names)
+        ref = Zr @ stack["weights"]
+        out[fold == k] = _percentile(Zh[fold == k] @ stack["weights"], np.quantile(ref, _QUANTILES))
+    return out
+
+
+def _with_user_index(features: pd.DataFrame) -> pd.DataFrame:
+    if "user_id" in features.columns:
+        features = features.set_index("user_id")
+    if features.index.name != "user_id":
+        raise ValueError("a feature frame needs user_id as its index or a column")
+    if features.index.duplicated().any():
+        raise ValueError(f"features: {int(features.index.duplicated().sum())} duplicated "
+                         "user id(s)")
+    return features
+
+
+def frame_pipeline(features: pd.DataFrame) -> FeaturePipeline:
+    """A FeaturePipeline that only checks and encodes a prebuilt feature frame (no tables)."""
+    pipe = FeaturePipeline(builders=())
+    cats = [c for c in features.columns if features[c].dtype.kind not in "biuf"]
+    pipe.vocabularies_ = {c: sorted(features[c].dropna().astype(str).unique().tolist())
+                          for c in cats}
+    pipe.feature_names_ = [c for c in features.columns if c not in cats] + cats
+    pipe.categories_, pipe.as_of_ = [], None
+    return pipe
+
+
+def _silo_presence(pipeline: FeaturePipeline, X: np.ndarray) -> dict[str, np.ndarray]:
+    """Per silo, which rows have any value in it."""
+    silos: dict[str, list[int]] = {}
+    for i, name in enumerate(pipeline.feature_names_):
+        silos.setdefault(pipeline.silo_of(name), []).append(i)
+    return {s: ~np.isnan(X[:, cols]).all(axis=1) for s, cols in silos.items()}
+
+
+def _profile(tables, index: pd.Index) -> pd.DataFrame:
+    cols = ["city_tier", "region", "age_band"]
+    if "users" not in tables:
+        return pd.DataFrame(index=index, columns=cols)
+    users = tables["users"].set_index("user_id")
+    out = users.reindex(index=index, columns=cols)
+    for c in ("region", "age_band"):
+        out[c] = out[c].astype(object)
+    return out
+
+
+def _consent(tables, index: pd.Index) -> np.ndarray:
+    """False for CRM members who did not consent; everyone else True."""
+    if "crm" not in tables or "identity" not in tables:
+        return np.ones(len(index), dtype=bool)
+    crm = tables["crm"]
+    refused = crm.loc[~crm.consent.astype(bool), "member_id"]
+    identity = tables["identity"]
+    users = identity.loc[identity.member_id.isin(refused), "user_id"]
+    return ~index.isin(users)
+
+
+def _buyers(tables, index: pd.Index, as_of) -> pd.DataFrame:
+    """Per user: bought anything / each category / each brand before ``as_of``."""
+    if "orders" not in tables or "identity" not in tables:
+        return pd.DataFrame(index=index)
+    orders = tables["orders"]
+    orders = orders[orders.ts < as_timestamp(as_of, orders.ts)]
+    identity = tables["identity"].dropna(subset=["shop_id"])
+    owner = pd.Series(identity.user_id.to_numpy(), index=identity.shop_id.to_numpy())
+    user = owner.reindex(orders.shop_id.to_numpy()).to_numpy()
+    out = pd.DataFrame({"any": index.isin(user)}, index=index)
+    for col in ("category", "brand"):
+        if col in orders.columns:
+            for value, part in pd.Series(user).groupby(orders[col].astype(str).to_numpy()):
+                out[value] = index.isin(part.to_numpy())
+    return out

@@ -1,0 +1,118 @@
+"""Positive-unlabeled learning with LightGBM: seeds against the unlabeled universe, bagged.
+
+The unlabeled universe hides more people like the seed; a classifier trained to tell seeds from
+all of it learns to push those hidden positives down. Bagging (Mordelet & Vert, 2014) softens
+that: each bag trains the seeds against a small random sample of the unlabeled users, and an
+unlabeled user is scored only by the bags that did not see it as a negative (out of bag), so no
+user is ranked by a model that was told it is not like the seed.
+"""
+
+from __future__ import annotations
+
+import lightgbm as lgb
+import numpy as np
+
+DEFAULT_LGB = {
+    "learning_rate": 0.08,
+    "num_leaves": 15,
+    "min_child_samples": 20,
+    "feature_fraction": 0.8,
+    "bagging_fraction": 0.8,
+    "bagging_freq": 1,
+    "lambda_l2": 5.0,
+    "max_bin": 63,
+}
+
+
+class BaggedPU:
+    """Bagged PU classifier on the model matrix.
+
+    Parameters
+    ----------
+    n_bags : int, default 4
+    negative_ratio : float, default 4.0
+        Unlabeled users sampled per seed in each bag (at least ``min_negatives``).
+    n_estimators : int, default 150
+        Boosting rounds per bag (early stopping on ``valid`` picks fewer when given).
+    categorical : sequence of int
+        Columns holding categorical codes.
+    random_state : int, default 0
+    lightgbm_params : dict, optional
+        Overrides for :data:`DEFAULT_LGB`.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(3_000, 4))
+    >>> seeds = np.flatnonzero(X[:, 0] + 0.3 * rng.normal(size=3_000) > 1.6)
+    >>> pu = BaggedPU(n_bags=2, n_estimators=30).fit(X, seeds)
+    >>> s = pu.score(X)
+    >>> bool(s[seeds].mean() > s.mean())
+    True
+    """
+
+    def __init__(self, n_bags: int = 4, negative_ratio: float = 4.0, min_negatives: int = 5_000,
+                 n_estimators: int = 150, categorical=(), names=None, random_state: int = 0,
+                 lightgbm_params: dict | None = None):
+        self.n_bags = n_bags
+        self.negative_ratio = negative_ratio
+        self.min_negatives = min_negatives
+        self.n_estimators = n_estimators
+        self.categorical = list(categorical)
+        self.names = names
+        self.random_state = random_state
+        self.lightgbm_params = lightgbm_params or {}
+
+    def params(self) -> dict:
+        return {**DEFAULT_LGB, **self.lightgbm_params, "objective": "binary", "verbosity": -1,
+                "seed": self.random_state, "deterministic": True, "force_row_wise": True}
+
+    def fit(self, X: np.ndarray, seeds: np.ndarray, weight: np.ndarray | None = None,
+            valid: tuple[np.ndarray, np.ndarray] | None = None) -> BaggedPU:
+        """Train the bags; ``seeds`` are row positions, ``valid`` an optional (rows, labels)
+        for early stopping (its rows are never sampled as negatives)."""
+        rng = np.random.default_rng(self.random_state)
+        n = len(X)
+        is_seed = np.zeros(n, dtype=bool)
+        is_seed[seeds] = True
+        if valid is not None:
+            is_seed[valid[0]] = True  # not a seed, but kept out of the negatives
+        unlabeled = np.flatnonzero(~is_seed)
+        n_neg = int(min(unlabeled.size, max(self.min_negatives,
+                                            self.negative_ratio * len(seeds))))
+        w_pos = np.ones(len(seeds)) if weight is None else np.asarray(weight, float)
+        w_pos = w_pos / w_pos.mean()
+        # Seeds and negatives weigh the same in total: the trees split on the seed's shape.
+        w_neg = len(seeds) / n_neg
+        self.boosters_, self.in_bag_ = [], []
+        for _ in range(self.n_bags):
+            neg = np.sort(rng.choice(unlabeled, n_neg, replace=False))
+            rows = np.r_[seeds, neg]
+            y = np.r_[np.ones(len(seeds)), np.zeros(n_neg)]
+            w = np.r_[w_pos, np.full(n_neg, w_neg)]
+            data = lgb.Dataset(X[rows], y, weight=w, categorical_feature=self.categorical,
+                               feature_name=self.names or "auto", free_raw_data=True)
+            kwargs = {}
+            if valid is not None:
+                vset = lgb.Dataset(X[valid[0]], valid[1], reference=data)
+                kwargs = {"valid_sets": [vset], "callbacks": [
+                    lgb.early_stopping(max(10, self.n_estimators // 5), verbose=False)]}
+            # Small bags train faster on one thread than with OpenMP spinning on a busy machine.
+            params = {**self.params(), **({"num_threads": 1} if len(rows) < 100_000 else {})}
+            self.boosters_.append(lgb.train(params, data, self.n_estimators, **kwargs))
+            self.in_bag_.append(neg)
+        self.best_iterations_ = [b.best_iteration or b.num_trees() for b in self.boosters_]
+        return self
+
+    def score(self, X: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """Mean log-odds over the bags; with ``rows`` (positions of ``X`` in the training
+        matrix), each row is scored only by the bags it was not a negative in."""
+        margins = np.vstack([b.predict(X, raw_score=True, num_iteration=b.best_iteration or None)
+                             for b in self.boosters_])
+        if rows is None:
+            return margins.mean(axis=0)
+        use = np.ones_like(margins, dtype=bool)
+        for k, neg in enumerate(self.in_bag_):
+            use[k] = ~np.isin(rows, neg)
+        use[:, ~use.any(axis=0)] = True  # seen by every bag: average them all
+        return (margins * use).sum(axis=0) / use.sum(axis=0)
