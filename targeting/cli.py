@@ -19,8 +19,19 @@ DEMO_MARGIN = 60.0  # margin of one conversion in the demo's campaign plan (curr
 
 
 def run_demo(n_users: int = 50_000, seed: int = 0, category: str = "beauty",
-             experiment: str = "targeting-demo", progress: bool = True) -> dict:
-    """The end-to-end journey on the demo world; returns the summary it prints."""
+             experiment: str = "targeting-demo", progress: bool = True,
+             engine: str = "local", workers: int = 2, scheduler: str | None = None) -> dict:
+    """The end-to-end journey on the demo world; returns the summary it prints.
+
+    ``engine="dask"`` fits and scores on a Dask cluster (see :mod:`targeting.distributed`).
+    """
+    from targeting.distributed import engine as make_engine
+
+    with make_engine(engine, workers, scheduler) as runner:
+        return _run_demo(n_users, seed, category, experiment, progress, runner)
+
+
+def _run_demo(n_users, seed, category, experiment, progress, runner) -> dict:
     import targeting as tg
     from targeting.tracking import log_propensity
 
@@ -41,7 +52,7 @@ def run_demo(n_users: int = 50_000, seed: int = 0, category: str = "beauty",
                             ("purchase-only", ("profile", "purchase", "crm"))):
         step(f"{label} model")
         model = tg.PropensityModel(category, builders=builders, progress=False)
-        models[label] = model.fit(world.tables, world.as_of)
+        models[label] = model = runner.fit(model, world.tables, world.as_of)
         evaluations[label] = model.evaluate(world)
         bar.update()
     step(DEMO_STEPS[4])
@@ -49,12 +60,12 @@ def run_demo(n_users: int = 50_000, seed: int = 0, category: str = "beauty",
     logged = log_propensity(
         models["fused"], fused, world.tables, experiment=experiment,
         run_name=f"propensity-{category}-demo",
-        extra_params={"demo.n_users": n_users, "demo.seed": seed},
+        extra_params={"demo.n_users": n_users, "demo.seed": seed, "engine": runner.name},
         tags={"auc_social_only": f"{evaluations['social-only'].metrics['auc']:.4f}",
               "auc_purchase_only": f"{evaluations['purchase-only'].metrics['auc']:.4f}"})
     bar.update()
     step(DEMO_STEPS[5])
-    scored = tg.score(world.tables, "models:/propensity@champion", world.as_of)
+    scored = runner.score(world.tables, "models:/propensity@champion", world.as_of)
     bar.update()
     step(DEMO_STEPS[6])
     trips = tg.journeys(world.tables)
@@ -227,6 +238,11 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--category", default="beauty")
     demo.add_argument("--no-progress", action="store_true")
+    demo.add_argument("--engine", choices=("local", "dask"), default="local",
+                      help="run on this machine or on a Dask cluster")
+    demo.add_argument("--workers", type=int, default=2, help="Dask LocalCluster workers")
+    demo.add_argument("--scheduler", default=None,
+                      help="address of an existing Dask scheduler (instead of a LocalCluster)")
 
     train = sub.add_parser("train", help="train, log and register a propensity model")
     train.add_argument("--data", required=True, help="folder of <table>.parquet files")
@@ -253,7 +269,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _cmd_demo(args) -> int:
-    _print_demo(run_demo(args.users, args.seed, args.category, progress=not args.no_progress))
+    _print_demo(run_demo(args.users, args.seed, args.category, progress=not args.no_progress,
+                         engine=args.engine, workers=args.workers, scheduler=args.scheduler))
     return 0
 
 

@@ -16,6 +16,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 
+from targeting.data.engines import is_dask
 from targeting.data.schema import SchemaError
 
 DEFAULT_MODEL = "models:/propensity@champion"
@@ -218,7 +219,9 @@ def score(data: Mapping[str, pd.DataFrame] | pd.DataFrame, model=DEFAULT_MODEL, 
     -------
     DataFrame
         ``user_id, score, decile, note``, one row per input user in input order;
-        ``.attrs["model_version"]`` names the model version used.
+        ``.attrs["model_version"]`` names the model version used. For Dask input (a Dask
+        feature frame, or Dask tables / ``UserPartitions``), a lazy Dask dataframe with the
+        same columns, partition by partition.
 
     Raises
     ------
@@ -237,11 +240,47 @@ def score(data: Mapping[str, pd.DataFrame] | pd.DataFrame, model=DEFAULT_MODEL, 
     """
     scorer = model if isinstance(model, Scorer) else (
         load_model(model) if isinstance(model, str) else Scorer(model))
+    if is_dask(data):
+        return _score_dask(scorer, data, as_of, users)
     if isinstance(data, Mapping):
         features = scorer.pipeline.transform(data, as_of, users=users)
     else:
         features = data
     return scorer.score_features(features, reasons=reasons, drift=drift)
+
+
+def _score_dask(scorer: Scorer, data, as_of, users):
+    """Score Dask input lazily: features (if tables) and scores per partition.
+
+    Each partition is checked as a pandas frame is; duplicate ids are caught within a
+    partition, which is all of them when the data are partitioned by user.
+    """
+    import dask
+    import dask.dataframe as dd
+
+    from targeting.features.dask import from_delayed, transform
+
+    if users is not None:
+        raise NotImplementedError("users= is not supported with Dask input; filter the "
+                                  "scores instead")
+    features = data if isinstance(data, dd.DataFrame) else transform(scorer.pipeline, data,
+                                                                     as_of)
+    meta = pd.DataFrame({"user_id": pd.Series([], dtype=np.int64), "score": [],
+                         "decile": pd.Series([], dtype=np.int64),
+                         "note": pd.Series([], dtype=object)})
+    try:  # models with more to say (an uplift model's arm) describe their columns on no rows
+        empty = np.empty((0, len(scorer.pipeline.feature_names_)))
+        for name, values in getattr(scorer.model, "extra_columns", lambda X: {})(empty).items():
+            meta.insert(meta.columns.get_loc("note"), name, pd.Series(values))
+    except Exception:  # noqa: BLE001 - cannot: let Dask compute one partition to learn them
+        meta = None
+    shared = dask.delayed(scorer, pure=True)  # one copy of the model in the graph, not one
+    return from_delayed([dask.delayed(_score_partition)(shared, p)  # per partition
+                         for p in features.to_delayed()], meta)
+
+
+def _score_partition(scorer: Scorer, features: pd.DataFrame) -> pd.DataFrame:
+    return scorer.score_features(features)
 
 
 class UpliftPyfunc(mlflow.pyfunc.PythonModel):

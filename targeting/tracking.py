@@ -23,6 +23,7 @@ from mlflow import MlflowClient
 from mlflow.models import infer_signature
 
 import targeting
+from targeting.data.engines import is_dask
 from targeting.scoring import Scorer, TargetingPyfunc, UpliftPyfunc
 
 CHAMPION = "champion"
@@ -59,6 +60,10 @@ def experiment_id(name: str) -> str:
 
 def data_fingerprint(tables: Mapping[str, pd.DataFrame]) -> str:
     """A SHA-256 over every table's contents: same data, same fingerprint."""
+    if is_dask(tables):
+        from targeting.data.dask import fingerprint
+
+        return fingerprint(tables)
     digest = hashlib.sha256()
     for name in sorted(tables):
         frame = tables[name]

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import mlflow
+import pytest
 
 
 def test_demo_command_runs_end_to_end(tmp_path):
@@ -80,3 +81,19 @@ def test_ui_command_serves_the_same_store(tmp_path):
         # The server runs workers of its own: stop the whole process group.
         os.killpg(ui.pid, signal.SIGTERM)
         ui.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_demo_on_a_dask_cluster(tmp_path):
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    done = subprocess.run(
+        [sys.executable, "-m", "targeting.cli", "demo", "--users", "3000", "--no-progress",
+         "--engine", "dask", "--workers", "2"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "scored               3,000 users with propensity/1" in done.stdout
+    run = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}").search_runs(
+        [mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+         .get_experiment_by_name("targeting-demo").experiment_id])
+    assert any(r.data.params.get("engine") == "dask" for r in run)

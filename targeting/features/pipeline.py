@@ -120,14 +120,25 @@ class FeaturePipeline(TransformerMixin, BaseEstimator):
 
     def _build(self, tables, as_of, users) -> pd.DataFrame:
         identity = resolve_identity(tables)
-        ctx = BuildContext(tables, identity, as_of, self.categories_, self.windows,
-                           self.recent_days, self.lookback_days)
-        frames = {}
-        for name, module in _PER_USER_BUILDERS.items():
-            if name in self.builders:
-                frames[name] = module.build(ctx)
+        ctx = self._context(tables, identity, as_of)
+        frames = self._per_user_frames(ctx)
         if "graph" in self.builders:
             frames["graph"] = graph.build(ctx, frames.get("social"), frames.get("purchase"))
+        return self._join(identity, frames, users)
+
+    def _context(self, tables, identity: pd.DataFrame, as_of) -> BuildContext:
+        return BuildContext(tables, identity, as_of, self.categories_, self.windows,
+                            self.recent_days, self.lookback_days)
+
+    def _per_user_frames(self, ctx: BuildContext) -> dict[str, pl.DataFrame | None]:
+        """The builders that need nothing but each user's own rows (all but the graph)."""
+        return {name: module.build(ctx) for name, module in _PER_USER_BUILDERS.items()
+                if name in self.builders}
+
+    @staticmethod
+    def _join(identity: pd.DataFrame, frames: Mapping[str, pl.DataFrame | None],
+              users: Sequence | None) -> pd.DataFrame:
+        """One row per user (identity order, or ``users`` order), builders left-joined."""
         ids = identity["user_id"] if users is None else pd.Series(list(users))
         if users is not None and ids.duplicated().any():
             raise SchemaError([f"users: {int(ids.duplicated().sum())} duplicated user id(s)"])

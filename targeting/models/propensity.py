@@ -21,6 +21,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
+from targeting.data.engines import is_dask
 from targeting.features.labels import purchase_labels
 from targeting.features.pipeline import BUILDERS, FeaturePipeline
 from targeting.features.reference import FeatureReference
@@ -202,6 +203,10 @@ class PropensityModel(ClassifierMixin, BaseEstimator):
                  users: Sequence | None = None) -> pd.DataFrame:
         """The model's feature table at ``as_of`` (the fitted pipeline's transform)."""
         check_is_fitted(self, "booster_")
+        if is_dask(tables):
+            from targeting.models.dask import features_dask
+
+            return features_dask(self, tables, as_of)
         return self.pipeline_.transform(tables, as_of, users=users)
 
     def score_matrix(self, X: np.ndarray) -> np.ndarray:
@@ -227,6 +232,8 @@ class PropensityModel(ClassifierMixin, BaseEstimator):
     def evaluate(self, tables, as_of=None, *, oracle: pd.Series | None = None, label=None):
         """Evaluate on the window after ``as_of`` (default: where training stopped).
 
+        ``tables`` may also be Dask tables (see :mod:`targeting.models.dask`).
+
         ``tables`` may be a :class:`~targeting.DemoWorld`; then the window is the world's
         evaluation window and the oracle (true probabilities) comes from its truth.
 
@@ -237,6 +244,10 @@ class PropensityModel(ClassifierMixin, BaseEstimator):
         from targeting.evaluation.metrics import PropensityEvaluation
 
         check_is_fitted(self, "booster_")
+        if is_dask(tables):  # features and scores per partition; metrics here
+            from targeting.models.dask import evaluate_dask
+
+            return evaluate_dask(self, tables, as_of, oracle=oracle, label=label)
         if hasattr(tables, "truth"):
             world = tables
             tables, as_of = world.tables, as_of or world.as_of

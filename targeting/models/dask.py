@@ -1,0 +1,270 @@
+"""Propensity on a Dask cluster: features per partition, LightGBM through its own Dask estimator.
+
+:class:`DaskPropensityModel` is :class:`~targeting.PropensityModel` with the same windows,
+parameters, calibration and deciles; only where the work runs differs. Features come from
+:class:`~targeting.features.dask.DaskFeaturePipeline`; the boosting runs in
+``lightgbm.DaskLGBMClassifier`` (LightGBM's own distributed training, one LightGBM process per
+Dask worker); ``to_local()`` returns a plain ``PropensityModel`` holding the same booster, which
+is what MLflow logs, so ``score()`` and the registry do not care where a model was trained.
+
+LightGBM-Dask limits, and what this module does about them:
+
+- **No early stopping.** ``n_estimators="auto"`` (default) picks the number of rounds by a local
+  early-stopped run on a sample of the partitions (``rounds_sample_users`` users, validation
+  window included), then trains that many rounds on the cluster. An integer trains exactly
+  that many rounds.
+- **Partitions balanced and persisted.** Training matrices are built per partition of data
+  shuffled by user (a hash of ``user_id``, so partitions are balanced), persisted on the workers
+  and trained where they lie.
+- **One LightGBM per worker, no recovery.** Each worker holding data runs one LightGBM process
+  in a ring; if a worker is lost during boosting LightGBM cannot resume, so ``fit`` raises a
+  :class:`DistributedTrainingError` saying so and the estimator stays unfitted (never a partial
+  model). Feature building and scoring are ordinary Dask tasks and are recomputed elsewhere when
+  a worker dies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import dask
+import dask.array as da
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from dask.delayed import delayed
+from sklearn.utils.validation import check_is_fitted
+
+from targeting.data.dask import UserPartitions, as_partitions
+from targeting.features import dask as dask_features
+from targeting.features.pipeline import BUILDERS, FeaturePipeline
+from targeting.models.propensity import PropensityModel
+
+
+class DistributedTrainingError(RuntimeError):
+    """Distributed LightGBM training failed (for example a worker was lost): no model."""
+
+
+class DaskPropensityModel(PropensityModel):
+    """:class:`~targeting.PropensityModel` trained on a Dask cluster.
+
+    Parameters
+    ----------
+    n_estimators : int or "auto", default "auto"
+        Boosting rounds. ``"auto"``: early stopping on a local sample picks them (LightGBM's
+        Dask estimators cannot stop early).
+    rounds_sample_users : int, default 200_000
+        Users in the sample that picks the rounds (whole partitions, at least one).
+    client : distributed.Client, optional
+        Default: the current client.
+    Other parameters
+        As :class:`~targeting.PropensityModel`.
+
+    Examples
+    --------
+    >>> import targeting as tg  # doctest: +SKIP
+    >>> from distributed import Client, LocalCluster  # doctest: +SKIP
+    >>> client = Client(LocalCluster(n_workers=2, threads_per_worker=1))  # doctest: +SKIP
+    >>> world = tg.demo_world(n_users=20_000, seed=0)  # doctest: +SKIP
+    >>> model = DaskPropensityModel("beauty").fit(world.tables, world.as_of)  # doctest: +SKIP
+    >>> local = model.to_local()  # doctest: +SKIP
+    """
+
+    def __init__(self, category: str | None = "beauty", horizon_days: int = 30,
+                 n_train_windows: int = 3, builders=BUILDERS, n_estimators: int | str = "auto",
+                 early_stopping_rounds: int = 100, calibrate: bool = True, random_state: int = 0,
+                 progress: bool = True, rounds_sample_users: int = 200_000, client=None,
+                 npartitions: int | None = None, **lightgbm_params: Any):
+        super().__init__(category, horizon_days, n_train_windows, builders, n_estimators,
+                         early_stopping_rounds, calibrate, random_state, progress,
+                         **lightgbm_params)
+        self.rounds_sample_users = rounds_sample_users
+        self.client = client
+        self.npartitions = npartitions
+
+    def fit(self, tables, as_of, y=None) -> DaskPropensityModel:
+        """Train on windows before ``as_of`` from Dask or pandas tables (shuffled by user)."""
+        from distributed import default_client, wait
+
+        client = self.client or default_client()
+        parts = as_partitions(tables, self.npartitions)
+        as_of = pd.Timestamp(as_of)
+        h = pd.Timedelta(days=self.horizon_days)
+        snapshots = [as_of - h * k for k in range(1, self.n_train_windows + 2)]
+        pipeline = dask_features.DaskFeaturePipeline(builders=self.builders)
+        windows = []
+        for i, t in enumerate(snapshots):
+            X = pipeline.fit_transform(parts, t) if i == 0 else pipeline.transform(parts, t)
+            if i == 0:
+                self._check_category_of(pipeline)
+            windows.append((X, dask_features.labels(parts, t, self.horizon_days, self.category)))
+        local_pipe = pipeline.to_local()
+        val_parts, train_parts = _matrices(local_pipe, windows[:1]), _matrices(local_pipe,
+                                                                                windows[1:])
+        val_parts, train_parts = client.persist(val_parts), client.persist(train_parts)
+        wait([val_parts, train_parts])
+        sizes = client.compute([delayed(_rows_and_positives)(p) for p in train_parts + val_parts],
+                               sync=True)
+        n = parts.npartitions
+        tr_sizes, val_sizes = sizes[:n], sizes[n:]
+        y_tr_sum, y_val_sum = sum(s[1] for s in tr_sizes), sum(s[1] for s in val_sizes)
+        self._check_label_counts(y_tr_sum, y_val_sum)
+        rounds = self._rounds(client, local_pipe, train_parts, val_parts, tr_sizes)
+        booster = self._train_dask(client, local_pipe, train_parts, tr_sizes, rounds)
+        margin, y_val = _gather_margins(client, booster, val_parts)
+        self.pipeline_ = local_pipe
+        self.booster_ = booster
+        self.calibration_ = self._fit_calibration(margin, y_val)
+        self.decile_edges_ = np.quantile(self._calibrated(margin), np.linspace(0.1, 0.9, 9))
+        self.as_of_ = as_of
+        n_tr = sum(s[0] for s in tr_sizes)
+        self.validation_ = {
+            "train_rows": int(n_tr), "train_positive_rate": float(y_tr_sum / max(n_tr, 1)),
+            "validation_rows": int(len(y_val)), "validation_positive_rate": float(y_val.mean()),
+            "best_iteration": int(rounds)}
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def _check_category_of(self, pipeline: FeaturePipeline) -> None:
+        self.pipeline_ = pipeline
+        try:
+            self._check_category()
+        finally:
+            del self.pipeline_
+
+    def _check_label_counts(self, y_tr_sum: int, y_val_sum: int) -> None:
+        self._check_labels(np.ones(int(y_tr_sum)), np.ones(int(y_val_sum)))
+
+    def _rounds(self, client, pipeline, train_parts, val_parts, tr_sizes) -> int:
+        """Boosting rounds: the given number, or early stopping on a local sample."""
+        if self.n_estimators != "auto":
+            return int(self.n_estimators)
+        take, users = [], 0
+        for i, (rows, _) in enumerate(tr_sizes):
+            take.append(i)
+            users += rows // self.n_train_windows
+            if users >= self.rounds_sample_users:
+                break
+        train = client.compute([train_parts[i] for i in take], sync=True)
+        valid = client.compute([val_parts[i] for i in take], sync=True)
+        X_tr, y_tr = np.vstack([p[0] for p in train]), np.concatenate([p[1] for p in train])
+        X_val, y_val = np.vstack([p[0] for p in valid]), np.concatenate([p[1] for p in valid])
+        local = PropensityModel(**{**self._local_params(), "n_estimators": 3000})
+        local.pipeline_ = pipeline
+        booster = local._train(X_tr, y_tr, X_val, y_val)
+        return int(booster.best_iteration or booster.num_trees())
+
+    def _local_params(self) -> dict[str, Any]:
+        """Parameters a plain PropensityModel takes (LightGBM's included)."""
+        dask_only = ("client", "rounds_sample_users", "npartitions")
+        return {k: v for k, v in self.get_params().items() if k not in dask_only}
+
+    def _train_dask(self, client, pipeline, train_parts, tr_sizes, rounds: int) -> lgb.Booster:
+        n_features = len(pipeline.feature_names_)
+        X = da.concatenate([da.from_delayed(delayed(_first)(p), shape=(rows, n_features),
+                                            dtype=float)
+                            for p, (rows, _) in zip(train_parts, tr_sizes, strict=True)])
+        y = da.concatenate([da.from_delayed(delayed(_second)(p), shape=(rows,), dtype=np.int8)
+                            for p, (rows, _) in zip(train_parts, tr_sizes, strict=True)])
+        X, y = client.persist([X, y])
+        params = dict(self.lightgbm_params)
+        params.pop("objective")
+        estimator = lgb.DaskLGBMClassifier(client=client, n_estimators=rounds, **params)
+        try:
+            estimator.fit(X, y, feature_name=pipeline.feature_names_,
+                          categorical_feature=pipeline.categorical_indices_)
+        except Exception as err:
+            raise DistributedTrainingError(
+                f"distributed LightGBM training failed: {type(err).__name__}: {err}. LightGBM "
+                "cannot resume boosting after losing a worker, so no model was produced; fix "
+                "the cluster (or use fewer, steadier workers) and call fit again") from err
+        return estimator.to_local().booster_
+
+    def to_local(self) -> PropensityModel:
+        """A plain :class:`~targeting.PropensityModel` with the same fitted state."""
+        check_is_fitted(self, "booster_")
+        local = PropensityModel(**{**self._local_params(),
+                                   "n_estimators": self.validation_["best_iteration"]})
+        for name in ("pipeline_", "booster_", "calibration_", "decile_edges_", "as_of_",
+                     "validation_", "classes_"):
+            setattr(local, name, getattr(self, name))
+        return local
+
+
+def _matrices(pipeline: FeaturePipeline, windows) -> list:
+    """Per partition: the stacked model matrix and labels of the given windows."""
+    n = windows[0][0].npartitions
+    xs = [X.to_delayed() for X, _ in windows]
+    ys = [y.to_delayed() for _, y in windows]
+    return [delayed(_stack)(pipeline, [x[i] for x in xs], [y[i] for y in ys]) for i in range(n)]
+
+
+def _stack(pipeline: FeaturePipeline, features: list[pd.DataFrame], labels: list[pd.Series]):
+    for X, y in zip(features, labels, strict=True):
+        if not X.index.equals(y.index):
+            raise RuntimeError("features and labels of a partition are not aligned by user")
+    return (np.vstack([pipeline.to_matrix(X) for X in features]),
+            np.concatenate([y.to_numpy() for y in labels]).astype(np.int8))
+
+
+def _rows_and_positives(part) -> tuple[int, int]:
+    return len(part[1]), int(part[1].sum())
+
+
+def _first(pair):
+    return pair[0]
+
+
+def _second(pair):
+    return pair[1]
+
+
+def _margin(booster: lgb.Booster, part) -> tuple[np.ndarray, np.ndarray]:
+    return booster.predict(part[0], raw_score=True), part[1]
+
+
+def _gather_margins(client, booster, parts) -> tuple[np.ndarray, np.ndarray]:
+    shipped = client.scatter(booster, broadcast=True)
+    out = client.compute([delayed(_margin)(shipped, p) for p in parts], sync=True)
+    return np.concatenate([m for m, _ in out]), np.concatenate([y for _, y in out])
+
+
+# -- evaluation and scoring of any fitted model on Dask tables --------------------------------
+def evaluate_dask(model: PropensityModel, tables, as_of=None, *, oracle: pd.Series | None = None,
+                  label: str | None = None):
+    """``model.evaluate`` on Dask tables: features and scores per partition, metrics here.
+
+    Only the scores and labels (two numbers per user) come back to this process.
+    """
+    from targeting.evaluation.metrics import PropensityEvaluation
+
+    check_is_fitted(model, "booster_")
+    parts = as_partitions(tables)
+    as_of = model.as_of_ if as_of is None else pd.Timestamp(as_of)
+    X = dask_features.transform(model.pipeline_, parts, as_of)
+    y = dask_features.labels(parts, as_of, model.horizon_days, model.category)
+    shared = delayed(model, pure=True)  # one copy of the booster in the graph
+    pieces = dask.compute(*[delayed(_scores_and_labels)(shared, x, t)
+                            for x, t in zip(X.to_delayed(), y.to_delayed(), strict=True)])
+    users = np.concatenate([p[0] for p in pieces])
+    scores = np.concatenate([p[1] for p in pieces])
+    labels = np.concatenate([p[2] for p in pieces])
+    oracle_values = None if oracle is None else oracle.reindex(users).to_numpy()
+    name = label or f"propensity[{model.category}] ({'+'.join(model.builders)}) on Dask"
+    evaluation = PropensityEvaluation.from_scores(labels, scores, label=name,
+                                                  oracle=oracle_values)
+    evaluation.extra.update(as_of=str(as_of), horizon_days=model.horizon_days)
+    return evaluation
+
+
+def _scores_and_labels(model: PropensityModel, X: pd.DataFrame, y: pd.Series):
+    p = model.score_matrix(model.pipeline_.to_matrix(X))
+    return X.index.to_numpy(), p, y.reindex(X.index).to_numpy()
+
+
+def features_dask(model: PropensityModel, tables: Mapping | UserPartitions, as_of=None):
+    """``model.features`` on Dask tables (lazy Dask dataframe indexed by ``user_id``)."""
+    check_is_fitted(model, "booster_")
+    return dask_features.transform(model.pipeline_, tables, model.as_of_ if as_of is None
+                                   else as_of)
