@@ -157,7 +157,7 @@ def _run_params(model, extra: dict | None) -> dict:
 
 
 def _write_artifacts(folder: Path, model, figure) -> None:
-    figure.savefig(folder / "evaluation.png", dpi=110)
+    _save_figure(figure, folder / "evaluation.png")
     importance = model.feature_importance()
     listing = [{"feature": f, "silo": model.pipeline_.silo_of(f),
                 "gain": round(float(importance[f]), 3)} for f in model.pipeline_.feature_names_]

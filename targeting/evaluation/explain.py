@@ -368,6 +368,11 @@ def explain(model, data: Mapping[str, pd.DataFrame] | pd.DataFrame, as_of=None, 
         features = pipeline.transform(data, as_of, users=users)
     else:
         features = data.set_index("user_id") if "user_id" in data.columns else data
+    if hasattr(features, "compute"):  # a lazy (Dask) frame: sample a fraction, then collect
+        rows = len(features)
+        if sample is not None and rows > sample:
+            features = features.sample(frac=sample / rows, random_state=random_state)
+        features = features.compute()
     if sample is not None and len(features) > sample:
         features = features.sample(sample, random_state=random_state)
     X = pipeline.to_matrix(features)
