@@ -19,6 +19,10 @@ Example file (see ``experiments/`` for more)::
     category = "beauty"
     [model.params]
     learning_rate = 0.05
+
+Top-level ``engine = "dask"`` (with ``workers = N`` or ``scheduler = "tcp://..."``) trains the
+model on a Dask cluster (:mod:`targeting.distributed`) instead of in this process; the search,
+evaluation and logging stay the same.
 """
 
 from __future__ import annotations
@@ -34,8 +38,10 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 import targeting as tg
+from targeting.distributed import engine
 from targeting.tracking import LoggedModel, log_propensity
 
+ENGINE_KEYS = {"engine", "workers", "scheduler"}  # top-level keys, not sections
 SECTIONS = {
     "experiment": {"name", "mlflow_experiment", "description"},
     "data": {"source", "n_users", "seed", "path", "as_of"},
@@ -80,7 +86,9 @@ def load_config(source: str | Path) -> tuple[dict, str]:
 
 def _check(config: dict) -> None:
     problems = [f"unknown section [{s}]; expected one of {sorted(SECTIONS)}"
-                for s in config if s not in SECTIONS]
+                for s in config if s not in SECTIONS and s not in ENGINE_KEYS]
+    if config.get("engine", "local") not in ("local", "dask"):
+        problems.append(f"engine must be 'local' or 'dask', got {config['engine']!r}")
     for section, keys in SECTIONS.items():
         for key in config.get(section, {}):
             if key not in keys:
@@ -122,7 +130,9 @@ def run_experiment(source: str | Path, *, progress: bool = True) -> ExperimentRe
     if "search" in config:
         trials, best = _search(config, tables, as_of, progress)
         params.update(best)
-    model = _model(config, params, progress).fit(tables, as_of)
+    with engine(config.get("engine", "local"), config.get("workers", 2),
+                config.get("scheduler")) as run:
+        model = run.fit(_model(config, params, progress), tables, as_of)
     evaluation = _evaluate(model, config, tables, as_of, world)
     exp = config["experiment"]
     digest = hashlib.sha256(text.encode()).hexdigest()
@@ -130,7 +140,8 @@ def run_experiment(source: str | Path, *, progress: bool = True) -> ExperimentRe
     logged = log_propensity(
         model, evaluation, tables, experiment=exp.get("mlflow_experiment", "targeting"),
         run_name=exp["name"], register_as=register_as,
-        extra_params={f"data.{k}": v for k, v in config["data"].items()},
+        extra_params={**{f"data.{k}": v for k, v in config["data"].items()},
+                      "engine": config.get("engine", "local")},
         tags={"experiment.name": exp["name"], "experiment.sha256": digest,
               "experiment.description": exp.get("description", "")})
     client = mlflow.MlflowClient()

@@ -23,11 +23,12 @@ def test_at_least_three_example_files_and_all_are_valid():
 
 
 def test_invalid_file_names_every_problem():
-    bad = '[experiment]\ndescription = "x"\n[data]\nsource = "csv"\nrows = 3\n[extra]\na = 1\n'
+    bad = ('engine = "spark"\n[experiment]\ndescription = "x"\n[data]\nsource = "csv"\n'
+           'rows = 3\n[extra]\na = 1\n')
     with pytest.raises(ValueError) as err:
         load_config(bad)
     message = str(err.value)
-    for part in ("[extra]", "'rows'", "'csv'", "name is required"):
+    for part in ("[extra]", "'rows'", "'csv'", "name is required", "engine must be"):
         assert part in message
 
 
@@ -75,3 +76,15 @@ def test_promote_moves_the_champion_by_hand(experiment_store, capsys):
     assert f"from run {run_id}" in capsys.readouterr().out
     with pytest.raises(ValueError, match="no run"):
         main(["promote", "propensity", "--run", "0" * 32])
+
+
+@pytest.mark.slow
+def test_engine_dask_in_the_file_trains_on_a_cluster(mlflow_store, tmp_path):
+    from targeting.experiments import run_experiment
+
+    text = ('engine = "dask"\nworkers = 2\n[experiment]\nname = "dask-run"\n'
+            '[data]\nsource = "demo"\nn_users = 3000\nseed = 0\n[target]\ncategory = "snacks"\n'
+            '[model]\nn_train_windows = 2\n')
+    result = run_experiment(text, progress=False)
+    run = mlflow.MlflowClient().get_run(result.run_id)
+    assert run.data.params["engine"] == "dask" and 0.6 < result.metrics["auc"] < 1.0
