@@ -84,7 +84,7 @@ def _run_demo(n_users, seed, category, experiment, progress, runner) -> dict:
     results.update(_demo_uplift(world, experiment))
     bar.update()
     step(DEMO_STEPS[8])
-    results.update(_demo_lookalike(world, experiment))
+    results.update(_demo_lookalike(world, experiment, uplift=results.pop("_uplift", None)))
     bar.update()
     bar.close()
     results.update(
@@ -131,11 +131,11 @@ def _demo_uplift(world, experiment: str) -> dict:
                                           for a in data.arms}},
             "uplift_table": comparison.table, "uplift_best": comparison.best,
             "uplift_registered": f"{logged.name} v{logged.version}",
-            "plan": plan.summary}
+            "plan": plan.summary, "_uplift": (model, data.pipeline, data.as_of)}
 
 
 def _demo_lookalike(world, experiment: str, seed_fraction: float = 0.4,
-                    size: float = 0.05) -> dict:
+                    size: float = 0.05, uplift=None) -> dict:
     """A seed drawn from the planted segment, the blended lookalike model, a 5 % audience,
     its evaluation against the truth and an MLflow run (no identifiers logged)."""
     import targeting as tg
@@ -151,9 +151,20 @@ def _demo_lookalike(world, experiment: str, seed_fraction: float = 0.4,
     logged = log_lookalike(model, audience, evaluation, experiment=experiment,
                            run_name="lookalike-demo")
     precision = evaluation.metric("segment_precision")
-    return {"lookalike": {"seeds": len(seeds), "audience": len(audience),
-                          "precision": precision.to_dict("index"),
-                          "registered": f"{logged.name} v{logged.version}"}}
+    summary = {"seeds": len(seeds), "audience": len(audience),
+               "precision": precision.to_dict("index"),
+               "registered": f"{logged.name} v{logged.version}"}
+    if uplift is not None:  # similar is not the same as persuadable: the uplift model says
+        from targeting.evaluation.audience import persuadable_share
+
+        model, pipeline, as_of = uplift
+        everyone = world.tables["identity"].user_id.to_numpy()
+        summary["persuadable"] = {
+            name: persuadable_share(ids, model, pipeline, world.tables, as_of,
+                                    truth=world.truth["uplift"])
+            for name, ids in (("audience", audience.user_ids),
+                              ("universe", everyone))}
+    return {"lookalike": summary}
 
 
 def _print_demo(summary: dict) -> None:
@@ -215,6 +226,9 @@ def _print_lookalike(s: dict) -> None:
     for method, row in s["precision"].items():
         print(f"  {method:<12} " + ", ".join(f"{size:.0%} {value:.3f}"
                                              for size, value in row.items()))
+    for name, share in s.get("persuadable", {}).items():
+        print(f"  {name:<12} predicted uplift {share.mean_predicted_uplift * 100:+.2f} pts, "
+              f"truly persuadable {share.true_persuadable:.0%}")
     print(f"  registered           {s['registered']}")
 
 

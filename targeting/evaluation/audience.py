@@ -141,3 +141,35 @@ def segment_seed(world, n: int | None = None, fraction: float = 0.4,
     if k > members.size:
         raise ValueError(f"the planted segment has {members.size} users; asked for {k}")
     return np.sort(np.random.default_rng(random_state).choice(members, k, replace=False))
+
+
+def persuadable_share(user_ids, uplift_model, pipeline, tables, as_of, *,
+                      truth: pd.DataFrame | None = None) -> pd.Series:
+    """How much of an audience a campaign would move, not only how similar it is.
+
+    ``uplift_model`` (a fitted :class:`~targeting.UpliftModel`) scores the audience's
+    features at ``as_of`` (built by ``pipeline``, the one it was trained with): the mean
+    predicted uplift of each user's best arm and the share predicted to respond (uplift > 0).
+    With the demo world's ``truth["uplift"]``, the true persuadable share among audience members
+    who were in the campaign is added.
+
+    Examples
+    --------
+    >>> import targeting as tg
+    >>> world = tg.demo_world(n_users=3_000, seed=0)
+    >>> data = tg.campaign_dataset(world.tables, world.campaign_id)
+    >>> model = tg.UpliftModel("t", n_estimators=20).fit(data.X, data.y, data.arm)
+    >>> share = persuadable_share(data.X.index[:500], model, data.pipeline, world.tables,
+    ...                           data.as_of, truth=world.truth["uplift"])
+    >>> sorted(share.index)
+    ['mean_predicted_uplift', 'predicted_responders', 'true_persuadable', 'users']
+    """
+    ids = np.asarray(user_ids)
+    features = pipeline.transform(tables, as_of, users=ids)
+    best = uplift_model.predict(pipeline.to_matrix(features))
+    out = {"users": float(len(ids)), "mean_predicted_uplift": float(best.mean()),
+           "predicted_responders": float((best > 0).mean())}
+    if truth is not None:
+        known = truth.set_index("user_id").persuadable.reindex(ids).dropna()
+        out["true_persuadable"] = float(known.astype(float).mean()) if len(known) else np.nan
+    return pd.Series(out)
