@@ -25,6 +25,7 @@ from targeting.data.engines import is_dask
 from targeting.features.labels import purchase_labels
 from targeting.features.pipeline import BUILDERS, FeaturePipeline
 from targeting.features.reference import FeatureReference
+from targeting.models._params import LightGBMParamsMixin
 
 _DEFAULT_LGB = {
     "learning_rate": 0.03,
@@ -38,7 +39,7 @@ _DEFAULT_LGB = {
 }
 
 
-class PropensityModel(ClassifierMixin, BaseEstimator):
+class PropensityModel(LightGBMParamsMixin, ClassifierMixin, BaseEstimator):
     """LightGBM propensity model with its feature pipeline inside.
 
     Parameters
@@ -100,21 +101,6 @@ class PropensityModel(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.progress = progress
         self._lightgbm_params = dict(lightgbm_params)
-
-    # LightGBM's own sklearn wrapper does the same to accept free **kwargs.
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        params = super().get_params(deep=deep)
-        params.update(self._lightgbm_params)
-        return params
-
-    def set_params(self, **params: Any) -> PropensityModel:
-        own = self._get_param_names()
-        for key, value in params.items():
-            if key in own:
-                setattr(self, key, value)
-            else:
-                self._lightgbm_params[key] = value
-        return self
 
     @property
     def lightgbm_params(self) -> dict[str, Any]:

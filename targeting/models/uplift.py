@@ -33,6 +33,7 @@ from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
 from targeting.data.vocab import CONTROL_ARM
+from targeting.models._params import LightGBMParamsMixin
 
 LEARNERS = ("s", "t", "x", "class_transformation", "dr")
 PROPENSITY_CLIP = (0.02, 0.98)
@@ -51,7 +52,7 @@ _DEFAULT_LGB = {
 }
 
 
-class UpliftModel(BaseEstimator):
+class UpliftModel(LightGBMParamsMixin, BaseEstimator):
     """Uplift meta-learner on LightGBM, for one or several treatment arms.
 
     Parameters
@@ -108,21 +109,6 @@ class UpliftModel(BaseEstimator):
         self.random_state = random_state
         self.progress = progress
         self._lightgbm_params = dict(lightgbm_params)
-
-    # LightGBM-style free keyword parameters, visible to get_params/clone/grid search.
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        params = super().get_params(deep=deep)
-        params.update(self._lightgbm_params)
-        return params
-
-    def set_params(self, **params: Any) -> UpliftModel:
-        own = set(super().get_params(deep=False))
-        for key, value in params.items():
-            if key in own:
-                setattr(self, key, value)
-            else:
-                self._lightgbm_params[key] = value
-        return self
 
     @property
     def lightgbm_params(self) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 
 from targeting.features.common import as_timestamp
 from targeting.features.pipeline import BUILDERS, FeaturePipeline
+from targeting.models._params import LightGBMParamsMixin
 from targeting.models.lookalike.graph import GroupGraph
 from targeting.models.lookalike.pu import BaggedPU
 from targeting.models.lookalike.seeds import SeedReport, parse_seeds
@@ -42,7 +43,7 @@ _REFERENCE = 20_000  # unlabeled users the held-out seeds are ranked against
 _QUANTILES = np.linspace(0.0, 1.0, 2001)
 
 
-class LookalikeModel(BaseEstimator):
+class LookalikeModel(LightGBMParamsMixin, BaseEstimator):
     """Seeds in, a lookalike score for every user out; ``expand`` turns it into an audience.
 
     Parameters
@@ -110,20 +111,6 @@ class LookalikeModel(BaseEstimator):
         self.random_state = random_state
         self.progress = progress
         self._lightgbm_params = dict(lightgbm_params)
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        params = super().get_params(deep=deep)
-        params.update(self._lightgbm_params)
-        return params
-
-    def set_params(self, **params: Any) -> LookalikeModel:
-        own = self._get_param_names()
-        for key, value in params.items():
-            if key in own:
-                setattr(self, key, value)
-            else:
-                self._lightgbm_params[key] = value
-        return self
 
     @property
     def methods_(self) -> tuple[str, ...]:
