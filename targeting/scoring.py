@@ -48,15 +48,7 @@ class Scorer:
 
         ``reasons`` and ``drift`` as in :func:`score`.
         """
-        ids, problems = _user_ids(features)
-        X = None
-        if ids is not None:  # a non-empty frame: check its columns too, report all at once
-            try:
-                X = self.pipeline.to_matrix(features)
-            except SchemaError as err:
-                problems += err.problems
-        if problems:
-            raise SchemaError(problems)
+        ids, X = _checked_matrix(self.pipeline, features)
         scores = self.model.score_matrix(X)
         out = pd.DataFrame({"user_id": ids, "score": scores,
                             "decile": self.model.decile(scores).astype(np.int64),
@@ -98,6 +90,21 @@ def _explain_scores(out: pd.DataFrame, model, X: np.ndarray, reasons: int,
                              "drift against: it was fitted before drift support; refit it")
         out.attrs["drift"] = drift_report(reference, X, out["score"].to_numpy(),
                                           model.pipeline_.silo_of)
+
+
+def _checked_matrix(pipeline, features) -> tuple[np.ndarray, np.ndarray]:
+    """User ids and model matrix of a feature frame; one :class:`SchemaError` naming every
+    problem with the ids and the columns together."""
+    ids, problems = _user_ids(features)
+    X = None
+    if ids is not None:  # a non-empty frame: check its columns too, report all at once
+        try:
+            X = pipeline.to_matrix(features)
+        except SchemaError as err:
+            problems += err.problems
+    if problems:
+        raise SchemaError(problems)
+    return ids, X
 
 
 def _user_ids(features) -> tuple[np.ndarray | None, list[str]]:
@@ -301,15 +308,7 @@ class UpliftPyfunc(mlflow.pyfunc.PythonModel):
         return _UpliftScoring(self.model, self.pipeline, self.decile_edges)
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        ids, problems = _user_ids(model_input)
-        X = None
-        if ids is not None:
-            try:
-                X = self.pipeline.to_matrix(model_input)
-            except SchemaError as err:
-                problems += err.problems
-        if problems:
-            raise SchemaError(problems)
+        ids, X = _checked_matrix(self.pipeline, model_input)
         uplift = self.model.predict_uplift(X)
         out = pd.DataFrame({"user_id": ids, "arm": self.model.recommend(X),
                             "uplift": uplift.to_numpy().max(axis=1)})

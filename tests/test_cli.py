@@ -9,6 +9,7 @@ import sys
 
 import mlflow
 import pytest
+from _servers import wait_until_up
 
 
 def test_demo_command_runs_end_to_end(tmp_path):
@@ -58,8 +59,6 @@ def test_train_and_score_commands_on_parquet_tables(tmp_path):
 
 def test_ui_command_serves_the_same_store(tmp_path):
     import socket
-    import time
-    import urllib.request
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -70,13 +69,7 @@ def test_ui_command_serves_the_same_store(tmp_path):
                           stderr=subprocess.DEVNULL, text=True,
                           start_new_session=True)
     try:
-        deadline, status = time.time() + 180, None
-        while time.time() < deadline and status is None:
-            try:
-                status = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).status
-            except OSError:
-                time.sleep(0.5)
-        assert status == 200
+        assert wait_until_up(f"http://127.0.0.1:{port}/") == 200
     finally:
         # The server runs workers of its own: stop the whole process group.
         os.killpg(ui.pid, signal.SIGTERM)

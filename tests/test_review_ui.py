@@ -9,11 +9,11 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import mlflow
 import pytest
+from _servers import wait_until_up
 
 CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -36,15 +36,8 @@ def mlflow_ui(experiment_store):
         cwd=experiment_store["folder"], env=env, stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        url, deadline = f"http://127.0.0.1:{port}", time.time() + 180
-        while time.time() < deadline:
-            try:
-                urllib.request.urlopen(f"{url}/health", timeout=2)
-                break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("mlflow ui did not answer within 180 s")
+        url = f"http://127.0.0.1:{port}"
+        wait_until_up(f"{url}/health")
         yield url
     finally:
         os.killpg(server.pid, signal.SIGTERM)

@@ -8,11 +8,10 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 
 import numpy as np
-import pytest
+from _servers import wait_until_up
 
 import targeting as tg
 from targeting.tracking import log_propensity
@@ -45,15 +44,7 @@ def test_served_model_matches_score(mlflow_store, small_model, small_world):
              "PATH": os.pathsep.join([os.path.dirname(sys.executable), os.environ["PATH"]])},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        deadline = time.time() + 180
-        while time.time() < deadline:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
-                break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("the model server did not start within 180 s")
+        wait_until_up(f"http://127.0.0.1:{port}/ping")
         frame = features.reset_index()
         payload = {"dataframe_split": json.loads(frame.to_json(orient="split", index=False))}
         answer = _post(f"http://127.0.0.1:{port}/invocations", payload)
