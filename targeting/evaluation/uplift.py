@@ -150,7 +150,8 @@ class UpliftComparison:
     evaluations: dict[str, UpliftEvaluation]
     predictions: dict[str, pd.DataFrame]  # out-of-fold predicted uplift per learner
     best: str
-    models: dict = field(default_factory=dict)  # learner -> UpliftModel refitted on all users
+    models: dict = field(default_factory=dict)  # learner -> UpliftModel; the best one refitted
+    #                                            on every user, the others as configured
     campaign_id: str | None = None
 
     def _repr_html_(self) -> str:
@@ -235,8 +236,9 @@ def compare_uplift(data, learners: Sequence[str] = ("s", "t", "x", "class_transf
         bar.set_postfix_str(learner)
         model = UpliftModel(learner, control=data.control, random_state=seed,
                             categorical_feature=data.categorical_features, **model_params)
-        scorers[learner], models[learner] = cross_fit(model, data.X, data.y, data.arm,
-                                                      folds=folds, seed=seed)
+        scorers[learner], _ = cross_fit(model, data.X, data.y, data.arm, folds=folds,
+                                        seed=seed, fit_final=False)
+        models[learner] = model
     scorers["propensity"] = _response_scores(data, folds, seed)
     rng = np.random.default_rng(seed)
     scorers["random"] = pd.DataFrame({a: rng.random(len(data.y)) for a in data.arms},
@@ -248,6 +250,7 @@ def compare_uplift(data, learners: Sequence[str] = ("s", "t", "x", "class_transf
                    for name, s in scorers.items()}
     table = _comparison_table(evaluations, data.arms)
     best = table.loc[list(learners), "policy_qini"].idxmax()
+    models[best].fit(data.X, data.y, data.arm)  # only the winner is worth a final fit
     return UpliftComparison(table, evaluations, {k: scorers[k] for k in learners}, best,
                             models, data.campaign_id)
 
