@@ -103,6 +103,10 @@ def dask_model(small_world, small_model, parts, client):
 
 def test_dask_trained_model_matches_single_machine_auc(small_world, small_model, dask_model,
                                                        parts):
+    # Data-parallel LightGBM finds each feature's bins on one worker's rows, so the model is not
+    # bit-identical to the local one. Measured on this world (local 0.8232): with partitions
+    # placed by the scheduler, 0.818-0.824 over seven fits; pinned (``_one_chunk_per_worker``),
+    # 0.821-0.824 over six fresh clusters (the rank LightGBM gives each worker still varies).
     local_auc = small_model.evaluate(small_world).metrics["auc"]
     dask_eval = dask_model.evaluate(parts, oracle=small_world.truth["purchase_proba"]["snacks"])
     assert abs(dask_eval.metrics["auc"] - local_auc) < 0.005
@@ -111,6 +115,17 @@ def test_dask_trained_model_matches_single_machine_auc(small_world, small_model,
     assert type(local) is tg.PropensityModel
     assert local.evaluate(small_world).metrics["auc"] == pytest.approx(dask_eval.metrics["auc"],
                                                                        abs=1e-12)
+
+
+def test_a_refit_on_the_same_cluster_gives_the_same_model(small_world, dask_model, parts):
+    # Left to the scheduler, partitions met on different workers from one fit to the next and
+    # the AUC moved by up to 0.005; pinned, the same partitions always train together.
+    again = DaskPropensityModel("snacks", n_estimators=dask_model.n_estimators,
+                                progress=False).fit(parts, small_world.as_of)
+    X = dask_model.to_local().features(small_world.tables, small_world.as_of)
+    matrix = dask_model.pipeline_.to_matrix(X)
+    np.testing.assert_array_equal(again.booster_.predict(matrix),
+                                  dask_model.booster_.predict(matrix))
 
 
 def test_dask_scores_equal_score(small_world, dask_model, parts):
