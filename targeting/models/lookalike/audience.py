@@ -212,6 +212,6 @@ def _reasons(model, rows: np.ndarray, top: int = 3) -> list[str]:
             texts[i].append(f"shares chat groups with {ties[i]} seed(s)")
     space = getattr(model, "space_", None)
     if space is not None:
-        for i, found in enumerate(space.reasons(model._Z[rows], top)):
+        for i, found in enumerate(space.reasons(model._z(rows), top)):
             texts[i].extend(found)
     return ["; ".join(t[:top]) for t in texts]

@@ -9,6 +9,9 @@ user is ranked by a model that was told it is not like the seed.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import lightgbm as lgb
 import numpy as np
 
@@ -84,9 +87,14 @@ class BaggedPU:
         w_pos = w_pos / w_pos.mean()
         # Seeds and negatives weigh the same in total: the trees split on the seed's shape.
         w_neg = len(seeds) / n_neg
-        self.boosters_, self.in_bag_ = [], []
-        for _ in range(self.n_bags):
-            neg = np.sort(rng.choice(unlabeled, n_neg, replace=False))
+        bags = [np.sort(rng.choice(unlabeled, n_neg, replace=False)) for _ in range(self.n_bags)]
+        rows_per_bag = len(seeds) + n_neg
+        # Small bags train faster on one thread each, side by side, than one after another with
+        # OpenMP spinning on a busy machine (LightGBM releases the GIL while it boosts).
+        threads = 1 if rows_per_bag < 100_000 else None
+        params = {**self.params(), **({"num_threads": 1} if threads else {})}
+
+        def train(neg: np.ndarray) -> lgb.Booster:
             rows = np.r_[seeds, neg]
             y = np.r_[np.ones(len(seeds)), np.zeros(n_neg)]
             w = np.r_[w_pos, np.full(n_neg, w_neg)]
@@ -97,12 +105,45 @@ class BaggedPU:
                 vset = lgb.Dataset(X[valid[0]], valid[1], reference=data)
                 kwargs = {"valid_sets": [vset], "callbacks": [
                     lgb.early_stopping(max(10, self.n_estimators // 5), verbose=False)]}
-            # Small bags train faster on one thread than with OpenMP spinning on a busy machine.
-            params = {**self.params(), **({"num_threads": 1} if len(rows) < 100_000 else {})}
-            self.boosters_.append(lgb.train(params, data, self.n_estimators, **kwargs))
-            self.in_bag_.append(neg)
+            return lgb.train(params, data, self.n_estimators, **kwargs)
+
+        workers = min(self.n_bags, os.cpu_count() or 1) if threads else 1
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            self.boosters_ = list(pool.map(train, bags))
+        self.in_bag_ = bags
         self.best_iterations_ = [b.best_iteration or b.num_trees() for b in self.boosters_]
         return self
+
+    def score_universe(self, X: np.ndarray, max_full: int | None = 250_000,
+                       first_trees: int = 20, always: np.ndarray | None = None) -> np.ndarray:
+        """Out-of-bag score of every row of the training matrix ``X``, as a cascade.
+
+        With more rows than ``max_full``, the first bag's first ``first_trees`` trees score
+        everyone; the best ``max_full`` rows (and the rows in ``always``, e.g. a random sample
+        the score's scale is measured on) get the full score; the rest keep the first-pass
+        score mapped linearly onto the full scale (least squares on the fully scored rows) and
+        capped just below the lowest full score of the best, so the top ``max_full`` are ranked
+        exactly. ``fully_scored_`` marks the rows that got the full score.
+        """
+        n = len(X)
+        self.fully_scored_ = np.ones(n, dtype=bool)
+        if max_full is None or n <= max_full:
+            return self.score(X, np.arange(n))
+        booster = self.boosters_[0]
+        trees = min(first_trees, booster.best_iteration or booster.num_trees())
+        first = booster.predict(X, raw_score=True, num_iteration=trees)
+        best = np.argpartition(-first, max_full - 1)[:max_full]
+        self.fully_scored_[:] = False
+        self.fully_scored_[best] = True
+        if always is not None:
+            self.fully_scored_[always] = True
+        rows = np.flatnonzero(self.fully_scored_)
+        full = self.score(X[rows], rows)
+        slope, intercept = np.polyfit(first[rows], full, 1)
+        floor = full[np.isin(rows, best)].min()
+        out = np.minimum(slope * first + intercept, floor - 1e-6)
+        out[rows] = full
+        return out
 
     def score(self, X: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         """Mean log-odds over the bags; with ``rows`` (positions of ``X`` in the training
