@@ -215,6 +215,18 @@ def test_bad_sizes_raise(small):
         small.expand(size=10, where={"income": [1]})
 
 
+@pytest.mark.parametrize("params, message", [
+    ({"max_full_scores": 10}, "max_full_scores must be None or an int of at least 1,000"),
+    ({"refit": "sometimes"}, "refit must be True, False or 'auto'"),
+    ({"method": "knn"}, "method must be 'blend' or one of"),
+])
+def test_bad_parameters_raise_before_any_work(small_world, params, message):
+    seeds = tg.segment_seed(small_world, fraction=0.6)
+    with pytest.raises(ValueError, match=message):
+        tg.LookalikeModel(progress=False, **params).fit(small_world.tables, seeds,
+                                                        small_world.as_of)
+
+
 # -- seeds with values and dates ----------------------------------------------------------------
 def test_value_weighted_seeds_pull_the_audience_towards_valuable_seeds(small_world):
     users = small_world.tables["users"].set_index("user_id")

@@ -200,6 +200,10 @@ class LookalikeModel(LightGBMParamsMixin, BaseEstimator):
                              f"{self.method!r}")
         if not 0.05 <= self.holdout <= 0.5:
             raise ValueError(f"holdout must be between 0.05 and 0.5, got {self.holdout}")
+        cap = self.max_full_scores
+        if cap is not None and not (isinstance(cap, int | np.integer) and cap >= 1_000):
+            raise ValueError(f"max_full_scores must be None or an int of at least 1,000, got "
+                             f"{self.max_full_scores!r}")
         if self.refit not in (True, False, "auto"):
             raise ValueError(f"refit must be True, False or 'auto', got {self.refit!r}")
         if self.min_seed_size < 20:
