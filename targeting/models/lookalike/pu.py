@@ -91,8 +91,8 @@ class BaggedPU:
         rows_per_bag = len(seeds) + n_neg
         # Small bags train faster on one thread each, side by side, than one after another with
         # OpenMP spinning on a busy machine (LightGBM releases the GIL while it boosts).
-        threads = 1 if rows_per_bag < 100_000 else None
-        params = {**self.params(), **({"num_threads": 1} if threads else {})}
+        one_thread_each = rows_per_bag < 100_000
+        params = {**self.params(), **({"num_threads": 1} if one_thread_each else {})}
 
         def train(neg: np.ndarray) -> lgb.Booster:
             rows = np.r_[seeds, neg]
@@ -107,14 +107,14 @@ class BaggedPU:
                     lgb.early_stopping(max(10, self.n_estimators // 5), verbose=False)]}
             return lgb.train(params, data, self.n_estimators, **kwargs)
 
-        workers = min(self.n_bags, os.cpu_count() or 1) if threads else 1
+        workers = min(self.n_bags, os.cpu_count() or 1) if one_thread_each else 1
         with ThreadPoolExecutor(max_workers=workers) as pool:
             self.boosters_ = list(pool.map(train, bags))
         self.in_bag_ = bags
         self.best_iterations_ = [b.best_iteration or b.num_trees() for b in self.boosters_]
         return self
 
-    def score_universe(self, X: np.ndarray, max_full: int | None = 250_000,
+    def score_universe(self, X: np.ndarray, max_full: int | None = 200_000,
                        first_trees: int = 20, always: np.ndarray | None = None) -> np.ndarray:
         """Out-of-bag score of every row of the training matrix ``X``, as a cascade.
 
