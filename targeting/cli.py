@@ -1,4 +1,8 @@
-"""Command line: ``targeting demo | train | score | ui | run | promote``."""
+"""Command line: ``targeting demo | train | score | init-mapping | ui | run | promote``.
+
+Data errors (the package's own :class:`~targeting.data.schema.TargetingError`) are printed
+as a list with a hint and exit with code 2, without a traceback (``--debug`` shows one).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,6 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pandas as pd
 from tqdm.auto import tqdm
@@ -232,20 +235,55 @@ def _print_lookalike(s: dict) -> None:
     print(f"  registered           {s['registered']}")
 
 
-def _read_tables(folder: str) -> dict[str, pd.DataFrame]:
-    """Contract tables from a folder of ``<table>.parquet`` files."""
-    from targeting.data.schema import CONTRACTS
+def _read_tables(folder: str, mapping: str | None = None) -> dict[str, pd.DataFrame]:
+    """Contract tables from a folder, or one transaction log with a mapping file."""
+    from targeting.data.io import read_tables
 
-    path = Path(folder)
-    tables = {p.stem: pd.read_parquet(p) for p in sorted(path.glob("*.parquet"))
-              if p.stem in CONTRACTS}
-    if not tables:
-        raise SystemExit(f"no contract tables (<table>.parquet) found in {path}")
-    return tables
+    return read_tables(folder, mapping)
+
+
+_DATA_HELP = ("a folder of <table>.parquet/.csv files named after the contracts, or one "
+              "CSV/Parquet transaction log (then give --mapping)")
+
+
+def _add_data_arguments(parser, *, training: bool) -> None:
+    parser.add_argument("--data", required=True, help=_DATA_HELP)
+    parser.add_argument("--mapping", default=None,
+                        help="TOML file naming the log's columns (targeting init-mapping FILE "
+                             "writes a template)")
+    if training:
+        parser.add_argument("--category", default="beauty",
+                            help="product category to predict, or 'any' for any purchase")
+        parser.add_argument("--horizon-days", type=int, default=30,
+                            help="days after each snapshot in which a purchase counts")
+        parser.add_argument("--lookback-days", type=int, default=None,
+                            help="cut the history features read at this many days (default: "
+                                 "the whole history)")
+        parser.add_argument("--snapshot-every-days", type=int, default=None,
+                            help="days between training snapshots (default: half the horizon, "
+                                 "7 to 30)")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="targeting", description=__doc__)
+    """Run the command line; the package's own errors print without a traceback (exit 2)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
+    from targeting.data.schema import TargetingError
+
+    try:
+        return _main(argv)
+    except TargetingError as err:
+        if debug:
+            raise
+        print(f"targeting: error: {err}", file=sys.stderr)
+        print("(run again with --debug for a traceback)", file=sys.stderr)
+        return 2
+
+
+def _main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="targeting", description=__doc__,
+                                     epilog="--debug anywhere shows tracebacks of data errors")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="end-to-end journey on the demo world")
     demo.add_argument("--users", type=int, default=50_000)
@@ -258,21 +296,31 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--scheduler", default=None,
                       help="address of an existing Dask scheduler (instead of a LocalCluster)")
 
-    train = sub.add_parser("train", help="train, log and register a propensity model")
-    train.add_argument("--data", required=True, help="folder of <table>.parquet files")
-    train.add_argument("--as-of", required=True)
-    train.add_argument("--category", default="beauty")
-    train.add_argument("--horizon-days", type=int, default=30)
+    train = sub.add_parser(
+        "train", help="train, log and register a propensity model",
+        description="Fit on snapshots before AS_OF - HORIZON, evaluate on the holdout window "
+                    "[AS_OF - HORIZON, AS_OF) beside the classic baselines, log and register; "
+                    "the model becomes champion only if it beats every baseline and the "
+                    "current champion.")
+    _add_data_arguments(train, training=True)
+    train.add_argument("--as-of", default=None,
+                       help="end of the data to use (ISO date; default: just after the last "
+                            "record)")
     train.add_argument("--register-as", default="propensity")
 
     score = sub.add_parser("score", help="score users with a registered model")
-    score.add_argument("--data", required=True, help="folder of <table>.parquet files")
+    score.add_argument("--data", required=True, help=_DATA_HELP)
+    score.add_argument("--mapping", default=None, help="TOML mapping for a single log")
     score.add_argument("--model", default="models:/propensity@champion")
     score.add_argument("--as-of", default=None)
     score.add_argument("--out", required=True, help="output .parquet or .csv")
     score.add_argument("--reasons", type=int, default=0, help="add the top N reasons per user")
     score.add_argument("--drift", action="store_true",
                        help="measure drift against the training data and log it to MLflow")
+
+    init = sub.add_parser("init-mapping", help="print a commented column mapping (TOML) for a "
+                                               "transaction log, guessed from its header")
+    init.add_argument("file", help="the CSV or Parquet log")
 
     ui = sub.add_parser("ui", help="open the MLflow UI on the same store")
     ui.add_argument("--port", type=int, default=5000)
@@ -290,24 +338,39 @@ def _cmd_demo(args) -> int:
 
 def _cmd_train(args) -> int:
     import targeting as tg
+    from targeting.data.dates import parse_as_of
     from targeting.tracking import log_propensity
 
-    tables = _read_tables(args.data)
-    as_of = pd.Timestamp(args.as_of)
-    model = tg.PropensityModel(args.category, horizon_days=args.horizon_days)
-    model.fit(tables, as_of)
-    evaluation = model.evaluate(tables, as_of - pd.Timedelta(days=args.horizon_days))
+    tables = _read_tables(args.data, args.mapping)
+    as_of = parse_as_of(args.as_of, tables)
+    holdout = as_of - pd.Timedelta(days=args.horizon_days)
+    category = None if args.category in ("any", "all") else args.category
+    model = tg.PropensityModel(category, horizon_days=args.horizon_days,
+                               lookback_days=args.lookback_days,
+                               snapshot_every_days=args.snapshot_every_days)
+    model.fit(tables, holdout)
+    evaluation = model.evaluate(tables, holdout)
     logged = log_propensity(model, evaluation, tables, register_as=args.register_as)
-    print(f"run {logged.run_id}: validation-window AUC {evaluation.metrics['auc']:.3f}; "
-          f"registered {logged.name} v{logged.version}; {logged.reason}")
+    print(f"Holdout window {holdout.date()} to {as_of.date()} ({args.horizon_days} days), "
+          f"{evaluation.metrics['positive_rate']:.1%} bought:")
+    print(evaluation.comparison()[["auc", "lift_at_5pct"]].round(3).to_string())
+    print(f"run {logged.run_id}: registered {logged.name} v{logged.version}; "
+          f"{'now champion' if logged.is_champion else 'NOT champion'}: {logged.reason}")
+    return 0
+
+
+def _cmd_init_mapping(args) -> int:
+    from targeting.data.io import write_mapping_template
+
+    print(write_mapping_template(args.file), end="")
     return 0
 
 
 def _cmd_score(args) -> int:
     import targeting as tg
 
-    out = tg.score(_read_tables(args.data), args.model, args.as_of, reasons=args.reasons,
-                   drift=args.drift)
+    out = tg.score(_read_tables(args.data, args.mapping), args.model, args.as_of,
+                   reasons=args.reasons, drift=args.drift)
     if args.drift:
         from targeting.review import log_drift
 
@@ -372,7 +435,7 @@ def _cmd_promote(args) -> int:
 
 
 _COMMANDS = {"demo": _cmd_demo, "train": _cmd_train, "score": _cmd_score, "ui": _cmd_ui,
-             "run": _cmd_run, "promote": _cmd_promote}
+             "run": _cmd_run, "promote": _cmd_promote, "init-mapping": _cmd_init_mapping}
 
 if __name__ == "__main__":
     raise SystemExit(main())

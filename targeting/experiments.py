@@ -44,10 +44,11 @@ from targeting.tracking import LoggedModel, log_propensity
 ENGINE_KEYS = {"engine", "workers", "scheduler"}  # top-level keys, not sections
 SECTIONS = {
     "experiment": {"name", "mlflow_experiment", "description"},
-    "data": {"source", "n_users", "seed", "path", "as_of"},
+    "data": {"source", "n_users", "seed", "path", "as_of", "mapping"},
     "target": {"category", "horizon_days"},
-    "model": {"kind", "builders", "n_train_windows", "n_estimators", "early_stopping_rounds",
-              "calibrate", "random_state", "params"},
+    "model": {"kind", "builders", "snapshot_every_days", "max_snapshots", "max_train_rows",
+              "lookback_days", "n_estimators", "early_stopping_rounds", "calibrate",
+              "random_state", "params"},
     "evaluation": {"as_of", "register_as"},
     "search": {"n_trials", "seed", "space"},
 }
@@ -171,9 +172,9 @@ def _load_data(data: dict):
                               seed=int(data.get("seed", 0)))
         as_of = pd.Timestamp(data["as_of"]) if "as_of" in data else world.as_of
         return world.tables, as_of, world
-    from targeting.cli import _read_tables
+    from targeting.data.io import read_tables
 
-    return _read_tables(data["path"]), pd.Timestamp(data["as_of"]), None
+    return read_tables(data["path"], data.get("mapping")), pd.Timestamp(data["as_of"]), None
 
 
 def _model(config: dict, params: dict, progress: bool) -> tg.PropensityModel:

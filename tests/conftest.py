@@ -48,7 +48,7 @@ seed = 0
 [target]
 category = "snacks"
 [model]
-n_train_windows = 2
+max_snapshots = 4
 [model.params]
 num_threads = 1
 [search]
@@ -102,3 +102,21 @@ def experiment_store(logged_experiment, monkeypatch):
     tg.clear_model_cache()
     mlflow.set_tracking_uri(None)
     mlflow.set_registry_uri(None)
+
+
+DATA = __import__("pathlib").Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="session")
+def cdnow_log():
+    """The CDNOW master log (23,570 customers of one 1997 cohort, 18 months; tests/data)."""
+    import pandas as pd
+
+    return pd.read_csv(DATA / "cdnow_master.csv.gz", dtype={"customer_id": str})
+
+
+@pytest.fixture(scope="session")
+def cdnow_tables(cdnow_log):
+    """The log as contract tables through the package's own adapter (one call, no glue)."""
+    return tg.from_transactions(cdnow_log, user="customer_id", ts="date", amount="dollars",
+                                quantity="cds", verbose=False)

@@ -33,8 +33,8 @@ def test_social_counts_match_a_plain_pandas_computation(world, fitted):
     _, X = fitted
     t = world.tables
     ev = t["social_events"]
-    start = world.as_of - pd.Timedelta(days=FeaturePipeline().lookback_days)
-    ev = ev[(ev.ts < world.as_of) & (ev.ts >= start) & (ev.event != "impression")
+    assert FeaturePipeline().lookback_days is None  # the whole history by default
+    ev = ev[(ev.ts < world.as_of) & (ev.event != "impression")
             & (ev.category == "beauty")]
     per_social = ev.groupby("social_id").size()
     ident = t["identity"].dropna(subset=["social_id"])
@@ -46,8 +46,7 @@ def test_social_counts_match_a_plain_pandas_computation(world, fitted):
 def test_purchase_recency_matches_pandas(world, fitted):
     _, X = fitted
     t = world.tables
-    start = world.as_of - pd.Timedelta(days=FeaturePipeline().lookback_days)
-    orders = t["orders"][(t["orders"].ts < world.as_of) & (t["orders"].ts >= start)]
+    orders = t["orders"][t["orders"].ts < world.as_of]
     last = orders.groupby("shop_id").ts.max()
     ident = t["identity"].dropna(subset=["shop_id"]).set_index("user_id")
     days = (world.as_of - ident.shop_id.map(last)).dt.total_seconds() / 86_400
@@ -160,3 +159,67 @@ def test_the_perturbation_would_be_seen_before_as_of(world, fitted):
     orders.loc[first, "ts"] = world.as_of - pd.Timedelta(days=1)
     changed = pipe.transform({**world.tables, "orders": orders}, world.as_of)
     assert not changed.equals(X)
+
+
+# -- users from the future ----------------------------------------------------------------------
+def _add_future_users(world, n: int, seed: int, as_of) -> dict:
+    """``n`` new users whose every record (orders, social events, groups, CRM, first_seen)
+    is at or after ``as_of``."""
+    rng = np.random.default_rng(seed)
+    t = {k: v.copy() for k, v in world.tables.items()}
+    new = np.arange(n, dtype=np.int64) + 900_000_000
+    shift = lambda m: as_of + pd.to_timedelta(rng.integers(0, 60 * 86_400, m), unit="s")  # noqa: E731
+    t["identity"] = pd.concat([t["identity"], pd.DataFrame({
+        "user_id": new, "social_id": pd.array(new + 1, dtype="Int64"),
+        "shop_id": pd.array(new + 2, dtype="Int64"), "member_id": pd.array(new + 3, dtype="Int64")
+    })], ignore_index=True)
+    users = t["users"].sample(n, random_state=seed).reset_index(drop=True)
+    users["user_id"], users["first_seen"] = new, shift(n)
+    t["users"] = pd.concat([t["users"], users], ignore_index=True)
+    for table, id_col, time_col, offset in (("orders", "shop_id", "ts", 2),
+                                            ("social_events", "social_id", "ts", 1)):
+        rows = t[table].sample(3 * n, random_state=seed, replace=True).reset_index(drop=True)
+        rows[id_col] = np.repeat(new + offset, 3)
+        rows[time_col] = shift(3 * n)
+        if table == "orders":
+            rows["order_id"] = np.arange(3 * n) + 10**10
+        t[table] = pd.concat([t[table], rows], ignore_index=True)
+    crm = t["crm"].sample(n, random_state=seed).reset_index(drop=True)
+    crm["member_id"], crm["joined_at"], crm["consent"] = new + 3, shift(n), True
+    t["crm"] = pd.concat([t["crm"], crm], ignore_index=True)
+    groups = t["groups"].drop_duplicates("group_id").head(n).reset_index(drop=True)
+    groups["social_id"] = new[: len(groups)] + 1
+    groups["joined_at"], groups["role"] = shift(len(groups)), "member"
+    t["groups"] = pd.concat([t["groups"], groups], ignore_index=True)
+    for name, frame in t.items():  # keep the demo's categorical dtypes where they were
+        for col in frame.columns:
+            if isinstance(world.tables[name][col].dtype, pd.CategoricalDtype):
+                frame[col] = frame[col].astype(str).astype("category")
+    return t
+
+
+def test_users_from_the_future_change_nothing_for_anyone_else(world, fitted):
+    pipe, X = fitted
+    tables = _add_future_users(world, 60, seed=5, as_of=world.as_of)
+    tg.validate(tables)
+    Y = pipe.transform(tables, world.as_of)
+    pd.testing.assert_frame_equal(Y.loc[X.index], X)  # nobody else moved
+    future = Y.index.difference(X.index)
+    assert len(future) == 60
+    assert not pipe.has_record(Y.loc[future]).any()  # they do not exist yet
+    assert pipe.has_record(X).mean() == pytest.approx(
+        pipe.has_record(Y).sum() / len(X))  # and nobody else changed existence
+
+
+def test_a_single_silo_log_does_not_let_future_customers_in(world):
+    """With one silo the identity comes from every order, future ones included: the
+    customers whose first order is after as_of exist in the table but not at as_of."""
+    orders = world.tables["orders"]
+    pipe = FeaturePipeline()
+    X = pipe.fit_transform({"orders": orders}, world.as_of)
+    first = orders.groupby("shop_id").ts.min()
+    future = first.index[first >= world.as_of]
+    assert len(future) > 0
+    exists = pd.Series(pipe.has_record(X), index=X.index)
+    assert not exists[future].any()
+    assert exists[first.index[first < world.as_of]].all()

@@ -12,6 +12,14 @@ before they buy); orders are Poisson draws whose rate adds a general spending pr
 only the store sees, a replenishment habit for consumables, and the influence of chat-group
 owners (KOCs), which flows through referral orders. Users in lower-tier cities buy mostly
 through group owners. Silos overlap only partly, as in real data.
+
+Customers have a life cycle, as on real purchase logs. They join over the whole span
+(acquisition cohorts; ``scenario="cohort"`` puts most of them in one early cohort, like a
+brand's launch), buy more in their first months, and drop out for good as in a
+buy-till-you-die process (after each month an alive customer leaves with a probability of their
+own); demand follows the seasons (a summer low, the 618 and Double 11 peaks) and the week
+(weekends busier). A user exists in the data only from their first record on: users who join
+later are in the identity table (prospects) but have no history before ``as_of``.
 """
 
 from __future__ import annotations
@@ -43,6 +51,14 @@ HOLDOUT_CHANNEL = "group_chat"
 ARMS = (CONTROL_ARM, "coupon", "group_invite", "push")
 ALLOCATION = (0.4, 0.2, 0.2, 0.2)  # the planned share of each arm
 _DAY = np.timedelta64(1, "D")
+AS_OF = np.datetime64("2026-08-29T00:00:00", "s")
+# Share of users who are customers before the history starts, and when the rest join.
+SCENARIOS = {"default": {"existing": 0.4, "cohort_periods": None},
+             "cohort": {"existing": 0.0, "cohort_periods": 3}}
+# The stages of the simulation, each drawing from its own random stream: changing one stage
+# leaves the others' draws as they were.
+_STAGES = ("people", "silos", "groups", "interests", "lifecycle", "orders", "social", "users",
+           "crm", "campaign", "journeys")
 _SEC = np.timedelta64(1, "s")
 
 
@@ -109,7 +125,8 @@ def purchased_in_window(world: DemoWorld, category: str) -> pd.Series:
     return pd.Series(index.isin(buyers).astype(int), index=index, name=category)
 
 
-def demo_world(n_users: int = 50_000, seed: int = 0, *, horizon_days: int = 30) -> DemoWorld:
+def demo_world(n_users: int = 50_000, seed: int = 0, *, horizon_days: int = 30,
+               scenario: str = "default") -> DemoWorld:
     """Simulate a brand's world with planted ground truth.
 
     Parameters
@@ -120,6 +137,10 @@ def demo_world(n_users: int = 50_000, seed: int = 0, *, horizon_days: int = 30) 
         Same seed, same world, on any machine.
     horizon_days : int, default 30
         Length of the evaluation window after ``as_of`` (also the period of the simulation).
+    scenario : {"default", "cohort"}
+        ``"default"``: a base of existing customers and new ones joining every month;
+        ``"cohort"``: most customers join in the first three months (one acquisition cohort
+        that ages and churns, as in the CDNOW log).
 
     Returns
     -------
@@ -135,7 +156,9 @@ def demo_world(n_users: int = 50_000, seed: int = 0, *, horizon_days: int = 30) 
     """
     if n_users < 500:
         raise ValueError(f"n_users must be at least 500 to form chat groups, got {n_users}")
-    return _Simulator(n_users, seed, horizon_days).run()
+    if scenario not in SCENARIOS:
+        raise ValueError(f"unknown scenario {scenario!r}; choose from {list(SCENARIOS)}")
+    return _Simulator(n_users, seed, horizon_days, scenario).run()
 
 
 def demo_journeys(n_users: int = 100_000, seed: int = 0, *, horizon_days: int = 30):
@@ -152,14 +175,14 @@ def demo_journeys(n_users: int = 100_000, seed: int = 0, *, horizon_days: int = 
     """
     sim = _Simulator(n_users, seed, horizon_days)
     sim.user_id = np.arange(1, n_users + 1, dtype=np.int64) + 100_000_000
+    sim._stage("journeys")
     return sim._journeys()[:3]
 
 
 class _Simulator:
     """Generates one world; one method per silo, sharing the latent state."""
 
-    n_history_periods = 8
-    start = np.datetime64("2026-01-01T00:00:00", "s")
+    n_history_periods = 12
     # Calibration knobs: standard deviations of the parts of the log purchase rate, and how
     # loudly interest shows in social engagement. Tuned so that the oracle AUC sits near 0.8
     # and each silo alone sees only part of it (see tests/test_demo_world.py).
@@ -178,29 +201,46 @@ class _Simulator:
     engaged_rate = 0.75
     interest_gain = 1.5
 
-    def __init__(self, n_users: int, seed: int, horizon_days: int):
+    # Life cycle: dropout per month ~ Beta(a, b) (mean a / (a + b)); first-months boost.
+    dropout_a, dropout_b = 1.0, 14.0
+    newcomer_boost, newcomer_months = 1.0, 2.0
+    dormant_share = 0.25  # of the customers who joined before the history starts
+
+    def __init__(self, n_users: int, seed: int, horizon_days: int, scenario: str = "default"):
         self.n, self.seed, self.horizon = n_users, seed, horizon_days
+        self.scenario = SCENARIOS[scenario]
         self.rng = np.random.default_rng(seed)
         self.C = len(CATEGORIES)
         self.period = np.timedelta64(horizon_days, "D")
-        self.as_of = self.start + self.n_history_periods * self.period
+        self.as_of = AS_OF
+        self.start = self.as_of - self.n_history_periods * self.period
+
+    def _stage(self, name: str) -> None:
+        """Switch to the stage's own random stream."""
+        self.rng = np.random.default_rng([self.seed, _STAGES.index(name)])
 
     # -- orchestration -------------------------------------------------------------------
     def run(self) -> DemoWorld:
-        self._people()
-        self._silos()
-        self._groups()
-        self._interests()
+        for stage in ("people", "silos", "groups", "interests", "lifecycle"):
+            self._stage(stage)
+            getattr(self, f"_{stage}")()
+        self._stage("orders")
         orders, proba = self._orders()
+        self._stage("social")
+        social_events = self._social_events()
+        self._stage("users")
         tables = {
             "identity": self._identity(),
             "users": self._users_table(),
-            "social_events": self._social_events(),
+            "social_events": social_events,
             "groups": self._groups_table(),
             "orders": orders,
-            "crm": self._crm(orders),
         }
+        self._stage("crm")
+        tables["crm"] = self._crm(orders)
+        self._stage("campaign")
         campaign, uplift = self._campaign()
+        self._stage("journeys")
         touchpoints, conversions, credit, holdout = self._journeys()
         campaign = pd.concat([campaign, holdout], ignore_index=True)
         campaign["arm"] = campaign["arm"].astype("category")
@@ -212,6 +252,10 @@ class _Simulator:
             "uplift": uplift,
             "channel_credit": credit,
             "segment": pd.Series(self.segment, index=user_index, name="segment"),
+            "lifecycle": pd.DataFrame({
+                "joined": self.join_ts.astype("datetime64[ns]"),
+                "alive_at_as_of": self.alive[self.n_history_periods],
+                "dropout_per_period": self.dropout}, index=user_index),
         }
         world = DemoWorld(tables, truth, pd.Timestamp(self.as_of), self.horizon, self.seed)
         world.stats = self._stats(world)
@@ -310,6 +354,46 @@ class _Simulator:
     def interest(self, period: int) -> np.ndarray:
         return self.static_interest + self.drift[period]
 
+    # -- life cycle ------------------------------------------------------------------------
+    def _lifecycle(self) -> None:
+        """Join dates, monthly dropout (buy till you die) and the seasons."""
+        rng, n, P = self.rng, self.n, self.n_history_periods + 1
+        existing = rng.random(n) < self.scenario["existing"]
+        span = P if self.scenario["cohort_periods"] is None else self.scenario["cohort_periods"]
+        # Cohort scenario: 85 % join in the first months, the rest over the whole span.
+        late = rng.random(n) < (0.15 if self.scenario["cohort_periods"] else 1.0)
+        offset_periods = np.where(late, rng.random(n) * P, rng.random(n) * span)
+        join = self.start + (offset_periods * self.horizon * 86400).astype("timedelta64[s]")
+        before = self.start - (rng.random(n) * 720 * 86400).astype("timedelta64[s]")
+        self.join_ts = np.where(existing, before, join)
+        self.dropout = rng.beta(self.dropout_a, self.dropout_b, n)
+        # Alive at the start of each period; some of the old base is already dormant.
+        alive = np.empty((P + 1, n), dtype=bool)
+        alive[0] = ~(existing & (rng.random(n) < self.dormant_share))
+        for p in range(1, P + 1):
+            joined_before = self.join_ts < self.start + p * self.period
+            leaves = joined_before & (rng.random(n) < self.dropout)
+            alive[p] = alive[p - 1] & ~leaves
+        self.alive = alive
+        mid = self.start + (np.arange(P + 1) + 0.5) * self.period
+        month = mid.astype("datetime64[M]").astype(int) % 12 + 1
+        # Summer low, winter high; the 618 (June) and Double 11 (November) shopping festivals.
+        log_season = 0.15 * np.cos(2 * np.pi * (month - 12) / 12)
+        log_season += 0.25 * (month == 6) + 0.35 * (month == 11)
+        self.season = np.exp(log_season)
+
+    def _exposure(self, period: int) -> np.ndarray:
+        """Share of the period each user was a customer, alive (0 before joining)."""
+        begin = self.start + period * self.period
+        seconds = self.horizon * 86400
+        after = (begin + self.period - self.join_ts).astype("timedelta64[s]").astype(float)
+        share = np.clip(after / seconds, 0.0, 1.0)
+        return share * self.alive[period]
+
+    def _months_since_join(self, period: int) -> np.ndarray:
+        begin = self.start + period * self.period
+        return np.maximum((begin - self.join_ts).astype("timedelta64[D]").astype(float), 0) / 30
+
     # -- store -----------------------------------------------------------------------------
     def _orders(self) -> tuple[pd.DataFrame, np.ndarray]:
         rng, C = self.rng, self.C
@@ -325,7 +409,9 @@ class _Simulator:
         for p in range(self.n_history_periods + 1):
             eta = base + self.interest(p) + self.spend[:, None] + self.influence
             eta += habit * bought_recently
-            rate = np.exp(eta)
+            newcomer = 1 + self.newcomer_boost * np.exp(-self._months_since_join(p)
+                                                        / self.newcomer_months)
+            rate = np.exp(eta) * (self.season[p] * newcomer * self._exposure(p))[:, None]
             if p == self.n_history_periods:
                 proba = -np.expm1(-rate)  # P(at least one order in the window)
             counts = rng.poisson(rate)
@@ -344,7 +430,7 @@ class _Simulator:
         reps = counts[user, cat]
         user, cat = np.repeat(user, reps), np.repeat(cat, reps)
         m = user.size
-        ts = self._uniform_ts(period, m)
+        ts = self._period_ts(period, user)
         # Promotion days: promo-sensitive users concentrate their orders on them.
         promo = rng.random(m) < np.where(self.promo_sensitive[user], 0.55, 0.1)
         # Lower-tier users in groups buy mostly through the owners' referrals.
@@ -375,9 +461,19 @@ class _Simulator:
             "promo": promo,
         })
 
-    def _uniform_ts(self, period: int, m: int) -> np.ndarray:
-        offset = (self.rng.random(m) * self.horizon * 86400).astype("timedelta64[s]")
-        return (self.start + period * self.period + offset).astype("datetime64[ns]")
+    def _period_ts(self, period: int, user: np.ndarray) -> np.ndarray:
+        """Times in the period, busier at weekends, never before the user joined."""
+        begin = self.start + period * self.period
+        days = begin.astype("datetime64[D]") + np.arange(self.horizon)
+        weekday = (days.astype(int) + 3) % 7  # 0 = Monday
+        weight = np.where(weekday >= 5, 1.35, 1.0)
+        day = self.rng.choice(self.horizon, user.size, p=weight / weight.sum())
+        seconds = (day + self.rng.random(user.size)) * 86400
+        # Users who joined during the period act only after joining: squeeze their times in.
+        joined = np.clip((self.join_ts[user] - begin).astype("timedelta64[s]").astype(float),
+                         0, None)
+        seconds = joined + seconds * (1 - joined / (self.horizon * 86400))
+        return (begin + seconds.astype("timedelta64[s]")).astype("datetime64[ns]")
 
     # -- social platform -------------------------------------------------------------------
     def _social_events(self) -> pd.DataFrame:
@@ -391,7 +487,10 @@ class _Simulator:
         for p in range(self.n_history_periods + 1):
             # People read about what they are about to want: the view mixes now and next period.
             view = 0.5 * (self.interest(p) + self.interest(p + 1))[social]
-            rate = self.activity[social, None] * self.engaged_rate * np.exp(
+            # Present from joining on; those who dropped out as customers engage less.
+            present = self._exposure(p) + 0.3 * self._joined_share(p) * ~self.alive[p]
+            activity = self.activity[social] * present[social]
+            rate = activity[:, None] * self.engaged_rate * np.exp(
                 self.interest_gain * view - 0.5)
             counts = rng.poisson(rate)
             user, cat = np.nonzero(counts)
@@ -399,7 +498,7 @@ class _Simulator:
             user, cat = social[np.repeat(user, reps)], np.repeat(cat, reps)
             event = engaged_events[rng.choice(engaged_p.size, user.size, p=engaged_p)]
             # Untargeted impressions: plenty of rows, little information.
-            n_imp = rng.poisson(self.activity[social] * 4)
+            n_imp = rng.poisson(activity * 4)
             imp_user = np.repeat(social, n_imp)
             imp_cat = rng.integers(0, C, imp_user.size)
             user = np.r_[user, imp_user]
@@ -409,13 +508,18 @@ class _Simulator:
             event[group_msg & (self.primary_group[user] < 0)] = SOCIAL_EVENTS.index("click")
             parts.append(pd.DataFrame({
                 "social_id": self.social_id[user],
-                "ts": self._uniform_ts(p, user.size),
+                "ts": self._period_ts(p, user),
                 "event": pd.Categorical.from_codes(event, SOCIAL_EVENTS),
                 "scene": pd.Categorical.from_codes(self._scene(event, user), SCENES),
                 "category": pd.Categorical.from_codes(cat, CATEGORIES),
             }))
         events = pd.concat(parts, ignore_index=True)
         return events.sort_values(["ts", "social_id"], kind="stable").reset_index(drop=True)
+
+    def _joined_share(self, period: int) -> np.ndarray:
+        begin = self.start + period * self.period
+        after = (begin + self.period - self.join_ts).astype("timedelta64[s]").astype(float)
+        return np.clip(after / (self.horizon * 86400), 0.0, 1.0)
 
     def _scene(self, event: np.ndarray, user: np.ndarray) -> np.ndarray:
         """Where each event happened: fixed by the event type, with tier-dependent habits."""
@@ -450,7 +554,7 @@ class _Simulator:
         })
 
     def _users_table(self) -> pd.DataFrame:
-        first_seen = self.start - (self.rng.random(self.n) * 720 * 86400).astype("timedelta64[s]")
+        first_seen = self.join_ts
         return pd.DataFrame({
             "user_id": self.user_id,
             "city_tier": self.tier.astype("int8"),
@@ -468,7 +572,8 @@ class _Simulator:
         frame = pd.DataFrame({"group_id": group + 1, "user": user})
         frame = frame.drop_duplicates(["group_id", "user"])
         owner = self.group_owner[frame.group_id.to_numpy() - 1] == frame.user.to_numpy()
-        joined = self.joined_at[frame.user.to_numpy()].astype("datetime64[ns]")
+        user = frame.user.to_numpy()
+        joined = np.maximum(self.joined_at[user], self.join_ts[user]).astype("datetime64[ns]")
         return pd.DataFrame({
             "group_id": frame.group_id.to_numpy().astype(np.int64),
             "social_id": self.social_id[frame.user.to_numpy()],
@@ -485,6 +590,7 @@ class _Simulator:
         # A few members joined recently; point-in-time features must not see them early.
         late = rng.random(members.size) < 0.05
         joined[late] = self.as_of - (rng.random(late.sum()) * 200 * 86400).astype("timedelta64[s]")
+        joined = np.maximum(joined, self.join_ts[members])
         return pd.DataFrame({
             "member_id": self.member_id[members],
             "tier": pd.Categorical.from_codes(tier, CRM_TIERS),
@@ -498,7 +604,8 @@ class _Simulator:
     def _campaign(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         rng = self.rng
         cat = CATEGORIES.index(CAMPAIGN_CATEGORY)
-        users = np.flatnonzero(rng.random(self.n) < 0.6)
+        # Sent to existing users (joined before as_of), 60 % of them at random.
+        users = np.flatnonzero((rng.random(self.n) < 0.6) & (self.join_ts < self.as_of))
         arm = rng.choice(len(ARMS), users.size, p=list(ALLOCATION))
         interest = self.interest(self.n_history_periods)[users, cat]
         p0 = _sigmoid(-3.4 + 0.6 * interest + 0.8 * self.spend[users])

@@ -26,7 +26,24 @@ from targeting.data.vocab import (
 )
 
 
-class SchemaError(ValueError):
+class TargetingError(Exception):
+    """Base of the package's own errors: the message names the problem and the fix.
+
+    The command line prints these without a traceback (``--debug`` shows one).
+    """
+
+
+class InsufficientDataError(TargetingError, ValueError):
+    """Valid data that cannot support the request: too little history, too few buyers.
+
+    Examples
+    --------
+    >>> issubclass(InsufficientDataError, ValueError)
+    True
+    """
+
+
+class SchemaError(TargetingError, ValueError):
     """Input that breaks a table contract; ``problems`` lists every issue found.
 
     Examples

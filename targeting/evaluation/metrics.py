@@ -111,6 +111,50 @@ class PropensityEvaluation:
     oracle_auc: float | None = None
     oracle_gains: pd.DataFrame | None = None
     extra: dict = field(default_factory=dict)
+    baselines: pd.DataFrame | None = None
+    baseline_gains: dict = field(default_factory=dict)
+
+    def add_baselines(self, scores: pd.DataFrame, y) -> None:
+        """Score each baseline (a column of ``scores``) on the same users and outcomes.
+
+        Adds ``baseline_<name>_auc`` and ``_lift_at_5pct`` metrics, ``best_baseline_auc``
+        and ``auc_margin_over_best_baseline`` (the model's AUC minus the best baseline's).
+        """
+        y = np.asarray(y)
+        rows = {}
+        for name in scores.columns:
+            s = scores[name].to_numpy(dtype=float)
+            rows[name] = {"auc": float(skm.roc_auc_score(y, s)), "lift_at_5pct": lift_at(y, s, 0.05),
+                          "lift_at_10pct": lift_at(y, s, 0.10)}
+            self.baseline_gains[name] = gains_curve(y, s)
+        table = pd.DataFrame(rows).T.rename_axis("baseline")
+        self.baselines = table
+        for name, row in table.iterrows():
+            self.metrics[f"baseline_{name}_auc"] = row["auc"]
+            self.metrics[f"baseline_{name}_lift_at_5pct"] = row["lift_at_5pct"]
+        best = table["auc"].idxmax()
+        self.extra["best_baseline"] = best
+        self.metrics["best_baseline_auc"] = float(table.loc[best, "auc"])
+        self.metrics["auc_margin_over_best_baseline"] = (self.metrics["auc"]
+                                                         - float(table.loc[best, "auc"]))
+
+    def beaten_by(self) -> str | None:
+        """The best baseline if its AUC is at least the model's, else None."""
+        if self.baselines is None:
+            return None
+        return (self.extra["best_baseline"]
+                if self.metrics["auc_margin_over_best_baseline"] <= 0 else None)
+
+    def comparison(self) -> pd.DataFrame:
+        """The model, the oracle (if known) and each baseline: AUC and lift, side by side."""
+        rows = {self.label: {"auc": self.metrics["auc"],
+                             "lift_at_5pct": self.metrics["lift_at_5pct"],
+                             "lift_at_10pct": self.metrics["lift_at_10pct"]}}
+        if self.oracle_auc is not None:
+            rows["oracle (true probability)"] = {"auc": self.oracle_auc}
+        if self.baselines is not None:
+            rows.update({f"baseline: {k}": v for k, v in self.baselines.to_dict("index").items()})
+        return pd.DataFrame(rows).T
 
     @classmethod
     def from_scores(cls, y, p, *, label: str = "model", oracle=None) -> PropensityEvaluation:
@@ -129,7 +173,15 @@ class PropensityEvaluation:
 
     def _repr_html_(self) -> str:
         title = html.escape(f"Propensity evaluation: {self.label}")
-        return f"<h4>{title}</h4>" + self.to_frame().round(4).to_html()
+        verdict = ""
+        if self.baselines is not None:
+            beaten = self.beaten_by()
+            verdict = html.escape(
+                f"baseline {beaten!r} matches or beats the model" if beaten else
+                f"beats every baseline (AUC margin "
+                f"{self.metrics['auc_margin_over_best_baseline']:+.4f})")
+            verdict = f"<p>{verdict}</p>" + self.comparison().round(4).to_html()
+        return f"<h4>{title}</h4>{verdict}" + self.to_frame().round(4).to_html()
 
     def plot(self, axes=None):
         """Gains curve (with the oracle and random lines) and calibration, side by side."""
@@ -142,6 +194,9 @@ class PropensityEvaluation:
         if self.oracle_gains is not None:
             ax.plot(self.oracle_gains.share_contacted, self.oracle_gains.capture, "--",
                     label="oracle (true probability)")
+        for name, gains in self.baseline_gains.items():
+            ax.plot(gains.share_contacted, gains.capture, lw=0.8, alpha=0.7,
+                    label=f"baseline: {name}")
         ax.plot([0, 1], [0, 1], ":", color="grey", label="random")
         ax.set(xlabel="share of users contacted", ylabel="share of buyers found",
                title=f"Gains (AUC {self.metrics['auc']:.3f})")

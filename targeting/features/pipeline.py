@@ -25,6 +25,9 @@ BUILDERS = ("profile", "social", "purchase", "crm", "graph")
 SILO_PREFIXES = {"social": "soc_", "purchase": "pur_", "crm": "crm_", "graph": "graph_"}
 _PER_USER_BUILDERS = {"profile": profile, "social": social, "purchase": purchase, "crm": crm}
 CATEGORICAL_FEATURES = (*profile.CATEGORICAL, "crm_tier")
+# One column per silo that is present exactly when the user has a record there before as_of.
+PRESENCE_COLUMNS = ("days_since_first_seen", "soc_events", "pur_orders", "crm_member",
+                    "graph_n_groups")
 
 
 class FeaturePipeline(TransformerMixin, BaseEstimator):
@@ -35,12 +38,14 @@ class FeaturePipeline(TransformerMixin, BaseEstimator):
     builders : sequence of str, default all
         Which silos to use: any of ``"profile", "social", "purchase", "crm", "graph"``.
         Use it to compare a social-only or purchase-only model with the fused one.
-    windows : sequence of int, default (7, 30, 90)
-        Look-back windows in days for activity counts.
+    windows : sequence of int, default (7, 30, 90, 365)
+        Windows in days for the extra windowed counts (recency, tenure, lifetime counts and
+        amounts always use the whole history before ``as_of``).
     recent_days : int, default 30
         Window for per-category recent counts.
-    lookback_days : int or None, default 120
-        Only events this recent are read: every snapshot sees the same span of history.
+    lookback_days : int or None, default None
+        If set, events older than this are not read at all. The default reads the whole
+        history: a cut hides recency and tenure, the strongest signals on real purchase data.
     max_categories : int, default 20
         Product categories (most frequent first) that get their own columns.
     unknown : {"error", "ignore"}, default "error"
@@ -65,8 +70,9 @@ class FeaturePipeline(TransformerMixin, BaseEstimator):
     True
     """
 
-    def __init__(self, builders: Sequence[str] = BUILDERS, windows: Sequence[int] = (7, 30, 90),
-                 recent_days: int = 30, lookback_days: int | None = 120,
+    def __init__(self, builders: Sequence[str] = BUILDERS,
+                 windows: Sequence[int] = (7, 30, 90, 365),
+                 recent_days: int = 30, lookback_days: int | None = None,
                  max_categories: int = 20, unknown: str = "error"):
         self.builders = builders
         self.windows = windows
@@ -237,6 +243,28 @@ class FeaturePipeline(TransformerMixin, BaseEstimator):
     def categorical_indices_(self) -> list[int]:
         return [i for i, c in enumerate(self.feature_names_) if c in self.vocabularies_]
 
+
+    def has_record(self, features: pd.DataFrame) -> np.ndarray:
+        """True for users with some record strictly before the features' ``as_of``.
+
+        A record is an order, a social event, a group membership, a CRM membership or a
+        ``users.first_seen`` date. Users without one do not exist yet at that point in time
+        (prospects): models score them, with a note, but never train or evaluate on them.
+
+        Examples
+        --------
+        >>> import targeting as tg
+        >>> world = tg.demo_world(n_users=1_000, seed=2)
+        >>> pipe = FeaturePipeline()
+        >>> X = pipe.fit_transform(world.tables, world.as_of)
+        >>> bool(pipe.has_record(X).mean() < 1.0)
+        True
+        """
+        check_is_fitted(self, "feature_names_")
+        present = [c for c in PRESENCE_COLUMNS if c in features.columns]
+        if not present:
+            return np.ones(len(features), dtype=bool)
+        return features[present].notna().to_numpy().any(axis=1)
 
     def silo_of(self, feature: str) -> str:
         """Which silo a feature comes from (``profile`` for the users table)."""

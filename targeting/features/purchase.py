@@ -1,5 +1,11 @@
-"""Store features: recency, frequency and monetary value, category affinity, promotion
-sensitivity and referral buying through chat-group owners."""
+"""Store features: recency, frequency and monetary value over the whole history, the
+buy-till-you-die summary, purchase rhythm (gaps between purchase days), trend, category
+affinity, promotion sensitivity and referral buying through chat-group owners.
+
+Features that survive a population ageing: tenure, rates per month of tenure, the current gap
+relative to the user's own typical gap and the trend compare a user with their own past rather
+than with a fixed calendar, so a model trained on younger snapshots still reads an older one.
+"""
 
 from __future__ import annotations
 
@@ -49,8 +55,45 @@ def build(ctx: BuildContext) -> pl.DataFrame | None:
         aggs.append(count_if(in_cat & (age < ctx.recent_days),
                              f"{PREFIX}n_{name}_{ctx.recent_days}d"))
         aggs.append(min_if(in_cat, age, f"{PREFIX}days_since_{name}"))
-    per_account = orders.group_by("shop_id").agg(aggs)
-    return link(per_account, ctx.identity, "shop_id")
+    aggs += [count_if(age < 90, "_orders_0_90d"), count_if((age >= 90) & (age < 180),
+                                                          "_orders_90_180d")]
+    per_account = orders.group_by("shop_id").agg(aggs).join(
+        _rhythm(orders), on="shop_id", how="left")
+    return link(per_account.with_columns(_derived()).drop("_orders_0_90d", "_orders_90_180d"),
+                ctx.identity, "shop_id")
+
+
+def _rhythm(orders: pl.DataFrame) -> pl.DataFrame:
+    """Buy-till-you-die summary and gaps, over distinct purchase days (several orders on one
+    day are one purchase occasion, as in the BG/NBD literature).
+
+    ``btyd_frequency`` is the number of repeat purchase days, ``btyd_recency`` the days from
+    the first to the last purchase day, ``btyd_T`` the days from the first purchase day to
+    ``as_of``; gaps are the days between consecutive purchase days.
+    """
+    days = orders.select("shop_id", pl.col("age_days").floor().alias("d")).unique()
+    gap = pl.col("d").sort(descending=True).diff().abs()
+    return days.group_by("shop_id").agg(
+        (pl.len() - 1).cast(pl.Float64).alias(f"{PREFIX}btyd_frequency"),
+        (pl.col("d").max() - pl.col("d").min()).alias(f"{PREFIX}btyd_recency"),
+        pl.col("d").max().alias(f"{PREFIX}btyd_T"),
+        gap.mean().alias(f"{PREFIX}gap_mean"),
+        gap.std().alias(f"{PREFIX}gap_std"),
+        gap.max().alias(f"{PREFIX}gap_max"),
+    )
+
+
+def _derived() -> list[pl.Expr]:
+    """Rates per month of tenure, the current gap against the usual one, and the trend."""
+    months = pl.max_horizontal(pl.col(f"{PREFIX}days_since_first"), pl.lit(30.0)) / 30.0
+    recent, before = pl.col("_orders_0_90d"), pl.col("_orders_90_180d")
+    return [
+        (pl.col(f"{PREFIX}orders") / months).alias(f"{PREFIX}orders_per_month"),
+        (pl.col(f"{PREFIX}amount") / months).alias(f"{PREFIX}amount_per_month"),
+        (pl.col(f"{PREFIX}days_since_last") / pl.col(f"{PREFIX}gap_mean"))
+        .alias(f"{PREFIX}gap_ratio"),
+        ((recent - before) / (recent + before)).fill_nan(None).alias(f"{PREFIX}trend_90d"),
+    ]
 
 
 def purchase_features(tables: dict[str, pd.DataFrame], as_of, categories,

@@ -75,11 +75,14 @@ class DaskPropensityModel(PropensityModel):
     """
 
     def __init__(self, category: str | None = "beauty", horizon_days: int = 30,
-                 n_train_windows: int = 3, builders=BUILDERS, n_estimators: int | str = "auto",
+                 snapshot_every_days: int | None = None, max_snapshots: int = 12,
+                 max_train_rows: int = 600_000, lookback_days: int | None = None,
+                 builders=BUILDERS, n_estimators: int | str = "auto",
                  early_stopping_rounds: int = 100, calibrate: bool = True, random_state: int = 0,
                  progress: bool = True, rounds_sample_users: int = 200_000, client=None,
                  npartitions: int | None = None, **lightgbm_params: Any):
-        super().__init__(category, horizon_days, n_train_windows, builders, n_estimators,
+        super().__init__(category, horizon_days, snapshot_every_days, max_snapshots,
+                         max_train_rows, lookback_days, builders, n_estimators,
                          early_stopping_rounds, calibrate, random_state, progress,
                          **lightgbm_params)
         self.rounds_sample_users = rounds_sample_users
@@ -93,9 +96,10 @@ class DaskPropensityModel(PropensityModel):
         client = self.client or default_client()
         parts = as_partitions(tables, self.npartitions)
         as_of = pd.Timestamp(as_of)
-        h = pd.Timedelta(days=self.horizon_days)
-        snapshots = [as_of - h * k for k in range(1, self.n_train_windows + 2)]
-        pipeline = dask_features.DaskFeaturePipeline(builders=self.builders)
+        snapshots = self.snapshot_dates(parts.tables, as_of)
+        self._n_train_snapshots = len(snapshots) - 1
+        pipeline = dask_features.DaskFeaturePipeline(builders=self.builders,
+                                                     lookback_days=self.lookback_days)
         windows = []
         for i, t in enumerate(snapshots):
             X = pipeline.fit_transform(parts, t) if i == 0 else pipeline.transform(parts, t)
@@ -121,6 +125,7 @@ class DaskPropensityModel(PropensityModel):
         self.calibration_ = self._fit_calibration(margin, y_val)
         self.decile_edges_ = np.quantile(self._calibrated(margin), np.linspace(0.1, 0.9, 9))
         self.as_of_ = as_of
+        self.snapshots_ = snapshots
         n_tr = sum(s[0] for s in tr_sizes)
         self.validation_ = {
             "train_rows": int(n_tr), "train_positive_rate": float(y_tr_sum / max(n_tr, 1)),
@@ -146,7 +151,7 @@ class DaskPropensityModel(PropensityModel):
         take, users = [], 0
         for i, (rows, _) in enumerate(tr_sizes):
             take.append(i)
-            users += rows // self.n_train_windows
+            users += rows // max(self._n_train_snapshots, 1)
             if users >= self.rounds_sample_users:
                 break
         train = client.compute([train_parts[i] for i in take], sync=True)
@@ -190,7 +195,7 @@ class DaskPropensityModel(PropensityModel):
         local = PropensityModel(**{**self._local_params(),
                                    "n_estimators": self.validation_["best_iteration"]})
         for name in ("pipeline_", "booster_", "calibration_", "decile_edges_", "as_of_",
-                     "validation_", "classes_"):
+                     "validation_", "classes_", "snapshots_"):
             setattr(local, name, getattr(self, name))
         return local
 
@@ -207,8 +212,11 @@ def _stack(pipeline: FeaturePipeline, features: list[pd.DataFrame], labels: list
     for X, y in zip(features, labels, strict=True):
         if not X.index.equals(y.index):
             raise RuntimeError("features and labels of a partition are not aligned by user")
-    return (np.vstack([pipeline.to_matrix(X) for X in features]),
-            np.concatenate([y.to_numpy() for y in labels]).astype(np.int8))
+    # Only the users who exist at each snapshot, as in PropensityModel.fit.
+    exists = [pipeline.has_record(X) for X in features]
+    return (np.vstack([pipeline.to_matrix(X[m]) for X, m in zip(features, exists, strict=True)]),
+            np.concatenate([y.to_numpy()[m] for y, m in zip(labels, exists, strict=True)])
+            .astype(np.int8))
 
 
 def _one_chunk_per_worker(client, parts: list, rows: list[int]) -> tuple[list, list[int]]:
@@ -289,6 +297,7 @@ def evaluate_dask(model: PropensityModel, tables, as_of=None, *, oracle: pd.Seri
 
 
 def _scores_and_labels(model: PropensityModel, X: pd.DataFrame, y: pd.Series):
+    X = X[model.pipeline_.has_record(X)]
     p = model.score_matrix(model.pipeline_.to_matrix(X))
     return X.index.to_numpy(), p, y.reindex(X.index).to_numpy()
 

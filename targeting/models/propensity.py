@@ -1,10 +1,13 @@
 """Propensity: will this user buy ``category`` in the next ``horizon_days`` days?
 
-Training is out-of-time by construction. For ``fit(tables, as_of)`` the most recent complete
-window, features at ``as_of - h`` and labels in ``[as_of - h, as_of)``, is the validation
-window (early stopping and calibration); the ``n_train_windows`` windows before it, stacked,
-are the training data. Nothing at or after ``as_of`` is read, so the model can be evaluated
-honestly on the window after ``as_of``.
+Training is out-of-time by construction, on point-in-time snapshots. For ``fit(tables,
+as_of)`` the latest snapshot whose label window is complete, features at ``as_of - h`` and
+labels in ``[as_of - h, as_of)``, is the validation snapshot (early stopping and
+calibration); training snapshots lie every ``snapshot_every_days`` before it, as far back as
+the history allows (at most ``max_snapshots``). Each snapshot holds only the users who exist
+at its date (some record strictly before it): a user who appears later is never a training
+row, so "no history yet" cannot be learnt as "about to buy". Nothing at or after ``as_of`` is
+read, so the model can be evaluated honestly on the window after ``as_of``.
 """
 
 from __future__ import annotations
@@ -18,10 +21,13 @@ import pandas as pd
 from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
 from targeting.data.engines import is_dask
+from targeting.data.schema import InsufficientDataError, validate
+from targeting.features.common import as_timestamp
 from targeting.features.labels import purchase_labels
 from targeting.features.pipeline import BUILDERS, FeaturePipeline
 from targeting.features.reference import FeatureReference
@@ -37,6 +43,8 @@ _DEFAULT_LGB = {
     "lambda_l2": 10.0,
     "cat_smooth": 50,
 }
+MIN_LEAD_DAYS = 30  # history a snapshot needs before it: users must have had time to act
+_EVENT_TIMES = (("orders", "ts"), ("social_events", "ts"), ("groups", "joined_at"))
 
 
 class PropensityModel(LightGBMParamsMixin, ClassifierMixin, BaseEstimator):
@@ -48,8 +56,14 @@ class PropensityModel(LightGBMParamsMixin, ClassifierMixin, BaseEstimator):
         Product category to predict; None predicts any purchase.
     horizon_days : int, default 30
         Length of the label window after each snapshot.
-    n_train_windows : int, default 3
-        Training windows stacked before the validation window.
+    snapshot_every_days : int or None, default None
+        Days between training snapshots; default half the horizon, between 7 and 30.
+    max_snapshots : int, default 12
+        Training snapshots at most (the history used is bounded by this times the step).
+    max_train_rows : int, default 600_000
+        Users are sampled evenly from every snapshot above this many rows in all.
+    lookback_days : int or None, default None
+        Cut the history features read at this many days (default: the whole history).
     builders : sequence of str, default all silos
         Feature builders to use (see :class:`~targeting.FeaturePipeline`).
     n_estimators : int, default 3000
@@ -75,7 +89,11 @@ class PropensityModel(LightGBMParamsMixin, ClassifierMixin, BaseEstimator):
         Binned distribution of each feature and of the score on the validation window (the
         most recent training window), for drift at scoring time.
     validation_ : dict
-        Sizes, positive rates and AUC of the training and validation windows.
+        Sizes and positive rates of the training and validation snapshots, the validation
+        AUC (in-sample for early stopping: an optimistic figure, see ``evaluate``), the
+        snapshot dates and the best iteration.
+    snapshots_ : list of pandas.Timestamp
+        The validation snapshot first, then the training snapshots.
 
     Examples
     --------
@@ -87,13 +105,18 @@ class PropensityModel(LightGBMParamsMixin, ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, category: str | None = "beauty", horizon_days: int = 30,
-                 n_train_windows: int = 3, builders: Sequence[str] = BUILDERS,
+                 snapshot_every_days: int | None = None, max_snapshots: int = 12,
+                 max_train_rows: int = 600_000, lookback_days: int | None = None,
+                 builders: Sequence[str] = BUILDERS,
                  n_estimators: int = 3000, early_stopping_rounds: int = 100,
                  calibrate: bool = True, random_state: int = 0, progress: bool = True,
                  **lightgbm_params: Any):
         self.category = category
         self.horizon_days = horizon_days
-        self.n_train_windows = n_train_windows
+        self.snapshot_every_days = snapshot_every_days
+        self.max_snapshots = max_snapshots
+        self.max_train_rows = max_train_rows
+        self.lookback_days = lookback_days
         self.builders = builders
         self.n_estimators = n_estimators
         self.early_stopping_rounds = early_stopping_rounds
@@ -112,12 +135,15 @@ class PropensityModel(LightGBMParamsMixin, ClassifierMixin, BaseEstimator):
 
     # -- fitting -----------------------------------------------------------------------------
     def fit(self, tables: Mapping[str, pd.DataFrame], as_of, y=None) -> PropensityModel:
-        """Train on windows before ``as_of`` (see the module docstring for the layout)."""
-        as_of = pd.Timestamp(as_of)
-        h = pd.Timedelta(days=self.horizon_days)
-        snapshots = [as_of - h * k for k in range(1, self.n_train_windows + 2)]
-        self.pipeline_ = FeaturePipeline(builders=self.builders)
-        bar = tqdm(snapshots, desc="feature windows", disable=not self.progress, leave=False)
+        """Train on point-in-time snapshots before ``as_of`` (see the module docstring)."""
+        self._check_params()
+        validate(tables, require=("orders",))
+        as_of = _as_of(tables, as_of)
+        snapshots = self.snapshot_dates(tables, as_of)
+        self.pipeline_ = FeaturePipeline(builders=self.builders,
+                                         lookback_days=self.lookback_days)
+        per_snapshot = max(1, self.max_train_rows // max(len(snapshots) - 1, 1))
+        bar = tqdm(snapshots, desc="feature snapshots", disable=not self.progress, leave=False)
         windows = []
         for i, t in enumerate(bar):
             if i == 0:
@@ -125,6 +151,10 @@ class PropensityModel(LightGBMParamsMixin, ClassifierMixin, BaseEstimator):
                 self._check_category()
             else:
                 X = self.pipeline_.transform(tables, t)
+            X = X[self.pipeline_.has_record(X)]  # only users who exist at t
+            if i > 0 and len(X) > per_snapshot:
+                rng = np.random.default_rng([self.random_state, i])
+                X = X.iloc[np.sort(rng.choice(len(X), per_snapshot, replace=False))]
             y_t = purchase_labels(tables, t, self.horizon_days, self.category, X.index)
             windows.append((self.pipeline_.to_matrix(X), y_t.to_numpy()))
         (X_val, y_val), train = windows[0], windows[1:]
@@ -134,20 +164,89 @@ class PropensityModel(LightGBMParamsMixin, ClassifierMixin, BaseEstimator):
         self.booster_ = self._train(X_tr, y_tr, X_val, y_val)
         margin = self.booster_.predict(X_val, raw_score=True)
         self.calibration_ = self._fit_calibration(margin, y_val)
-        val_score = self._calibrated(margin)
-        self.decile_edges_ = np.quantile(val_score, np.linspace(0.1, 0.9, 9))
-        # Binned shares only (no rows): drift at scoring time is measured against these.
-        self.reference_ = FeatureReference.fit(X_val, self.pipeline_.feature_names_,
-                                               self.pipeline_.categorical_indices_, val_score)
         self.as_of_ = as_of
+        self.snapshots_ = snapshots
+        self._fit_population(tables, as_of)
         self.validation_ = {
             "train_rows": int(len(y_tr)), "train_positive_rate": float(y_tr.mean()),
             "validation_rows": int(len(y_val)),
             "validation_positive_rate": float(y_val.mean()),
+            "validation_auc": float(roc_auc_score(y_val, margin)),
+            "train_snapshots": len(train),
+            "first_snapshot": str(snapshots[-1].date()),
             "best_iteration": int(self.booster_.best_iteration or self.booster_.num_trees()),
         }
         self.classes_ = np.array([0, 1])
         return self
+
+    def _fit_population(self, tables, as_of) -> None:
+        """Decile cut points and the drift reference from the population at ``as_of``.
+
+        Scoring happens at or after ``as_of``, on the users who exist then: cut points from
+        that population keep deciles near 10 % each at scoring time even when the population
+        has aged since the training snapshots (a one-cohort customer base does). No labels
+        are read.
+        """
+        X = self.pipeline_.transform(tables, as_of)
+        matrix = self.pipeline_.to_matrix(X[self.pipeline_.has_record(X)])
+        scores = self.score_matrix(matrix)
+        self.decile_edges_ = np.quantile(scores, np.linspace(0.1, 0.9, 9))
+        # Binned shares only (no rows): drift at scoring time is measured against these.
+        self.reference_ = FeatureReference.fit(matrix, self.pipeline_.feature_names_,
+                                               self.pipeline_.categorical_indices_, scores)
+
+    # -- the snapshot schedule -----------------------------------------------------------------
+    @property
+    def step_days(self) -> int:
+        """Days between training snapshots (``snapshot_every_days`` or its default)."""
+        if self.snapshot_every_days is not None:
+            return int(self.snapshot_every_days)
+        return int(np.clip(self.horizon_days // 2, 7, 30))
+
+    def snapshot_dates(self, tables: Mapping[str, pd.DataFrame], as_of) -> list[pd.Timestamp]:
+        """The validation snapshot, then the training snapshots, newest first.
+
+        Raises :class:`~targeting.data.schema.InsufficientDataError` naming the days of
+        history found and needed, and the longest horizon that would fit, when the history
+        is too short for one training snapshot.
+
+        Examples
+        --------
+        >>> import targeting as tg
+        >>> world = tg.demo_world(n_users=1_000, seed=4)
+        >>> dates = PropensityModel(horizon_days=30).snapshot_dates(world.tables, world.as_of)
+        >>> (world.as_of - dates[0]).days, (dates[0] - dates[1]).days
+        (30, 15)
+        """
+        as_of = _as_of(tables, as_of)
+        start = data_start(tables)
+        h, step = pd.Timedelta(days=self.horizon_days), pd.Timedelta(days=self.step_days)
+        validation = as_of - h
+        earliest = start + pd.Timedelta(days=MIN_LEAD_DAYS)
+        train = [validation - step * k for k in range(1, self.max_snapshots + 1)
+                 if validation - step * k >= earliest]
+        if not train:
+            found = (as_of - start).days
+            needed = self.horizon_days + self.step_days + MIN_LEAD_DAYS
+            raise InsufficientDataError(
+                f"{found} days of history before as_of={as_of.date()} (from {start.date()}); "
+                f"a {self.horizon_days}-day horizon needs at least {needed} (a {self.horizon_days}"
+                f"-day validation window, one {self.step_days}-day step to a training snapshot "
+                f"and {MIN_LEAD_DAYS} days of history before it). "
+                + _longest_horizon_hint(found))
+        return [validation, *train]
+
+    def _check_params(self) -> None:
+        problems = []
+        if not isinstance(self.horizon_days, int | np.integer) or self.horizon_days < 1:
+            problems.append(f"horizon_days must be a positive integer, got {self.horizon_days!r}")
+        if self.snapshot_every_days is not None and self.snapshot_every_days < 1:
+            problems.append("snapshot_every_days must be a positive integer or None, got "
+                            f"{self.snapshot_every_days!r}")
+        if self.max_snapshots < 1:
+            problems.append(f"max_snapshots must be at least 1, got {self.max_snapshots!r}")
+        if problems:
+            raise ValueError("; ".join(problems))
 
     def _check_category(self) -> None:
         known = self.pipeline_.categories_
@@ -158,7 +257,7 @@ class PropensityModel(LightGBMParamsMixin, ClassifierMixin, BaseEstimator):
     def _check_labels(self, y_tr: np.ndarray, y_val: np.ndarray) -> None:
         for name, y in (("training", y_tr), ("validation", y_val)):
             if y.sum() < 20:
-                raise ValueError(
+                raise InsufficientDataError(
                     f"only {int(y.sum())} buyers of {self.category!r} in the {name} window(s): "
                     "too few to learn from; use a longer horizon_days, more history or another "
                     "category")
@@ -215,8 +314,13 @@ class PropensityModel(LightGBMParamsMixin, ClassifierMixin, BaseEstimator):
         return 10 - np.searchsorted(self.decile_edges_, scores, side="right")
 
     # -- evaluating --------------------------------------------------------------------------
-    def evaluate(self, tables, as_of=None, *, oracle: pd.Series | None = None, label=None):
+    def evaluate(self, tables, as_of=None, *, oracle: pd.Series | None = None, label=None,
+                 baselines: bool = True):
         """Evaluate on the window after ``as_of`` (default: where training stopped).
+
+        The users are those who exist at ``as_of``. Beside the model, the evaluation holds
+        the classic baselines on the same users and window (recency, frequency, RFM, BG/NBD;
+        see :mod:`targeting.evaluation.baselines`) unless ``baselines=False``.
 
         ``tables`` may also be Dask tables (see :mod:`targeting.models.dask`).
 
@@ -227,6 +331,7 @@ class PropensityModel(LightGBMParamsMixin, ClassifierMixin, BaseEstimator):
         -------
         PropensityEvaluation
         """
+        from targeting.evaluation.baselines import baseline_scores
         from targeting.evaluation.metrics import PropensityEvaluation
 
         check_is_fitted(self, "booster_")
@@ -241,12 +346,17 @@ class PropensityModel(LightGBMParamsMixin, ClassifierMixin, BaseEstimator):
                 oracle = world.truth["purchase_proba"][self.category]
         as_of = self.as_of_ if as_of is None else pd.Timestamp(as_of)
         X = self.features(tables, as_of)
+        X = X[self.pipeline_.has_record(X)]  # the users who exist at as_of
         y = purchase_labels(tables, as_of, self.horizon_days, self.category, X.index)
         p = self.score_matrix(self.pipeline_.to_matrix(X))
         oracle_values = None if oracle is None else oracle.reindex(X.index).to_numpy()
         name = label or f"propensity[{self.category}] ({'+'.join(self.builders)})"
         evaluation = PropensityEvaluation.from_scores(y.to_numpy(), p, label=name,
                                                       oracle=oracle_values)
+        if baselines and "orders" in tables:
+            evaluation.add_baselines(
+                baseline_scores(tables, as_of, X.index, self.category, self.horizon_days),
+                y.to_numpy())
         evaluation.extra.update(as_of=str(as_of), horizon_days=self.horizon_days)
         return evaluation
 
@@ -256,3 +366,29 @@ class PropensityModel(LightGBMParamsMixin, ClassifierMixin, BaseEstimator):
         values = self.booster_.feature_importance(importance_type=kind)
         return pd.Series(values, index=self.pipeline_.feature_names_).sort_values(
             ascending=False)
+
+
+def data_start(tables: Mapping[str, pd.DataFrame]) -> pd.Timestamp:
+    """The earliest event in the tables (orders, social events, group joins)."""
+    starts = [tables[name][col].min() for name, col in _EVENT_TIMES if name in tables]
+    # Dask tables give lazy minima: compute them here (one small task each).
+    starts = [t.compute() if hasattr(t, "compute") else t for t in starts]
+    starts = [t for t in starts if pd.notna(t)]
+    if not starts:
+        raise InsufficientDataError("no dated events: orders, social_events or groups must "
+                                    "have at least one row")
+    return min(starts)
+
+
+def _as_of(tables: Mapping[str, pd.DataFrame], as_of) -> pd.Timestamp:
+    """``as_of`` as a Timestamp in the data's time zone convention."""
+    like = next((tables[n][c] for n, c in _EVENT_TIMES if n in tables), None)
+    return as_timestamp(as_of, like)
+
+
+def _longest_horizon_hint(found_days: int) -> str:
+    fits = [h for h in range(found_days, 0, -1)
+            if h + int(np.clip(h // 2, 7, 30)) + MIN_LEAD_DAYS <= found_days]
+    if not fits:
+        return "No horizon fits: bring more history, or a later as_of."
+    return f"The longest horizon that fits is {fits[0]} days; or bring more history."
