@@ -124,7 +124,8 @@ class PropensityEvaluation:
         rows = {}
         for name in scores.columns:
             s = scores[name].to_numpy(dtype=float)
-            rows[name] = {"auc": float(skm.roc_auc_score(y, s)), "lift_at_5pct": lift_at(y, s, 0.05),
+            rows[name] = {"auc": float(skm.roc_auc_score(y, s)),
+                          "lift_at_5pct": lift_at(y, s, 0.05),
                           "lift_at_10pct": lift_at(y, s, 0.10)}
             self.baseline_gains[name] = gains_curve(y, s)
         table = pd.DataFrame(rows).T.rename_axis("baseline")
