@@ -20,6 +20,58 @@ def paths(world):
     return journeys(world.tables).paths
 
 
+@pytest.fixture(scope="module")
+def sample_paths():
+    """ChannelAttribution's own sample path table (10,000 paths, 12 channels), our columns."""
+    pytest.importorskip("ChannelAttribution")
+    from importlib.metadata import files
+
+    data = next(f for f in files("ChannelAttribution") if f.name == "Data.csv")
+    table = pd.read_csv(data.locate(), sep=";")
+    return table.rename(columns={"total_conversions": "conversions", "total_null": "nulls",
+                                 "total_conversion_value": "value"})
+
+
+def _dense_removal_effects(paths, order):
+    """The previous closed form, kept as the reference: dense (I - Q) solves, string states."""
+    from targeting.evaluation.attribution import SEP, _touches
+
+    t = _touches(paths)
+    state = t.channel.astype(object)
+    for lag in range(1, order):
+        earlier = t.groupby("row").channel.shift(lag)
+        state = (earlier + SEP).where(earlier.notna(), "") + state
+    t["state"] = state
+    t["from"] = t.groupby("row").state.shift(1).fillna("(start)")
+    t["weight"] = t.conversions + t.nulls
+    moves = t.groupby(["from", "state"]).weight.sum()
+    ends = t[t.pos == t.n - 1].groupby("state")[["conversions", "nulls", "value"]].sum()
+    states = ["(start)", *sorted(pd.unique(t.state))]
+    index = {s: i for i, s in enumerate(states)}
+    k = len(states)
+    counts = np.zeros((k, k))
+    for (a, b), w in moves.items():
+        counts[index[a], index[b]] += w
+    rewards = np.zeros((k, 3))
+    rewards[[index[s] for s in ends.index]] = ends.to_numpy()
+    totals = counts.sum(axis=1) + rewards[:, 0] + rewards[:, 1]
+    totals[totals == 0] = 1.0
+    Q, r = counts / totals[:, None], rewards[:, [0, 2]] / totals[:, None]
+
+    def absorb(Q, r):
+        return np.linalg.solve(np.eye(k) - Q, r)[0]
+
+    base = absorb(Q, r)
+    effects = {}
+    for ch in sorted(pd.unique(t.channel)):
+        dead = [index[s] for s in states[1:] if ch in s.split(SEP)]
+        Qr, rr = Q.copy(), r.copy()
+        Qr[:, dead] = 0.0
+        rr[dead] = 0.0
+        effects[ch] = 1.0 - absorb(Qr, rr) / base
+    return pd.DataFrame(effects, index=["conversions", "value"]).T
+
+
 def _touches(rows):
     return pd.DataFrame(rows, columns=["user_id", "ts", "channel"]).assign(
         ts=lambda f: pd.to_datetime(f.ts))
@@ -65,6 +117,57 @@ def test_markov_matches_channel_attribution_within_its_simulation_noise(paths):
     peer = peer.set_index("channel_name").total_conversions
     ours = attribute(paths, "markov", n_bootstrap=0).credit.conversions.reindex(peer.index)
     np.testing.assert_allclose(ours, peer, rtol=0.03)
+
+
+@pytest.mark.parametrize("order", [1, 2, 3, 4])
+def test_sparse_markov_equals_the_dense_closed_form(order, sample_paths):
+    from targeting.evaluation.attribution import _markov_credit
+
+    small = journeys(tg.demo_world(n_users=3_000, seed=5).tables).paths
+    for table in (small, sample_paths.head(400 if order == 4 else 1_500)):
+        ours = _markov_credit(table, order)
+        reference = _dense_removal_effects(table, order).reindex(ours.index)
+        np.testing.assert_allclose(ours.to_numpy(), reference.to_numpy(), rtol=1e-9,
+                                   atol=1e-12)
+
+
+def test_markov_lu_fallback_equals_the_iteration(sample_paths):
+    from targeting.evaluation.attribution import _Chain
+
+    chain = _Chain.build(sample_paths, 3)
+    weights = [sample_paths[c].to_numpy(dtype=float) for c in ("conversions", "nulls", "value")]
+    iterated = chain.removal_effects(*weights)
+    factorised = chain.removal_effects(*weights, max_steps=0)  # every sub-chain by sparse LU
+    np.testing.assert_allclose(iterated.to_numpy(), factorised.to_numpy(), rtol=1e-9)
+
+
+@pytest.mark.parametrize("order", [1, 3])
+def test_markov_value_credit_follows_value_like_channel_attribution(order, sample_paths):
+    # Issue 18 item 9 (failed before: value was the conversion share times total value, 7-12 %
+    # off here). ChannelAttribution draws a conversion's value from its last state's values;
+    # one run's spread on the large channels is up to 2.4 % (seeds 0, 1, 7, 42, 1234 at 1e6
+    # simulations), the mean of three seeds sat within 0.8 % of ours at orders 1-3.
+    ca = pytest.importorskip("ChannelAttribution")
+    runs = [ca.markov_model(sample_paths, "path", "conversions", var_value="value",
+                            var_null="nulls", order=order, nsim_start=1e6, seed=seed,
+                            flg_pro=False, verbose=False).set_index("channel_name")
+            for seed in (0, 7, 1234)]
+    peer = pd.concat([r.total_conversion_value for r in runs], axis=1).mean(axis=1)
+    large = runs[0].total_conversions > 0.05 * runs[0].total_conversions.sum()
+    ours = attribute(sample_paths, "markov", order=order, n_bootstrap=0).credit
+    np.testing.assert_allclose(ours.value.reindex(peer.index)[large], peer[large], rtol=0.02)
+    assert ours.value.sum() == pytest.approx(sample_paths.value.sum())
+
+
+def test_markov_order_4_with_the_default_bootstrap_is_fast(paths):
+    # Issue 18 item 14: 12.3 s a call at order 4 before, ~40 minutes with 200 replicates;
+    # now the chain is parsed once (2.5 s measured for all 201 solves on this table).
+    import time
+
+    start = time.perf_counter()
+    result = attribute(paths, "markov", order=4)
+    assert time.perf_counter() - start < 30
+    assert (result.credit.share_low <= result.credit.share).all()
 
 
 def test_markov_is_deterministic_and_orders_run(paths):

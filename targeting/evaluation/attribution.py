@@ -228,54 +228,150 @@ def _heuristic(paths: pd.DataFrame, method: str, half_life: float = 2.0) -> pd.D
 
 
 # -- Markov chain removal effect ----------------------------------------------------------------
-def _markov_credit(paths: pd.DataFrame, order: int = 1) -> pd.Series:
-    """Removal effects of each channel, in closed form (absorbing Markov chain)."""
-    t = _touches(paths)
-    # A state is the last `order` channels; built with shifted copies within each path.
-    state = t.channel.astype(object)
-    for lag in range(1, order):
-        earlier = t.groupby("row").channel.shift(lag)
-        state = (earlier + SEP).where(earlier.notna(), "") + state
-    t["state"] = state
-    t["from"] = t.groupby("row").state.shift(1).fillna("(start)")
-    t["weight"] = t.conversions + t.nulls
-    moves = t.groupby(["from", "state"], sort=False).weight.sum()
-    last = t[t.pos == t.n - 1]
-    ends = last.groupby("state")[["conversions", "nulls"]].sum()
-    states = sorted(pd.unique(t.state))
-    transient = pd.CategoricalDtype(["(start)", *states])
-    index = {s: i for i, s in enumerate(transient.categories)}
-    k = len(transient.categories)
+@dataclass
+class _Chain:
+    """A path table parsed once into the observed states of an order-``order`` chain.
 
-    def codes(values) -> np.ndarray:
-        return np.asarray(pd.Series(values).astype(transient).cat.codes)
+    Only the structure is kept (which edges and end states each path uses), so bootstrap
+    replicates re-weight it without parsing the paths again. State 0 is the start.
+    """
 
-    counts = np.zeros((k, k))
-    np.add.at(counts, (codes(moves.index.get_level_values(0)),
-                       codes(moves.index.get_level_values(1))), moves.to_numpy())
-    conv = np.zeros(k)
-    null = np.zeros(k)
-    conv[codes(ends.index)] = ends.conversions.to_numpy()
-    null[codes(ends.index)] = ends.nulls.to_numpy()
-    totals = counts.sum(axis=1) + conv + null
-    totals[totals == 0] = 1.0
-    Q, r = counts / totals[:, None], conv / totals
-    base = _absorb(Q, r)
-    channels_of = {s: set(s.split(SEP)) for s in states}
-    effects = {}
-    for ch in sorted(pd.unique(t.channel)):
-        dead = [index[s] for s, chs in channels_of.items() if ch in chs]
-        Qr, rr = Q.copy(), r.copy()
-        Qr[:, dead] = 0.0  # transitions into a removed state fall to null
-        rr[dead] = 0.0
-        effects[ch] = 1.0 - _absorb(Qr, rr) / base if base > 0 else 0.0
-    return pd.Series(effects)
+    channels: list[str]
+    has: np.ndarray          # (states, channels): the state's history window holds the channel
+    edge_from: np.ndarray
+    edge_to: np.ndarray
+    edge_paths: object       # sparse (edges, paths): times each path takes each edge
+    end_paths: object        # sparse (states, paths): 1 where the path ends in the state
+
+    @classmethod
+    def build(cls, paths: pd.DataFrame, order: int) -> _Chain:
+        from scipy import sparse
+
+        row, pos, codes, channels = _parse(paths)
+        base = len(channels) + 1
+        key = np.zeros(len(codes), dtype=np.int64)
+        for lag in range(order):  # state = the last `order` channels, one base-`base` digit each
+            earlier = np.full(len(codes), -1, dtype=np.int64)
+            if lag < len(codes):
+                earlier[lag:] = codes[:len(codes) - lag]
+            earlier[pos < lag] = -1
+            key += (earlier + 1) * base ** lag
+        uniq, state = np.unique(key, return_inverse=True)
+        state = state.astype(np.int64) + 1
+        n_states = len(uniq) + 1
+        has = np.zeros((n_states, len(channels)), dtype=bool)
+        for lag in range(order):
+            digit = (uniq // base ** lag) % base
+            seen = digit > 0
+            has[1 + np.flatnonzero(seen), digit[seen] - 1] = True
+        first = pos == 0
+        prev = np.r_[0, state[:-1]]
+        prev[first] = 0
+        edge_key, edge = np.unique(prev * n_states + state, return_inverse=True)
+        n_paths = len(paths)
+        ones = np.ones(len(state))
+        edge_paths = sparse.csr_matrix((ones, (edge.ravel(), row)),
+                                       shape=(len(edge_key), n_paths))
+        last = np.r_[first[1:], True] if len(state) else first
+        end_paths = sparse.csr_matrix((ones[last], (state[last], row[last])),
+                                      shape=(n_states, n_paths))
+        return cls(channels, has, edge_key // n_states, edge_key % n_states, edge_paths,
+                   end_paths)
+
+    def removal_effects(self, conversions: np.ndarray, nulls: np.ndarray, value: np.ndarray,
+                        max_steps: int = 20_000) -> pd.DataFrame:
+        """Share of conversions (and of value) lost when each channel's states lead nowhere.
+
+        ``max_steps`` bounds the iteration before sparse LU takes over (see :func:`_absorb`).
+        """
+        from scipy import sparse
+
+        n = self.has.shape[0]
+        moves = self.edge_paths @ (conversions + nulls)
+        conv, null = self.end_paths @ conversions, self.end_paths @ nulls
+        totals = np.bincount(self.edge_from, moves, minlength=n) + conv + null
+        totals[totals == 0] = 1.0
+        Q = sparse.csr_matrix((moves / totals[self.edge_from], (self.edge_from, self.edge_to)),
+                              shape=(n, n))
+        rhs = np.column_stack([conv, self.end_paths @ value]) / totals[:, None]
+        alive = np.column_stack([np.ones(n, dtype=bool), ~self.has])  # start chain, removals
+        x = _absorb(Q, rhs, alive, max_steps=max_steps)
+        base, kept = x[0], x[1:]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            effects = np.where(base > 0, 1.0 - kept / base, 0.0)
+        return pd.DataFrame(effects, index=self.channels, columns=["conversions", "value"])
 
 
-def _absorb(Q: np.ndarray, r: np.ndarray) -> float:
-    """Probability of reaching conversion from the start state: solve (I - Q) x = r."""
-    x = np.linalg.solve(np.eye(len(r)) - Q, r)
-    return float(x[0])
+def _parse(paths: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """Touches of a path table as arrays: path row, position, channel code; sorted channels."""
+    steps = paths.path.reset_index(drop=True).str.split(SEP.strip()).explode()
+    names = steps.str.strip().to_numpy()
+    codes, channels = pd.factorize(names, sort=True)
+    row = steps.index.to_numpy(dtype=np.int64)
+    starts = np.r_[True, row[1:] != row[:-1]] if len(row) else np.zeros(0, dtype=bool)
+    first = np.flatnonzero(starts)
+    pos = np.arange(len(row)) - np.repeat(first, np.diff(np.r_[first, len(row)]))
+    return row, pos, codes.astype(np.int64), [str(c) for c in channels]
+
+
+def _absorb(Q, rhs: np.ndarray, alive: np.ndarray, tol: float = 1e-13,
+            max_steps: int = 20_000) -> np.ndarray:
+    """Absorption reward from the start state of each sub-chain, all sub-chains at once.
+
+    Sub-chain ``j`` keeps the states where ``alive[:, j]``; a move into any other state ends in
+    null. Its rewards ``x_j`` solve ``x_j = alive_j * (r + Q x_j)``, iterated from zero for every
+    sub-chain together (one sparse product per step, each step adds the journeys one touch
+    longer) until the estimated remaining error is below ``tol`` relative to the largest reward;
+    a chain whose paths loop too long to converge within ``max_steps`` is solved by sparse LU,
+    one factorisation per sub-chain. Returns ``x[start]``, shape ``(sub-chains, rewards)``.
+    """
+    n, m = alive.shape
+    k = rhs.shape[1]
+    mask = np.repeat(alive, k, axis=1)
+    reward = np.tile(rhs, (1, m)) * mask
+    x = reward.copy()
+    steps = []
+    for _ in range(max_steps):
+        new = reward + mask * (Q @ x)
+        steps.append(float(np.abs(new - x).max()))
+        x = new
+        if steps[-1] == 0.0:
+            break
+        if len(steps) > 3:
+            rate = min(max(steps[-1] / steps[-2], steps[-2] / steps[-3]), 1 - 1e-12)
+            if steps[-1] * rate / (1 - rate) <= tol * max(float(np.abs(x).max()), 1e-300):
+                break
+    else:
+        return _absorb_lu(Q, rhs, alive)
+    return x[0].reshape(m, k)
+
+
+def _absorb_lu(Q, rhs: np.ndarray, alive: np.ndarray) -> np.ndarray:
+    """The same rewards by sparse LU on each sub-chain (a fallback for slowly mixing chains)."""
+    from scipy import sparse
+    from scipy.sparse.linalg import splu
+
+    system = (sparse.identity(Q.shape[0], format="csr") - Q).tocsr()
+    out = np.zeros((alive.shape[1], rhs.shape[1]))
+    for j in range(alive.shape[1]):
+        keep = alive[:, j]
+        out[j] = splu(system[keep][:, keep].tocsc()).solve(rhs[keep])[0]
+    return out
+
+
+def _markov_credit(paths: pd.DataFrame, order: int = 1,
+                   chain: _Chain | None = None) -> pd.DataFrame:
+    """Removal effects per channel, for conversions and for value (absorbing Markov chain).
+
+    The chain holds the observed states only and is solved with one sparse LU factorisation
+    per removed channel on the sub-chain that survives the removal. Conversion is the absorbing
+    state; its reward is a conversion (``conversions`` column) or the conversion value of the
+    paths ending in the state (``value`` column), which reproduces ChannelAttribution's value
+    chain (a conversion's value drawn from those of its last state).
+    """
+    chain = chain or _Chain.build(paths, order)
+    return chain.removal_effects(*(paths[c].to_numpy(dtype=float)
+                                   for c in ("conversions", "nulls", "value")))
 
 
 # -- Shapley ------------------------------------------------------------------------------------
@@ -385,25 +481,41 @@ def attribute(data, method: str = "markov", *, order: int = 1, half_life: float 
     if method == "markov" and order not in (1, 2, 3, 4):
         raise ValueError(f"Markov order must be 1 to 4, got {order}")
     paths = _as_paths(data)
-    credit = _credit(paths, method, order, half_life, seed)
+    chain = _Chain.build(paths, order) if method == "markov" else None
+    credit = _credit(paths, method, order, half_life, seed, chain)
     params = {"order": order} if method == "markov" else (
         {"half_life": half_life} if method == "time_decay" else {})
     if method in DATA_DRIVEN and n_bootstrap:
-        rng = np.random.default_rng(seed)
-        shares = []
-        for _ in range(n_bootstrap):
-            boot = paths.assign(conversions=rng.poisson(paths.conversions),
-                                nulls=rng.poisson(paths.nulls))
-            boot = boot[(boot.conversions + boot.nulls) > 0]
-            shares.append(_credit(boot, method, order, half_life, seed).share)
-        table = pd.concat(shares, axis=1).reindex(credit.index).fillna(0.0)
+        table = _bootstrap(paths, method, order, seed, chain, n_bootstrap)
+        table = table.reindex(credit.index).fillna(0.0)
         alpha = (1 - confidence) / 2
         credit["share_low"] = table.quantile(alpha, axis=1)
         credit["share_high"] = table.quantile(1 - alpha, axis=1)
     return Attribution(method, credit, params)
 
 
-def _credit(paths, method, order, half_life, seed) -> pd.DataFrame:
+def _bootstrap(paths, method, order, seed, chain, n_bootstrap) -> pd.DataFrame:
+    """Shares of conversions over Poisson-bootstrap replicates of the journeys (one column each).
+
+    A path's conversions and nulls are redrawn, its value scaled with its conversions. The
+    Markov chain is parsed once and re-weighted per replicate.
+    """
+    rng = np.random.default_rng(seed)
+    conv = paths.conversions.to_numpy(dtype=float)
+    per_conversion = np.divide(paths.value.to_numpy(dtype=float), conv,
+                               out=np.zeros(len(conv)), where=conv > 0)
+    shares = []
+    for _ in range(n_bootstrap):
+        drawn = rng.poisson(conv)
+        boot = paths.assign(conversions=drawn, nulls=rng.poisson(paths.nulls),
+                            value=drawn * per_conversion)
+        if chain is None:
+            boot = boot[(boot.conversions + boot.nulls) > 0]
+        shares.append(_credit(boot, method, order, 2.0, seed, chain).share)
+    return pd.concat(shares, axis=1)
+
+
+def _credit(paths, method, order, half_life, seed, chain=None) -> pd.DataFrame:
     total_conv = float(paths.conversions.sum())
     total_value = float(paths.value.sum())
     if method in HEURISTICS:
@@ -411,19 +523,25 @@ def _credit(paths, method, order, half_life, seed) -> pd.DataFrame:
     else:
         se = None
         if method == "markov":
-            raw = _markov_credit(paths, order)
+            raw = _markov_credit(paths, order, chain)
         else:
-            raw, se = _shapley_credit(paths, seed=seed)
+            phi, se = _shapley_credit(paths, seed=seed)
+            raw = pd.DataFrame({"conversions": phi, "value": phi})
         raw = raw.clip(lower=0.0)
-        share = raw / raw.sum() if raw.sum() > 0 else raw
-        out = pd.DataFrame({"conversions": share * total_conv, "value": share * total_value})
+        out = pd.DataFrame({"conversions": _scaled(raw.conversions, total_conv),
+                            "value": _scaled(raw.value, total_value)})
         if se is not None and (se > 0).any():  # sampled Shapley: its Monte Carlo error
-            out["share_se"] = se / raw.sum()
+            out["share_se"] = se / raw.conversions.sum()
     out = out.sort_index()
     out["share"] = out.conversions / out.conversions.sum() if total_conv else 0.0
     out["value_share"] = out.value / total_value if total_value else 0.0
     out.index.name = "channel"
     return out
+
+
+def _scaled(raw: pd.Series, total: float) -> pd.Series:
+    """``raw`` rescaled to sum to ``total`` (zeros when there is nothing to share)."""
+    return raw / raw.sum() * total if raw.sum() > 0 else raw * 0.0
 
 
 @dataclass
