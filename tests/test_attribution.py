@@ -184,8 +184,30 @@ def test_exact_and_sampled_shapley_agree(paths):
 
     exact, _ = _shapley_credit(paths)
     sampled, se = _shapley_credit(paths, max_exact=0, n_permutations=3000)
-    assert exact.sum() == pytest.approx(paths.conversions.sum())  # efficiency
-    assert (abs(sampled - exact) < 4 * se + 1e-9).all()
+    assert exact.conversions.sum() == pytest.approx(paths.conversions.sum())  # efficiency
+    assert exact.value.sum() == pytest.approx(paths.value.sum())
+    assert (abs(sampled.conversions - exact.conversions) < 4 * se + 1e-9).all()
+
+
+def test_shapley_counts_the_journeys_that_did_not_convert():
+    # Issue 18 item 10 (failed before: the game ignored nulls, an equal split a 10 / b 10).
+    # "a" alone converts 5 of 5 journeys, "b" alone 5 of 100; in "a > b" the rate game gives
+    # a 0.5 * 1 + 0.5 * (1 - 0.05) = 0.975 of each conversion, b 0.025. Value per journey:
+    # a 4, b 0.5, "a > b" 10, so a gets 10 * (0.5 * 4 + 0.5 * 9.5) = 67.5 of that path's 100.
+    paths = pd.DataFrame({"path": ["a > b", "a", "b"], "conversions": [10, 5, 5],
+                          "nulls": [0, 0, 95], "value": [100.0, 20.0, 50.0]})
+    credit = attribute(paths, "shapley", n_bootstrap=0).credit
+    np.testing.assert_allclose(credit.conversions, [14.75, 5.25])
+    np.testing.assert_allclose(credit.value, [20 + 67.5, 50 + 32.5])
+
+
+def test_shapley_recovers_the_planted_credit(paths, world):
+    # Issue 18 item 10: mean absolute error in channel share against the planted credit,
+    # 0.019-0.023 over demo worlds 1, 2, 4 (30,000 users); the equal split it replaced scored
+    # 0.053-0.057, Markov 0.070-0.072, last touch 0.118-0.126.
+    truth = world.truth["channel_credit"].set_index("channel").share
+    share = attribute(paths, "shapley", n_bootstrap=0).credit.share
+    assert float((share - truth.reindex(share.index)).abs().mean()) < 0.035
 
 
 def test_data_driven_methods_beat_last_touch_against_the_truth(world, paths):
@@ -200,7 +222,9 @@ def test_bootstrap_interval_brackets_the_estimate(paths):
     credit = attribute(paths, "shapley", n_bootstrap=100).credit
     assert (credit.share_low <= credit.share + 1e-12).all()
     assert (credit.share <= credit.share_high + 1e-12).all()
-    assert (credit.share_high - credit.share_low).max() < 0.1
+    # The rate game pays for counting non-conversions with noise: widest 90 % interval 0.102
+    # here (group_chat, 1,110 conversions).
+    assert (credit.share_high - credit.share_low).max() < 0.15
 
 
 def test_path_table_input_and_bad_input(paths):
