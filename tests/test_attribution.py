@@ -93,9 +93,119 @@ def test_journeys_sort_cut_and_count_what_they_leave_out():
     assert not got.loc[(1, "moments"), "converted"]
     assert got.loc[(3, "app"), "converted"]
     assert j.excluded == {"touches without a channel": 1,
-                          "touches more than 30 days before their conversion": 1,
+                          "touches more than 30 days before their journey's end": 1,
                           "conversions with no touch in their window": 1}
     assert j.paths.conversions.sum() == 2 and j.paths.value.sum() == 15.0
+
+
+def _one_user(channels_and_days, converts_on=None):
+    touches = pd.DataFrame({"user_id": 1, "channel": [c for c, _ in channels_and_days],
+                            "ts": pd.to_datetime("2026-01-01")
+                            + pd.to_timedelta([d for _, d in channels_and_days], unit="D")})
+    conv = pd.DataFrame({"user_id": pd.Series([1] if converts_on is not None else [],
+                                              dtype="int64"),
+                         "ts": pd.to_datetime("2026-01-01")
+                         + pd.to_timedelta([converts_on] if converts_on is not None else [],
+                                           unit="D"),
+                         "value": pd.Series([5.0] if converts_on is not None else [],
+                                            dtype=float)})
+    return {"touchpoints": touches, "conversions": conv}
+
+
+def test_journeys_accept_tz_aware_timestamps():
+    # Issue 18 item 12 (failed before: UFuncTypeError comparing tz-aware timestamps).
+    tables = _one_user([("video", 0), ("search", 2)], converts_on=3)
+    naive = journeys(tables).paths
+    for name in ("touchpoints", "conversions"):
+        tables[name] = tables[name].assign(ts=tables[name].ts.dt.tz_localize("Asia/Shanghai"))
+    pd.testing.assert_frame_equal(journeys(tables).paths, naive)
+
+
+def test_lookback_cuts_every_journey_alike():
+    # Issue 18 item 12 (failed before: only converting journeys were cut, so this history gave
+    # "app" when it converted and "video > search > app" when it did not).
+    history = [("video", 0), ("search", 10), ("app", 45)]
+    converted = journeys(_one_user(history, converts_on=45.5), lookback_days=30)
+    not_converted = journeys(_one_user(history), lookback_days=30)
+    assert converted.journeys.path.tolist() == ["app"]
+    assert not_converted.journeys.path.tolist() == ["app"]
+    assert not_converted.excluded == {"touches more than 30 days before their journey's end": 2}
+
+
+def test_tied_touches_do_not_depend_on_input_order():
+    # Issue 18 item 12 (failed before: tied timestamps kept input order).
+    forward = journeys(_one_user([("video", 0), ("app", 1), ("search", 1)], converts_on=2))
+    backward = journeys(_one_user([("search", 1), ("app", 1), ("video", 0)], converts_on=2))
+    assert forward.journeys.path.tolist() == backward.journeys.path.tolist() == [
+        "video > app > search"]
+
+
+@pytest.mark.parametrize(("breakage", "message"), [
+    (lambda t: {"conversions": t["conversions"]}, "missing table 'touchpoints'"),
+    (lambda t: {**t, "conversions": t["conversions"].assign(
+        ts=t["conversions"].ts.dt.tz_localize("UTC"))}, "mix time zones"),
+    (lambda t: {**t, "conversions": t["conversions"].assign(
+        value=t["conversions"].value.astype(str))}, "conversions.value: expected a numeric"),
+    (lambda t: {**t, "touchpoints": t["touchpoints"].assign(
+        user_id=t["touchpoints"].user_id.astype(str))}, "cast both to one type"),
+    (lambda t: {**t, "touchpoints": t["touchpoints"].drop(columns="ts")},
+     "touchpoints: missing column 'ts'"),
+    (lambda t: [t["touchpoints"]], "expected a dict"),
+])
+def test_journeys_and_attribute_name_bad_input(breakage, message):
+    # Issue 12 (failed before: KeyError, TypeError, or silently 0 converting journeys).
+    tables = _one_user([("video", 0), ("search", 2)], converts_on=3)
+    with pytest.raises(tg.SchemaError, match=message):
+        journeys(breakage(tables))
+    with pytest.raises(tg.SchemaError, match=message):
+        attribute(breakage(tables), "linear")
+
+
+def test_path_table_values_are_checked():
+    good = pd.DataFrame({"path": ["a > b", "b"], "conversions": [3, 1], "value": [9.0, 1.0],
+                         "nulls": [1, 5]})
+    with pytest.raises(tg.SchemaError, match="'value' .* must be numeric"):
+        attribute(good.assign(value=["9", "1"]), "markov")
+    with pytest.raises(tg.SchemaError, match="1 negative"):
+        attribute(good.assign(nulls=[-1, 5]), "markov")
+    with pytest.raises(tg.SchemaError, match="1 missing"):
+        tg.journeys_from_paths(good.assign(conversions=[3, None]))
+    with pytest.raises(tg.SchemaError, match="missing column 'total'"):
+        tg.journeys_from_paths(good, conversions="total")
+
+
+def test_journeys_from_a_real_path_table_match_channel_attribution(sample_paths):
+    # Issue 12: ChannelAttribution's sample table, under its own column names and separator.
+    ca = pytest.importorskip("ChannelAttribution")
+    from importlib.metadata import files
+
+    raw = pd.read_csv(next(f for f in files("ChannelAttribution")
+                           if f.name == "Data.csv").locate(), sep=";")
+    raw["path"] = raw.path.str.replace(" > ", ">")
+    trips = tg.journeys_from_paths(raw, path="path", conversions="total_conversions",
+                                   value="total_conversion_value", nulls="total_null")
+    stats = trips.stats().value
+    assert stats["journeys"] == raw.total_conversions.sum() + raw.total_null.sum()
+    assert stats["converting"] == raw.total_conversions.sum()
+    assert "Top paths" in trips._repr_html_() and trips.plot() is not None
+    peer = ca.heuristic_models(raw, "path", "total_conversions",
+                               var_value="total_conversion_value", sep=">",
+                               flg_pro=False).set_index("channel_name")
+    for ours, theirs in (("first_touch", "first_touch"), ("last_touch", "last_touch"),
+                         ("linear", "linear_touch")):
+        credit = tg.attribute(trips, ours).credit.reindex(peer.index)
+        np.testing.assert_allclose(credit.conversions, peer[f"{theirs}_conversions"],
+                                   rtol=1e-9)
+        np.testing.assert_allclose(credit.value, peer[f"{theirs}_value"], rtol=1e-9)
+    # Markov conversions: within ChannelAttribution's simulation noise (1.1-1.8 % at orders
+    # 1-3 on the channels with over 5 % of conversions, one run of 1e6 simulations).
+    for order in (1, 3):
+        markov = ca.markov_model(raw, "path", "total_conversions", var_null="total_null",
+                                 order=order, sep=">", nsim_start=1e6, flg_pro=False,
+                                 verbose=False).set_index("channel_name").total_conversions
+        large = markov > 0.05 * markov.sum()
+        ours = tg.attribute(trips, "markov", order=order, n_bootstrap=0).credit.conversions
+        np.testing.assert_allclose(ours.reindex(markov.index)[large], markov[large], rtol=0.03)
 
 
 def test_heuristics_match_channel_attribution_exactly(paths):
