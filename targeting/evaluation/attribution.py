@@ -12,15 +12,19 @@ Methods (:func:`attribute`):
 - heuristics: ``last_touch``, ``first_touch``, ``linear`` (equal split over the touches),
   ``time_decay`` (weight halves every ``half_life`` touches back from the conversion),
   ``position`` (U-shape: 40 % first, 40 % last, 20 % shared by the middle);
-- ``markov``: removal effect in a Markov chain of order 1 to 4 over the touches, computed in
-  closed form from the absorbing chain (deterministic, unlike simulation-based peers). A channel's
-  credit is its removal effect (the share of conversions lost when its states lead nowhere),
-  normalised to the conversions;
-- ``shapley``: Shapley value of the coalition game in which a set of channels is worth the
-  conversions of the journeys whose channels all lie in it; exact up to ``max_exact`` channels,
-  sampled permutations (with a standard error) beyond.
+- ``markov``: removal effect in a Markov chain of order 1 to 4 over the touches, computed
+  exactly from the absorbing chain over the observed states (deterministic, unlike
+  simulation-based peers). A channel's credit is its removal effect (the share of conversions
+  lost when its states lead nowhere), normalised to the conversions; its value credit is the
+  same removal effect in the chain rewarded with each end state's conversion value;
+- ``shapley``: per set of channels seen together in journeys, the Shapley value of the
+  conversion rate of exposure (converting and non-converting journeys alike), weighted by the
+  journeys with that set; exact up to ``max_exact`` channels in a set, sampled beyond.
 
-Every data-driven credit comes with a Poisson-bootstrap confidence interval over journeys.
+Every data-driven credit comes with a Poisson-bootstrap interval over journeys. It covers the
+sampling noise of the data only: not the method's own error, which only a known truth shows
+(``compare_attribution(..., truth=...)`` on the demo world), nor an experiment's
+(:func:`incrementality`).
 """
 
 from __future__ import annotations
@@ -676,7 +680,11 @@ def _game_at(subsets: np.ndarray, local: np.ndarray, sums: np.ndarray) -> np.nda
 # -- one call -----------------------------------------------------------------------------------
 @dataclass
 class Attribution:
-    """Credit per channel: conversions and value, absolute and share, with intervals."""
+    """Credit per channel: conversions and value, absolute and share, with intervals.
+
+    ``share_low``/``share_high`` (data-driven methods) bound the share over Poisson-bootstrap
+    replicates of the journeys: sampling noise only, not the method's error against the truth.
+    """
 
     method: str
     credit: pd.DataFrame
@@ -684,7 +692,11 @@ class Attribution:
 
     def _repr_html_(self) -> str:
         title = html.escape(f"Attribution: {self.method} {self.params or ''}")
-        return f"<h4>{title}</h4>" + self.credit.round(4).to_html()
+        note = ""
+        if "share_low" in self.credit:
+            note = ("<p>share_low / share_high: bootstrap interval over journeys, sampling noise "
+                    "only (not the method's error against the truth).</p>")
+        return f"<h4>{title}</h4>" + note + self.credit.round(4).to_html()
 
     def plot(self, ax=None):
         """Share of conversions per channel, with the bootstrap interval where there is one."""
@@ -723,7 +735,8 @@ def attribute(data, method: str = "markov", *, order: int = 1, half_life: float 
     -------
     Attribution
         ``credit``: per channel ``conversions``, ``value``, ``share`` (and for data-driven
-        methods ``share_low``/``share_high``).
+        methods ``share_low``/``share_high``: a ``confidence`` Poisson-bootstrap interval over
+        journeys, which covers sampling noise only, not the method's error).
 
     Examples
     --------
@@ -866,7 +879,10 @@ class Incrementality:
     ``measured`` is the exposed arm's extra conversions, ``(rate_exposed - rate_held_out) *
     exposed``, with a normal-approximation interval; ``table`` sets each attribution method's
     credit to the channel (over the exposed journeys) beside it, with the calibration factor
-    ``measured / attributed`` that would rescale that method's credit to the experiment.
+    ``measured / attributed`` that would rescale that method's credit to the experiment and its
+    interval (``calibration_low``/``calibration_high``, the measured interval over the
+    attributed credit). Both intervals cover the experiment's sampling noise only; the
+    attributed credit is taken as fixed.
     """
 
     channel: str
@@ -879,12 +895,16 @@ class Incrementality:
     measured_low: float
     measured_high: float
     attributed: pd.Series
+    confidence: float = 0.9
 
     @property
     def table(self) -> pd.DataFrame:
         out = pd.DataFrame({"attributed": self.attributed})
         out["measured"] = self.measured
-        out["calibration_factor"] = self.measured / out.attributed.replace(0, np.nan)
+        attributed = out.attributed.replace(0, np.nan)
+        out["calibration_factor"] = self.measured / attributed
+        out["calibration_low"] = self.measured_low / attributed
+        out["calibration_high"] = self.measured_high / attributed
         out["within_interval"] = out.attributed.between(self.measured_low, self.measured_high)
         return out
 
@@ -894,7 +914,9 @@ class Incrementality:
             f"{self.campaign_id} ({self.measured_low:.1f} to {self.measured_high:.1f}); "
             f"exposed {self.exposed:,} at {self.rate_exposed:.2%}, held out {self.held_out:,} "
             f"at {self.rate_held_out:.2%}")
-        return f"<h4>Incrementality</h4><p>{head}</p>" + self.table.round(3).to_html()
+        note = (f"<p>Intervals: {self.confidence:.0%} normal approximation of the experiment's "
+                "sampling noise only (attributed credit taken as fixed).</p>")
+        return f"<h4>Incrementality</h4><p>{head}</p>{note}" + self.table.round(3).to_html()
 
     def plot(self, ax=None):
         """Attributed credit per method against the measured increment and its interval."""
@@ -953,4 +975,4 @@ def incrementality(tables: Mapping[str, pd.DataFrame], campaign_id: str, channel
                                      .get(channel, 0.0)) for m in methods})
     return Incrementality(channel, campaign_id, n_e, n_c, float(p_e), float(p_c),
                           float(measured), float(measured - z * se), float(measured + z * se),
-                          attributed)
+                          attributed, confidence)
