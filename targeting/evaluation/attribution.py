@@ -496,15 +496,23 @@ class _Chain:
 
 
 def _parse(paths: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
-    """Touches of a path table as arrays: path row, position, channel code; sorted channels."""
-    steps = paths.path.reset_index(drop=True).str.split(SEP.strip()).explode()
-    names = steps.str.strip().to_numpy()
-    codes, channels = pd.factorize(names, sort=True)
-    row = steps.index.to_numpy(dtype=np.int64)
-    starts = np.r_[True, row[1:] != row[:-1]] if len(row) else np.zeros(0, dtype=bool)
-    first = np.flatnonzero(starts)
-    pos = np.arange(len(row)) - np.repeat(first, np.diff(np.r_[first, len(row)]))
-    return row, pos, codes.astype(np.int64), [str(c) for c in channels]
+    """Touches of a path table as arrays: path row, position, channel code; sorted channels.
+
+    One split of all paths joined (not one per path), and the names stripped once per distinct
+    token rather than per touch.
+    """
+    texts = paths.path.astype(str).tolist()
+    sep = SEP.strip()
+    n = np.fromiter((t.count(sep) for t in texts), dtype=np.int64, count=len(texts)) + 1
+    tokens = np.array(sep.join(texts).split(sep) if texts else [], dtype=object)
+    raw_codes, raw_names = pd.factorize(tokens)
+    stripped = [str(name).strip() for name in raw_names]
+    channels = sorted(set(stripped))
+    index = {name: i for i, name in enumerate(channels)}
+    lookup = np.array([index[name] for name in stripped], dtype=np.int64)
+    row = np.repeat(np.arange(len(texts), dtype=np.int64), n)
+    pos = np.arange(len(row), dtype=np.int64) - np.repeat(np.cumsum(n) - n, n)
+    return row, pos, lookup[raw_codes], channels
 
 
 def _absorb(Q, rhs: np.ndarray, alive: np.ndarray, tol: float = 1e-13,
