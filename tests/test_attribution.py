@@ -344,6 +344,12 @@ def test_path_table_input_and_bad_input(paths):
         attribute(paths.rename(columns={"path": "route"}), "linear")
     with pytest.raises(ValueError, match="unknown method"):
         attribute(paths, "gut_feeling")
+    with pytest.raises(ValueError, match="confidence in"):
+        attribute(paths, "markov", confidence=90)
+    from targeting.evaluation.attribution import incrementality
+
+    with pytest.raises(tg.SchemaError, match="needs the 'campaign' table"):
+        incrementality({"touchpoints": paths}, "c", "group_chat")
 
 
 def test_results_render(world, paths):

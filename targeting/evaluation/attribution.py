@@ -227,7 +227,7 @@ def _check_journey_tables(tables) -> None:
         validate(present)
     except SchemaError as err:
         problems += err.problems
-    ids = {n: f["user_id"].dtype for n, f in frames.items() if "user_id" in f.columns}
+    ids = {n: f["user_id"].dtype for n, f in frames.items() if "user_id" in f.columns and len(f)}
     if len(ids) == 2:
         kinds = {n: "integer" if ptypes.is_integer_dtype(d) else "string"
                  if ptypes.is_string_dtype(d) else str(d) for n, d in ids.items()}
@@ -588,10 +588,14 @@ def _shapley_credit(paths: pd.DataFrame, max_exact: int = 15, n_permutations: in
     or not) whose channel set is exactly ``S``; an ``S`` seen in no journey takes the pooled rate
     of the journeys whose channels all lie in ``S`` (0 if none do). Each group adds
     ``journeys(T) * phi_j(v restricted to T)`` to channel ``j``, so the credit sums to the
-    conversions (efficiency: the phi of a group add up to its own rate). This is the
-    conditional-probability Shapley attribution (Dalessandro et al. 2012; the per-path game of
-    Zhao et al. 2018) with non-converting journeys in the denominator; the value credit plays
-    the same game with value per journey. Exact for groups of up to ``max_exact`` channels,
+    conversions (efficiency: the phi of a group add up to its own rate); the empty set is worth
+    nothing, so conversions that would have happened anyway are shared among the channels too.
+    This is the Shapley value of the conditional conversion probability (as in Dalessandro et
+    al. 2012, "Causally motivated attribution for online advertising"), played per channel set
+    and with non-converting journeys in the denominator; the simplified Shapley value of Zhao
+    et al. 2018, an equal split of each converting journey over its channels, ignores them (it
+    is what this method computed before). The value credit plays the same game with value per
+    journey. Exact for sets of up to ``max_exact`` channels,
     ``n_permutations`` sampled orders beyond (the returned standard error is non-zero then).
     """
     paths = paths.reset_index(drop=True)
@@ -738,6 +742,10 @@ def attribute(data, method: str = "markov", *, order: int = 1, half_life: float 
         For ``time_decay``: touches back from the conversion at which the weight halves.
     n_bootstrap : int, default 200
         Poisson-bootstrap replicates over journeys for the data-driven intervals (0: none).
+    confidence : float, default 0.9
+        Coverage of those intervals (sampling noise only).
+    seed : int, default 0
+        Seed of the bootstrap (and of sampled Shapley orders).
 
     Returns
     -------
@@ -745,6 +753,15 @@ def attribute(data, method: str = "markov", *, order: int = 1, half_life: float 
         ``credit``: per channel ``conversions``, ``value``, ``share`` (and for data-driven
         methods ``share_low``/``share_high``: a ``confidence`` Poisson-bootstrap interval over
         journeys, which covers sampling noise only, not the method's error).
+
+    Raises
+    ------
+    SchemaError
+        Input that is not tables, a Journeys or a path table, or whose tables or columns break
+        their contract (see :func:`journeys` and :func:`journeys_from_paths`).
+    ValueError
+        An unknown method, a Markov order outside 1-4, a negative ``n_bootstrap`` or a
+        ``confidence`` outside (0, 1).
 
     Examples
     --------
@@ -758,6 +775,9 @@ def attribute(data, method: str = "markov", *, order: int = 1, half_life: float 
         raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
     if method == "markov" and order not in (1, 2, 3, 4):
         raise ValueError(f"Markov order must be 1 to 4, got {order}")
+    if n_bootstrap < 0 or not 0 < confidence < 1:
+        raise ValueError(f"n_bootstrap must be >= 0 and confidence in (0, 1), got {n_bootstrap} "
+                         f"and {confidence}")
     paths = _as_paths(data)
     chain = _Chain.build(paths, order) if method == "markov" else None
     credit = _credit(paths, method, order, half_life, seed, chain)
@@ -963,6 +983,12 @@ def incrementality(tables: Mapping[str, pd.DataFrame], campaign_id: str, channel
     """
     from scipy.stats import norm
 
+    from targeting.data.schema import SchemaError, validate
+
+    if not isinstance(tables, Mapping) or "campaign" not in tables:
+        raise SchemaError(["incrementality needs the 'campaign' table (user_id, campaign_id, "
+                           "arm, sent_at, converted, revenue) beside touchpoints and conversions"])
+    validate({"campaign": tables["campaign"]})
     campaign = tables["campaign"]
     rows = campaign[campaign["campaign_id"] == campaign_id]
     held = rows[rows["arm"] == control]
