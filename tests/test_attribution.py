@@ -251,6 +251,20 @@ def test_markov_lu_fallback_equals_the_iteration(sample_paths):
     np.testing.assert_allclose(iterated.to_numpy(), factorised.to_numpy(), rtol=1e-9)
 
 
+def test_markov_stays_exact_on_a_slowly_mixing_chain():
+    # A 3,000-touch loop on one channel: the iteration needs thousands of steps or the LU.
+    from targeting.evaluation.attribution import _markov_credit
+
+    paths = pd.DataFrame({"path": [" > ".join(["a"] * 3000 + ["b"]), "b > a > a > c", "c > b",
+                                   "a"],
+                          "conversions": [3, 2, 1, 0], "nulls": [1, 5, 2, 4],
+                          "value": [30.0, 20.0, 10.0, 0.0]})
+    for order in (1, 2):
+        ours = _markov_credit(paths, order)
+        reference = _dense_removal_effects(paths, order).reindex(ours.index)
+        np.testing.assert_allclose(ours.to_numpy(), reference.to_numpy(), rtol=1e-9)
+
+
 @pytest.mark.parametrize("order", [1, 3])
 def test_markov_value_credit_follows_value_like_channel_attribution(order, sample_paths):
     # Issue 18 item 9 (failed before: value was the conversion share times total value, 7-12 %
