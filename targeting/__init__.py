@@ -8,7 +8,12 @@
 from targeting.data.demo import DemoWorld, demo_world
 from targeting.data.identity import resolve_identity
 from targeting.data.schema import CONTRACTS, SchemaError, validate
-from targeting.evaluation.attribution import attribute, compare_attribution, journeys
+from targeting.evaluation.attribution import (
+    attribute,
+    compare_attribution,
+    journeys,
+    journeys_from_paths,
+)
 from targeting.evaluation.audience import LookalikeEvaluation, segment_seed
 from targeting.evaluation.campaign import CampaignReport, campaign_report
 from targeting.evaluation.drift import DriftReport
@@ -36,6 +41,7 @@ __all__ = [
     "PropensityEvaluation", "PropensityModel", "SchemaError", "SeedReport", "UpliftComparison",
     "UpliftEvaluation", "UpliftModel", "__version__", "attribute", "build_features",
     "campaign_dataset", "campaign_report", "clear_model_cache", "compare_attribution",
-    "compare_uplift", "demo_world", "evaluate_uplift", "explain", "journeys", "load_model",
-    "plan_campaign", "resolve_identity", "score", "segment_seed", "uplift_scorer", "validate",
+    "compare_uplift", "demo_world", "evaluate_uplift", "explain", "journeys",
+    "journeys_from_paths", "load_model", "plan_campaign", "resolve_identity", "score",
+    "segment_seed", "uplift_scorer", "validate",
 ]
