@@ -202,7 +202,8 @@ class _Simulator:
     interest_gain = 1.5
 
     # Life cycle: dropout per month ~ Beta(a, b) (mean a / (a + b)); first-months boost.
-    dropout_a, dropout_b = 1.0, 14.0
+    dropout_a, dropout_b = 1.0, 19.0
+    dormant_rate = 0.2  # customers who dropped out still buy now and then, at this share
     newcomer_boost, newcomer_months = 1.0, 2.0
     dormant_share = 0.25  # of the customers who joined before the history starts
 
@@ -388,7 +389,7 @@ class _Simulator:
         seconds = self.horizon * 86400
         after = (begin + self.period - self.join_ts).astype("timedelta64[s]").astype(float)
         share = np.clip(after / seconds, 0.0, 1.0)
-        return share * self.alive[period]
+        return share * np.where(self.alive[period], 1.0, self.dormant_rate)
 
     def _months_since_join(self, period: int) -> np.ndarray:
         begin = self.start + period * self.period
@@ -488,7 +489,7 @@ class _Simulator:
             # People read about what they are about to want: the view mixes now and next period.
             view = 0.5 * (self.interest(p) + self.interest(p + 1))[social]
             # Present from joining on; those who dropped out as customers engage less.
-            present = self._exposure(p) + 0.3 * self._joined_share(p) * ~self.alive[p]
+            present = self._joined_share(p) * np.where(self.alive[p], 1.0, 0.4)
             activity = self.activity[social] * present[social]
             rate = activity[:, None] * self.engaged_rate * np.exp(
                 self.interest_gain * view - 0.5)

@@ -34,7 +34,7 @@ from targeting.features.reference import FeatureReference
 from targeting.models._params import LightGBMParamsMixin
 
 _DEFAULT_LGB = {
-    "learning_rate": 0.03,
+    "learning_rate": 0.05,
     "num_leaves": 15,
     "min_child_samples": 200,
     "feature_fraction": 0.7,
@@ -68,7 +68,7 @@ class PropensityModel(LightGBMParamsMixin, ClassifierMixin, BaseEstimator):
         Feature builders to use (see :class:`~targeting.FeaturePipeline`).
     n_estimators : int, default 3000
         Upper bound on boosting rounds; early stopping on the validation window picks the number.
-    early_stopping_rounds : int, default 100
+    early_stopping_rounds : int, default 50
     calibrate : bool, default True
         Platt-scale the scores on the validation window so they read as probabilities.
     random_state : int, default 0
@@ -108,7 +108,7 @@ class PropensityModel(LightGBMParamsMixin, ClassifierMixin, BaseEstimator):
                  snapshot_every_days: int | None = None, max_snapshots: int = 12,
                  max_train_rows: int = 600_000, lookback_days: int | None = None,
                  builders: Sequence[str] = BUILDERS,
-                 n_estimators: int = 3000, early_stopping_rounds: int = 100,
+                 n_estimators: int = 3000, early_stopping_rounds: int = 50,
                  calibrate: bool = True, random_state: int = 0, progress: bool = True,
                  **lightgbm_params: Any):
         self.category = category
