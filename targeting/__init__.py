@@ -7,6 +7,7 @@
 
 from targeting.data.demo import DemoWorld, demo_world
 from targeting.data.identity import resolve_identity
+from targeting.data.io import CampaignInput, from_campaign
 from targeting.data.schema import CONTRACTS, SchemaError, validate
 from targeting.evaluation.attribution import attribute, compare_attribution, journeys
 from targeting.evaluation.audience import LookalikeEvaluation, segment_seed
@@ -31,11 +32,15 @@ from targeting.scoring import clear_model_cache, load_model, score
 
 __version__ = "0.1.0"
 __all__ = [
-    "Audience", "CONTRACTS", "CampaignData", "CampaignPlan", "CampaignReport", "DemoWorld",
+    "Audience", "CONTRACTS", "CampaignData",
+    "CampaignInput",
+    "CampaignPlan", "CampaignReport", "DemoWorld",
     "DriftReport", "Explanation", "FeaturePipeline", "LookalikeEvaluation", "LookalikeModel",
     "PropensityEvaluation", "PropensityModel", "SchemaError", "SeedReport", "UpliftComparison",
     "UpliftEvaluation", "UpliftModel", "__version__", "attribute", "build_features",
     "campaign_dataset", "campaign_report", "clear_model_cache", "compare_attribution",
-    "compare_uplift", "demo_world", "evaluate_uplift", "explain", "journeys", "load_model",
+    "compare_uplift", "demo_world", "evaluate_uplift", "explain",
+    "from_campaign",
+    "journeys", "load_model",
     "plan_campaign", "resolve_identity", "score", "segment_seed", "uplift_scorer", "validate",
 ]
