@@ -131,10 +131,10 @@ def from_campaign(df: pd.DataFrame, *, arm: str, user: str | None = None,
     Examples
     --------
     >>> import pandas as pd
-    >>> df = pd.DataFrame({"segment": ["No E-Mail", "Mens E-Mail"] * 3,
+    >>> df = pd.DataFrame({"id": range(6), "segment": ["No E-Mail", "Mens E-Mail"] * 3,
     ...                    "conversion": [0, 1, 0, 0, 1, 1], "spend": [0, 30.5, 0, 0, 12, 8],
     ...                    "recency": [1, 4, 2, 9, 3, 5]})
-    >>> c = from_campaign(df, arm="segment", outcome="conversion", revenue="spend",
+    >>> c = from_campaign(df, user="id", arm="segment", outcome="conversion", revenue="spend",
     ...                   covariates=["recency"], control="No E-Mail", sent_at="2008-03-01")
     >>> c.campaign.dtypes["converted"], c.arms
     (dtype('bool'), ['Mens E-Mail'])

@@ -280,11 +280,25 @@ def _perfect_qini_key(y, t):
 
 def _perfect_uplift_key(y, t):
     """The perfect ranking for the uplift curve: treated responders and control non-responders
-    first, ordered so the curve's rates peak earliest (scikit-uplift's construction)."""
-    control_responders = np.sum((y == 1) & (t == 0))
-    treated_non_responders = np.sum((y == 0) & (t == 1))
-    tie_break = y if control_responders > treated_non_responders else t
-    return 2.0 * (y == t) + tie_break
+    first, ordered so the curve's rates peak earliest (scikit-uplift's construction).
+
+    For amounts (revenue) the same four groups, with "responder" meaning a positive amount:
+    treated spenders first, largest amount first; control users who spent nothing; then treated
+    non-spenders and control spenders (smallest amount first) in scikit-uplift's tie-break
+    order. With 0/1 outcomes, or amounts that are a constant multiple of them, this is exactly
+    scikit-uplift's ranking."""
+    responded = y > 0
+    control_responders = np.sum(responded & (t == 0))
+    treated_non_responders = np.sum(~responded & (t == 1))
+    if _is_binary(y):
+        tie_break = y if control_responders > treated_non_responders else t
+        return 2.0 * (y == t) + tie_break
+    within = y / (2.0 * y.max())  # in [0, 0.5]: orders amounts inside a group
+    treated_spend, control_spend = responded & (t == 1), responded & (t == 0)
+    control_first = control_responders > treated_non_responders
+    level = np.select([treated_spend, ~responded & (t == 0), control_spend],
+                      [3.0, 2.0, 1.0 if control_first else 0.0], 0.0 if control_first else 1.0)
+    return level + np.where(treated_spend, within, np.where(control_spend, 0.5 - within, 0.0))
 
 
 def _perfect_counts(y, t, key):
