@@ -167,6 +167,19 @@ class PropensityEvaluation:
 #               model's (scikit-uplift's qini_auc_score / uplift_auc_score): 1 perfect, 0 random;
 #   "mean_gain" causalml's convention: the curve divided by its end value, averaged over every
 #               user (ties broken in input order, so give it untied scores to compare).
+# Amounts (revenue). The curves take summed amounts instead of counts. The "perfect" ranking is
+# scikit-uplift's, with "responded" read as "spent something" and amounts ordering each group:
+#   Qini:   treated users by amount, largest first; then everyone who spent nothing; then control
+#           spenders, largest last (the key y*t - y*(1-t));
+#   uplift: treated spenders (largest first), control non-spenders, then treated non-spenders
+#           and control spenders (smallest first) in scikit-uplift's tie-break order.
+# Both are rankings one can actually make, so the perfect one scores 1, a ranking that ties
+# everyone (the random line) 0, and a random ranking about 0; with 0/1 outcomes (or amounts that
+# are a constant multiple of them) they are exactly scikit-uplift's. The reversed perfect
+# ranking scores -0.94 to -1.008 for AUUC and -0.60 to -0.68 for the Qini (both arms, spend and
+# conversion, Hillstrom campaign), as with scikit-uplift on 0/1 outcomes: not symmetric.
+# "mean_gain" divides by the curve's end value, which for a campaign with a small total effect
+# is small: values far outside [-1, 1] are then possible, as in causalml.
 NORMALIZATIONS = ("perfect", "mean_gain")
 
 
