@@ -151,16 +151,22 @@ def test_estimated_propensity_agrees_with_the_known_one_when_randomised(data):
 
 def test_bad_treatment_and_outcomes_are_refused(small_data):
     d = small_data
-    with pytest.raises(ValueError, match="0 \\(control\\) or 1"):
+    with pytest.raises(tg.SchemaError, match="0 \\(control\\) or 1"):
         tg.UpliftModel(control=0).fit(d.X, d.y, np.where(d.arm == "control", 0.0, 2.0))
-    with pytest.raises(ValueError, match="no control users"):
+    with pytest.raises(tg.SchemaError, match="no control users"):
         tg.UpliftModel().fit(d.X, d.y, np.where(d.arm == "control", "coupon", d.arm))
-    with pytest.raises(ValueError, match="pass control=0"):
+    with pytest.raises(tg.SchemaError, match="pass control=0"):
         tg.UpliftModel().fit(d.X, d.y, (d.arm != "control").astype(int))
     y = d.y.copy()
     y[:2] = np.nan
-    with pytest.raises(ValueError, match="2 missing outcome"):
+    with pytest.raises(tg.SchemaError, match="2 missing outcome"):
         tg.UpliftModel().fit(d.X, y, d.arm)
+    with pytest.raises(tg.SchemaError, match="y must be numeric"):
+        tg.UpliftModel().fit(d.X, np.where(d.y > 0, "yes", "no"), d.arm)
+    arm = d.arm.copy()
+    arm[:3] = None
+    with pytest.raises(tg.SchemaError, match="3 user\\(s\\) without an arm"):
+        tg.UpliftModel().fit(d.X, d.y, arm)
     with pytest.raises(ValueError, match="learner must be one of"):
         tg.UpliftModel("z").fit(d.X, d.y, d.arm)
     model = tg.UpliftModel("s", n_estimators=10).fit(d.X, d.y, d.arm)

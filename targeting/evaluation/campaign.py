@@ -447,8 +447,12 @@ def _breakdown(rows, covariates, dimensions, outcomes, control, z: float) -> pd.
                                     **_difference(y[treated], y[base], z)})
     if not records:
         return pd.DataFrame(columns=_BREAKDOWN_COLUMNS)
-    return pd.DataFrame(records).sort_values(["outcome", "dimension", "group", "arm"],
-                                             ignore_index=True)
+    # Outcomes and dimensions in the order asked for; groups and arms sorted.
+    rank = {"outcome": {o: i for i, o in enumerate(outcomes)},
+            "dimension": {d: i for i, d in enumerate(dimensions)}}
+    return pd.DataFrame(records).sort_values(
+        ["outcome", "dimension", "group", "arm"], ignore_index=True,
+        key=lambda col: col.map(rank[col.name]) if col.name in rank else col)
 
 
 def _dimension(dim: str, rows: pd.DataFrame, covariates) -> np.ndarray:

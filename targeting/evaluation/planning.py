@@ -36,7 +36,7 @@ class CampaignPlan:
     cost_per_contact: float
     calibrated: bool = False
     confidence: float = 0.95
-    selections: dict = field(default_factory=dict)  # policy -> (rows contacted, arm per row)
+    selections: dict = field(default_factory=dict, repr=False)  # policy -> (rows, arms)
     control: object = CONTROL_ARM
 
     def _repr_html_(self) -> str:
