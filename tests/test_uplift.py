@@ -68,6 +68,17 @@ def test_readout_flags_a_sample_ratio_mismatch(world):
     assert report.srm["mismatch"] and not report.trustworthy
 
 
+def test_readout_uses_only_what_the_tables_hold(small_world):
+    tables = {k: small_world.tables[k] for k in ("campaign", "users")}  # no store orders
+    report = tg.campaign_report(tables, small_world.campaign_id)
+    assert set(report.breakdown.dimension) == {"city_tier"}  # no made-up channel or segment
+    assert not {"orders_90d", "spend_90d"} & set(report.balance.index)
+    assert "gender_f" in report.balance.index  # the profile the users table holds
+    bare = tg.campaign_report({"campaign": small_world.tables["campaign"]},
+                              small_world.campaign_id)
+    assert bare.breakdown.empty and bare.checks["balance"].startswith("not run")
+
+
 def test_readout_bad_input_is_named(small_world):
     tables = small_world.tables
     with pytest.raises(ValueError, match="'autumn_push_2027' not found.*autumn_push_2026"):

@@ -193,8 +193,8 @@ def campaign_report(campaign, campaign_id: str | None = None, *,
         validate(tables)
         rows = _rows(tables, campaign_id, outcomes, control)
         derived = _derived_covariates(tables, rows) if covariates is None else None
-        if breakdowns is None:
-            breakdowns = BREAKDOWNS if derived is not None else ()
+        if breakdowns is None:  # the usual ones the tables can give, none made up
+            breakdowns = [d for d in BREAKDOWNS if derived is not None and d in derived.columns]
     else:
         if not isinstance(campaign, pd.DataFrame):
             raise SchemaError([f"campaign_report needs the campaign table (a DataFrame), a "
