@@ -29,6 +29,7 @@ from pandas.api import types as ptypes
 from scipy import stats
 
 from targeting.data.identity import resolve_identity
+from targeting.data.io import CampaignInput
 from targeting.data.schema import SchemaError, validate
 from targeting.data.vocab import CONTROL_ARM
 from targeting.features.campaign import campaign_rows
@@ -145,7 +146,8 @@ class CampaignReport:
         return ax.figure
 
 
-def campaign_report(campaign, campaign_id: str | None = None, *,
+def campaign_report(campaign: pd.DataFrame | Mapping[str, pd.DataFrame] | CampaignInput,
+                    campaign_id: str | None = None, *,
                     covariates: pd.DataFrame | None = None,
                     outcomes: Sequence[str] | None = None,
                     breakdowns: Sequence[str] | None = None,

@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from targeting.data.vocab import CONTROL_ARM
+
+if TYPE_CHECKING:
+    from targeting.data.io import CampaignInput
+    from targeting.features.campaign import CampaignData
 
 POLICIES = ("uplift", "propensity", "random", "everyone")
 
@@ -128,7 +133,8 @@ def measured_increment(y, arm, picked, recommended, control) -> tuple[float, flo
 
 def plan_campaign(model, data, *, budget: float, cost_per_contact: float,
                   value_per_conversion: float | None = None, truth: pd.DataFrame | None = None,
-                  calibration=None, folds: int = 5, confidence: float = 0.95,
+                  calibration: tuple | CampaignData | CampaignInput | None = None,
+                  folds: int = 5, confidence: float = 0.95,
                   seed: int = 0) -> CampaignPlan:
     """Contact plan under a budget from a fitted :class:`~targeting.UpliftModel`.
 

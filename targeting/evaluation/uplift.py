@@ -15,6 +15,7 @@ from __future__ import annotations
 import html
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import lightgbm as lgb
 import numpy as np
@@ -27,6 +28,10 @@ from tqdm.auto import tqdm
 from targeting.data.schema import SchemaError
 from targeting.data.vocab import CONTROL_ARM
 from targeting.evaluation import metrics as m
+
+if TYPE_CHECKING:
+    from targeting.data.io import CampaignInput
+    from targeting.features.campaign import CampaignData
 
 TOP_FRACTIONS = (0.1, 0.3)
 
@@ -273,7 +278,10 @@ def _campaign_inputs(data, y, arm, outcome, control, categorical_feature):
     return X, y, arm, control or CONTROL_ARM, categorical_feature, None, None
 
 
-def compare_uplift(data, y=None, arm=None, learners: Sequence[str] = LEARNER_NAMES, *,
+def compare_uplift(data: pd.DataFrame | np.ndarray | CampaignData | CampaignInput,
+                   y: np.ndarray | pd.Series | Sequence[str] | None = None,
+                   arm: np.ndarray | pd.Series | None = None,
+                   learners: Sequence[str] = LEARNER_NAMES, *,
                    outcome: str | None = None, control=None, holdout: float | None = None,
                    folds: int | None = None, truth: pd.DataFrame | None = None, seed: int = 0,
                    n_bootstrap: int = 100, progress: bool = True,
