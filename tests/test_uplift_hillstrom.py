@@ -128,6 +128,14 @@ def test_cross_fitting_and_bad_input(hillstrom):
     folds = tg.compare_uplift(head, c.campaign.visit[:6_000], c.campaign.arm[:6_000], ("s",),
                               folds=3, n_bootstrap=0, progress=False, n_estimators=20)
     assert folds.split == "3-fold cross-fitting" and len(folds.evaluated) == 6_000
+    # A CampaignData without a feature pipeline (external data) works too.
+    data = tg.CampaignData(X=head, y=c.campaign.visit[:6_000].to_numpy(float),
+                           arm=c.campaign.arm[:6_000].astype(str).to_numpy(dtype=object),
+                           pipeline=None, campaign_id="hillstrom", as_of=pd.Timestamp(0),
+                           outcome="visit")
+    same = tg.compare_uplift(data, ("s",), folds=3, n_bootstrap=0, progress=False,
+                             n_estimators=20)
+    assert same.table.loc["s", "policy_qini"] == folds.table.loc["s", "policy_qini"]
     with pytest.raises(ValueError, match="not both"):
         tg.compare_uplift(head, c.campaign.visit[:6_000], c.campaign.arm[:6_000], ("s",),
                           folds=3, holdout=0.5, progress=False)
