@@ -7,7 +7,14 @@
 
 from targeting.data.demo import DemoWorld, demo_world
 from targeting.data.identity import resolve_identity
-from targeting.data.schema import CONTRACTS, SchemaError, validate
+from targeting.data.io import CampaignInput, from_campaign, from_transactions, read_tables
+from targeting.data.schema import (
+    CONTRACTS,
+    InsufficientDataError,
+    SchemaError,
+    TargetingError,
+    validate,
+)
 from targeting.evaluation.attribution import (
     attribute,
     compare_attribution,
@@ -36,12 +43,14 @@ from targeting.scoring import clear_model_cache, load_model, score
 
 __version__ = "0.1.0"
 __all__ = [
-    "Audience", "CONTRACTS", "CampaignData", "CampaignPlan", "CampaignReport", "DemoWorld",
-    "DriftReport", "Explanation", "FeaturePipeline", "LookalikeEvaluation", "LookalikeModel",
-    "PropensityEvaluation", "PropensityModel", "SchemaError", "SeedReport", "UpliftComparison",
+    "Audience", "CONTRACTS", "CampaignData", "CampaignInput", "CampaignPlan", "CampaignReport", "DemoWorld",
+    "DriftReport", "Explanation", "FeaturePipeline", "InsufficientDataError",
+    "LookalikeEvaluation", "LookalikeModel",
+    "PropensityEvaluation", "PropensityModel", "SchemaError", "SeedReport",
+    "TargetingError", "UpliftComparison",
     "UpliftEvaluation", "UpliftModel", "__version__", "attribute", "build_features",
     "campaign_dataset", "campaign_report", "clear_model_cache", "compare_attribution",
-    "compare_uplift", "demo_world", "evaluate_uplift", "explain", "journeys",
-    "journeys_from_paths", "load_model", "plan_campaign", "resolve_identity", "score",
-    "segment_seed", "uplift_scorer", "validate",
+    "compare_uplift", "demo_world", "evaluate_uplift", "explain", "from_campaign",
+    "from_transactions", "journeys", "journeys_from_paths", "load_model", "plan_campaign",
+    "read_tables", "resolve_identity", "score", "segment_seed", "uplift_scorer", "validate",
 ]

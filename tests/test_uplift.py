@@ -48,7 +48,8 @@ def test_readout_intervals_cover_the_true_average_effect(world):
         row = report.effects.loc[arm]
         assert row.low < true_effect < row.high, (arm, true_effect, row.low, row.high)
     assert report.arms.users.sum() == len(truth)
-    tiers = report.breakdown.query("dimension == 'city_tier' and arm == 'any treatment'")
+    tiers = report.breakdown.query("dimension == 'city_tier' and arm == 'any treatment' "
+                                   "and outcome == 'converted'")
     assert sorted(tiers.group) == ["1", "2", "3", "4", "5"]
     # The planted persuadables live in lower-tier cities: the readout must show it.
     low = tiers[tiers.group.isin(["4", "5"])].effect.mean()
@@ -65,6 +66,17 @@ def test_readout_flags_a_sample_ratio_mismatch(world):
     tables["campaign"] = campaign.drop(lost)
     report = tg.campaign_report(tables, world.campaign_id, allocation=world.campaign_allocation)
     assert report.srm["mismatch"] and not report.trustworthy
+
+
+def test_readout_uses_only_what_the_tables_hold(small_world):
+    tables = {k: small_world.tables[k] for k in ("campaign", "users")}  # no store orders
+    report = tg.campaign_report(tables, small_world.campaign_id)
+    assert set(report.breakdown.dimension) == {"city_tier"}  # no made-up channel or segment
+    assert not {"orders_90d", "spend_90d"} & set(report.balance.index)
+    assert "gender_f" in report.balance.index  # the profile the users table holds
+    bare = tg.campaign_report({"campaign": small_world.tables["campaign"]},
+                              small_world.campaign_id)
+    assert bare.breakdown.empty and bare.checks["balance"].startswith("not run")
 
 
 def test_readout_bad_input_is_named(small_world):
@@ -150,16 +162,22 @@ def test_estimated_propensity_agrees_with_the_known_one_when_randomised(data):
 
 def test_bad_treatment_and_outcomes_are_refused(small_data):
     d = small_data
-    with pytest.raises(ValueError, match="0 \\(control\\) or 1"):
+    with pytest.raises(tg.SchemaError, match="0 \\(control\\) or 1"):
         tg.UpliftModel(control=0).fit(d.X, d.y, np.where(d.arm == "control", 0.0, 2.0))
-    with pytest.raises(ValueError, match="no control users"):
+    with pytest.raises(tg.SchemaError, match="no control users"):
         tg.UpliftModel().fit(d.X, d.y, np.where(d.arm == "control", "coupon", d.arm))
-    with pytest.raises(ValueError, match="pass control=0"):
+    with pytest.raises(tg.SchemaError, match="pass control=0"):
         tg.UpliftModel().fit(d.X, d.y, (d.arm != "control").astype(int))
     y = d.y.copy()
     y[:2] = np.nan
-    with pytest.raises(ValueError, match="2 missing outcome"):
+    with pytest.raises(tg.SchemaError, match="2 missing outcome"):
         tg.UpliftModel().fit(d.X, y, d.arm)
+    with pytest.raises(tg.SchemaError, match="y must be numeric"):
+        tg.UpliftModel().fit(d.X, np.where(d.y > 0, "yes", "no"), d.arm)
+    arm = d.arm.copy()
+    arm[:3] = None
+    with pytest.raises(tg.SchemaError, match="3 user\\(s\\) without an arm"):
+        tg.UpliftModel().fit(d.X, d.y, arm)
     with pytest.raises(ValueError, match="learner must be one of"):
         tg.UpliftModel("z").fit(d.X, d.y, d.arm)
     model = tg.UpliftModel("s", n_estimators=10).fit(d.X, d.y, d.arm)

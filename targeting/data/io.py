@@ -5,7 +5,8 @@ column, an amount and little else. :func:`from_transactions` maps such a log ont
 ``orders`` table in one call (defaults for the optional columns, said in one summary line);
 :func:`read_tables` reads a folder of contract tables (Parquet or CSV) or a single
 transaction log described by a small TOML mapping (:func:`write_mapping_template` writes
-one from a file's header).
+one from a file's header). Campaigns come in through :func:`from_campaign`
+(:mod:`targeting.data.campaign_input`).
 """
 
 from __future__ import annotations
@@ -18,8 +19,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from targeting.data.campaign_input import CampaignInput, from_campaign
 from targeting.data.schema import CONTRACTS, SchemaError
 from targeting.data.vocab import ORDER_CHANNELS
+
+__all__ = ["CampaignInput", "from_campaign", "from_transactions", "read_tables",
+           "write_mapping_template"]
 
 TRANSACTION_FIELDS = ("user", "ts", "amount", "order", "category", "quantity", "channel",
                       "promo", "brand")

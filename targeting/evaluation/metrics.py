@@ -223,6 +223,19 @@ class PropensityEvaluation:
 #               model's (scikit-uplift's qini_auc_score / uplift_auc_score): 1 perfect, 0 random;
 #   "mean_gain" causalml's convention: the curve divided by its end value, averaged over every
 #               user (ties broken in input order, so give it untied scores to compare).
+# Amounts (revenue). The curves take summed amounts instead of counts. The "perfect" ranking is
+# scikit-uplift's, with "responded" read as "spent something" and amounts ordering each group:
+#   Qini:   treated users by amount, largest first; then everyone who spent nothing; then control
+#           spenders, largest last (the key y*t - y*(1-t));
+#   uplift: treated spenders (largest first), control non-spenders, then treated non-spenders
+#           and control spenders (smallest first) in scikit-uplift's tie-break order.
+# Both are rankings one can actually make, so the perfect one scores 1, a ranking that ties
+# everyone (the random line) 0, and a random ranking about 0; with 0/1 outcomes (or amounts that
+# are a constant multiple of them) they are exactly scikit-uplift's. The reversed perfect
+# ranking scores -0.94 to -1.008 for AUUC and -0.60 to -0.68 for the Qini (both arms, spend and
+# conversion, Hillstrom campaign), as with scikit-uplift on 0/1 outcomes: not symmetric.
+# "mean_gain" divides by the curve's end value, which for a campaign with a small total effect
+# is small: values far outside [-1, 1] are then possible, as in causalml.
 NORMALIZATIONS = ("perfect", "mean_gain")
 
 
@@ -336,11 +349,25 @@ def _perfect_qini_key(y, t):
 
 def _perfect_uplift_key(y, t):
     """The perfect ranking for the uplift curve: treated responders and control non-responders
-    first, ordered so the curve's rates peak earliest (scikit-uplift's construction)."""
-    control_responders = np.sum((y == 1) & (t == 0))
-    treated_non_responders = np.sum((y == 0) & (t == 1))
-    tie_break = y if control_responders > treated_non_responders else t
-    return 2.0 * (y == t) + tie_break
+    first, ordered so the curve's rates peak earliest (scikit-uplift's construction).
+
+    For amounts (revenue) the same four groups, with "responder" meaning a positive amount:
+    treated spenders first, largest amount first; control users who spent nothing; then treated
+    non-spenders and control spenders (smallest amount first) in scikit-uplift's tie-break
+    order. With 0/1 outcomes, or amounts that are a constant multiple of them, this is exactly
+    scikit-uplift's ranking."""
+    responded = y > 0
+    control_responders = np.sum(responded & (t == 0))
+    treated_non_responders = np.sum(~responded & (t == 1))
+    if _is_binary(y):
+        tie_break = y if control_responders > treated_non_responders else t
+        return 2.0 * (y == t) + tie_break
+    within = y / (2.0 * y.max())  # in [0, 0.5]: orders amounts inside a group
+    treated_spend, control_spend = responded & (t == 1), responded & (t == 0)
+    control_first = control_responders > treated_non_responders
+    level = np.select([treated_spend, ~responded & (t == 0), control_spend],
+                      [3.0, 2.0, 1.0 if control_first else 0.0], 0.0 if control_first else 1.0)
+    return level + np.where(treated_spend, within, np.where(control_spend, 0.5 - within, 0.0))
 
 
 def _perfect_counts(y, t, key):

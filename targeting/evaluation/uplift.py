@@ -1,9 +1,9 @@
 """Evaluating uplift models: per-arm Qini and uplift curves, the recommended-arm policy, and a
 comparison of learners against the oracle, a propensity model and random targeting.
 
-Every learner is scored out of fold (cross-fitting), so each campaign user is ranked by a model
-that never saw them and the whole campaign serves as the test set. Metric conventions are those
-of :mod:`targeting.evaluation.metrics` (scikit-uplift's normalisation by default).
+Every learner is scored on users its models never saw: out of fold (cross-fitting), so the whole
+campaign serves as the test set, or on a fixed holdout (``holdout=0.5``). Metric conventions are
+those of :mod:`targeting.evaluation.metrics` (scikit-uplift's normalisation by default).
 
 The *policy* Qini evaluates the multi-arm decision itself (Zhao et al. 2017): users are ranked
 by their best arm's predicted uplift and compared, among those who were randomised to exactly
@@ -15,6 +15,7 @@ from __future__ import annotations
 import html
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import lightgbm as lgb
 import numpy as np
@@ -24,7 +25,13 @@ from sklearn.metrics import make_scorer
 from sklearn.model_selection import StratifiedKFold
 from tqdm.auto import tqdm
 
+from targeting.data.schema import SchemaError
+from targeting.data.vocab import CONTROL_ARM
 from targeting.evaluation import metrics as m
+
+if TYPE_CHECKING:
+    from targeting.data.io import CampaignInput
+    from targeting.features.campaign import CampaignData
 
 TOP_FRACTIONS = (0.1, 0.3)
 
@@ -80,6 +87,8 @@ def _metrics_row(y, score, treated, n_bootstrap: int, seed: int) -> dict:
     if n_bootstrap:
         row["qini_low"], row["qini_high"] = m.bootstrap_interval(
             m.qini_coefficient, y, score, treated, n_bootstrap=n_bootstrap, seed=seed)
+        row["auuc_low"], row["auuc_high"] = m.bootstrap_interval(
+            m.auuc, y, score, treated, n_bootstrap=n_bootstrap, seed=seed)
     row["users"] = len(y)
     return row
 
@@ -142,21 +151,27 @@ def evaluate_uplift(y, arm, scores: pd.DataFrame, *, control="control", label: s
 
 
 # -- comparing learners ---------------------------------------------------------------------------
+LEARNER_NAMES = ("s", "t", "x", "class_transformation", "dr")
+
+
 @dataclass
 class UpliftComparison:
-    """Learners side by side, out of fold, against the oracle, a propensity model and random."""
+    """Learners side by side, out of fold or on a holdout, against the oracle, a propensity
+    model and random targeting."""
 
     table: pd.DataFrame  # one row per scorer: policy qini, per-arm qini, share of the oracle
     evaluations: dict[str, UpliftEvaluation]
-    predictions: dict[str, pd.DataFrame]  # out-of-fold predicted uplift per learner
+    predictions: dict[str, pd.DataFrame]  # predicted uplift of the evaluated users per learner
     best: str
-    models: dict = field(default_factory=dict)  # learner -> UpliftModel; the best one refitted
-    #                                            on every user, the others as configured
+    models: dict = field(default_factory=dict)  # learner -> UpliftModel; cross-fitting: the
+    #                    best refitted on every user; holdout: each fitted on the fitting part
     campaign_id: str | None = None
+    split: str = "2-fold cross-fitting"  # how the evaluated users were kept from the models
+    evaluated: pd.Index | None = None  # the users the table is measured on
 
     def _repr_html_(self) -> str:
         return (f"<h4>Uplift learners, campaign {html.escape(str(self.campaign_id))} "
-                f"(best: {html.escape(self.best)})</h4>"
+                f"(best: {html.escape(self.best)}; {html.escape(self.split)})</h4>"
                 + self.table.to_html(float_format=lambda v: f"{v:.3f}"))
 
     def plot(self, ax=None):
@@ -170,99 +185,208 @@ class UpliftComparison:
             style = {"oracle": dict(color="black", ls="--"),
                      "random": dict(color="grey", ls=":")}.get(name, {})
             ax.plot(x, q, label=f"{name} ({evaluation.policy_qini:.3f})", **style)
-        ax.set(xlabel="share of users targeted", ylabel="incremental conversions per user",
-               title="Qini curves of the recommended-arm policy (out of fold)")
+        ax.set(xlabel="share of users targeted", ylabel="incremental outcome per user",
+               title=f"Qini curves of the recommended-arm policy ({self.split})")
         ax.legend(fontsize=8)
         ax.figure.tight_layout()
         return ax.figure
 
 
+def splits(arm, *, folds: int | None = 2, holdout: float | None = None,
+           seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``(fit_rows, predict_rows)`` pairs, stratified by arm: ``folds`` cross-fitting folds,
+    or one split that keeps a ``holdout`` share of the users for evaluation."""
+    from sklearn.model_selection import train_test_split
+
+    strata = np.asarray(arm).astype(str)
+    if holdout is not None:
+        if not 0 < holdout < 1:
+            raise ValueError(f"holdout must be a share in (0, 1), got {holdout}")
+        fit, pred = train_test_split(np.arange(len(strata)), test_size=holdout,
+                                     stratify=strata, random_state=seed)
+        return [(np.sort(fit), np.sort(pred))]
+    if folds is None or int(folds) < 2:
+        raise ValueError(f"folds must be an integer of at least 2, got {folds}")
+    splitter = StratifiedKFold(n_splits=int(folds), shuffle=True, random_state=seed)
+    return list(splitter.split(np.zeros(len(strata)), strata))
+
+
 def cross_fit(model, X: pd.DataFrame, y, arm, *, folds: int = 2, seed: int = 0,
-              fit_final: bool = True) -> tuple[pd.DataFrame, object]:
-    """Out-of-fold predicted uplift of ``model`` (a fresh clone per fold), and ``model``
-    refitted on everyone when ``fit_final``."""
+              fit_final: bool = True, split: list | None = None) -> tuple[pd.DataFrame, object]:
+    """Predicted uplift of ``model`` (a fresh clone per fold) for every user of a held-out
+    part (``split``, default ``folds`` cross-fitting folds, so every user), and ``model``
+    refitted on everyone when ``fit_final``. Rows never held out are left out."""
     from sklearn.base import clone
 
-    out = None
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    for fit_rows, pred_rows in splitter.split(np.zeros(len(y)), arm.astype(str)):
+    out, held = None, []
+    for fit_rows, pred_rows in split or splits(arm, folds=folds, seed=seed):
         fold_model = clone(model).fit(X.iloc[fit_rows], y[fit_rows], arm[fit_rows])
         pred = fold_model.predict_uplift(X.iloc[pred_rows])
         if out is None:
             out = pd.DataFrame(np.nan, index=X.index, columns=pred.columns)
         out.iloc[pred_rows] = pred.to_numpy()
+        held.append(pred_rows)
     final = clone(model).fit(X, y, arm) if fit_final else None
-    return out, final
+    return out.iloc[np.sort(np.concatenate(held))], final
 
 
-def _response_scores(data, folds: int, seed: int) -> pd.DataFrame:
-    """A propensity model's ranking: out-of-fold P(convert), the same for every arm."""
-    p = np.empty(len(data.y))
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    binary = np.isin(data.y, (0.0, 1.0)).all()
-    for fit_rows, pred_rows in splitter.split(np.zeros(len(data.y)), data.arm.astype(str)):
-        kind = lgb.LGBMClassifier if binary else lgb.LGBMRegressor
+def _response_scores(X, y, arms, split, categorical, seed: int) -> pd.DataFrame:
+    """A propensity model's ranking: held-out P(convert) (or expected amount), the same for
+    every arm."""
+    binary = np.isin(y, (0.0, 1.0)).all()
+    kind = lgb.LGBMClassifier if binary else lgb.LGBMRegressor
+    from targeting.models.uplift import _learn_categories
+
+    X = X.astype({c: "category" for c in _learn_categories(X)})  # LightGBM's own categories
+    parts = []
+    for fit_rows, pred_rows in split:
         model = kind(n_estimators=200, learning_rate=0.05, num_leaves=15, verbosity=-1,
                      min_child_samples=100, random_state=seed, n_jobs=1)
-        model.fit(data.X.iloc[fit_rows], data.y[fit_rows])
-        X_pred = data.X.iloc[pred_rows]
-        p[pred_rows] = model.predict_proba(X_pred)[:, 1] if binary else model.predict(X_pred)
-    return pd.DataFrame({a: p for a in data.arms}, index=data.X.index)
+        X_fit, X_pred = X.iloc[fit_rows], X.iloc[pred_rows]
+        model.fit(X_fit, y[fit_rows], categorical_feature=categorical or "auto")
+        p = model.predict_proba(X_pred)[:, 1] if binary else model.predict(X_pred)
+        parts.append(pd.Series(p, index=pred_rows))
+    p = pd.concat(parts).sort_index()
+    return pd.DataFrame({a: p.to_numpy() for a in arms}, index=X.index[p.index])
 
 
-def compare_uplift(data, learners: Sequence[str] = ("s", "t", "x", "class_transformation", "dr"),
-                   *, truth: pd.DataFrame | None = None, folds: int = 2, seed: int = 0,
+def _campaign_inputs(data, y, arm, outcome, control, categorical_feature):
+    """(X, y, arm, control, categorical, campaign_id, learners-in-y) from any accepted input."""
+    if hasattr(data, "campaign") and hasattr(data, "covariates"):  # a from_campaign result
+        name = outcome or data.outcomes[0]
+        if name not in data.campaign.columns:
+            raise SchemaError([f"no outcome {name!r} in the campaign; it has {data.outcomes}"])
+        rows = data.campaign
+        return (data.covariates, rows[name].to_numpy(float), rows.arm.astype(str).to_numpy(
+            dtype=object), data.control, categorical_feature,
+                str(rows.campaign_id.iloc[0]), y)
+    if hasattr(data, "pipeline") and hasattr(data, "arm"):  # CampaignData
+        categorical = (data.categorical_features if data.pipeline is not None
+                       else categorical_feature)
+        return (data.X, data.y, data.arm, data.control, categorical, data.campaign_id, y)
+    if y is None or arm is None:
+        raise SchemaError(["compare_uplift needs X, y and arm (or a CampaignData, or a "
+                           "from_campaign result)"])
+    X = data if isinstance(data, pd.DataFrame) else pd.DataFrame(np.asarray(data))
+    arm = np.asarray(arm, dtype=object)
+    try:
+        y = np.asarray(y, dtype=float)
+    except (TypeError, ValueError):
+        raise SchemaError(["y must be numeric: 0/1 conversions or an amount"]) from None
+    if not (len(X) == len(y) == len(arm)):
+        raise SchemaError([f"X, y and arm differ in length: {len(X)}, {len(y)}, {len(arm)}"])
+    return X, y, arm, control or CONTROL_ARM, categorical_feature, None, None
+
+
+def compare_uplift(data: pd.DataFrame | np.ndarray | CampaignData | CampaignInput,
+                   y: np.ndarray | pd.Series | Sequence[str] | None = None,
+                   arm: np.ndarray | pd.Series | None = None,
+                   learners: Sequence[str] = LEARNER_NAMES, *,
+                   outcome: str | None = None, control=None, holdout: float | None = None,
+                   folds: int | None = None, truth: pd.DataFrame | None = None, seed: int = 0,
                    n_bootstrap: int = 100, progress: bool = True,
+                   categorical_feature: list[str] | None = None,
                    **model_params) -> UpliftComparison:
-    """Fit each learner out of fold on a campaign and rank them by the policy Qini.
+    """Fit each learner away from the users it is scored on, and rank them by the policy Qini.
 
     Parameters
     ----------
-    data : CampaignData
-        From :func:`~targeting.features.campaign.campaign_dataset`.
+    data : DataFrame, CampaignData or CampaignInput
+        Pre-campaign covariates ``X`` (then pass ``y`` and ``arm``); or a
+        :func:`~targeting.features.campaign.campaign_dataset`; or a
+        :func:`~targeting.from_campaign` result (``outcome`` picks its outcome column, default
+        ``converted``). Text and category columns of ``X`` are LightGBM categories.
+    y, arm : array, optional
+        Outcome (0/1 or an amount) and randomised arm of every user, with ``X``. (With a
+        ``CampaignData``, a list of learner names in second place is read as ``learners``.)
     learners : sequence of str
         :class:`~targeting.models.uplift.UpliftModel` learners to compare.
+    control : optional
+        The control arm's label (default ``"control"``, or the data's own).
+    holdout : float, optional
+        Keep this share of users (stratified by arm) out of every fit and score the learners on
+        them only: a fixed holdout. The models returned are those fitted on the rest.
+    folds : int, optional
+        Cross-fitting folds instead (default 2 when neither is given): every user is scored by a
+        model that never saw them; the best learner is then refitted on everyone.
     truth : DataFrame, optional
         True uplift per user (``user_id`` and ``uplift_<arm>`` columns, as the demo world's
         ``truth["uplift"]``): adds the oracle, which ranks by the true effect.
     **model_params
         Passed to every :class:`UpliftModel` (e.g. LightGBM parameters).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> X = pd.DataFrame({"a": rng.normal(size=4_000), "city": rng.choice(["x", "y"], 4_000)})
+    >>> arm = rng.choice(["control", "mail"], 4_000)
+    >>> y = (rng.random(4_000) < 0.1 + 0.2 * (arm == "mail") * (X.a > 0)).astype(int)
+    >>> result = compare_uplift(X, y, arm, ("t",), holdout=0.5, n_bootstrap=0, progress=False,
+    ...                         n_estimators=30)
+    >>> len(result.evaluated), bool(result.table.loc["t", "policy_qini"] > 0.1)
+    (2000, True)
     """
     from targeting.models.uplift import UpliftModel
 
+    X, y, arm, control, categorical, campaign_id, learners_in_y = _campaign_inputs(
+        data, y, arm, outcome, control, categorical_feature)
+    if learners_in_y is not None:
+        learners = [learners_in_y] if isinstance(learners_in_y, str) else learners_in_y
+    learners = list(learners)
+    if holdout is not None and folds is not None:
+        raise ValueError("pass holdout= or folds=, not both")
+    split = splits(arm, folds=folds or 2, holdout=holdout, seed=seed)
+    arms = sorted(set(arm.tolist()) - {control}, key=str)
     scorers, models = {}, {}
     bar = tqdm(learners, desc="uplift learners", disable=not progress)
     for learner in bar:
         bar.set_postfix_str(learner)
-        model = UpliftModel(learner, control=data.control, random_state=seed,
-                            categorical_feature=data.categorical_features, **model_params)
-        scorers[learner], _ = cross_fit(model, data.X, data.y, data.arm, folds=folds,
-                                        seed=seed, fit_final=False)
+        model = UpliftModel(learner, control=control, random_state=seed,
+                            categorical_feature=categorical, **model_params)
+        if holdout is not None:
+            fit_rows, pred_rows = split[0]
+            model.fit(X.iloc[fit_rows], y[fit_rows], arm[fit_rows])
+            scorers[learner] = model.predict_uplift(X.iloc[pred_rows])
+        else:
+            scorers[learner], _ = cross_fit(model, X, y, arm, split=split, fit_final=False)
         models[learner] = model
-    scorers["propensity"] = _response_scores(data, folds, seed)
+    rows = np.sort(np.concatenate([p for _, p in split]))
+    evaluated = X.index[rows]
+    scorers["propensity"] = _response_scores(X, y, arms, split, _categorical_names(X, categorical),
+                                             seed)
     rng = np.random.default_rng(seed)
-    scorers["random"] = pd.DataFrame({a: rng.random(len(data.y)) for a in data.arms},
-                                     index=data.X.index)
+    scorers["random"] = pd.DataFrame({a: rng.random(len(rows)) for a in arms}, index=evaluated)
     if truth is not None:
-        scorers["oracle"] = _oracle_scores(truth, data)
-    evaluations = {name: evaluate_uplift(data.y, data.arm, s, control=data.control, label=name,
-                                         n_bootstrap=n_bootstrap, seed=seed)
+        scorers["oracle"] = _oracle_scores(truth, evaluated, arms)
+    evaluations = {name: evaluate_uplift(y[rows], arm[rows], s.set_axis(evaluated),
+                                         control=control, label=name, n_bootstrap=n_bootstrap,
+                                         seed=seed)
                    for name, s in scorers.items()}
-    table = _comparison_table(evaluations, data.arms)
-    best = table.loc[list(learners), "policy_qini"].idxmax()
-    models[best].fit(data.X, data.y, data.arm)  # only the winner is worth a final fit
+    table = _comparison_table(evaluations, arms)
+    best = table.loc[learners, "policy_qini"].idxmax()
+    if holdout is None:
+        models[best].fit(X, y, arm)  # only the winner is worth a final fit
+    how = (f"holdout of {holdout:.0%} ({len(rows):,} users)" if holdout is not None
+           else f"{len(split)}-fold cross-fitting")
     return UpliftComparison(table, evaluations, {k: scorers[k] for k in learners}, best,
-                            models, data.campaign_id)
+                            models, campaign_id, how, evaluated)
 
 
-def _oracle_scores(truth: pd.DataFrame, data) -> pd.DataFrame:
+def _categorical_names(X: pd.DataFrame, named) -> list[str]:
+    """Named categorical columns plus text/category ones, for the propensity baseline."""
+    from targeting.models.uplift import _learn_categories
+
+    return [*(named or []), *(c for c in _learn_categories(X) if c not in set(named or []))]
+
+
+def _oracle_scores(truth: pd.DataFrame, index: pd.Index, arms) -> pd.DataFrame:
     truth = truth.set_index("user_id") if "user_id" in truth.columns else truth
-    missing = data.X.index.difference(truth.index)
+    missing = index.difference(truth.index)
     if len(missing):
         raise ValueError(f"truth lacks {len(missing)} campaign user(s)")
-    truth = truth.loc[data.X.index]
-    return pd.DataFrame({a: truth[f"uplift_{a}"].to_numpy() for a in data.arms},
-                        index=data.X.index)
+    truth = truth.loc[index]
+    return pd.DataFrame({a: truth[f"uplift_{a}"].to_numpy() for a in arms}, index=index)
 
 
 def _comparison_table(evaluations: Mapping[str, UpliftEvaluation], arms) -> pd.DataFrame:
@@ -272,7 +396,9 @@ def _comparison_table(evaluations: Mapping[str, UpliftEvaluation], arms) -> pd.D
         row = {"policy_qini": t.loc["policy", "qini"],
                "policy_qini_low": t.loc["policy"].get("qini_low", np.nan),
                "policy_qini_high": t.loc["policy"].get("qini_high", np.nan),
-               "policy_auuc": t.loc["policy", "auuc"]}
+               "policy_auuc": t.loc["policy", "auuc"],
+               "policy_auuc_low": t.loc["policy"].get("auuc_low", np.nan),
+               "policy_auuc_high": t.loc["policy"].get("auuc_high", np.nan)}
         row.update({f"qini_{a}": t.loc[a, "qini"] for a in arms})
         rows[name] = row
     table = pd.DataFrame(rows).T

@@ -27,11 +27,13 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from pandas.api import types as ptypes
 from sklearn.base import BaseEstimator
 from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
+from targeting.data.schema import SchemaError
 from targeting.data.vocab import CONTROL_ARM
 from targeting.models._params import LightGBMParamsMixin
 
@@ -65,7 +67,10 @@ class UpliftModel(LightGBMParamsMixin, BaseEstimator):
         Treatment probability: each arm's share (randomised campaigns) or a cross-fitted
         classifier's estimate, clipped to [0.02, 0.98].
     categorical_feature : list of str, optional
-        Columns of ``X`` holding category codes (LightGBM splits them as categories).
+        Columns of ``X`` holding category codes (LightGBM splits them as categories). Text,
+        pandas ``category`` and ``string`` columns of a DataFrame are categories without being
+        named here: their levels are learned at ``fit`` (``categories_``), and levels unseen at
+        ``fit`` are treated as missing when predicting.
     random_state : int, default 0
     progress : bool, default False
         Show a progress bar over the arms.
@@ -81,6 +86,10 @@ class UpliftModel(LightGBMParamsMixin, BaseEstimator):
     outcome_type_ : {"binary", "continuous"}
     treatment_rate_ : dict of arm to float
         Each arm's share of its arm-plus-control users.
+    categories_ : dict of str to list
+        Levels of each text or category column of ``X``, in code order.
+    categorical_features_ : list of str
+        Every column split as a category (named and detected).
 
     Examples
     --------
@@ -136,7 +145,11 @@ class UpliftModel(LightGBMParamsMixin, BaseEstimator):
         names = _feature_names(X)
         if names is not None:
             self.feature_names_in_ = names
-        X = np.asarray(X, dtype=float)
+        self.categories_ = _learn_categories(X)
+        self.categorical_features_ = [
+            *(self.categorical_feature or []),
+            *(c for c in self.categories_ if c not in set(self.categorical_feature or []))]
+        X = self._encode(X)
         self.treatment_rate_, self.effects_, self.propensity_models_ = {}, {}, {}
         for arm in tqdm(self.arms_, desc=f"{self.learner}-learner arms",
                         disable=not self.progress, leave=False):
@@ -162,14 +175,26 @@ class UpliftModel(LightGBMParamsMixin, BaseEstimator):
 
     def _fit_kwargs(self) -> dict:
         names = getattr(self, "feature_names_in_", None)
-        if not self.categorical_feature:
+        wanted = getattr(self, "categorical_features_", None) or self.categorical_feature
+        if not wanted:
             return {}
         if names is None:
-            raise ValueError("categorical_feature names need X as a DataFrame with columns")
-        missing = sorted(set(self.categorical_feature) - set(names))
+            raise SchemaError(["categorical_feature names need X as a DataFrame with columns"])
+        missing = sorted(set(wanted) - set(names))
         if missing:
-            raise ValueError(f"categorical_feature {missing} not among X's columns")
-        return {"categorical_feature": [list(names).index(c) for c in self.categorical_feature]}
+            raise SchemaError([f"categorical_feature {missing} not among X's columns "
+                               f"{list(names)[:20]}"])
+        return {"categorical_feature": [list(names).index(c) for c in wanted]}
+
+    def _encode(self, X) -> np.ndarray:
+        """The float matrix LightGBM takes: categories as their fitted codes (NaN unseen)."""
+        if not isinstance(X, pd.DataFrame) or not self.categories_:
+            return np.asarray(X, dtype=float)
+        X = X.copy()
+        for col, levels in self.categories_.items():
+            codes = pd.Categorical(X[col].astype(object), categories=levels).codes
+            X[col] = np.where(codes < 0, np.nan, codes)
+        return X.to_numpy(dtype=float)
 
     def _fit_propensity(self, arm, X, w: np.ndarray) -> np.ndarray:
         """Each user's probability of being treated, out of fold when estimated."""
@@ -204,10 +229,10 @@ class UpliftModel(LightGBMParamsMixin, BaseEstimator):
         if isinstance(X, pd.DataFrame) and names is not None:
             missing = [c for c in names if c not in set(X.columns)]
             if missing:
-                raise ValueError(f"X lacks {len(missing)} feature(s) the model was fitted on: "
-                                 f"{missing[:10]}")
+                raise SchemaError([f"X lacks {len(missing)} feature(s) the model was fitted "
+                                   f"on: {missing[:10]}"])
             X = X[list(names)]
-        return np.asarray(_check_features(X, self.n_features_in_), dtype=float)
+        return self._encode(_check_features(X, self.n_features_in_))
 
     def predict(self, X) -> np.ndarray:
         """Predicted uplift of each user's best arm (the only arm for a two-arm campaign)."""
@@ -412,32 +437,71 @@ def _feature_names(X) -> np.ndarray | None:
     return np.asarray(X.columns, dtype=object) if isinstance(X, pd.DataFrame) else None
 
 
+def _is_category(s: pd.Series) -> bool:
+    return isinstance(s.dtype, pd.CategoricalDtype) or (
+        not ptypes.is_bool_dtype(s) and not ptypes.is_numeric_dtype(s)
+        and not ptypes.is_datetime64_any_dtype(s))
+
+
+def _learn_categories(X) -> dict:
+    """Levels of each text/category column of a DataFrame (sorted, or the dtype's order)."""
+    if not isinstance(X, pd.DataFrame):
+        return {}
+    out = {}
+    for col in X.columns:
+        s = X[col]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            out[col] = list(s.cat.categories)
+        elif _is_category(s):
+            out[col] = sorted(pd.unique(s.dropna()).tolist(), key=str)
+    return out
+
+
 def _check_features(X, n_features: int):
     if not isinstance(X, pd.DataFrame):
-        X = np.asarray(X, dtype=float)
+        try:
+            X = np.asarray(X, dtype=float)
+        except (ValueError, TypeError) as err:
+            raise SchemaError([f"X is not numeric ({err}); pass a DataFrame, whose text "
+                               "columns become LightGBM categories"]) from None
         if X.ndim != 2:
-            raise ValueError(f"X must be 2-dimensional, got shape {X.shape}")
+            raise SchemaError([f"X must be 2-dimensional, got shape {X.shape}"])
+    else:
+        dates = [c for c in X.columns if ptypes.is_datetime64_any_dtype(X[c])]
+        if dates:
+            raise SchemaError([f"X columns {dates} hold dates; turn them into numbers (e.g. "
+                               "days before the campaign) first"])
     if X.shape[1] != n_features:
-        raise ValueError(f"X has {X.shape[1]} features; the model was fitted on {n_features}")
+        raise SchemaError([f"X has {X.shape[1]} features; the model was fitted on "
+                           f"{n_features}"])
     return X
 
 
 def _check_inputs(X, y, treatment):
     X = _check_features(X, np.shape(X)[1])
-    y = np.asarray(y, dtype=float)
+    try:
+        y = np.asarray(y, dtype=float)
+    except (ValueError, TypeError):
+        raise SchemaError(["y must be numeric: 0/1 (or bool) conversions or an amount such "
+                           "as revenue"]) from None
     treatment = np.asarray(treatment)
+    problems = []
     if treatment.dtype.kind in "fc":
         bad = ~np.isin(treatment, (0.0, 1.0))
         if bad.any():
-            raise ValueError(f"a numeric treatment must be 0 (control) or 1 (treated), found "
-                             f"{np.unique(treatment[bad])[:5].tolist()}")
+            raise SchemaError([f"a numeric treatment must be 0 (control) or 1 (treated), found "
+                               f"{np.unique(treatment[bad])[:5].tolist()}"])
         treatment = treatment.astype(np.int64)
+    elif pd.isna(treatment).any():
+        problems.append(f"{int(pd.isna(treatment).sum())} user(s) without an arm in treatment")
     if not (X.shape[0] == len(y) == len(treatment)):
-        raise ValueError(f"X, y and treatment differ in length: {X.shape[0]}, {len(y)}, "
-                         f"{len(treatment)}")
-    if np.isnan(y).any():
-        raise ValueError(f"{int(np.isnan(y).sum())} missing outcome(s); drop those users or "
-                         "fill the outcome before fitting")
+        problems.append(f"X, y and treatment differ in length: {X.shape[0]}, {len(y)}, "
+                        f"{len(treatment)}")
+    elif np.isnan(y).any():
+        problems.append(f"{int(np.isnan(y).sum())} missing outcome(s); drop those users or "
+                        "fill the outcome before fitting")
+    if problems:
+        raise SchemaError(problems)
     return X, y, treatment
 
 
@@ -445,13 +509,15 @@ def _treatment_arms(treatment: np.ndarray, control) -> list:
     labels = pd.unique(treatment)
     if control not in set(labels.tolist()):
         hint = " (pass control=0 for a 0/1 treatment)" if set(labels.tolist()) <= {0, 1} else ""
-        raise ValueError(f"no control users: control={control!r} not among the treatment "
-                         f"values {sorted(map(str, labels))[:10]}{hint}")
+        raise SchemaError([f"no control users: control={control!r} not among the treatment "
+                           f"values {sorted(map(str, labels))[:10]}{hint}"])
     arms = sorted((a for a in labels.tolist() if a != control), key=str)
     if not arms:
-        raise ValueError(f"every user is in the control arm {control!r}: nothing to compare")
+        raise SchemaError([f"every user is in the control arm {control!r}: nothing to "
+                           "compare"])
     counts = pd.Series(treatment).value_counts()
     small = {str(a): int(counts[a]) for a in [*arms, control] if counts[a] < 50}
     if small:
-        raise ValueError(f"arm(s) with fewer than 50 users, too few to learn an effect: {small}")
+        raise SchemaError([f"arm(s) with fewer than 50 users, too few to learn an effect: "
+                           f"{small}"])
     return arms
