@@ -43,7 +43,8 @@ from targeting.scoring import clear_model_cache, load_model, score
 
 __version__ = "0.1.0"
 __all__ = [
-    "Audience", "CONTRACTS", "CampaignData", "CampaignInput", "CampaignPlan", "CampaignReport", "DemoWorld",
+    "Audience", "CONTRACTS", "CampaignData", "CampaignInput", "CampaignPlan", "CampaignReport",
+    "DemoWorld",
     "DriftReport", "Explanation", "FeaturePipeline", "InsufficientDataError",
     "LookalikeEvaluation", "LookalikeModel",
     "PropensityEvaluation", "PropensityModel", "SchemaError", "SeedReport",
