@@ -96,6 +96,7 @@ def _run_demo(n_users, seed, category, experiment, progress, runner) -> dict:
         auc_social_only=evaluations["social-only"].metrics["auc"],
         auc_purchase_only=evaluations["purchase-only"].metrics["auc"],
         lift_at_5pct=fused.metrics["lift_at_5pct"], run_id=logged.run_id,
+        baselines=fused.baselines["auc"].to_dict() if fused.baselines is not None else {},
         registered=f"{logged.name} v{logged.version}", champion=logged.is_champion,
         champion_reason=logged.reason, scored_users=len(scored),
         scored_with=scored.attrs.get("model_version"),
@@ -183,6 +184,10 @@ def _print_demo(summary: dict) -> None:
     print(f"  AUC purchase only    {s['auc_purchase_only']:.3f}   "
           f"(fused gains {s['auc'] - s['auc_purchase_only']:+.3f})")
     print(f"  lift at top 5 %      {s['lift_at_5pct']:.2f}x")
+    if s.get("baselines"):
+        print("  baselines (AUC)      " + ", ".join(f"{k} {v:.3f}"
+                                                  for k, v in s["baselines"].items())
+              + f"; the model beats the best by {s['auc'] - max(s['baselines'].values()):+.3f}")
     print(f"  registered           {s['registered']} "
           f"({'now champion' if s['champion'] else 'champion unchanged'}: "
           f"{s['champion_reason']})")

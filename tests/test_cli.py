@@ -47,7 +47,9 @@ def test_train_and_score_commands_on_parquet_tables(tmp_path):
                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert trained.returncode == 0, trained.stderr[-3000:]
     assert "registered propensity v1" in trained.stdout
+    assert "baseline: recency" in trained.stdout  # the comparison is printed
     scored = subprocess.run(run + ["score", "--data", str(data), "--as-of", str(world.as_of),
+                                   "--model", "models:/propensity/1",
                                    "--out", str(tmp_path / "scores.csv")],
                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert scored.returncode == 0, scored.stderr[-3000:]
@@ -90,3 +92,49 @@ def test_demo_on_a_dask_cluster(tmp_path):
         [mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
          .get_experiment_by_name("targeting-demo").experiment_id])
     assert any(r.data.params.get("engine") == "dask" for r in run)
+
+
+def _cli(args, cwd, store):
+    env = {**os.environ, "MLFLOW_TRACKING_URI": store, "MLFLOW_REGISTRY_URI": store}
+    return subprocess.run([sys.executable, "-m", "targeting.cli", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=900)
+
+
+def test_train_on_a_real_transaction_log_with_a_mapping_file(tmp_path, cdnow_log):
+    """A raw CSV log and a mapping written by init-mapping: no code, a champion or a refusal."""
+    log = tmp_path / "cdnow.csv"
+    cdnow_log.to_csv(log, index=False)
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    mapping = _cli(["init-mapping", str(log)], tmp_path, store)
+    assert mapping.returncode == 0, mapping.stderr
+    assert 'user = "customer_id"' in mapping.stdout and 'ts = "date"' in mapping.stdout
+    assert 'amount = "dollars"' in mapping.stdout and 'quantity = "cds"' in mapping.stdout
+    (tmp_path / "mapping.toml").write_text(mapping.stdout)
+    trained = _cli(["train", "--data", str(log), "--mapping", str(tmp_path / "mapping.toml"),
+                    "--category", "any", "--horizon-days", "90", "--as-of", "1998-04-01"],
+                   tmp_path, store)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    out = trained.stdout
+    assert "baseline: bgnbd" in out and "baseline: recency" in out
+    assert "registered propensity v1" in out
+    assert ("now champion" in out) != ("NOT champion" in out)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--as-of", "04/01/1998"], "not an ISO 8601 date"),
+    (["--horizon-days", "400", "--as-of", "1998-04-01"], "longest horizon that fits"),
+    (["--mapping", "MISSING"], "could not read it"),
+])
+def test_data_errors_print_a_message_not_a_traceback(tmp_path, cdnow_log, args, message):
+    log = tmp_path / "cdnow.csv"
+    cdnow_log.head(2_000).to_csv(log, index=False)
+    (tmp_path / "mapping.toml").write_text(
+        '[transactions]\nuser = "customer_id"\nts = "date"\namount = "dollars"\n')
+    args = [a if a != "MISSING" else str(tmp_path / "nope.toml") for a in args]
+    if "--mapping" not in args:
+        args += ["--mapping", str(tmp_path / "mapping.toml")]
+    done = _cli(["train", "--data", str(log), "--category", "any", *args], tmp_path,
+                f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.splitlines()) < 12

@@ -75,8 +75,8 @@ class DaskPropensityModel(PropensityModel):
     """
 
     def __init__(self, category: str | None = "beauty", horizon_days: int = 30,
-                 snapshot_every_days: int | None = None, max_snapshots: int = 12,
-                 max_train_rows: int = 600_000, lookback_days: int | None = None,
+                 snapshot_every_days: int | None = None, max_snapshots: int = 6,
+                 max_train_rows: int = 300_000, lookback_days: int | None = None,
                  builders=BUILDERS, n_estimators: int | str = "auto",
                  early_stopping_rounds: int = 100, calibrate: bool = True, random_state: int = 0,
                  progress: bool = True, rounds_sample_users: int = 200_000, client=None,

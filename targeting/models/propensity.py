@@ -58,9 +58,9 @@ class PropensityModel(LightGBMParamsMixin, ClassifierMixin, BaseEstimator):
         Length of the label window after each snapshot.
     snapshot_every_days : int or None, default None
         Days between training snapshots; default half the horizon, between 7 and 30.
-    max_snapshots : int, default 12
+    max_snapshots : int, default 6
         Training snapshots at most (the history used is bounded by this times the step).
-    max_train_rows : int, default 600_000
+    max_train_rows : int, default 300_000
         Users are sampled evenly from every snapshot above this many rows in all.
     lookback_days : int or None, default None
         Cut the history features read at this many days (default: the whole history).
@@ -105,8 +105,8 @@ class PropensityModel(LightGBMParamsMixin, ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, category: str | None = "beauty", horizon_days: int = 30,
-                 snapshot_every_days: int | None = None, max_snapshots: int = 12,
-                 max_train_rows: int = 600_000, lookback_days: int | None = None,
+                 snapshot_every_days: int | None = None, max_snapshots: int = 6,
+                 max_train_rows: int = 300_000, lookback_days: int | None = None,
                  builders: Sequence[str] = BUILDERS,
                  n_estimators: int = 3000, early_stopping_rounds: int = 50,
                  calibrate: bool = True, random_state: int = 0, progress: bool = True,
@@ -344,7 +344,8 @@ class PropensityModel(LightGBMParamsMixin, ClassifierMixin, BaseEstimator):
             tables, as_of = world.tables, as_of or world.as_of
             if oracle is None and self.category is not None:
                 oracle = world.truth["purchase_proba"][self.category]
-        as_of = self.as_of_ if as_of is None else pd.Timestamp(as_of)
+        as_of = self.as_of_ if as_of is None else _as_of(tables, as_of)
+        _check_label_window(tables, as_of, self.horizon_days)
         X = self.features(tables, as_of)
         X = X[self.pipeline_.has_record(X)]  # the users who exist at as_of
         y = purchase_labels(tables, as_of, self.horizon_days, self.category, X.index)
@@ -378,6 +379,18 @@ def data_start(tables: Mapping[str, pd.DataFrame]) -> pd.Timestamp:
         raise InsufficientDataError("no dated events: orders, social_events or groups must "
                                     "have at least one row")
     return min(starts)
+
+
+def _check_label_window(tables: Mapping[str, pd.DataFrame], as_of, horizon_days: int) -> None:
+    """Refuse a label window that runs past the last order: its buyers are not known yet."""
+    last = tables["orders"]["ts"].max()
+    end = as_of + pd.Timedelta(days=horizon_days)
+    if pd.notna(last) and end > last + pd.Timedelta(days=1):
+        raise InsufficientDataError(
+            f"the {horizon_days}-day label window after as_of={as_of.date()} ends on "
+            f"{end.date()}, after the data (last order {last.date()}): evaluate at an as_of "
+            f"no later than {(last + pd.Timedelta(days=1) - pd.Timedelta(days=horizon_days)).date()}"
+            " or with a shorter horizon")
 
 
 def _as_of(tables: Mapping[str, pd.DataFrame], as_of) -> pd.Timestamp:

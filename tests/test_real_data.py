@@ -1,0 +1,81 @@
+"""Propensity on a real purchase log: CDNOW (tests/data/README.md), against the classic
+baselines a practitioner would use there, on the customers' holdout windows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import targeting as tg
+from targeting.data.schema import InsufficientDataError
+
+AS_OF = "1998-01-01"  # one year of the 1997 cohort's history before, six months after
+
+
+@pytest.fixture(scope="module")
+def fitted(cdnow_tables):
+    return {h: tg.PropensityModel(None, horizon_days=h, progress=False).fit(cdnow_tables, AS_OF)
+            for h in (30, 90)}
+
+
+@pytest.mark.parametrize("horizon", [30, 90])
+def test_the_model_beats_every_baseline_on_the_holdout(cdnow_tables, fitted, horizon):
+    evaluation = fitted[horizon].evaluate(cdnow_tables, AS_OF)
+    table = evaluation.baselines
+    assert set(table.index) == {"recency", "frequency", "rfm", "bgnbd"}
+    # Measured (1998-01-01): 30 days model 0.7xx vs best baseline 0.7xx; 90 days likewise.
+    assert evaluation.metrics["auc"] > table["auc"].max(), evaluation.comparison()
+    assert evaluation.beaten_by() is None
+
+
+def test_only_customers_who_exist_at_as_of_are_evaluated_and_notes_stay_honest(
+        cdnow_tables, fitted):
+    orders = cdnow_tables["orders"]
+    as_of = pd.Timestamp(AS_OF)
+    first = orders.groupby("shop_id").ts.min()
+    model = fitted[30]
+    evaluation = model.evaluate(cdnow_tables, AS_OF)
+    existing = first.index[first < as_of]
+    window = orders[(orders.ts >= as_of) & (orders.ts < as_of + pd.Timedelta(days=30))]
+    assert evaluation.metrics["positive_rate"] == pytest.approx(
+        window.shop_id[window.shop_id.isin(existing)].nunique() / len(existing))
+    scores = tg.score(cdnow_tables, model, AS_OF)
+    # "no history" only for customers with no record at all before as_of (all of CDNOW's
+    # customers joined in early 1997, so nobody here).
+    assert set(scores.user_id[scores.note != ""]) == set(first.index[first >= as_of])
+    assert len(scores) == orders.shop_id.nunique()
+
+
+def test_deciles_at_scoring_time_hold_ten_percent_each(cdnow_tables, fitted):
+    model = fitted[90]
+    scores = tg.score(cdnow_tables, model, AS_OF, drift=True)
+    existing = scores[scores.note == ""]
+    shares = existing.decile.value_counts(normalize=True)
+    assert shares.between(0.05, 0.15).all(), shares.sort_index()
+    assert scores.attrs["drift"].score_psi < 0.1  # same population as the cut points
+
+
+def test_a_horizon_longer_than_the_history_names_what_would_fit(cdnow_tables):
+    with pytest.raises(InsufficientDataError) as err:
+        tg.PropensityModel(None, horizon_days=400).fit(cdnow_tables, AS_OF)
+    text = str(err.value)
+    assert "365 days of history before as_of=1998-01-01 (from 1997-01-01)" in text
+    assert "needs at least 460" in text
+    assert "The longest horizon that fits is 305 days" in text
+
+
+def test_an_evaluation_window_past_the_data_is_refused(cdnow_tables, fitted):
+    with pytest.raises(InsufficientDataError, match="ends after the data"):
+        fitted[90].evaluate(cdnow_tables, "1998-05-01")
+
+
+def test_the_adapter_needs_no_glue(cdnow_log):
+    tables = tg.from_transactions(cdnow_log, user="customer_id", ts="date", amount="dollars",
+                                  verbose=False)
+    orders = tables["orders"]
+    tg.validate(tables)
+    assert len(orders) == len(cdnow_log) == 69_659
+    assert orders.shop_id.nunique() == 23_570
+    assert orders.shop_id.iloc[0] == "00001"  # string ids stay strings
+    assert np.isclose(orders.amount.sum(), cdnow_log.dollars.sum())
