@@ -66,7 +66,7 @@ def test_a_horizon_longer_than_the_history_names_what_would_fit(cdnow_tables):
 
 
 def test_an_evaluation_window_past_the_data_is_refused(cdnow_tables, fitted):
-    with pytest.raises(InsufficientDataError, match="ends after the data"):
+    with pytest.raises(InsufficientDataError, match="after the data"):
         fitted[90].evaluate(cdnow_tables, "1998-05-01")
 
 
