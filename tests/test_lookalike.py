@@ -305,3 +305,42 @@ def test_logged_expansion_scores_any_user_and_logs_no_ids(mlflow_store, small, s
     assert set(out.decile) <= set(range(1, 11))
     loaded = json.loads(json.dumps(run.data.params))
     assert loaded["methods"] == "classifier+similarity+graph"
+
+
+# -- issue 18: held-out recall, out-of-bag scores, evaluation of deliverable users ----------------
+def test_percentiles_are_shares_of_the_whole_reference_users_without_groups_at_the_bottom():
+    from targeting.models.lookalike.model import _percentile, _quantiles
+
+    reference = np.r_[np.full(500, np.nan), np.arange(500.0)]  # half of it in no chat group
+    q = _quantiles(reference)
+    assert _percentile(np.array([499.0]), q)[0] == pytest.approx(1.0, abs=0.002)
+    assert _percentile(np.array([250.0]), q)[0] == pytest.approx(0.75, abs=0.002)
+    assert _percentile(np.array([np.nan]), q)[0] == pytest.approx(0.25, abs=0.002)
+    # Without NaN nothing changes: linear quantiles of the scores.
+    np.testing.assert_allclose(_quantiles(np.arange(500.0)), np.quantile(np.arange(500.0),
+                                                                          np.linspace(0, 1, 2001)))
+
+
+def test_every_unlabeled_user_has_a_bag_that_did_not_train_on_it():
+    from targeting.models.lookalike.pu import BaggedPU
+
+    # A small universe: the 5,000 negatives per bag are most of it (the case that broke).
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(6_000, 4))
+    seeds = np.flatnonzero(X[:, 0] > 2.0)
+    pu = BaggedPU(n_bags=4, n_estimators=5).fit(X, seeds)
+    unlabeled = np.setdiff1d(np.arange(len(X)), seeds)
+    in_every_bag = np.all([np.isin(unlabeled, neg) for neg in pu.in_bag_], axis=0)
+    assert not in_every_bag.any()
+    assert min(len(neg) for neg in pu.in_bag_) > 3_000
+    with pytest.raises(ValueError, match="n_bags must be an int of at least 2"):
+        BaggedPU(n_bags=1).fit(X, seeds)
+
+
+def test_evaluation_counts_only_users_expand_would_deliver(model, world, evaluation):
+    segment = world.truth["segment"]
+    table = evaluation.table.set_index(["method", "size"])
+    for size in SIZES:
+        delivered = model.expand(size=size).user_ids
+        assert table.loc[("blend", size), "segment_precision"] == pytest.approx(
+            segment.loc[delivered].mean())

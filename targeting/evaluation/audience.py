@@ -73,7 +73,8 @@ def evaluate_lookalike(model, world=None, sizes: Sequence[float] = (0.01, 0.05, 
     held = model.holdout_recall(sizes)
     rows = []
     n = len(model.user_ids_)
-    eligible = ~model.is_seed_
+    # Only users ``expand`` would deliver by default: no seeds, no CRM member who refused.
+    eligible = ~model.is_seed_ & np.asarray(model.consent_, dtype=bool)
     truth = _truth(model, world, category)
     for method in [*held.index]:
         for size, label in zip(sizes, held.columns, strict=True):

@@ -58,7 +58,8 @@ class LookalikeModel(LightGBMParamsMixin, BaseEstimator):
     n_clusters : int, default 20
         Seed centroids for the similarity method.
     n_bags : int, default 4
-        Bags of the PU classifier.
+        Bags of the PU classifier (at least 2: every user is scored by a bag that did not
+        train on it).
     n_estimators : int, default 150
         Boosting rounds per bag (early stopping on the held-out seeds picks fewer).
     holdout : float, default 0.2
@@ -204,6 +205,9 @@ class LookalikeModel(LightGBMParamsMixin, BaseEstimator):
         if cap is not None and not (isinstance(cap, int | np.integer) and cap >= 1_000):
             raise ValueError(f"max_full_scores must be None or an int of at least 1,000, got "
                              f"{self.max_full_scores!r}")
+        if not isinstance(self.n_bags, int | np.integer) or self.n_bags < 2:
+            raise ValueError(f"n_bags must be an int of at least 2 (every user is scored by a "
+                             f"bag that did not train on it), got {self.n_bags!r}")
         if self.refit not in (True, False, "auto"):
             raise ValueError(f"refit must be True, False or 'auto', got {self.refit!r}")
         if self.min_seed_size < 20:
@@ -573,17 +577,29 @@ def _take(values, pos):
     return None if values is None else values[pos]
 
 
-def _quantiles(values: np.ndarray) -> np.ndarray:
+def _nan_lowest(values: np.ndarray) -> np.ndarray:
     values = np.asarray(values, dtype=float)
-    values = values[~np.isnan(values)]
+    return np.where(np.isnan(values), -np.inf, values)
+
+
+def _quantiles(values: np.ndarray) -> np.ndarray:
+    """Quantiles of a method's scores over the whole reference sample.
+
+    Users the method cannot score (NaN: the graph's users in no chat group) are kept, at the
+    bottom, so that percentiles are shares of the whole universe, not of the scored part.
+    """
+    values = _nan_lowest(values)
     if values.size == 0:
         return np.zeros_like(_QUANTILES)
+    if np.isinf(values).any():  # no interpolation towards -inf: sample values only
+        return np.quantile(values, _QUANTILES, method="inverted_cdf")
     return np.quantile(values, _QUANTILES)
 
 
 def _percentile(values: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
-    """Share of the reference at or below each value (ties: the middle of the tied span)."""
-    values = np.nan_to_num(np.asarray(values, dtype=float), nan=-np.inf)
+    """Share of the reference at or below each value (ties: the middle of the tied span;
+    unscored users, NaN, tie with the reference's unscored users at the bottom)."""
+    values = _nan_lowest(values)
     lo = np.searchsorted(quantiles, values, side="left")
     hi = np.searchsorted(quantiles, values, side="right")
     return (lo + hi) / 2 / len(quantiles)
