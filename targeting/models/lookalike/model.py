@@ -28,9 +28,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit
 from sklearn.base import BaseEstimator
-from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
@@ -41,6 +39,7 @@ from targeting.models.lookalike.graph import GroupGraph
 from targeting.models.lookalike.pu import BaggedPU
 from targeting.models.lookalike.seeds import SeedReport, parse_seeds
 from targeting.models.lookalike.space import SimilaritySpace
+from targeting.models.lookalike.stack import apply_stack, fit_stack
 
 METHODS = ("classifier", "similarity", "graph")
 SIZES = (0.01, 0.05, 0.10)
@@ -317,12 +316,12 @@ class LookalikeModel(LightGBMParamsMixin, BaseEstimator):
         stats = {m: _location_scale(ref[m]) for m in self.methods_}
         Zh = self._stack_inputs(held, stats)
         Zr = self._stack_inputs(ref, stats)
-        self._blend = _fit_stack(Zh, Zr, self._stack_names())
+        self._blend = fit_stack(Zh, Zr, self._stack_names())
         feature_methods = [m for m in self.methods_ if m != "graph"]
         self._blend_features = None
         if feature_methods and "graph" in self.methods_:
             cols = [self._stack_names().index(m) for m in feature_methods]
-            self._blend_features = _fit_stack(Zh[:, cols], Zr[:, cols], feature_methods)
+            self._blend_features = fit_stack(Zh[:, cols], Zr[:, cols], feature_methods)
         elif feature_methods:
             self._blend_features = self._blend
         # Held-out recall per method and for the blend (the blend cross-fitted in two folds).
@@ -358,7 +357,7 @@ class LookalikeModel(LightGBMParamsMixin, BaseEstimator):
         inputs = self._stack_inputs(raw, self._stats)
         self.scores_ = pd.DataFrame({m: inputs[:, i] for i, m in enumerate(self.methods_)},
                                     index=pd.Index(self.user_ids_, name="user_id"))
-        self.scores_["score"] = _apply_stack(self._blend, inputs)
+        self.scores_["score"] = apply_stack(self._blend, inputs)
         self._raw_graph = raw.get("graph")
         self.weights_ = dict(zip(self._blend["names"], self._blend["weights"].round(4).tolist(),
                                  strict=True))
@@ -369,7 +368,7 @@ class LookalikeModel(LightGBMParamsMixin, BaseEstimator):
         self.scorer_ = None
         if self._blend_features is not None:
             cols = [self._stack_names().index(m) for m in self._blend_features["names"]]
-            feature_scores = _apply_stack(self._blend_features, inputs[unlabeled][:, cols])
+            feature_scores = apply_stack(self._blend_features, inputs[unlabeled][:, cols])
             self.scorer_ = LookalikeScorer(self, feature_scores)
 
     def _finish_report(self, rows, hold_pos) -> None:
@@ -560,7 +559,7 @@ class LookalikeScorer:
             else:
                 raw = self.pu_.score(X)
             cols.append(_standardised(np.asarray(raw, dtype=float), self.stats_[m]))
-        return _apply_stack(self.blend_, np.column_stack(cols))
+        return apply_stack(self.blend_, np.column_stack(cols))
 
     def decile(self, scores: np.ndarray) -> np.ndarray:
         return 10 - np.searchsorted(self.decile_edges_, scores, side="right")
@@ -623,42 +622,13 @@ def _standardised(values: np.ndarray, stats: tuple[float, float]) -> np.ndarray:
     return (np.asarray(values, dtype=float) - stats[0]) / stats[1]
 
 
-def _fit_stack(Zh: np.ndarray, Zr: np.ndarray, names: list[str]) -> dict:
-    """Non-negative method weights, then a Platt scale and the PU constant (Elkan & Noto).
-
-    Only the methods' weights are held at zero or above: ``graph_known`` (the user is in a chat
-    group at all) is an offset that puts the graph score of group members on the scale of the
-    users without one, and is usually negative. Clipping it too, and balancing the classes,
-    cost the blend its edge over the classifier on the default world (precision at 1/5/10 %
-    0.974/0.487/0.277 against the classifier's 0.988/0.491/0.278; now 0.996/0.498/0.282).
-    """
-    X = np.vstack([Zh, Zr])
-    y = np.r_[np.ones(len(Zh)), np.zeros(len(Zr))]
-    lr = LogisticRegression(C=1.0, max_iter=1000).fit(X, y)
-    w = lr.coef_[0].copy()
-    is_method = np.array([name != "graph_known" for name in names])
-    w[is_method] = np.maximum(w[is_method], 0.0)
-    if not w[is_method].any():
-        w = is_method.astype(float)
-    raw = X @ w
-    platt = LogisticRegression(C=1e6, max_iter=1000).fit(raw.reshape(-1, 1), y)
-    a, b = float(platt.coef_[0, 0]), float(platt.intercept_[0])
-    c = float(expit(a * (Zh @ w) + b).mean())
-    return {"names": list(names), "weights": w, "a": a, "b": b, "c": max(c, 1e-9)}
-
-
-def _apply_stack(stack: dict, inputs: np.ndarray) -> np.ndarray:
-    e = expit(stack["a"] * (inputs @ stack["weights"]) + stack["b"])
-    return np.minimum(e / stack["c"], 1.0)
-
-
 def _crossfit_percentile(Zh, Zr, names, random_state) -> np.ndarray:
     """The blend's percentile for each held-out seed, from a stack fitted without it."""
     rng = np.random.default_rng(random_state)
     fold = rng.permutation(len(Zh)) % 2
     out = np.empty(len(Zh))
     for k in (0, 1):
-        stack = _fit_stack(Zh[fold != k], Zr, names)
+        stack = fit_stack(Zh[fold != k], Zr, names)
         ref = Zr @ stack["weights"]
         out[fold == k] = _percentile(Zh[fold == k] @ stack["weights"], np.quantile(ref, _QUANTILES))
     return out
