@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 import targeting as tg
+from targeting.models.lookalike import round_count
 from targeting.models.lookalike.audience import hash_ids
 from targeting.tracking import log_lookalike
 
@@ -176,7 +177,8 @@ def test_threshold_locked_audience(model):
 def test_audience_result_explains_itself(model):
     aud = model.expand(size=0.05)
     assert (aud.users.reasons.str.len() > 0).mean() > 0.95
-    assert aud.users.reasons.str.contains("seed").any()  # chat-group ties
+    by_graph = model.expand(size=0.05, method="graph")
+    assert by_graph.users.reasons.str.contains("seed").any()  # chat-group ties
     curve = aud.reach_curve()
     assert (np.diff(curve.min_score) <= 1e-12).all()
     assert (np.diff(curve.heldout_recall) >= -1e-12).all()
@@ -300,71 +302,66 @@ def test_export_refuses_small_audiences_and_weak_salts(small, tmp_path):
         small.expand(size=99).export(tmp_path / "a.csv", salt="s3cret-salt")
     with pytest.raises(ValueError, match="at least 8 characters"):
         small.expand(size=200).export(tmp_path / "a.csv", salt="abc")
-    small.expand(size=20).export(tmp_path / "a.csv", salt="s3cret-salt", min_size=20)
     assert small.expand(size=123).reported_size == 120
 
 
-# -- MLflow and score() ------------------------------------------------------------------------
-def test_logged_expansion_scores_any_user_and_logs_no_ids(mlflow_store, small, small_world,
-                                                          tmp_path):
-    aud = small.expand(size=0.05)
-    evaluation = small.evaluate(small_world)
-    logged = log_lookalike(small, aud, evaluation, experiment="test")
-    run = mlflow.get_run(logged.run_id)
-    assert run.data.tags["model_kind"] == "lookalike"
-    assert run.data.metrics["seed_matched"] % 10 == 0
-    assert "heldout_recall_blend_5pct" in run.data.metrics
-    folder = mlflow.artifacts.download_artifacts(run_id=logged.run_id, dst_path=str(tmp_path))
-    ids = {str(u) for u in small.user_ids_}
-    for path in __import__("pathlib").Path(folder).rglob("*"):
-        if path.suffix in (".csv", ".json", ".txt", ".yaml", ".MLmodel", "") and path.is_file():
-            words = set(path.read_text(errors="ignore").replace(",", " ").split())
-            assert not words & ids, path
-    features = small.pipeline_.transform(small_world.tables, small_world.as_of)
-    out = tg.score(features, f"models:/lookalike/{logged.version}")
-    assert out.user_id.tolist() == features.index.tolist()
-    np.testing.assert_allclose(out.score, small.score_matrix(small.pipeline_.to_matrix(features)))
-    segment = small_world.truth["segment"].reindex(out.user_id).to_numpy()
-    assert out.score[segment].mean() > 3 * out.score[~segment].mean()
-    assert set(out.decile) <= set(range(1, 11))
-    loaded = json.loads(json.dumps(run.data.params))
-    assert loaded["methods"] == "classifier+similarity+graph"
+# -- issue 18: privacy floors, value-weighted seeds -------------------------------------------
+def test_privacy_floors_can_be_raised_not_lowered(small, small_world, tmp_path, monkeypatch):
+    from targeting.privacy import PrivacyFloorError
+
+    with pytest.raises(PrivacyFloorError, match="below the organisation's floor of 100"):
+        small.expand(size=20).export(tmp_path / "a.csv", salt="s3cret-salt", min_size=20)
+    with pytest.raises(PrivacyFloorError, match="min_export_size=1 is below"):
+        small.expand(size=150).export(tmp_path / "a.csv", salt="s3cret-salt", min_size=1)
+    with pytest.raises(ValueError, match="too small to export: fewer than 200"):
+        small.expand(size=150).export(tmp_path / "a.csv", salt="s3cret-salt", min_size=200)
+    seeds = tg.segment_seed(small_world, fraction=0.6)
+    with pytest.raises(PrivacyFloorError, match="min_seed_size=20 is below"):
+        tg.LookalikeModel(progress=False, min_seed_size=20).fit(small_world.tables, seeds,
+                                                                small_world.as_of)
+    # The organisation raises its floor: the default follows, and a parameter cannot undercut it.
+    monkeypatch.setenv("TARGETING_MIN_EXPORT_SIZE", "500")
+    with pytest.raises(ValueError, match="fewer than 500"):
+        small.expand(size=300).export(tmp_path / "a.csv", salt="s3cret-salt")
+    with pytest.raises(PrivacyFloorError, match="floor of 500"):
+        small.expand(size=300).export(tmp_path / "a.csv", salt="s3cret-salt", min_size=100)
 
 
-# -- issue 18: held-out recall, out-of-bag scores, evaluation of deliverable users ----------------
-def test_percentiles_are_shares_of_the_whole_reference_users_without_groups_at_the_bottom():
-    from targeting.models.lookalike.model import _percentile, _quantiles
-
-    reference = np.r_[np.full(500, np.nan), np.arange(500.0)]  # half of it in no chat group
-    q = _quantiles(reference)
-    assert _percentile(np.array([499.0]), q)[0] == pytest.approx(1.0, abs=0.002)
-    assert _percentile(np.array([250.0]), q)[0] == pytest.approx(0.75, abs=0.002)
-    assert _percentile(np.array([np.nan]), q)[0] == pytest.approx(0.25, abs=0.002)
-    # Without NaN nothing changes: linear quantiles of the scores.
-    np.testing.assert_allclose(_quantiles(np.arange(500.0)), np.quantile(np.arange(500.0),
-                                                                          np.linspace(0, 1, 2001)))
+def test_counts_round_half_up_and_logged_shares_do_not_reveal_exact_sizes(small):
+    assert [round_count(n) for n in (4, 5, 15, 25, 994, 995, 1249, 1250)] == \
+        [0, 10, 20, 30, 990, 1000, 1200, 1300]
+    aud = small.expand(size=123)
+    summary = aud.summary()
+    # 123 users: the logged share gives back the rounded 120, never 123.
+    assert summary["audience_share"] * len(small.user_ids_) == pytest.approx(120, abs=0.5)
+    assert summary["audience_lower_tier_share"] == round(summary["audience_lower_tier_share"], 2)
 
 
-def test_every_unlabeled_user_has_a_bag_that_did_not_train_on_it():
-    from targeting.models.lookalike.pu import BaggedPU
-
-    # A small universe: the 5,000 negatives per bag are most of it (the case that broke).
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(6_000, 4))
-    seeds = np.flatnonzero(X[:, 0] > 2.0)
-    pu = BaggedPU(n_bags=4, n_estimators=5).fit(X, seeds)
-    unlabeled = np.setdiff1d(np.arange(len(X)), seeds)
-    in_every_bag = np.all([np.isin(unlabeled, neg) for neg in pu.in_bag_], axis=0)
-    assert not in_every_bag.any()
-    assert min(len(neg) for neg in pu.in_bag_) > 3_000
-    with pytest.raises(ValueError, match="n_bags must be an int of at least 2"):
-        BaggedPU(n_bags=1).fit(X, seeds)
+def test_value_weighted_seeds_need_enough_seeds_carrying_value(small_world):
+    ids = tg.segment_seed(small_world, fraction=0.6)
+    seeds = pd.DataFrame({"user_id": ids, "value": np.r_[np.full(5, 100.0),
+                                                           np.zeros(len(ids) - 5)]})
+    assert len(ids) >= 100
+    with pytest.raises(ValueError, match="only 5 of .* matched seeds carry a value"):
+        tg.LookalikeModel(value_column="value", progress=False).fit(small_world.tables, seeds,
+                                                                     small_world.as_of)
 
 
-def test_evaluation_counts_only_users_expand_would_deliver(model, world, evaluation):
-    segment = world.truth["segment"]
-    table = evaluation.table.set_index(["method", "size"])
-    for size in SIZES:
-        delivered = model.expand(size=size).user_ids
-        assert table.loc[("blend", size), "segment_precision"] == pytest.approx(
-            segment.loc[delivered].mean())
+def test_the_graph_weighs_seeds_by_their_value(small_world):
+    # Ten seeds carry most of the value: users in their chat groups rise in the graph's ranking.
+    ids = tg.segment_seed(small_world, fraction=0.6)
+    seeds = pd.DataFrame({"user_id": ids, "value": np.r_[np.full(10, 50.0),
+                                                           np.ones(len(ids) - 10)]})
+    fit = {"progress": False, "refit": False}
+    plain = tg.LookalikeModel("graph", **fit).fit(small_world.tables, seeds.user_id,
+                                                  small_world.as_of)
+    valued = tg.LookalikeModel("graph", value_column="value", **fit).fit(
+        small_world.tables, seeds, small_world.as_of)
+    rows = np.flatnonzero(np.isin(valued.user_ids_, ids[:10]))
+    heavy = np.zeros(len(valued.user_ids_), dtype=bool)
+    heavy[rows] = True
+    near = valued._graph.ties(np.arange(len(heavy)), heavy) > 0
+    near &= ~valued.is_seed_
+    assert near.sum() > 50
+    shift = valued.scores_["graph"][near].mean() - plain.scores_["graph"][near].mean()
+    assert shift > 0.5

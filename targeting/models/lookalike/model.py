@@ -40,6 +40,7 @@ from targeting.models.lookalike.pu import BaggedPU
 from targeting.models.lookalike.seeds import SeedReport, parse_seeds
 from targeting.models.lookalike.space import SimilaritySpace
 from targeting.models.lookalike.stack import apply_stack, fit_stack
+from targeting.privacy import require_floor
 
 METHODS = ("classifier", "similarity", "graph")
 SIZES = (0.01, 0.05, 0.10)
@@ -63,8 +64,11 @@ class LookalikeModel(LightGBMParamsMixin, BaseEstimator):
         Boosting rounds per bag (early stopping on the held-out seeds picks fewer).
     holdout : float, default 0.2
         Share of the seeds held out to weigh the methods and report their recall.
-    min_seed_size : int, default 100
-        Fewer matched seeds than this raise a ``ValueError``.
+    min_seed_size : int, optional
+        Fewer matched seeds than this (or, with values, fewer seeds carrying the value) raise a
+        ``ValueError``. Default and floor: the organisation's (:mod:`targeting.privacy`, 100
+        unless ``TARGETING_MIN_SEED_SIZE`` says otherwise); lower values raise
+        :class:`~targeting.privacy.PrivacyFloorError`.
     value_column, date_column : str, optional
         With seeds as a DataFrame: a customer-value column (value-weighted seeds) and a date
         column (the latest seeds are held out: an out-of-time check).
@@ -108,7 +112,7 @@ class LookalikeModel(LightGBMParamsMixin, BaseEstimator):
     """
 
     def __init__(self, method: str = "blend", *, n_clusters: int = 20, n_bags: int = 4,
-                 n_estimators: int = 150, holdout: float = 0.2, min_seed_size: int = 100,
+                 n_estimators: int = 150, holdout: float = 0.2, min_seed_size: int | None = None,
                  value_column: str | None = None, date_column: str | None = None,
                  builders: Sequence[str] = BUILDERS, refit: bool | str = "auto",
                  max_full_scores: int | None = 200_000, random_state: int = 0,
@@ -209,8 +213,7 @@ class LookalikeModel(LightGBMParamsMixin, BaseEstimator):
                              f"bag that did not train on it), got {self.n_bags!r}")
         if self.refit not in (True, False, "auto"):
             raise ValueError(f"refit must be True, False or 'auto', got {self.refit!r}")
-        if self.min_seed_size < 20:
-            raise ValueError(f"min_seed_size must be at least 20, got {self.min_seed_size}")
+        require_floor("min_seed_size", self.min_seed_size)
 
     def _universe(self, data, as_of) -> None:
         """The feature matrix, the profile columns used by constraints, consent and buyers."""
@@ -247,16 +250,28 @@ class LookalikeModel(LightGBMParamsMixin, BaseEstimator):
         self._unknown = seedset.ids[~found].tolist()
         self._seed_counts = (seedset.n_given, seedset.n_duplicates)
         rows = pos[found]
-        if rows.size < self.min_seed_size:
-            raise ValueError(
-                f"seed too small: {rows.size} of {seedset.n_given} seed ids matched users in "
-                f"the data ({len(self._unknown)} unknown to every silo), at least "
-                f"{self.min_seed_size} are needed (min_seed_size). Add seeds, check that the "
-                "ids are user_ids of the identity table, or lower min_seed_size knowingly.")
         weight = None if seedset.values is None else seedset.values[found]
+        self._check_seed_size(rows.size, seedset.n_given, weight)
         dates = None if seedset.dates is None else seedset.dates[found]
         order = np.argsort(rows, kind="stable")  # the same seed in any order: the same model
         return rows[order], _take(weight, order), _take(dates, order)
+
+    def _check_seed_size(self, n_matched: int, n_given: int, weight) -> None:
+        """Enough matched seeds, and with values, enough seeds carrying value (a value above
+        zero: 100 seeds with 5 valued count as 5)."""
+        minimum = require_floor("min_seed_size", self.min_seed_size)
+        if n_matched < minimum:
+            raise ValueError(
+                f"seed too small: {n_matched} of {n_given} seed ids matched users in "
+                f"the data ({len(self._unknown)} unknown to every silo), at least "
+                f"{minimum} are needed (min_seed_size). Add seeds, or check that the "
+                "ids are user_ids of the identity table.")
+        valued = n_matched if weight is None else int(np.count_nonzero(weight > 0))
+        if valued < minimum:
+            raise ValueError(
+                f"seed too small: only {valued} of {n_matched} matched seeds carry a value "
+                f"above zero in {self.value_column!r}; at least {minimum} are needed "
+                "(min_seed_size). Add valued seeds.")
 
     def _split(self, n: int, dates) -> tuple[np.ndarray, np.ndarray]:
         n_hold = max(10, int(round(self.holdout * n)))
@@ -304,7 +319,9 @@ class LookalikeModel(LightGBMParamsMixin, BaseEstimator):
         if "graph" in self.methods_:
             is_seed = np.zeros(len(X), dtype=bool)
             is_seed[seed_rows] = True
-            graph_score = self._graph.score(is_seed)
+            seed_weight = np.zeros(len(X))  # value-weighted seeds weigh in the groups too
+            seed_weight[seed_rows] = 1.0 if weight is None else weight / np.mean(weight)
+            graph_score = self._graph.score(seed_weight)
             self._graph_seed = is_seed
             out["graph"] = lambda rows, g=graph_score: g if rows is None else g[rows]
         return out
