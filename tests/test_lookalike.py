@@ -365,3 +365,88 @@ def test_the_graph_weighs_seeds_by_their_value(small_world):
     assert near.sum() > 50
     shift = valued.scores_["graph"][near].mean() - plain.scores_["graph"][near].mean()
     assert shift > 0.5
+
+
+# -- MLflow and score() ------------------------------------------------------------------------
+def test_logged_expansion_scores_any_user_and_logs_no_ids(mlflow_store, small, small_world,
+                                                          tmp_path):
+    aud = small.expand(size=0.05)
+    evaluation = small.evaluate(small_world)
+    logged = log_lookalike(small, aud, evaluation, experiment="test")
+    run = mlflow.get_run(logged.run_id)
+    assert run.data.tags["model_kind"] == "lookalike"
+    assert run.data.metrics["seed_matched"] % 10 == 0
+    assert "heldout_recall_blend_5pct" in run.data.metrics
+    folder = mlflow.artifacts.download_artifacts(run_id=logged.run_id, dst_path=str(tmp_path))
+    ids = {str(u) for u in small.user_ids_}
+    for path in __import__("pathlib").Path(folder).rglob("*"):
+        if path.suffix in (".csv", ".json", ".txt", ".yaml", ".MLmodel", "") and path.is_file():
+            words = set(path.read_text(errors="ignore").replace(",", " ").split())
+            assert not words & ids, path
+    features = small.pipeline_.transform(small_world.tables, small_world.as_of)
+    out = tg.score(features, f"models:/lookalike/{logged.version}")
+    assert out.user_id.tolist() == features.index.tolist()
+    np.testing.assert_allclose(out.score, small.score_matrix(small.pipeline_.to_matrix(features)))
+    segment = small_world.truth["segment"].reindex(out.user_id).to_numpy()
+    assert out.score[segment].mean() > 3 * out.score[~segment].mean()
+    assert set(out.decile) <= set(range(1, 11))
+    loaded = json.loads(json.dumps(run.data.params))
+    assert loaded["methods"] == "classifier+similarity+graph"
+
+
+# -- issue 18: held-out recall, out-of-bag scores, evaluation of deliverable users ----------------
+def test_percentiles_are_shares_of_the_whole_reference_users_without_groups_at_the_bottom():
+    from targeting.models.lookalike.model import _percentile, _quantiles
+
+    reference = np.r_[np.full(500, np.nan), np.arange(500.0)]  # half of it in no chat group
+    q = _quantiles(reference)
+    assert _percentile(np.array([499.0]), q)[0] == pytest.approx(1.0, abs=0.002)
+    assert _percentile(np.array([250.0]), q)[0] == pytest.approx(0.75, abs=0.002)
+    assert _percentile(np.array([np.nan]), q)[0] == pytest.approx(0.25, abs=0.002)
+    # Without NaN nothing changes: linear quantiles of the scores.
+    np.testing.assert_allclose(_quantiles(np.arange(500.0)), np.quantile(np.arange(500.0),
+                                                                          np.linspace(0, 1, 2001)))
+
+
+def test_every_unlabeled_user_has_a_bag_that_did_not_train_on_it():
+    from targeting.models.lookalike.pu import BaggedPU
+
+    # A small universe: the 5,000 negatives per bag are most of it (the case that broke).
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(6_000, 4))
+    seeds = np.flatnonzero(X[:, 0] > 2.0)
+    pu = BaggedPU(n_bags=4, n_estimators=5).fit(X, seeds)
+    unlabeled = np.setdiff1d(np.arange(len(X)), seeds)
+    in_every_bag = np.all([np.isin(unlabeled, neg) for neg in pu.in_bag_], axis=0)
+    assert not in_every_bag.any()
+    assert min(len(neg) for neg in pu.in_bag_) > 3_000
+    with pytest.raises(ValueError, match="n_bags must be an int of at least 2"):
+        BaggedPU(n_bags=1).fit(X, seeds)
+
+
+def test_evaluation_counts_only_users_expand_would_deliver(model, world, evaluation):
+    segment = world.truth["segment"]
+    table = evaluation.table.set_index(["method", "size"])
+    for size in SIZES:
+        delivered = model.expand(size=size).user_ids
+        assert table.loc[("blend", size), "segment_precision"] == pytest.approx(
+            segment.loc[delivered].mean())
+
+
+def test_reasons_explain_the_score_that_ranked_the_user(model):
+    from targeting.models.lookalike.audience import _classifier_reasons
+
+    # The blend weighs only the classifier here: its reasons are the classifier's largest
+    # contributions, not the similarity space's (weight 0) nor chat-group ties (weight 0).
+    aud = model.expand(size=300)
+    rows = model.order_[~model.is_seed_[model.order_] & model.consent_[model.order_]][:300]
+    expected = ["; ".join(r) for r in _classifier_reasons(model, rows, 3)]
+    assert aud.users.reasons.tolist() == expected
+    similarity = ["; ".join(r) for r in model.space_.reasons(model._z(rows), 3)]
+    assert np.mean([a != b for a, b in zip(expected, similarity, strict=True)]) > 0.5
+    assert not aud.users.reasons.str.contains("seed").any()
+    # Ranked by one method, explained by that method.
+    sim = model.expand(size=300, method="similarity")
+    rows = np.searchsorted(model.user_ids_, sim.user_ids)
+    assert sim.users.reasons.tolist() == ["; ".join(r) for r in
+                                          model.space_.reasons(model._z(rows), 3)]
