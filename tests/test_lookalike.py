@@ -119,15 +119,34 @@ def test_audience_buys_more_than_a_random_audience(evaluation):
 
 
 def test_calibrated_score_estimates_the_segment(model, world):
+    from targeting.evaluation.audience import reliability_curve
+
     segment = world.truth["segment"].reindex(model.user_ids_).to_numpy()
     score = model.scores_["score"].to_numpy()
     unlabeled = ~model.is_seed_
     assert 0 <= score.min() and score.max() <= 1
-    # Higher scores, more segment members; the estimated share is of the right magnitude.
     top, rest = score[unlabeled] > 0.5, score[unlabeled] < 0.1
     assert segment[unlabeled][top].mean() > 5 * segment[unlabeled][rest].mean()
+    # Estimated share of the segment outside the seed against the truth, measured on 20,000-user
+    # worlds 0-5: 0.97, 0.85, 0.89, 0.74, 0.93, 0.65 (mean 0.84, sd 0.12). The held-out seeds
+    # (~86) rank above the hidden segment at the very top, so c is read a little high and the
+    # share a little low; +-25 % holds on 4 of 6 worlds (this one, seed 3, is at -26 %). The
+    # bounds are the mean -+ 2 sd, rounded out. Elkan & Noto's mean over held-out seeds gave
+    # about 2x (0.0665 against 0.033 before the chat-group change).
     share = model.seed_report_.estimated_share
-    assert 0.3 * segment[unlabeled].mean() < share < 3 * segment[unlabeled].mean()
+    true = segment[unlabeled].mean()
+    assert 0.6 * true < share < 1.15 * true
+    curve = reliability_curve(model, world)
+    assert curve.estimated_share == pytest.approx(share)
+    assert curve.table.users.sum() == unlabeled.sum()
+    # Per score bin from 0.02 up (>= 100 users), segment share / mean score, worlds 0-5:
+    # 0.73 to 1.93 (this world 0.81 to 1.48); it was 0.27 for 0.05-0.10 with the old constant.
+    bins = curve.table[(curve.table.low >= 0.02) & (curve.table.users >= 100)]
+    assert len(bins) >= 4
+    ratio = bins.segment_share / bins.mean_score
+    assert ratio.between(0.5, 2.5).all(), curve.table
+    assert curve.table.segment_share.is_monotonic_increasing
+    assert curve.plot().axes and "<table" in curve._repr_html_()
 
 
 # -- audience controls -------------------------------------------------------------------------
