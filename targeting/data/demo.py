@@ -42,7 +42,7 @@ HOLDOUT_ID = "group_chat_holdout_2026"
 HOLDOUT_CHANNEL = "group_chat"
 ARMS = (CONTROL_ARM, "coupon", "group_invite", "push")
 ALLOCATION = (0.4, 0.2, 0.2, 0.2)  # the planned share of each arm
-_SEGMENT_TASTE = np.array([0.8, 1.8, 0.2, 0.0, -0.3, -0.6, 0.1, 0.3])  # segment's interest
+_SEGMENT_TASTE = np.array([0.8, 1.8, 0.2, 0.0, -0.3, -0.6, 0.1, 0.3])  # = seg_effect, _interests
 _DAY = np.timedelta64(1, "D")
 _SEC = np.timedelta64(1, "s")
 

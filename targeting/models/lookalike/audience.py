@@ -22,7 +22,9 @@ class Audience:
     Attributes
     ----------
     users : DataFrame
-        ``user_id, score, rank, reasons`` (rank 1 = most similar), best first.
+        ``user_id, score, rank, reasons`` (rank 1 = most similar), best first. Built on first
+        access: the classifier's reasons take LightGBM feature contributions, which cost far
+        more than the ranking; :meth:`head` explains only the top.
     request : dict
         The request that made it (size or threshold, constraints, exclusions).
     """
@@ -31,13 +33,25 @@ class Audience:
                  ranked: np.ndarray):
         self._model = model
         self._rows = rows
+        self._scores = np.asarray(scores)
         self._ranked = ranked  # every eligible user, best first: the reach curve
         self.request = request
-        self.users = pd.DataFrame({
-            "user_id": model.user_ids_[rows],
-            "score": scores,
+        self._users: pd.DataFrame | None = None
+
+    @property
+    def users(self) -> pd.DataFrame:
+        if self._users is None:
+            self._users = self.head(len(self))
+        return self._users
+
+    def head(self, n: int = 10) -> pd.DataFrame:
+        """The ``n`` best users with their reasons (only theirs are computed)."""
+        rows = self._rows[:n]
+        return pd.DataFrame({
+            "user_id": self._model.user_ids_[rows],
+            "score": self._scores[:n],
             "rank": np.arange(1, len(rows) + 1),
-            "reasons": _reasons(model, rows, request.get("method", "blend")),
+            "reasons": _reasons(self._model, rows, self.request.get("method", "blend")),
         })
 
     def __len__(self) -> int:
@@ -45,7 +59,7 @@ class Audience:
 
     @property
     def user_ids(self) -> np.ndarray:
-        return self.users["user_id"].to_numpy()
+        return self._model.user_ids_[self._rows]
 
     @property
     def reported_size(self) -> int:
@@ -56,7 +70,7 @@ class Audience:
         """The nested smaller audience of the same request (the 1 % inside the 2 %)."""
         count = self._model._size(size, len(self))
         rows = self._rows[:count]
-        return Audience(self._model, rows, self.users.score.to_numpy()[:count],
+        return Audience(self._model, rows, self._scores[:count],
                         {**self.request, "size": size}, self._ranked)
 
     # -- curves and composition ------------------------------------------------------------
@@ -101,8 +115,8 @@ class Audience:
         out = {"audience_size": self.reported_size,
                # From the rounded size: an exact share times the universe is an exact count.
                "audience_share": round(self.reported_size / len(self._model.user_ids_), 4),
-               "audience_min_score": round(float(self.users.score.min()), 4) if len(self) else 0,
-               "audience_mean_score": round(float(self.users.score.mean()), 4) if len(self)
+               "audience_min_score": round(float(self._scores.min()), 4) if len(self) else 0,
+               "audience_mean_score": round(float(self._scores.mean()), 4) if len(self)
                else 0, "eligible_users": round_count(self.request["n_eligible"])}
         comp = self.composition()
         if ("city_tier", "1") in comp.index:
@@ -118,7 +132,7 @@ class Audience:
         head = (f"<b>Audience</b> of about {self.reported_size:,} users "
                 f"({len(self) / len(self._model.user_ids_):.1%} of the universe); request: "
                 f"{html.escape(str(req))}")
-        top = self.users.head(10).to_html(index=False)
+        top = self.head(10).to_html(index=False)
         comp = self.composition()
         comp_html = comp.round(3).to_html() if len(comp) else ""
         return f"<div>{head}<p>Top of the ranking:</p>{top}<p>Composition:</p>{comp_html}</div>"
@@ -175,7 +189,7 @@ class Audience:
             raise ValueError(f"audience too small to export: fewer than {min_size} users "
                              "(min_size); a small hashed list can still single people out")
         hashed = hash_ids(self.user_ids, salt)
-        out = pd.DataFrame({"hashed_id": hashed, "rank": self.users["rank"].to_numpy()})
+        out = pd.DataFrame({"hashed_id": hashed, "rank": np.arange(1, len(self) + 1)})
         path = Path(path)
         if path.suffix == ".parquet":
             out.to_parquet(path, index=False)

@@ -10,12 +10,14 @@ Three methods score the universe, each usable alone:
 The blend learns what works for the seed at hand. A share of the seeds is held out (the latest
 ones when the seed has dates); the methods are fitted on the rest and score the held-out seeds
 and a random sample of the universe; each method's score is put on a common robust scale
-(median and inter-quartile range over that sample); a logistic regression of held-out seeds
-against the sample on those scores gives the weights (negative method weights dropped; the
-graph's "in a chat group at all" offset keeps its sign). Its output, rescaled PU-style (Elkan &
-Noto, 2008: divided by its mean over the held-out seeds), estimates the probability that a user
-belongs with the seed; the ranking uses the blend before that rescaling, which is capped at 1.
-The methods are then refitted on every seed (``refit``; by default for seeds under 5,000).
+(median and inter-quartile range over that sample). A method stays in the blend only if a
+likelihood-ratio test says it adds to the others on held-out seeds against the sample; a
+logistic regression on the methods kept gives the weights (method weights non-negative; the
+graph's "in a chat group at all" offset keeps its sign). The calibrated ``score`` is the
+estimated probability that a user outside the seed belongs with it: the PU constant (Elkan &
+Noto, 2008) is read at the top of the blend's ranking and a saturating logistic curve is fitted
+under it (:mod:`.stack`). The methods are then refitted on every seed (``refit``; by default for
+seeds under 5,000).
 
 At a million users the classifier runs as a cascade (``max_full_scores``): a first pass of a few
 trees picks who gets every tree of every bag.
@@ -97,7 +99,7 @@ class LookalikeModel(LightGBMParamsMixin, BaseEstimator):
         calibrated blend; index ``user_id``.
     seed_report_ : SeedReport
     weights_ : dict
-        The blend's weight per method.
+        The blend's weight per method (0 for a method the likelihood-ratio test dropped).
 
     Examples
     --------
@@ -378,8 +380,8 @@ class LookalikeModel(LightGBMParamsMixin, BaseEstimator):
         self._raw_graph = raw.get("graph")
         self.weights_ = dict(zip(self._blend["names"], self._blend["weights"].round(4).tolist(),
                                  strict=True))
-        # Ranked by the blend before calibration: the calibrated score is capped at 1, and the
-        # users it caps (the most seed-like) would otherwise tie and fall in hash order.
+        # Ranked by the blend before calibration: the calibrated probability saturates near 1,
+        # where the most seed-like users would otherwise tie and fall in hash order.
         blend = inputs @ self._blend["weights"]
         self.order_ = np.lexsort((_tiebreak(self.user_ids_), -blend))
         self.scorer_ = None
