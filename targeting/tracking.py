@@ -24,6 +24,7 @@ from mlflow.models import infer_signature
 
 import targeting
 from targeting.data.engines import is_dask
+from targeting.models.lookalike.seeds import round_count
 from targeting.scoring import Scorer, TargetingPyfunc, UpliftPyfunc
 
 CHAMPION = "champion"
@@ -376,7 +377,7 @@ def log_lookalike(model, audience=None, evaluation=None, *, experiment: str = "t
     params["builders"] = "+".join(params["builders"])
     params.update(as_of=str(model.as_of_), methods="+".join(model.methods_),
                   n_features=len(model.pipeline_.feature_names_),
-                  universe_size=len(model.user_ids_))
+                  universe_size=round_count(len(model.user_ids_)))
     if audience is not None:
         params.update({f"request.{k}": str(v) for k, v in audience.request.items()
                        if k != "n_eligible"})

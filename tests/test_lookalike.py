@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 import targeting as tg
+from targeting.models.lookalike import round_count
 from targeting.models.lookalike.audience import hash_ids
 from targeting.tracking import log_lookalike
 
@@ -40,29 +41,53 @@ def small(small_world):
 
 
 # -- what must be shown ------------------------------------------------------------------------
-def test_blend_beats_each_method_and_random_on_the_planted_segment(evaluation):
+def test_blend_matches_the_best_method_and_beats_random_on_the_planted_segment(evaluation):
+    # On this world only the classifier adds to the others (see the next test): the blend is
+    # the classifier's ranking, no longer a mix that swings with the holdout draw.
     precision = evaluation.metric("segment_precision")
     recall = evaluation.metric("segment_recall")
     for size in SIZES:
         blend = precision.loc["blend", size]
-        for method in ("classifier", "similarity", "graph"):
+        assert blend >= precision.loc["classifier", size], (size, precision)
+        for method in ("similarity", "graph"):
             assert blend > precision.loc[method, size], (method, size, precision)
         assert blend > 5 * precision.loc["random", size]
         assert recall.loc["blend", size] > 3 * recall.loc["random", size]
 
 
-def test_the_most_seed_like_users_are_ranked_not_tied(model):
-    # The calibrated score is capped at 1; the users it caps are still ranked by the blend
-    # (hash order among them cost the blend its lead at 1 % on the default world).
-    audience = model.expand(size=0.05)
-    capped = audience.users[audience.users.score >= 1.0]
-    assert len(capped) > 100
-    z = model.scores_.loc[capped.user_id, "classifier"].to_numpy()
-    half = len(z) // 2
-    assert z[:half].mean() > z[half:].mean()
-    # The offset for users in a chat group keeps its sign (usually negative), methods do not.
-    assert model.weights_["graph_known"] < 0
-    assert min(model.weights_[m] for m in ("classifier", "similarity", "graph")) >= 0
+def test_methods_that_add_nothing_get_no_weight(model):
+    # Chat groups form on place, age and interests, not on the segment: the graph adds nothing
+    # the classifier does not see, so it and its in-a-group offset are dropped, not weighted.
+    blend = model._blend
+    assert blend["kept"] == ["classifier"]
+    assert blend["pvalues"]["graph"] > 0.05 and blend["pvalues"]["similarity"] > 0.05
+    assert model.weights_["graph"] == 0 and model.weights_["graph_known"] == 0
+    assert model.weights_["similarity"] == 0 and model.weights_["classifier"] > 0
+    # The ranking is the blend's: the calibrated score never increases down the order.
+    assert (np.diff(model.scores_["score"].to_numpy()[model.order_]) <= 1e-12).all()
+
+
+def test_selection_drops_a_useless_method_whatever_the_holdout_draw():
+    from targeting.models.lookalike.stack import fit_stack
+
+    # A useful method, a useless one and a graph-like pair (score, in-a-group offset) that
+    # carry no signal: over 20 holdout draws the useful method is always kept with a positive
+    # weight, and a useless one is kept about as often as a 5 % test errs (here 2 of 40).
+    rng = np.random.default_rng(0)
+    names = ["classifier", "similarity", "graph", "graph_known"]
+    useless_kept = 0
+    for _ in range(20):
+        known_h, known_r = rng.random(90) < 0.6, rng.random(20_000) < 0.6
+        Zh = np.column_stack([rng.normal(2.0, 1, 90), rng.normal(0, 1, 90),
+                              np.where(known_h, rng.normal(0, 1, 90), 0), known_h])
+        Zr = np.column_stack([rng.normal(0, 1, 20_000), rng.normal(0, 1, 20_000),
+                              np.where(known_r, rng.normal(0, 1, 20_000), 0), known_r])
+        stack = fit_stack(Zh, Zr, names)
+        assert "classifier" in stack["kept"] and stack["weights"][0] > 0
+        useless_kept += len(stack["kept"]) - 1
+        if "graph" not in stack["kept"]:
+            assert stack["weights"][2] == 0 and stack["weights"][3] == 0
+    assert useless_kept <= 5
 
 
 @pytest.mark.slow
@@ -94,15 +119,34 @@ def test_audience_buys_more_than_a_random_audience(evaluation):
 
 
 def test_calibrated_score_estimates_the_segment(model, world):
+    from targeting.evaluation.audience import reliability_curve
+
     segment = world.truth["segment"].reindex(model.user_ids_).to_numpy()
     score = model.scores_["score"].to_numpy()
     unlabeled = ~model.is_seed_
     assert 0 <= score.min() and score.max() <= 1
-    # Higher scores, more segment members; the estimated share is of the right magnitude.
     top, rest = score[unlabeled] > 0.5, score[unlabeled] < 0.1
     assert segment[unlabeled][top].mean() > 5 * segment[unlabeled][rest].mean()
+    # Estimated share of the segment outside the seed against the truth, measured on 20,000-user
+    # worlds 0-5: 0.97, 0.85, 0.89, 0.74, 0.93, 0.65 (mean 0.84, sd 0.12). The held-out seeds
+    # (~86) rank above the hidden segment at the very top, so c is read a little high and the
+    # share a little low; +-25 % holds on 4 of 6 worlds (this one, seed 3, is at -26 %). The
+    # bounds are the mean -+ 2 sd, rounded out. Elkan & Noto's mean over held-out seeds gave
+    # about 2x (0.0665 against 0.033 before the chat-group change).
     share = model.seed_report_.estimated_share
-    assert 0.3 * segment[unlabeled].mean() < share < 3 * segment[unlabeled].mean()
+    true = segment[unlabeled].mean()
+    assert 0.6 * true < share < 1.15 * true
+    curve = reliability_curve(model, world)
+    assert curve.estimated_share == pytest.approx(share)
+    assert curve.table.users.sum() == unlabeled.sum()
+    # Per score bin from 0.02 up (>= 100 users), segment share / mean score, worlds 0-5:
+    # 0.73 to 1.93 (this world 0.81 to 1.48); it was 0.27 for 0.05-0.10 with the old constant.
+    bins = curve.table[(curve.table.low >= 0.02) & (curve.table.users >= 100)]
+    assert len(bins) >= 4
+    ratio = bins.segment_share / bins.mean_score
+    assert ratio.between(0.5, 2.5).all(), curve.table
+    assert curve.table.segment_share.is_monotonic_increasing
+    assert curve.plot().axes and "<table" in curve._repr_html_()
 
 
 # -- audience controls -------------------------------------------------------------------------
@@ -152,7 +196,8 @@ def test_threshold_locked_audience(model):
 def test_audience_result_explains_itself(model):
     aud = model.expand(size=0.05)
     assert (aud.users.reasons.str.len() > 0).mean() > 0.95
-    assert aud.users.reasons.str.contains("seed").any()  # chat-group ties
+    by_graph = model.expand(size=0.05, method="graph")
+    assert by_graph.users.reasons.str.contains("seed").any()  # chat-group ties
     curve = aud.reach_curve()
     assert (np.diff(curve.min_score) <= 1e-12).all()
     assert (np.diff(curve.heldout_recall) >= -1e-12).all()
@@ -276,8 +321,69 @@ def test_export_refuses_small_audiences_and_weak_salts(small, tmp_path):
         small.expand(size=99).export(tmp_path / "a.csv", salt="s3cret-salt")
     with pytest.raises(ValueError, match="at least 8 characters"):
         small.expand(size=200).export(tmp_path / "a.csv", salt="abc")
-    small.expand(size=20).export(tmp_path / "a.csv", salt="s3cret-salt", min_size=20)
     assert small.expand(size=123).reported_size == 120
+
+
+# -- issue 18: privacy floors, value-weighted seeds -------------------------------------------
+def test_privacy_floors_can_be_raised_not_lowered(small, small_world, tmp_path, monkeypatch):
+    from targeting.privacy import PrivacyFloorError
+
+    with pytest.raises(PrivacyFloorError, match="below the organisation's floor of 100"):
+        small.expand(size=20).export(tmp_path / "a.csv", salt="s3cret-salt", min_size=20)
+    with pytest.raises(PrivacyFloorError, match="min_export_size=1 is below"):
+        small.expand(size=150).export(tmp_path / "a.csv", salt="s3cret-salt", min_size=1)
+    with pytest.raises(ValueError, match="too small to export: fewer than 200"):
+        small.expand(size=150).export(tmp_path / "a.csv", salt="s3cret-salt", min_size=200)
+    seeds = tg.segment_seed(small_world, fraction=0.6)
+    with pytest.raises(PrivacyFloorError, match="min_seed_size=20 is below"):
+        tg.LookalikeModel(progress=False, min_seed_size=20).fit(small_world.tables, seeds,
+                                                                small_world.as_of)
+    # The organisation raises its floor: the default follows, and a parameter cannot undercut it.
+    monkeypatch.setenv("TARGETING_MIN_EXPORT_SIZE", "500")
+    with pytest.raises(ValueError, match="fewer than 500"):
+        small.expand(size=300).export(tmp_path / "a.csv", salt="s3cret-salt")
+    with pytest.raises(PrivacyFloorError, match="floor of 500"):
+        small.expand(size=300).export(tmp_path / "a.csv", salt="s3cret-salt", min_size=100)
+
+
+def test_counts_round_half_up_and_logged_shares_do_not_reveal_exact_sizes(small):
+    assert [round_count(n) for n in (4, 5, 15, 25, 994, 995, 1249, 1250)] == \
+        [0, 10, 20, 30, 990, 1000, 1200, 1300]
+    aud = small.expand(size=123)
+    summary = aud.summary()
+    # 123 users: the logged share gives back the rounded 120, never 123.
+    assert summary["audience_share"] * len(small.user_ids_) == pytest.approx(120, abs=0.5)
+    assert summary["audience_lower_tier_share"] == round(summary["audience_lower_tier_share"], 2)
+
+
+def test_value_weighted_seeds_need_enough_seeds_carrying_value(small_world):
+    ids = tg.segment_seed(small_world, fraction=0.6)
+    seeds = pd.DataFrame({"user_id": ids, "value": np.r_[np.full(5, 100.0),
+                                                           np.zeros(len(ids) - 5)]})
+    assert len(ids) >= 100
+    with pytest.raises(ValueError, match="only 5 of .* matched seeds carry a value"):
+        tg.LookalikeModel(value_column="value", progress=False).fit(small_world.tables, seeds,
+                                                                     small_world.as_of)
+
+
+def test_the_graph_weighs_seeds_by_their_value(small_world):
+    # Ten seeds carry most of the value: users in their chat groups rise in the graph's ranking.
+    ids = tg.segment_seed(small_world, fraction=0.6)
+    seeds = pd.DataFrame({"user_id": ids, "value": np.r_[np.full(10, 50.0),
+                                                           np.ones(len(ids) - 10)]})
+    fit = {"progress": False, "refit": False}
+    plain = tg.LookalikeModel("graph", **fit).fit(small_world.tables, seeds.user_id,
+                                                  small_world.as_of)
+    valued = tg.LookalikeModel("graph", value_column="value", **fit).fit(
+        small_world.tables, seeds, small_world.as_of)
+    rows = np.flatnonzero(np.isin(valued.user_ids_, ids[:10]))
+    heavy = np.zeros(len(valued.user_ids_), dtype=bool)
+    heavy[rows] = True
+    near = valued._graph.ties(np.arange(len(heavy)), heavy) > 0
+    near &= ~valued.is_seed_
+    assert near.sum() > 50
+    shift = valued.scores_["graph"][near].mean() - plain.scores_["graph"][near].mean()
+    assert shift > 0.5
 
 
 # -- MLflow and score() ------------------------------------------------------------------------
@@ -305,3 +411,61 @@ def test_logged_expansion_scores_any_user_and_logs_no_ids(mlflow_store, small, s
     assert set(out.decile) <= set(range(1, 11))
     loaded = json.loads(json.dumps(run.data.params))
     assert loaded["methods"] == "classifier+similarity+graph"
+
+
+# -- issue 18: held-out recall, out-of-bag scores, evaluation of deliverable users ----------------
+def test_percentiles_are_shares_of_the_whole_reference_users_without_groups_at_the_bottom():
+    from targeting.models.lookalike.model import _percentile, _quantiles
+
+    reference = np.r_[np.full(500, np.nan), np.arange(500.0)]  # half of it in no chat group
+    q = _quantiles(reference)
+    assert _percentile(np.array([499.0]), q)[0] == pytest.approx(1.0, abs=0.002)
+    assert _percentile(np.array([250.0]), q)[0] == pytest.approx(0.75, abs=0.002)
+    assert _percentile(np.array([np.nan]), q)[0] == pytest.approx(0.25, abs=0.002)
+    # Without NaN nothing changes: linear quantiles of the scores.
+    np.testing.assert_allclose(_quantiles(np.arange(500.0)), np.quantile(np.arange(500.0),
+                                                                          np.linspace(0, 1, 2001)))
+
+
+def test_every_unlabeled_user_has_a_bag_that_did_not_train_on_it():
+    from targeting.models.lookalike.pu import BaggedPU
+
+    # A small universe: the 5,000 negatives per bag are most of it (the case that broke).
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(6_000, 4))
+    seeds = np.flatnonzero(X[:, 0] > 2.0)
+    pu = BaggedPU(n_bags=4, n_estimators=5).fit(X, seeds)
+    unlabeled = np.setdiff1d(np.arange(len(X)), seeds)
+    in_every_bag = np.all([np.isin(unlabeled, neg) for neg in pu.in_bag_], axis=0)
+    assert not in_every_bag.any()
+    assert min(len(neg) for neg in pu.in_bag_) > 3_000
+    with pytest.raises(ValueError, match="n_bags must be an int of at least 2"):
+        BaggedPU(n_bags=1).fit(X, seeds)
+
+
+def test_evaluation_counts_only_users_expand_would_deliver(model, world, evaluation):
+    segment = world.truth["segment"]
+    table = evaluation.table.set_index(["method", "size"])
+    for size in SIZES:
+        delivered = model.expand(size=size).user_ids
+        assert table.loc[("blend", size), "segment_precision"] == pytest.approx(
+            segment.loc[delivered].mean())
+
+
+def test_reasons_explain_the_score_that_ranked_the_user(model):
+    from targeting.models.lookalike.audience import _classifier_reasons
+
+    # The blend weighs only the classifier here: its reasons are the classifier's largest
+    # contributions, not the similarity space's (weight 0) nor chat-group ties (weight 0).
+    aud = model.expand(size=300)
+    rows = model.order_[~model.is_seed_[model.order_] & model.consent_[model.order_]][:300]
+    expected = ["; ".join(r) for r in _classifier_reasons(model, rows, 3)]
+    assert aud.users.reasons.tolist() == expected
+    similarity = ["; ".join(r) for r in model.space_.reasons(model._z(rows), 3)]
+    assert np.mean([a != b for a, b in zip(expected, similarity, strict=True)]) > 0.5
+    assert not aud.users.reasons.str.contains("seed").any()
+    # Ranked by one method, explained by that method.
+    sim = model.expand(size=300, method="similarity")
+    rows = np.searchsorted(model.user_ids_, sim.user_ids)
+    assert sim.users.reasons.tolist() == ["; ".join(r) for r in
+                                          model.space_.reasons(model._z(rows), 3)]

@@ -50,6 +50,7 @@ HOLDOUT_ID = "group_chat_holdout_2026"
 HOLDOUT_CHANNEL = "group_chat"
 ARMS = (CONTROL_ARM, "coupon", "group_invite", "push")
 ALLOCATION = (0.4, 0.2, 0.2, 0.2)  # the planned share of each arm
+_SEGMENT_TASTE = np.array([0.8, 1.8, 0.2, 0.0, -0.3, -0.6, 0.1, 0.3])  # = seg_effect, _interests
 _DAY = np.timedelta64(1, "D")
 AS_OF = np.datetime64("2026-08-29T00:00:00", "s")
 # Share of users who are customers before the history starts, and when the rest join.
@@ -192,6 +193,7 @@ class _Simulator:
     sd_group_taste = 0.7
     sd_individual = 0.25
     sd_drift = 0.1
+    sd_group_interest = 1.0  # personal part of the interest people choose chat groups by
     sd_spend = 0.2
     sd_activity = 0.4
     price_gain = 1.5
@@ -295,9 +297,11 @@ class _Simulator:
         rng = self.rng
         social = np.flatnonzero(self.has_social)
         joins = social[rng.random(social.size) < np.where(self.tier[social] >= 3, 0.75, 0.4)]
-        # Homophily: people meet in groups of their region, tier band and life stage.
-        order = np.lexsort((rng.random(joins.size), self.segment[joins], self.tier[joins] >= 3,
-                            self.region[joins]))
+        # Homophily: people meet in groups of their region, tier band and life stage, and
+        # within those around what they care about most. Never on the segment label itself:
+        # the segment shows only through the interests it shapes, as in real groups.
+        order = np.lexsort((rng.random(joins.size), self._main_interest(joins),
+                            self.age[joins], self.tier[joins] >= 3, self.region[joins]))
         joins = joins[order]
         sizes = np.clip(rng.lognormal(np.log(45), 0.7, joins.size // 10 + 1), 12, 300).astype(int)
         bounds = np.cumsum(sizes)
@@ -319,6 +323,20 @@ class _Simulator:
         # Most joined early; some join during the evaluation window (features must not see them).
         span = (self.n_history_periods + 1) * self.horizon * 86400
         self.joined_at = self.start + (rng.random(self.n) ** 2 * span).astype("timedelta64[s]")
+
+    def _main_interest(self, users: np.ndarray) -> np.ndarray:
+        """Each user's favourite category before any group shapes it: the market's taste for
+        their demographics and place, the segment's tastes, and a personal part, drawn from a
+        stream of its own so the world's other draws stay as they were."""
+        market = np.random.default_rng(2026)  # the same market as in _interests
+        demo = market.normal(0, self.sd_demographic, (len(AGE_BANDS), 2, self.C))
+        tier = market.normal(0, self.sd_tier, (5, self.C))
+        region = market.normal(0, self.sd_region, (len(REGIONS), self.C))
+        own = np.random.default_rng([self.seed, 18]).normal(0, self.sd_group_interest,
+                                                             (self.n, self.C))[users]
+        taste = (demo[self.age[users], self.female[users].astype(int)] + tier[self.tier[users] - 1]
+                 + region[self.region[users]] + _SEGMENT_TASTE * self.segment[users, None] + own)
+        return np.argmax(taste, axis=1)
 
     def _interests(self) -> None:
         rng, n, C = self.rng, self.n, self.C

@@ -73,7 +73,8 @@ def evaluate_lookalike(model, world=None, sizes: Sequence[float] = (0.01, 0.05, 
     held = model.holdout_recall(sizes)
     rows = []
     n = len(model.user_ids_)
-    eligible = ~model.is_seed_
+    # Only users ``expand`` would deliver by default: no seeds, no CRM member who refused.
+    eligible = ~model.is_seed_ & np.asarray(model.consent_, dtype=bool)
     truth = _truth(model, world, category)
     for method in [*held.index]:
         for size, label in zip(sizes, held.columns, strict=True):
@@ -173,3 +174,63 @@ def persuadable_share(user_ids, uplift_model, pipeline, tables, as_of, *,
         known = truth.set_index("user_id").persuadable.reindex(ids).dropna()
         out["true_persuadable"] = float(known.astype(float).mean()) if len(known) else np.nan
     return pd.Series(out)
+
+
+@dataclass
+class ReliabilityCurve:
+    """Calibrated lookalike score against the share of each score bin in the planted segment
+    (users outside the seed only). ``table``: ``low, high, users, mean_score, segment_share``;
+    ``estimated_share`` and ``true_share``: the mean score and the segment's share over them."""
+
+    table: pd.DataFrame
+    estimated_share: float
+    true_share: float
+
+    def _repr_html_(self) -> str:
+        head = (f"<b>Reliability of the lookalike score</b>: estimated share "
+                f"{self.estimated_share:.4f}, planted segment {self.true_share:.4f}")
+        return f"<div>{head}{self.table.round(4).to_html(index=False)}</div>"
+
+    def plot(self, ax=None):
+        """Mean score against the segment share per bin, with the diagonal."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(4.5, 4))
+        ax.plot([0, 1], [0, 1], ":", color="grey", label="perfectly calibrated")
+        ax.plot(self.table.mean_score, self.table.segment_share, "o-", label="lookalike score")
+        ax.set(xlabel="mean calibrated score", ylabel="share in the planted segment",
+               title="Reliability (users outside the seed)")
+        ax.legend(loc="upper left", fontsize=8)
+        return ax.figure
+
+
+def reliability_curve(model, world, edges: Sequence[float] = (0, 0.02, 0.05, 0.1, 0.2, 0.4,
+                                                              0.7, 1.0)) -> ReliabilityCurve:
+    """How well the calibrated ``score`` of a fitted model estimates membership of the demo
+    world's planted segment, per score bin (``edges``), among users outside the seed.
+
+    Examples
+    --------
+    >>> import targeting as tg
+    >>> world = tg.demo_world(n_users=3_000, seed=4)
+    >>> seg = world.truth["segment"]
+    >>> model = tg.LookalikeModel(progress=False, n_bags=2).fit(
+    ...     world.tables, seg[seg].index[:120], world.as_of)
+    >>> curve = reliability_curve(model, world)
+    >>> int(curve.table.users.sum()) == int((~model.is_seed_).sum())
+    True
+    """
+    unlabeled = ~model.is_seed_
+    score = model.scores_["score"].to_numpy()[unlabeled]
+    segment = world.truth["segment"].reindex(model.user_ids_).fillna(False).to_numpy(bool)
+    segment = segment[unlabeled]
+    edges = np.asarray(edges, dtype=float)
+    where = np.clip(np.searchsorted(edges, score, side="right") - 1, 0, len(edges) - 2)
+    frame = pd.DataFrame({"bin": where, "score": score, "segment": segment.astype(float)})
+    table = frame.groupby("bin").agg(users=("score", "size"), mean_score=("score", "mean"),
+                                     segment_share=("segment", "mean")).reset_index()
+    table.insert(1, "low", edges[table.bin])
+    table.insert(2, "high", edges[table.bin + 1])
+    return ReliabilityCurve(table.drop(columns="bin"), float(score.mean()),
+                            float(segment.mean()))

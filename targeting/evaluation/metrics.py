@@ -20,10 +20,19 @@ from sklearn import metrics as skm
 TOP_FRACTIONS = (0.01, 0.05, 0.10)
 
 
-def _top(y: np.ndarray, s: np.ndarray, k: float) -> np.ndarray:
+def _top_positives(y: np.ndarray, s: np.ndarray, k: float) -> tuple[float, int]:
+    """Expected positives among the top ``k`` fraction by score, and how many users that is.
+
+    Users whose score ties at the cut-off share the remaining places: each counts with the
+    share of the tie that fits (the mean over every order of the tied users), so the answer
+    does not depend on the order of the input.
+    """
+    y, s = np.asarray(y, dtype=float), np.asarray(s, dtype=float)
     n = max(1, int(round(k * len(y))))
-    order = np.argsort(-s, kind="stable")
-    return np.asarray(y)[order[:n]]
+    cut = np.sort(s)[::-1][n - 1]
+    above, tied = s > cut, s == cut
+    inside = n - int(above.sum())
+    return float(y[above].sum() + inside * y[tied].mean()), n
 
 
 def capture_at(y, s, k: float) -> float:
@@ -35,7 +44,8 @@ def capture_at(y, s, k: float) -> float:
     0.5
     """
     y = np.asarray(y)
-    return float(_top(y, np.asarray(s), k).sum() / max(y.sum(), 1))
+    found, _ = _top_positives(y, s, k)
+    return float(found / max(y.sum(), 1))
 
 
 def lift_at(y, s, k: float) -> float:
@@ -48,7 +58,10 @@ def lift_at(y, s, k: float) -> float:
     """
     y = np.asarray(y)
     base = y.mean()
-    return float(_top(y, np.asarray(s), k).mean() / base) if base > 0 else float("nan")
+    if base <= 0:
+        return float("nan")
+    found, n = _top_positives(y, s, k)
+    return float(found / n / base)
 
 
 def gains_curve(y, s, points: int = 101) -> pd.DataFrame:
@@ -60,17 +73,36 @@ def gains_curve(y, s, points: int = 101) -> pd.DataFrame:
     >>> g.capture.tolist()
     [0.0, 1.0, 1.0]
     """
-    y = np.asarray(y)[np.argsort(-np.asarray(s), kind="stable")]
-    found = np.r_[0, np.cumsum(y)] / max(y.sum(), 1)
+    y, s = np.asarray(y, dtype=float), np.asarray(s, dtype=float)
+    found = _tied_cumsum(y, s) / max(y.sum(), 1)
     share = np.linspace(0, 1, points)
     idx = np.round(share * len(y)).astype(int)
     return pd.DataFrame({"share_contacted": share, "capture": found[idx]})
 
 
+def _tied_cumsum(y: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """Positives found after contacting 0, 1, ..., n users, best score first, with users of
+    tied scores taken in every order alike (found grows linearly through a tie)."""
+    order = np.argsort(-s, kind="stable")
+    ys, ss = y[order], s[order]
+    start = np.flatnonzero(np.r_[True, ss[1:] != ss[:-1]])
+    counts = np.diff(np.r_[start, len(ss)])
+    sums = np.add.reduceat(ys, start) if len(ys) else np.zeros(0)
+    before = np.r_[0.0, np.cumsum(sums)[:-1]]
+    block = np.repeat(np.arange(len(start)), counts)
+    taken = np.arange(1, len(ys) + 1) - start[block]
+    return np.r_[0.0, before[block] + taken * (sums / counts)[block]]
+
+
 def calibration_table(y, p, bins: int = 10) -> pd.DataFrame:
-    """Mean predicted probability and observed rate per score-quantile bin."""
+    """Mean predicted probability and observed rate per score-quantile bin.
+
+    Users are binned by their mid-rank, so tied scores always share a bin (the table does not
+    depend on the order of the input); with many ties some bins are empty and left out.
+    """
     frame = pd.DataFrame({"y": np.asarray(y, dtype=float), "p": np.asarray(p, dtype=float)})
-    frame["bin"] = pd.qcut(frame.p.rank(method="first"), bins, labels=False)
+    rank = frame.p.rank(method="average").to_numpy()
+    frame["bin"] = np.minimum(((rank - 0.5) * bins / len(frame)).astype(int), bins - 1)
     table = frame.groupby("bin").agg(predicted=("p", "mean"), observed=("y", "mean"),
                                      users=("y", "size"))
     return table.reset_index(drop=True)

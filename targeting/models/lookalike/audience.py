@@ -10,9 +10,10 @@ import numpy as np
 import pandas as pd
 
 from targeting.models.lookalike.seeds import round_count
+from targeting.privacy import DEFAULTS, require_floor
 
 PROFILE = ("city_tier", "region", "age_band")
-MIN_EXPORT = 100
+MIN_EXPORT = DEFAULTS["min_export_size"]  # the default floor; see targeting.privacy
 
 
 class Audience:
@@ -21,7 +22,9 @@ class Audience:
     Attributes
     ----------
     users : DataFrame
-        ``user_id, score, rank, reasons`` (rank 1 = most similar), best first.
+        ``user_id, score, rank, reasons`` (rank 1 = most similar), best first. Built on first
+        access: the classifier's reasons take LightGBM feature contributions, which cost far
+        more than the ranking; :meth:`head` explains only the top.
     request : dict
         The request that made it (size or threshold, constraints, exclusions).
     """
@@ -30,13 +33,25 @@ class Audience:
                  ranked: np.ndarray):
         self._model = model
         self._rows = rows
+        self._scores = np.asarray(scores)
         self._ranked = ranked  # every eligible user, best first: the reach curve
         self.request = request
-        self.users = pd.DataFrame({
-            "user_id": model.user_ids_[rows],
-            "score": scores,
+        self._users: pd.DataFrame | None = None
+
+    @property
+    def users(self) -> pd.DataFrame:
+        if self._users is None:
+            self._users = self.head(len(self))
+        return self._users
+
+    def head(self, n: int = 10) -> pd.DataFrame:
+        """The ``n`` best users with their reasons (only theirs are computed)."""
+        rows = self._rows[:n]
+        return pd.DataFrame({
+            "user_id": self._model.user_ids_[rows],
+            "score": self._scores[:n],
             "rank": np.arange(1, len(rows) + 1),
-            "reasons": _reasons(model, rows),
+            "reasons": _reasons(self._model, rows, self.request.get("method", "blend")),
         })
 
     def __len__(self) -> int:
@@ -44,7 +59,7 @@ class Audience:
 
     @property
     def user_ids(self) -> np.ndarray:
-        return self.users["user_id"].to_numpy()
+        return self._model.user_ids_[self._rows]
 
     @property
     def reported_size(self) -> int:
@@ -55,7 +70,7 @@ class Audience:
         """The nested smaller audience of the same request (the 1 % inside the 2 %)."""
         count = self._model._size(size, len(self))
         rows = self._rows[:count]
-        return Audience(self._model, rows, self.users.score.to_numpy()[:count],
+        return Audience(self._model, rows, self._scores[:count],
                         {**self.request, "size": size}, self._ranked)
 
     # -- curves and composition ------------------------------------------------------------
@@ -98,15 +113,17 @@ class Audience:
     def summary(self) -> dict:
         """Rounded, id-free statistics of the audience (what gets logged)."""
         out = {"audience_size": self.reported_size,
-               "audience_share": round(len(self) / len(self._model.user_ids_), 4),
-               "audience_min_score": round(float(self.users.score.min()), 4) if len(self) else 0,
-               "audience_mean_score": round(float(self.users.score.mean()), 4) if len(self)
+               # From the rounded size: an exact share times the universe is an exact count.
+               "audience_share": round(self.reported_size / len(self._model.user_ids_), 4),
+               "audience_min_score": round(float(self._scores.min()), 4) if len(self) else 0,
+               "audience_mean_score": round(float(self._scores.mean()), 4) if len(self)
                else 0, "eligible_users": round_count(self.request["n_eligible"])}
         comp = self.composition()
         if ("city_tier", "1") in comp.index:
             lower = comp.loc["city_tier"].drop(["1", "2"], errors="ignore").sum()
-            out["audience_lower_tier_share"] = round(float(lower["audience"]), 4)
-            out["universe_lower_tier_share"] = round(float(lower["universe"]), 4)
+            # Two decimals: a finer share of a small audience is a count of its members.
+            out["audience_lower_tier_share"] = round(float(lower["audience"]), 2)
+            out["universe_lower_tier_share"] = round(float(lower["universe"]), 2)
         return out
 
     # -- display ---------------------------------------------------------------------------
@@ -115,7 +132,7 @@ class Audience:
         head = (f"<b>Audience</b> of about {self.reported_size:,} users "
                 f"({len(self) / len(self._model.user_ids_):.1%} of the universe); request: "
                 f"{html.escape(str(req))}")
-        top = self.users.head(10).to_html(index=False)
+        top = self.head(10).to_html(index=False)
         comp = self.composition()
         comp_html = comp.round(3).to_html() if len(comp) else ""
         return f"<div>{head}<p>Top of the ranking:</p>{top}<p>Composition:</p>{comp_html}</div>"
@@ -149,12 +166,15 @@ class Audience:
         return fig
 
     # -- activation ------------------------------------------------------------------------
-    def export(self, path: str | Path, salt: str, *, min_size: int = MIN_EXPORT) -> dict:
+    def export(self, path: str | Path, salt: str, *, min_size: int | None = None) -> dict:
         """Write salted SHA-256 hashes of the normalised user ids (CSV or parquet by suffix).
 
         Identifiers are normalised (text, stripped, lower case) and hashed with
         ``sha256(salt + ":" + id)``; only hashes and ranks are written. Refuses audiences
-        smaller than ``min_size`` and salts shorter than 8 characters.
+        smaller than ``min_size`` and salts shorter than 8 characters. ``min_size`` defaults
+        to the organisation's floor (:mod:`targeting.privacy`, 100 unless
+        ``TARGETING_MIN_EXPORT_SIZE`` says otherwise) and cannot go below it
+        (:class:`~targeting.privacy.PrivacyFloorError`).
 
         Returns
         -------
@@ -164,11 +184,12 @@ class Audience:
         if not isinstance(salt, str) or len(salt) < 8:
             raise ValueError("export needs a secret salt of at least 8 characters, shared only "
                              "with the activation partner")
+        min_size = require_floor("min_export_size", min_size)
         if len(self) < min_size:
             raise ValueError(f"audience too small to export: fewer than {min_size} users "
                              "(min_size); a small hashed list can still single people out")
         hashed = hash_ids(self.user_ids, salt)
-        out = pd.DataFrame({"hashed_id": hashed, "rank": self.users["rank"].to_numpy()})
+        out = pd.DataFrame({"hashed_id": hashed, "rank": np.arange(1, len(self) + 1)})
         path = Path(path)
         if path.suffix == ".parquet":
             out.to_parquet(path, index=False)
@@ -199,19 +220,73 @@ def hash_ids(ids, salt: str) -> np.ndarray:
                     dtype=object)
 
 
-def _reasons(model, rows: np.ndarray, top: int = 3) -> list[str]:
-    """Top reasons per user: seed ties in chat groups, then the features that matched."""
+def _reasons(model, rows: np.ndarray, method: str = "blend", top: int = 3) -> list[str]:
+    """Top reasons per user, from the methods that made the score that ranked them.
+
+    With the blend, only methods it gives weight to speak, in the order of what each added to
+    the user's blended score (weight x the method's score): chat-group ties for the graph, the
+    features that pushed the classifier's score up most (LightGBM contributions, averaged over
+    the bags), the features matching the nearest seed centroid for similarity. With
+    ``method=`` one method, only that one.
+    """
     if len(rows) == 0:
         return []
-    texts = [[] for _ in rows]
-    graph = getattr(model, "_graph", None)
-    if graph is not None and "graph" in model.scores_.columns:
+    if method in (None, "blend"):
+        weights = {m: w for m, w in model.weights_.items() if m in model.scores_.columns}
+    else:
+        weights = {method: 1.0}
+    found = {m: _method_reasons(model, m, rows, top) for m, w in weights.items() if w > 0}
+    if not found:
+        return [""] * len(rows)
+    names = list(found)
+    push = np.column_stack([weights[m] * model.scores_[m].to_numpy()[rows] for m in names])
+    order = np.argsort(-np.nan_to_num(push, nan=-np.inf), axis=1, kind="stable")
+    out = []
+    for i, ranked in enumerate(order):
+        texts = [t for j in ranked for t in found[names[j]][i]]
+        out.append("; ".join(texts[:top]))
+    return out
+
+
+def _method_reasons(model, method: str, rows: np.ndarray, top: int) -> list[list[str]]:
+    if method == "graph":
+        graph = getattr(model, "_graph", None)
+        if graph is None:
+            return [[] for _ in rows]
         ties = graph.ties(rows, model.is_seed_)
         strong = model.scores_["graph"].to_numpy()[rows] > 1.0
-        for i in np.flatnonzero(strong & (ties > 0)):
-            texts[i].append(f"shares chat groups with {ties[i]} seed(s)")
-    space = getattr(model, "space_", None)
-    if space is not None:
-        for i, found in enumerate(space.reasons(model._z(rows), top)):
-            texts[i].extend(found)
-    return ["; ".join(t[:top]) for t in texts]
+        return [[f"shares chat groups with {t} seed(s)"] if s and t > 0 else []
+                for t, s in zip(ties, strong, strict=True)]
+    if method == "similarity":
+        return model.space_.reasons(model._z(rows), top)
+    return _classifier_reasons(model, rows, top)
+
+
+def _classifier_reasons(model, rows: np.ndarray, top: int) -> list[list[str]]:
+    """The features with the largest positive contributions to the PU classifier's score."""
+    X = model._X[rows]
+    contrib = np.mean([b.predict(X, pred_contrib=True, num_iteration=b.best_iteration or None)
+                       for b in model.pu_.boosters_], axis=0)[:, :-1]  # drop the bias column
+    pipe = model.pipeline_
+    names = pipe.feature_names_
+    cats = dict(zip(pipe.categorical_indices_, [names[j] for j in pipe.categorical_indices_],
+                    strict=True))
+    space = model._space0
+    centre = dict(zip(space.numeric_, space.mean_[:len(space.numeric_)], strict=True))
+    order = np.argsort(-contrib, axis=1, kind="stable")[:, :top]
+    out = []
+    for i, cols in enumerate(order):
+        texts = []
+        for j in cols[contrib[i, cols] > 0]:
+            value = X[i, j]
+            if np.isnan(value):
+                texts.append(f"{names[j]} missing")
+            elif j in cats:
+                levels = pipe.vocabularies_.get(cats[j], [])
+                level = levels[int(value)] if int(value) < len(levels) else int(value)
+                texts.append(f"{names[j]}={level}")
+            else:
+                logged = np.log1p(max(value, 0)) if space.log_[space.numeric_.index(j)] else value
+                texts.append(f"{names[j]} {'high' if logged > centre[j] else 'low'}")
+        out.append(texts)
+    return out

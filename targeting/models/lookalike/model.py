@@ -10,12 +10,14 @@ Three methods score the universe, each usable alone:
 The blend learns what works for the seed at hand. A share of the seeds is held out (the latest
 ones when the seed has dates); the methods are fitted on the rest and score the held-out seeds
 and a random sample of the universe; each method's score is put on a common robust scale
-(median and inter-quartile range over that sample); a logistic regression of held-out seeds
-against the sample on those scores gives the weights (negative method weights dropped; the
-graph's "in a chat group at all" offset keeps its sign). Its output, rescaled PU-style (Elkan &
-Noto, 2008: divided by its mean over the held-out seeds), estimates the probability that a user
-belongs with the seed; the ranking uses the blend before that rescaling, which is capped at 1.
-The methods are then refitted on every seed (``refit``; by default for seeds under 5,000).
+(median and inter-quartile range over that sample). A method stays in the blend only if a
+likelihood-ratio test says it adds to the others on held-out seeds against the sample; a
+logistic regression on the methods kept gives the weights (method weights non-negative; the
+graph's "in a chat group at all" offset keeps its sign). The calibrated ``score`` is the
+estimated probability that a user outside the seed belongs with it: the PU constant (Elkan &
+Noto, 2008) is read at the top of the blend's ranking and a saturating logistic curve is fitted
+under it (:mod:`.stack`). The methods are then refitted on every seed (``refit``; by default for
+seeds under 5,000).
 
 At a million users the classifier runs as a cascade (``max_full_scores``): a first pass of a few
 trees picks who gets every tree of every bag.
@@ -28,9 +30,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit
 from sklearn.base import BaseEstimator
-from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
@@ -41,6 +41,8 @@ from targeting.models.lookalike.graph import GroupGraph
 from targeting.models.lookalike.pu import BaggedPU
 from targeting.models.lookalike.seeds import SeedReport, parse_seeds
 from targeting.models.lookalike.space import SimilaritySpace
+from targeting.models.lookalike.stack import apply_stack, fit_stack
+from targeting.privacy import require_floor
 
 METHODS = ("classifier", "similarity", "graph")
 SIZES = (0.01, 0.05, 0.10)
@@ -58,13 +60,17 @@ class LookalikeModel(LightGBMParamsMixin, BaseEstimator):
     n_clusters : int, default 20
         Seed centroids for the similarity method.
     n_bags : int, default 4
-        Bags of the PU classifier.
+        Bags of the PU classifier (at least 2: every user is scored by a bag that did not
+        train on it).
     n_estimators : int, default 150
         Boosting rounds per bag (early stopping on the held-out seeds picks fewer).
     holdout : float, default 0.2
         Share of the seeds held out to weigh the methods and report their recall.
-    min_seed_size : int, default 100
-        Fewer matched seeds than this raise a ``ValueError``.
+    min_seed_size : int, optional
+        Fewer matched seeds than this (or, with values, fewer seeds carrying the value) raise a
+        ``ValueError``. Default and floor: the organisation's (:mod:`targeting.privacy`, 100
+        unless ``TARGETING_MIN_SEED_SIZE`` says otherwise); lower values raise
+        :class:`~targeting.privacy.PrivacyFloorError`.
     value_column, date_column : str, optional
         With seeds as a DataFrame: a customer-value column (value-weighted seeds) and a date
         column (the latest seeds are held out: an out-of-time check).
@@ -93,7 +99,7 @@ class LookalikeModel(LightGBMParamsMixin, BaseEstimator):
         calibrated blend; index ``user_id``.
     seed_report_ : SeedReport
     weights_ : dict
-        The blend's weight per method.
+        The blend's weight per method (0 for a method the likelihood-ratio test dropped).
 
     Examples
     --------
@@ -108,7 +114,7 @@ class LookalikeModel(LightGBMParamsMixin, BaseEstimator):
     """
 
     def __init__(self, method: str = "blend", *, n_clusters: int = 20, n_bags: int = 4,
-                 n_estimators: int = 150, holdout: float = 0.2, min_seed_size: int = 100,
+                 n_estimators: int = 150, holdout: float = 0.2, min_seed_size: int | None = None,
                  value_column: str | None = None, date_column: str | None = None,
                  builders: Sequence[str] = BUILDERS, refit: bool | str = "auto",
                  max_full_scores: int | None = 200_000, random_state: int = 0,
@@ -204,10 +210,12 @@ class LookalikeModel(LightGBMParamsMixin, BaseEstimator):
         if cap is not None and not (isinstance(cap, int | np.integer) and cap >= 1_000):
             raise ValueError(f"max_full_scores must be None or an int of at least 1,000, got "
                              f"{self.max_full_scores!r}")
+        if not isinstance(self.n_bags, int | np.integer) or self.n_bags < 2:
+            raise ValueError(f"n_bags must be an int of at least 2 (every user is scored by a "
+                             f"bag that did not train on it), got {self.n_bags!r}")
         if self.refit not in (True, False, "auto"):
             raise ValueError(f"refit must be True, False or 'auto', got {self.refit!r}")
-        if self.min_seed_size < 20:
-            raise ValueError(f"min_seed_size must be at least 20, got {self.min_seed_size}")
+        require_floor("min_seed_size", self.min_seed_size)
 
     def _universe(self, data, as_of) -> None:
         """The feature matrix, the profile columns used by constraints, consent and buyers."""
@@ -244,16 +252,28 @@ class LookalikeModel(LightGBMParamsMixin, BaseEstimator):
         self._unknown = seedset.ids[~found].tolist()
         self._seed_counts = (seedset.n_given, seedset.n_duplicates)
         rows = pos[found]
-        if rows.size < self.min_seed_size:
-            raise ValueError(
-                f"seed too small: {rows.size} of {seedset.n_given} seed ids matched users in "
-                f"the data ({len(self._unknown)} unknown to every silo), at least "
-                f"{self.min_seed_size} are needed (min_seed_size). Add seeds, check that the "
-                "ids are user_ids of the identity table, or lower min_seed_size knowingly.")
         weight = None if seedset.values is None else seedset.values[found]
+        self._check_seed_size(rows.size, seedset.n_given, weight)
         dates = None if seedset.dates is None else seedset.dates[found]
         order = np.argsort(rows, kind="stable")  # the same seed in any order: the same model
         return rows[order], _take(weight, order), _take(dates, order)
+
+    def _check_seed_size(self, n_matched: int, n_given: int, weight) -> None:
+        """Enough matched seeds, and with values, enough seeds carrying value (a value above
+        zero: 100 seeds with 5 valued count as 5)."""
+        minimum = require_floor("min_seed_size", self.min_seed_size)
+        if n_matched < minimum:
+            raise ValueError(
+                f"seed too small: {n_matched} of {n_given} seed ids matched users in "
+                f"the data ({len(self._unknown)} unknown to every silo), at least "
+                f"{minimum} are needed (min_seed_size). Add seeds, or check that the "
+                "ids are user_ids of the identity table.")
+        valued = n_matched if weight is None else int(np.count_nonzero(weight > 0))
+        if valued < minimum:
+            raise ValueError(
+                f"seed too small: only {valued} of {n_matched} matched seeds carry a value "
+                f"above zero in {self.value_column!r}; at least {minimum} are needed "
+                "(min_seed_size). Add valued seeds.")
 
     def _split(self, n: int, dates) -> tuple[np.ndarray, np.ndarray]:
         n_hold = max(10, int(round(self.holdout * n)))
@@ -301,7 +321,9 @@ class LookalikeModel(LightGBMParamsMixin, BaseEstimator):
         if "graph" in self.methods_:
             is_seed = np.zeros(len(X), dtype=bool)
             is_seed[seed_rows] = True
-            graph_score = self._graph.score(is_seed)
+            seed_weight = np.zeros(len(X))  # value-weighted seeds weigh in the groups too
+            seed_weight[seed_rows] = 1.0 if weight is None else weight / np.mean(weight)
+            graph_score = self._graph.score(seed_weight)
             self._graph_seed = is_seed
             out["graph"] = lambda rows, g=graph_score: g if rows is None else g[rows]
         return out
@@ -313,12 +335,12 @@ class LookalikeModel(LightGBMParamsMixin, BaseEstimator):
         stats = {m: _location_scale(ref[m]) for m in self.methods_}
         Zh = self._stack_inputs(held, stats)
         Zr = self._stack_inputs(ref, stats)
-        self._blend = _fit_stack(Zh, Zr, self._stack_names())
+        self._blend = fit_stack(Zh, Zr, self._stack_names())
         feature_methods = [m for m in self.methods_ if m != "graph"]
         self._blend_features = None
         if feature_methods and "graph" in self.methods_:
             cols = [self._stack_names().index(m) for m in feature_methods]
-            self._blend_features = _fit_stack(Zh[:, cols], Zr[:, cols], feature_methods)
+            self._blend_features = fit_stack(Zh[:, cols], Zr[:, cols], feature_methods)
         elif feature_methods:
             self._blend_features = self._blend
         # Held-out recall per method and for the blend (the blend cross-fitted in two folds).
@@ -354,18 +376,18 @@ class LookalikeModel(LightGBMParamsMixin, BaseEstimator):
         inputs = self._stack_inputs(raw, self._stats)
         self.scores_ = pd.DataFrame({m: inputs[:, i] for i, m in enumerate(self.methods_)},
                                     index=pd.Index(self.user_ids_, name="user_id"))
-        self.scores_["score"] = _apply_stack(self._blend, inputs)
+        self.scores_["score"] = apply_stack(self._blend, inputs)
         self._raw_graph = raw.get("graph")
         self.weights_ = dict(zip(self._blend["names"], self._blend["weights"].round(4).tolist(),
                                  strict=True))
-        # Ranked by the blend before calibration: the calibrated score is capped at 1, and the
-        # users it caps (the most seed-like) would otherwise tie and fall in hash order.
+        # Ranked by the blend before calibration: the calibrated probability saturates near 1,
+        # where the most seed-like users would otherwise tie and fall in hash order.
         blend = inputs @ self._blend["weights"]
         self.order_ = np.lexsort((_tiebreak(self.user_ids_), -blend))
         self.scorer_ = None
         if self._blend_features is not None:
             cols = [self._stack_names().index(m) for m in self._blend_features["names"]]
-            feature_scores = _apply_stack(self._blend_features, inputs[unlabeled][:, cols])
+            feature_scores = apply_stack(self._blend_features, inputs[unlabeled][:, cols])
             self.scorer_ = LookalikeScorer(self, feature_scores)
 
     def _finish_report(self, rows, hold_pos) -> None:
@@ -556,7 +578,7 @@ class LookalikeScorer:
             else:
                 raw = self.pu_.score(X)
             cols.append(_standardised(np.asarray(raw, dtype=float), self.stats_[m]))
-        return _apply_stack(self.blend_, np.column_stack(cols))
+        return apply_stack(self.blend_, np.column_stack(cols))
 
     def decile(self, scores: np.ndarray) -> np.ndarray:
         return 10 - np.searchsorted(self.decile_edges_, scores, side="right")
@@ -573,17 +595,29 @@ def _take(values, pos):
     return None if values is None else values[pos]
 
 
-def _quantiles(values: np.ndarray) -> np.ndarray:
+def _nan_lowest(values: np.ndarray) -> np.ndarray:
     values = np.asarray(values, dtype=float)
-    values = values[~np.isnan(values)]
+    return np.where(np.isnan(values), -np.inf, values)
+
+
+def _quantiles(values: np.ndarray) -> np.ndarray:
+    """Quantiles of a method's scores over the whole reference sample.
+
+    Users the method cannot score (NaN: the graph's users in no chat group) are kept, at the
+    bottom, so that percentiles are shares of the whole universe, not of the scored part.
+    """
+    values = _nan_lowest(values)
     if values.size == 0:
         return np.zeros_like(_QUANTILES)
+    if np.isinf(values).any():  # no interpolation towards -inf: sample values only
+        return np.quantile(values, _QUANTILES, method="inverted_cdf")
     return np.quantile(values, _QUANTILES)
 
 
 def _percentile(values: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
-    """Share of the reference at or below each value (ties: the middle of the tied span)."""
-    values = np.nan_to_num(np.asarray(values, dtype=float), nan=-np.inf)
+    """Share of the reference at or below each value (ties: the middle of the tied span;
+    unscored users, NaN, tie with the reference's unscored users at the bottom)."""
+    values = _nan_lowest(values)
     lo = np.searchsorted(quantiles, values, side="left")
     hi = np.searchsorted(quantiles, values, side="right")
     return (lo + hi) / 2 / len(quantiles)
@@ -607,42 +641,13 @@ def _standardised(values: np.ndarray, stats: tuple[float, float]) -> np.ndarray:
     return (np.asarray(values, dtype=float) - stats[0]) / stats[1]
 
 
-def _fit_stack(Zh: np.ndarray, Zr: np.ndarray, names: list[str]) -> dict:
-    """Non-negative method weights, then a Platt scale and the PU constant (Elkan & Noto).
-
-    Only the methods' weights are held at zero or above: ``graph_known`` (the user is in a chat
-    group at all) is an offset that puts the graph score of group members on the scale of the
-    users without one, and is usually negative. Clipping it too, and balancing the classes,
-    cost the blend its edge over the classifier on the default world (precision at 1/5/10 %
-    0.974/0.487/0.277 against the classifier's 0.988/0.491/0.278; now 0.996/0.498/0.282).
-    """
-    X = np.vstack([Zh, Zr])
-    y = np.r_[np.ones(len(Zh)), np.zeros(len(Zr))]
-    lr = LogisticRegression(C=1.0, max_iter=1000).fit(X, y)
-    w = lr.coef_[0].copy()
-    is_method = np.array([name != "graph_known" for name in names])
-    w[is_method] = np.maximum(w[is_method], 0.0)
-    if not w[is_method].any():
-        w = is_method.astype(float)
-    raw = X @ w
-    platt = LogisticRegression(C=1e6, max_iter=1000).fit(raw.reshape(-1, 1), y)
-    a, b = float(platt.coef_[0, 0]), float(platt.intercept_[0])
-    c = float(expit(a * (Zh @ w) + b).mean())
-    return {"names": list(names), "weights": w, "a": a, "b": b, "c": max(c, 1e-9)}
-
-
-def _apply_stack(stack: dict, inputs: np.ndarray) -> np.ndarray:
-    e = expit(stack["a"] * (inputs @ stack["weights"]) + stack["b"])
-    return np.minimum(e / stack["c"], 1.0)
-
-
 def _crossfit_percentile(Zh, Zr, names, random_state) -> np.ndarray:
     """The blend's percentile for each held-out seed, from a stack fitted without it."""
     rng = np.random.default_rng(random_state)
     fold = rng.permutation(len(Zh)) % 2
     out = np.empty(len(Zh))
     for k in (0, 1):
-        stack = _fit_stack(Zh[fold != k], Zr, names)
+        stack = fit_stack(Zh[fold != k], Zr, names)
         ref = Zr @ stack["weights"]
         out[fold == k] = _percentile(Zh[fold == k] @ stack["weights"], np.quantile(ref, _QUANTILES))
     return out

@@ -4,7 +4,9 @@ The unlabeled universe hides more people like the seed; a classifier trained to 
 all of it learns to push those hidden positives down. Bagging (Mordelet & Vert, 2014) softens
 that: each bag trains the seeds against a small random sample of the unlabeled users, and an
 unlabeled user is scored only by the bags that did not see it as a negative (out of bag), so no
-user is ranked by a model that was told it is not like the seed.
+user is ranked by a model that was told it is not like the seed. Every unlabeled user is
+guaranteed such a bag: the unlabeled users are dealt into ``n_bags`` folds, and bag ``k`` draws
+its negatives only from outside fold ``k``.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class BaggedPU:
     Parameters
     ----------
     n_bags : int, default 4
+        At least 2: each unlabeled user is left out of one bag, which scores it.
     negative_ratio : float, default 4.0
         Unlabeled users sampled per seed in each bag (at least ``min_negatives``).
     n_estimators : int, default 150
@@ -73,31 +76,43 @@ class BaggedPU:
     def fit(self, X: np.ndarray, seeds: np.ndarray, weight: np.ndarray | None = None,
             valid: tuple[np.ndarray, np.ndarray] | None = None) -> BaggedPU:
         """Train the bags; ``seeds`` are row positions, ``valid`` an optional (rows, labels)
-        for early stopping (its rows are never sampled as negatives)."""
+        for early stopping.
+
+        ``valid`` rows are drawn into the bags like any unlabeled row but never trained on: a
+        held-out row is then scored by as many bags as an unlabeled one (``score`` with
+        ``rows``), so held-out seeds and the unlabeled users they are ranked against get scores
+        of the same kind (averaged over all bags, held-out seeds would rank higher).
+        """
+        if not isinstance(self.n_bags, int | np.integer) or self.n_bags < 2:
+            raise ValueError(f"n_bags must be an int of at least 2 (each unlabeled user needs a "
+                             f"bag that did not train on it), got {self.n_bags!r}")
         rng = np.random.default_rng(self.random_state)
         n = len(X)
         is_seed = np.zeros(n, dtype=bool)
         is_seed[seeds] = True
+        in_valid = np.zeros(n, dtype=bool)  # drawn like unlabeled rows, never trained on
         if valid is not None:
-            is_seed[valid[0]] = True  # not a seed, but kept out of the negatives
+            in_valid[valid[0]] = True
         unlabeled = np.flatnonzero(~is_seed)
-        n_neg = int(min(unlabeled.size, max(self.min_negatives,
-                                            self.negative_ratio * len(seeds))))
+        fold = rng.permutation(unlabeled.size) % self.n_bags  # bag k never draws fold k
+        pools = [unlabeled[fold != k] for k in range(self.n_bags)]
+        n_neg = int(min(min(p.size for p in pools),
+                        max(self.min_negatives, self.negative_ratio * len(seeds))))
         w_pos = np.ones(len(seeds)) if weight is None else np.asarray(weight, float)
         w_pos = w_pos / w_pos.mean()
-        # Seeds and negatives weigh the same in total: the trees split on the seed's shape.
-        w_neg = len(seeds) / n_neg
-        bags = [np.sort(rng.choice(unlabeled, n_neg, replace=False)) for _ in range(self.n_bags)]
+        bags = [np.sort(rng.choice(pool, n_neg, replace=False)) for pool in pools]
         rows_per_bag = len(seeds) + n_neg
         # Small bags train faster on one thread each, side by side, than one after another with
         # OpenMP spinning on a busy machine (LightGBM releases the GIL while it boosts).
         one_thread_each = rows_per_bag < 100_000
         params = {**self.params(), **({"num_threads": 1} if one_thread_each else {})}
 
-        def train(neg: np.ndarray) -> lgb.Booster:
+        def train(drawn: np.ndarray) -> lgb.Booster:
+            neg = drawn[~in_valid[drawn]]
             rows = np.r_[seeds, neg]
-            y = np.r_[np.ones(len(seeds)), np.zeros(n_neg)]
-            w = np.r_[w_pos, np.full(n_neg, w_neg)]
+            y = np.r_[np.ones(len(seeds)), np.zeros(len(neg))]
+            # Seeds and negatives weigh the same in total: the trees split on the seed's shape.
+            w = np.r_[w_pos, np.full(len(neg), len(seeds) / len(neg))]
             data = lgb.Dataset(X[rows], y, weight=w, categorical_feature=self.categorical,
                                feature_name=self.names or "auto", free_raw_data=True)
             kwargs = {}
@@ -155,5 +170,5 @@ class BaggedPU:
         use = np.ones_like(margins, dtype=bool)
         for k, neg in enumerate(self.in_bag_):
             use[k] = ~np.isin(rows, neg)
-        use[:, ~use.any(axis=0)] = True  # seen by every bag: average them all
+        use[:, ~use.any(axis=0)] = True  # a guard: every unlabeled row has its bag
         return (margins * use).sum(axis=0) / use.sum(axis=0)

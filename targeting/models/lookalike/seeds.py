@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -12,15 +13,17 @@ import pandas as pd
 def round_count(n: int | float, base: int | None = None) -> int:
     """A count rounded so that it does not reveal whether one person is in it.
 
-    Counts under 1,000 round to tens, larger ones to hundreds (or to ``base``).
+    Counts under 1,000 round to tens, larger ones to hundreds (or to ``base``), half up: the
+    same rule for every count, so 5 becomes 10 and 25 becomes 30 (not 0 and 20, as rounding
+    half to even would have it).
 
     Examples
     --------
-    >>> round_count(1234), round_count(87), round_count(4)
-    (1200, 90, 0)
+    >>> round_count(1234), round_count(87), round_count(4), round_count(5), round_count(25)
+    (1200, 90, 0, 10, 30)
     """
     base = base or (10 if n < 1_000 else 100)
-    return int(base * round(float(n) / base))
+    return int(base * math.floor(float(n) / base + 0.5))
 
 
 @dataclass
@@ -103,7 +106,7 @@ class SeedReport:
                "seed_duplicates": round_count(self.n_duplicates),
                "seed_homogeneity": round(self.homogeneity, 4),
                "seed_clusters": self.n_clusters,
-               "seed_largest_cluster_share": round(self.largest_cluster_share, 4),
+               "seed_largest_cluster_share": round(self.largest_cluster_share, 2),
                "seed_holdout": round_count(self.n_holdout),
                "estimated_lookalike_share": round(self.estimated_share, 4)}
         out.update({f"seed_in_{silo}": round_count(n) for silo, n in self.silos.items()})
