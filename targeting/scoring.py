@@ -18,9 +18,10 @@ import pandas as pd
 
 from targeting.data.engines import is_dask
 from targeting.data.schema import SchemaError
+from targeting.features.pipeline import PRESENCE_COLUMNS
 
 DEFAULT_MODEL = "models:/propensity@champion"
-NOTE_PROFILE_ONLY = "no history in any silo before as_of: scored from the profile only"
+NOTE_PROFILE_ONLY = "no record in any silo before as_of: scored from the profile only"
 NOTE_UNKNOWN = "unknown user: no profile and no history; scored at the population baseline"
 
 
@@ -33,14 +34,12 @@ class Scorer:
         # Always name the model: registry "name/version", a URI, or say it was never logged.
         self.version = version or f"unlogged {type(model).__name__} (fitted in this session)"
         names = self.pipeline.feature_names_
-        # Each silo's first column is a count that is present exactly when the user has rows
-        # in that silo: checking those few columns tells who had no history at all.
-        firsts = {}
-        for i, name in enumerate(names):
-            firsts.setdefault(self.pipeline.silo_of(name), i)
-        profile = [i for i, c in enumerate(names) if self.pipeline.silo_of(c) == "profile"]
-        self._history_idx = np.array([i for s, i in firsts.items() if s != "profile"], dtype=int)
-        self._profile_idx = np.array(profile, dtype=int)
+        # The columns present exactly when the user has a record before as_of (the same
+        # test as FeaturePipeline.has_record): a user with none does not exist yet.
+        self._history_idx = np.array([names.index(c) for c in PRESENCE_COLUMNS if c in names],
+                                     dtype=int)
+        self._profile_idx = np.array(
+            [i for i, c in enumerate(names) if self.pipeline.silo_of(c) == "profile"], dtype=int)
 
     def score_features(self, features: pd.DataFrame, *, reasons: int = 0,
                        drift: bool = False) -> pd.DataFrame:
@@ -88,7 +87,10 @@ def _explain_scores(out: pd.DataFrame, model, X: np.ndarray, reasons: int,
         if reference is None:
             raise ValueError("this model has no training reference (reference_) to measure "
                              "drift against: it was fitted before drift support; refit it")
-        out.attrs["drift"] = drift_report(reference, X, out["score"].to_numpy(),
+        # Users with some history only: the reference holds the population that existed at
+        # the model's as_of, and prospects (noted) are a population of their own.
+        known = (out["note"] == "").to_numpy()
+        out.attrs["drift"] = drift_report(reference, X[known], out["score"].to_numpy()[known],
                                           model.pipeline_.silo_of)
 
 
@@ -220,7 +222,9 @@ def score(data: Mapping[str, pd.DataFrame] | pd.DataFrame, model=DEFAULT_MODEL, 
     drift : bool, default False
         Also compare the scored population with the model's training data:
         ``.attrs["drift"]`` is a :class:`~targeting.evaluation.drift.DriftReport` (PSI of every
-        feature and of the score); log it with :func:`targeting.review.log_drift`.
+        feature and of the score, over the users with some history: the reference is the
+        population that existed at the model's ``as_of``); log it with
+        :func:`targeting.review.log_drift`.
 
     Returns
     -------
