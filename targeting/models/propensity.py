@@ -385,12 +385,12 @@ def _check_label_window(tables: Mapping[str, pd.DataFrame], as_of, horizon_days:
     """Refuse a label window that runs past the last order: its buyers are not known yet."""
     last = tables["orders"]["ts"].max()
     end = as_of + pd.Timedelta(days=horizon_days)
+    latest = last + pd.Timedelta(days=1) - pd.Timedelta(days=horizon_days)
     if pd.notna(last) and end > last + pd.Timedelta(days=1):
         raise InsufficientDataError(
             f"the {horizon_days}-day label window after as_of={as_of.date()} ends on "
             f"{end.date()}, after the data (last order {last.date()}): evaluate at an as_of "
-            f"no later than {(last + pd.Timedelta(days=1) - pd.Timedelta(days=horizon_days)).date()}"
-            " or with a shorter horizon")
+            f"no later than {latest.date()} or with a shorter horizon")
 
 
 def _as_of(tables: Mapping[str, pd.DataFrame], as_of) -> pd.Timestamp:
