@@ -6,9 +6,10 @@ The model needs only each customer's purchase summary: ``frequency`` (repeat pur
 occasions), ``recency`` (time from the first to the last purchase) and ``T`` (time from the
 first purchase to the end of the calibration period).
 
-Why written here rather than imported: lifetimes 0.11 (and its fork btyd) no longer import
-with pandas 3 and setuptools >= 82, and pymc-marketing's CLV module brings PyMC and PyTensor (a C
-compiler at first use, several hundred MB) for a four-parameter maximum-likelihood fit. The
+Why written here rather than imported: lifetimes 0.11.3 (last released 2020; btyd is its 2022
+fork) imports ``pkg_resources``, which setuptools 84 no longer ships, and pymc-marketing's CLV
+module brings PyMC and PyTensor (a C compiler at first use, several hundred MB) for a
+four-parameter maximum-likelihood fit. The
 likelihood and the conditional expectation below are the paper's equations; the test suite
 checks the fit against the paper's published CDNOW estimates.
 """
