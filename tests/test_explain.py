@@ -87,7 +87,9 @@ def test_explanations_point_at_the_planted_interest(small_world, small_model):
                             or f"_{c}_" in f]].sum()
              for c in small_model.pipeline_.categories_}
     assert max(share, key=share.get) == "snacks"
-    assert share["snacks"] > 2 * sorted(share.values())[-2]
+    # Measured 1.83x the next category on this world (customers now join, churn and follow
+    # the seasons, so recency and tenure carry more of every explanation; 2.9x before).
+    assert share["snacks"] > 1.5 * sorted(share.values())[-2]
     # Buyers in the label window have higher snack-related SHAP than non-buyers.
     truth = small_world.truth["purchase_proba"]["snacks"].reindex(ex.values.index)
     snack_cols = [f for f in ex.values.columns if "snacks" in f]

@@ -633,7 +633,7 @@ class _Simulator:
         # lower-tier cities, chat groups, interest in the category), but not perfectly: the
         # oracle ranks by the coin flip too, which no model can see.
         persuadable = rng.random(users.size) < _sigmoid(
-            -5.6 + 2.6 * self.promo_sensitive[users] + 2.0 * (self.tier[users] >= 3)
+            -5.8 + 2.6 * self.promo_sensitive[users] + 2.0 * (self.tier[users] >= 3)
             + 3.0 * in_group + 1.5 * interest)
         put_off = (~persuadable) & (rng.random(users.size) < np.where(self.age[users] == 4, 0.25,
                                                                       0.03))
