@@ -29,7 +29,9 @@ def run_demo(n_users: int = 50_000, seed: int = 0, category: str = "beauty",
     ``engine="dask"`` fits and scores on a Dask cluster (see :mod:`targeting.distributed`).
     """
     from targeting.distributed import engine as make_engine
+    from targeting.tracking import check_store
 
+    check_store(experiment=experiment)  # seconds, before minutes of fitting
     with make_engine(engine, workers, scheduler) as runner:
         return _run_demo(n_users, seed, category, experiment, progress, runner)
 
@@ -410,6 +412,13 @@ def _add_review_commands(sub) -> None:
     promote.add_argument("model", help="registered model name, e.g. propensity")
     promote.add_argument("--run", required=True, help="the run id whose model to promote")
     promote.add_argument("--reason", default="promoted by hand")
+    cleanup = sub.add_parser(
+        "cleanup", help="mark runs left RUNNING by killed processes FAILED",
+        description="Runs started on this machine by a process that no longer exists, and "
+                    "(with --older-than-hours) any run still RUNNING after that long, are "
+                    "marked FAILED; their model versions without a champion decision are "
+                    "tagged champion_decision=failed.")
+    cleanup.add_argument("--older-than-hours", type=float, default=None)
 
 
 def _cmd_run(args) -> int:
@@ -417,6 +426,7 @@ def _cmd_run(args) -> int:
 
     if bool(args.file) == bool(args.from_run):
         raise SystemExit("give an experiment file or --from-run RUN_ID (one of them)")
+    _check_store_for(args.file)
     progress = not args.no_progress
     result = (rerun(args.from_run, progress=progress) if args.from_run
               else run_experiment(args.file, progress=progress))
@@ -424,6 +434,30 @@ def _cmd_run(args) -> int:
                       if k in result.metrics)
     print(f"run {result.run_id} ({result.name}): {shown}; registered {result.logged.name} "
           f"v{result.logged.version}; {result.logged.reason}")
+    return 0
+
+
+def _check_store_for(file: str | None) -> None:
+    """Fail fast (seconds) if the experiment file's MLflow experiment cannot be written."""
+    import tomllib
+
+    from targeting.tracking import check_store
+
+    experiment = None
+    if file and os.path.exists(file):
+        with open(file, "rb") as handle:
+            config = tomllib.load(handle)
+        experiment = config.get("experiment", {}).get("mlflow_experiment", "targeting")
+    check_store(experiment=experiment)
+
+
+def _cmd_cleanup(args) -> int:
+    from targeting.tracking import check_store, cleanup_runs
+
+    check_store(experiment=None)
+    hours = args.older_than_hours
+    marked = cleanup_runs(older_than_s=None if hours is None else hours * 3600)
+    print(f"marked {len(marked)} abandoned run(s) FAILED" + "".join(f"\n  {r}" for r in marked))
     return 0
 
 
@@ -435,7 +469,8 @@ def _cmd_promote(args) -> int:
 
 
 _COMMANDS = {"demo": _cmd_demo, "train": _cmd_train, "score": _cmd_score, "ui": _cmd_ui,
-             "run": _cmd_run, "promote": _cmd_promote, "init-mapping": _cmd_init_mapping}
+             "run": _cmd_run, "promote": _cmd_promote, "init-mapping": _cmd_init_mapping,
+             "cleanup": _cmd_cleanup}
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -58,7 +58,7 @@ class StoreCheck:
         return f"<p>{str(self)}</p>"
 
 
-def check_store(uri: str | None = None, *, experiment: str = "targeting",
+def check_store(uri: str | None = None, *, experiment: str | None = "targeting",
                 timeout: float = 5.0) -> StoreCheck:
     """Fail in seconds if the tracking store cannot take this run; call before training.
 
@@ -69,6 +69,7 @@ def check_store(uri: str | None = None, *, experiment: str = "targeting",
         package's SQLite default).
     experiment
         The experiment the run will go to: created if missing (the write test), else tagged.
+        ``None``: only check that the store answers (and clean this machine's dead runs).
     timeout
         Seconds allowed for each request to a tracking server.
 
@@ -86,11 +87,12 @@ def check_store(uri: str | None = None, *, experiment: str = "targeting",
     elif uri.startswith("sqlite:///"):
         _migrate_sqlite_once(uri)
     try:
-        exp_id = _ensure_experiment(experiment)
+        exp_id = _ensure_experiment(experiment) if experiment else ""
     except mlflow.exceptions.MlflowException as err:
         raise TrackingStoreError(f"cannot write experiment {experiment!r} to "
                                  f"{_redact(uri)}: {err}") from err
-    cleaned = cleanup_runs(experiment_ids=[exp_id], dead_processes_only=True)
+    cleaned = cleanup_runs(experiment_ids=[exp_id] if exp_id else None,
+                           dead_processes_only=True)
     return StoreCheck(uri, exp_id, time.perf_counter() - started, cleaned)
 
 
@@ -124,7 +126,7 @@ def _migrate_sqlite_once(uri: str) -> None:
 
 def _check_server(uri: str, experiment: str, timeout: float) -> None:
     """One request with a short timeout (MLflow's client retries for minutes)."""
-    query = urllib.parse.urlencode({"experiment_name": experiment})
+    query = urllib.parse.urlencode({"experiment_name": experiment or "Default"})
     url = f"{uri.rstrip('/')}/api/2.0/mlflow/experiments/get-by-name?{query}"
     request = urllib.request.Request(url, headers=_auth_headers())
     try:

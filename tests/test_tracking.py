@@ -77,3 +77,62 @@ def test_failed_logging_leaves_no_run(mlflow_store, small_model, small_world):
     client = mlflow.MlflowClient()
     experiments = [e.experiment_id for e in client.search_experiments()]
     assert client.search_runs(experiments) == []
+
+
+def _evaluation_beaten_by_a_baseline(seed: int = 0):
+    """A hand-built evaluation: the model scores noise, the baseline knows the outcome."""
+    import numpy as np
+    import pandas as pd
+
+    from targeting.evaluation.metrics import PropensityEvaluation
+
+    rng = np.random.default_rng(seed)
+    y = rng.random(2_000) < 0.2
+    ev = PropensityEvaluation.from_scores(y, rng.random(2_000))
+    ev.add_baselines(pd.DataFrame({"recency": y + rng.random(2_000)}), y)
+    return ev
+
+
+def test_a_model_a_baseline_beats_is_never_crowned(mlflow_store, small_model, small_world):
+    ev = _evaluation_beaten_by_a_baseline()
+    assert ev.beaten_by() == "recency"
+    logged = log_propensity(small_model, ev, small_world.tables, experiment="test")
+    assert logged.version == "1" and not logged.is_champion  # even with no champion at all
+    assert "baseline 'recency'" in logged.reason
+    client = mlflow.MlflowClient()
+    assert client.get_model_version("propensity", "1").tags["champion_decision"] == logged.reason
+    run = client.get_run(logged.run_id)
+    assert run.info.status == "FINISHED" and run.data.tags["champion_decision"] == logged.reason
+    with pytest.raises(mlflow.exceptions.MlflowException):
+        client.get_model_version_by_alias("propensity", "champion")
+
+
+def test_a_failed_decision_keeps_the_run_failed_and_tags_the_version(mlflow_store, small_model,
+                                                                      small_world):
+    ev = _evaluation_beaten_by_a_baseline()
+    ev.beaten_by = lambda: (_ for _ in ()).throw(RuntimeError("registry hiccup"))
+    with pytest.raises(RuntimeError, match="registry hiccup"):
+        log_propensity(small_model, ev, small_world.tables, experiment="test")
+    client = mlflow.MlflowClient()
+    version = client.get_model_version("propensity", "1")
+    assert version.tags["champion_decision"] == "failed: RuntimeError: registry hiccup"
+    assert client.get_run(version.run_id).info.status == "FAILED"
+    assert not mlflow.active_run()
+
+
+def test_not_comparable_champion_is_replaced_only_by_an_explicit_rule(first_run, small_model,
+                                                                      small_world):
+    import copy
+
+    other = copy.copy(small_model)
+    other.horizon_days = small_model.horizon_days + 30  # another question: not comparable
+    ev = small_model.evaluate(small_world)
+    with pytest.warns(UserWarning, match="not comparable"):
+        kept = log_propensity(other, ev, small_world.tables, experiment="test")
+    assert not kept.is_champion and "--champion-metric auc" in kept.reason
+    ev.metrics["auc"] += 0.01  # same model, a better logged AUC: the explicit rule crowns it
+    crowned = log_propensity(other, ev, small_world.tables, experiment="test",
+                             champion_metric="auc")
+    assert crowned.is_champion and "explicit rule --champion-metric auc" in crowned.reason
+    client = mlflow.MlflowClient()
+    assert client.get_model_version_by_alias("propensity", "champion").version == crowned.version
