@@ -419,6 +419,26 @@ def _add_review_commands(sub) -> None:
                     "marked FAILED; their model versions without a champion decision are "
                     "tagged champion_decision=failed.")
     cleanup.add_argument("--older-than-hours", type=float, default=None)
+    server = sub.add_parser(
+        "server", help="a team tracking server: mlflow server with basic auth",
+        description="Start `mlflow server` on a shared backend store (PostgreSQL) with proxied "
+                    "artifacts and MLflow's basic-auth app. The first start creates the admin "
+                    "user with the password in MLFLOW_AUTH_ADMIN_PASSWORD. Users then set "
+                    "MLFLOW_TRACKING_URI=http://HOST:PORT (and MLFLOW_TRACKING_USERNAME/"
+                    "MLFLOW_TRACKING_PASSWORD).")
+    server.add_argument("--backend-store-uri", required=True,
+                        help="e.g. postgresql+psycopg2://mlflow@db-host:5432/mlflow")
+    server.add_argument("--artifacts-destination", required=True,
+                        help="artifact root: a folder or s3://... (served by the server)")
+    server.add_argument("--auth-database-uri", default="sqlite:///basic_auth.db",
+                        help="where users and permissions live (a separate database)")
+    server.add_argument("--default-permission", default="NO_PERMISSIONS",
+                        choices=("NO_PERMISSIONS", "READ", "EDIT", "MANAGE"),
+                        help="what users may do with experiments they were not given")
+    server.add_argument("--no-auth", action="store_true")
+    server.add_argument("--host", default="127.0.0.1")
+    server.add_argument("--port", type=int, default=5000)
+    server.add_argument("--workers", type=int, default=2)
 
 
 def _cmd_run(args) -> int:
@@ -461,6 +481,25 @@ def _cmd_cleanup(args) -> int:
     return 0
 
 
+def _cmd_server(args) -> int:
+    import tempfile
+
+    from targeting.server import server_command, server_env, write_auth_config
+
+    config = None
+    if not args.no_auth:
+        config = write_auth_config(
+            os.path.join(tempfile.mkdtemp(prefix="targeting-auth-"), "basic_auth.ini"),
+            args.auth_database_uri, default_permission=args.default_permission)
+    command = server_command(args.backend_store_uri, args.artifacts_destination,
+                             host=args.host, port=args.port, auth=not args.no_auth,
+                             workers=args.workers)
+    print(f"MLflow tracking server on http://{args.host}:{args.port} "
+          f"({'basic auth' if config else 'NO auth'}); users set "
+          f"MLFLOW_TRACKING_URI=http://{args.host}:{args.port}", flush=True)
+    return subprocess.call(command, env=server_env(config))
+
+
 def _cmd_promote(args) -> int:
     from targeting.review import promote
 
@@ -470,7 +509,7 @@ def _cmd_promote(args) -> int:
 
 _COMMANDS = {"demo": _cmd_demo, "train": _cmd_train, "score": _cmd_score, "ui": _cmd_ui,
              "run": _cmd_run, "promote": _cmd_promote, "init-mapping": _cmd_init_mapping,
-             "cleanup": _cmd_cleanup}
+             "cleanup": _cmd_cleanup, "server": _cmd_server}
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -135,4 +135,5 @@ def test_not_comparable_champion_is_replaced_only_by_an_explicit_rule(first_run,
                              champion_metric="auc")
     assert crowned.is_champion and "explicit rule --champion-metric auc" in crowned.reason
     client = mlflow.MlflowClient()
-    assert client.get_model_version_by_alias("propensity", "champion").version == crowned.version
+    champion = client.get_model_version_by_alias("propensity", "champion")
+    assert str(champion.version) == crowned.version
