@@ -66,8 +66,8 @@ def _run_demo(n_users, seed, category, experiment, progress, runner) -> dict:
         models["fused"], fused, world.tables, experiment=experiment,
         run_name=f"propensity-{category}-demo",
         extra_params={"demo.n_users": n_users, "demo.seed": seed, "engine": runner.name},
-        tags={"auc_social_only": f"{evaluations['social-only'].metrics['auc']:.4f}",
-              "auc_purchase_only": f"{evaluations['purchase-only'].metrics['auc']:.4f}"})
+        extra_metrics={"auc_social_only": evaluations["social-only"].metrics["auc"],
+                       "auc_purchase_only": evaluations["purchase-only"].metrics["auc"]})
     bar.update()
     step(DEMO_STEPS[5])
     scored = runner.score(world.tables, "models:/propensity@champion", world.as_of)

@@ -124,14 +124,21 @@ class LoggedModel:
 def log_propensity(model, evaluation, tables: Mapping[str, pd.DataFrame], *,
                    experiment: str = "targeting", run_name: str | None = None,
                    register_as: str | None = "propensity", extra_params: dict | None = None,
-                   tags: dict | None = None, champion_metric: str | None = None) -> LoggedModel:
+                   tags: dict | None = None, champion_metric: str | None = None,
+                   extra_metrics: dict | None = None) -> LoggedModel:
     """Log a fitted PropensityModel with its evaluation, register it, apply the champion rule.
 
     The champion rule: a model that a baseline matches or beats is never crowned; otherwise
     it is crowned if it beats the champion's AUC on the same window. If the champion predicts
     another category or horizon (not comparable), ``champion_metric`` (e.g. ``"auc"``) decides
     explicitly on the two runs' logged values; without it the champion stays and the reason
-    (also warned) says how to decide.
+    (also warned) says how to decide. ``extra_metrics`` (e.g. comparison models' AUCs) are
+    logged as metrics beside the evaluation's.
+
+    For the reviewer: each input table is logged as an MLflow dataset input (name, digest,
+    schema and row count; no rows), and the run gets a markdown description
+    (``mlflow.note.content``): what was trained, the result against oracle and baselines,
+    and the champion decision.
 
     The run records parameters, metrics (evaluation window and validation window), the gains
     and calibration plot, SHAP plots (summary, silo shares, dependence of the top features), the
@@ -147,7 +154,7 @@ def log_propensity(model, evaluation, tables: Mapping[str, pd.DataFrame], *,
     params = _run_params(model, extra_params)
     metrics = {**evaluation.metrics,
                **{f"validation_{k}": v for k, v in model.validation_.items()
-                  if isinstance(v, float | int)}}
+                  if isinstance(v, float | int)}, **(extra_metrics or {})}
     figure = evaluation.plot()
     with tempfile.TemporaryDirectory() as tmp:
         _write_artifacts(Path(tmp), model, figure)
@@ -164,6 +171,7 @@ def log_propensity(model, evaluation, tables: Mapping[str, pd.DataFrame], *,
             mlflow.log_artifacts(tmp)
             info = mlflow.pyfunc.log_model(name="model", python_model=TargetingPyfunc(model),
                                            signature=signature, input_example=example)
+            _log_datasets(tables)
         except BaseException:
             mlflow.end_run("FAILED")
             MlflowClient().delete_run(run.info.run_id)
@@ -173,7 +181,58 @@ def log_propensity(model, evaluation, tables: Mapping[str, pd.DataFrame], *,
         if register_as:
             _register(logged, register_as, lambda: _better_than_champion(
                 MlflowClient(), register_as, model, evaluation, tables, champion_metric))
+        mlflow.set_tag("mlflow.note.content", _description(model, evaluation, logged))
     return logged
+
+
+def _log_datasets(tables: Mapping[str, pd.DataFrame]) -> None:
+    """Each table as an MLflow dataset input: name, digest (the table's own fingerprint),
+    schema (column names and types) and row count. No rows, no ids."""
+    from mlflow.data.code_dataset_source import CodeDatasetSource
+    from mlflow.data.meta_dataset import MetaDataset
+    from mlflow.types import ColSpec, Schema
+
+    if is_dask(tables):
+        return
+    inputs = []
+    for name in sorted(tables):
+        frame = tables[name]
+        digest = data_fingerprint({name: frame})[:16]
+        schema = Schema([ColSpec(_mlflow_type(frame[c].dtype), str(c)) for c in frame.columns])
+        source = CodeDatasetSource({"table": name, "rows": str(len(frame))})
+        inputs.append(MetaDataset(source, name=f"{name} ({len(frame):,} rows)", digest=digest,
+                                  schema=schema))
+    for dataset in inputs:
+        mlflow.log_input(dataset, context="training")
+
+
+def _mlflow_type(dtype) -> str:
+    kind = getattr(dtype, "kind", "O")
+    return {"b": "boolean", "i": "long", "u": "long", "f": "double",
+            "M": "datetime"}.get(kind, "string")
+
+
+def _description(model, evaluation, logged: LoggedModel) -> str:
+    """The run's markdown description, shown at the top of its page in the MLflow UI."""
+    m = evaluation.metrics
+    lines = [f"**Propensity model** for `{model.category}` within {model.horizon_days} days, "
+             f"as of {pd.Timestamp(model.as_of_).date()}: LightGBM on "
+             f"{len(model.pipeline_.feature_names_)} features "
+             f"({' + '.join(model.builders)}).", "",
+             f"**Result** on the evaluation window: AUC **{m['auc']:.4f}**"]
+    if "oracle_auc" in m:
+        lines[-1] += f" (oracle, the true probability: {m['oracle_auc']:.4f})"
+    if "best_baseline_auc" in m:
+        margin = m["auc_margin_over_best_baseline"]
+        lines[-1] += (f"; best baseline `{evaluation.extra.get('best_baseline')}` "
+                      f"{m['best_baseline_auc']:.4f} (margin {margin:+.4f})")
+    if "lift_at_5pct" in m:
+        lines[-1] += f"; lift in the top 5 %: {m['lift_at_5pct']:.2f}."
+    if logged.version:
+        state = "**champion**" if logged.is_champion else "not champion"
+        lines += ["", f"**Registry**: `{logged.name}` v{logged.version}, {state}: "
+                      f"{logged.reason}."]
+    return "\n".join(lines)
 
 
 class _run_ends_failed_on_error:

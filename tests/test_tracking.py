@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import mlflow
@@ -34,6 +35,27 @@ def test_run_has_params_metrics_plots_model_and_champion(first_run, small_world)
     model = mlflow.models.get_model_info("models:/propensity@champion")
     assert model.signature is not None
     assert "user_id" in model.signature.inputs.input_names()
+
+
+
+def test_run_reads_well_in_the_ui(first_run, small_world):
+    """What a reviewer sees: runs-first experiment, a description, datasets without rows."""
+    logged, ev = first_run
+    client = mlflow.MlflowClient()
+    run = client.get_run(logged.run_id)
+    exp = client.get_experiment(run.info.experiment_id)
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+    note = run.data.tags["mlflow.note.content"]
+    assert f"AUC **{ev.metrics['auc']:.4f}**" in note and "oracle" in note
+    assert "`propensity` v1, **champion**: first model" in note
+    inputs = {d.dataset.name.split(" (")[0]: d.dataset for d in run.inputs.dataset_inputs}
+    assert set(inputs) == set(small_world.tables)
+    for name, dataset in inputs.items():
+        frame = small_world.tables[name]
+        assert f"{len(frame):,} rows" in dataset.name
+        assert dataset.digest == data_fingerprint({name: frame})[:16]
+        assert [c["name"] for c in json.loads(dataset.schema)["mlflow_colspec"]] == list(
+            map(str, frame.columns))
 
 
 def test_champion_moves_only_for_a_better_model(first_run, small_world):
