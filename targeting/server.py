@@ -27,6 +27,10 @@ default_permission = {default_permission}
 database_uri = {database_uri}
 admin_username = {admin}
 authorization_function = mlflow.server.auth:authenticate_request_basic_auth
+# Verify each user's password (PBKDF2) once a minute per worker, not on every request: with
+# eight loggers at once every request cost about a second of the server's CPU otherwise.
+# A changed password is honoured by other workers within this many seconds.
+auth_cache_ttl_seconds = 60
 """
 
 
