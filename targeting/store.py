@@ -242,8 +242,12 @@ def champion_lock(name: str, *, wait_s: float = 300.0, stale_s: float = 600.0) -
                                            description="held while a champion is decided")
             break
         except mlflow.exceptions.MlflowException as err:
-            if "RESOURCE_ALREADY_EXISTS" not in str(err.error_code):
+            # Behind the basic-auth server a create that races a delete of the same name can
+            # answer RESOURCE_DOES_NOT_EXIST (seen with 8 concurrent loggers): contended too.
+            if str(err.error_code) not in ("RESOURCE_ALREADY_EXISTS", "RESOURCE_DOES_NOT_EXIST"):
                 raise
+            if _holder(client, lock) == _who():  # the create went through after all
+                break
         _break_if_stale(client, lock, stale_s)
         if time.time() > deadline:
             raise TrackingStoreError(f"{lock} held for more than {wait_s:.0f} s; if its holder "
@@ -254,6 +258,13 @@ def champion_lock(name: str, *, wait_s: float = 300.0, stale_s: float = 600.0) -
     finally:
         with contextlib.suppress(mlflow.exceptions.MlflowException):
             client.delete_registered_model(lock)
+
+
+def _holder(client: MlflowClient, lock: str) -> str | None:
+    try:
+        return client.get_registered_model(lock).tags.get("holder")
+    except mlflow.exceptions.MlflowException:
+        return None
 
 
 def _break_if_stale(client: MlflowClient, lock: str, stale_s: float) -> None:

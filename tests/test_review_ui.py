@@ -92,13 +92,20 @@ def test_a_reviewer_sees_the_experiment_metrics_and_plots(mlflow_ui, browser, ex
 
     run = mlflow.MlflowClient().get_run(experiment_store["run_id"])
     exp_id, run_id = run.info.experiment_id, run.info.run_id
-    browser.get(f"{mlflow_ui}/#/experiments/{exp_id}/runs")
-    _wait_for_text(browser, "targeting-tests", "tiny-search")
+    # The experiment's own address, as a link from the experiment list opens it: the runs
+    # table (the experiment is tagged custom_model_development), not the GenAI traces overview.
+    browser.get(f"{mlflow_ui}/#/experiments/{exp_id}")
+    body = _wait_for_text(browser, "targeting-tests", "tiny-search")
+    assert "No data" not in body and "/traces" not in browser.current_url
 
     browser.get(f"{mlflow_ui}/#/experiments/{exp_id}/runs/{run_id}")
     auc = run.data.metrics["auc"]
-    body = _wait_for_text(browser, "Metrics", "auc", "lift_at_5pct", "oracle_auc")
+    body = _wait_for_text(browser, "Metrics", "auc", "lift_at_5pct", "oracle_auc",
+                          "Propensity model")  # the run's description, at the top
     assert f"{auc:.4f}"[:5] in body  # the value itself, not only its name
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = ARTIFACTS / "mlflow_ui_run_page.png"
+    assert browser.save_screenshot(str(page)) and page.stat().st_size > 20_000
 
     browser.get(f"{mlflow_ui}/#/experiments/{exp_id}/runs/{run_id}/artifacts/shap_summary.png")
     _wait_for_text(browser, "evaluation.png", "shap_summary.png", "experiment.toml")
