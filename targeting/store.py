@@ -22,6 +22,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -235,10 +236,11 @@ def champion_lock(name: str, *, wait_s: float = 300.0, stale_s: float = 600.0) -
     """
     client = MlflowClient()
     lock = f"{name}.champion-lock"
+    token = f"{_who()}:{uuid.uuid4().hex}"  # host:pid:unique, so a thread never takes its own
     deadline = time.time() + wait_s
     while True:
         try:
-            client.create_registered_model(lock, tags={"holder": _who()},
+            client.create_registered_model(lock, tags={"holder": token},
                                            description="held while a champion is decided")
             break
         except mlflow.exceptions.MlflowException as err:
@@ -246,7 +248,7 @@ def champion_lock(name: str, *, wait_s: float = 300.0, stale_s: float = 600.0) -
             # answer RESOURCE_DOES_NOT_EXIST (seen with 8 concurrent loggers): contended too.
             if str(err.error_code) not in ("RESOURCE_ALREADY_EXISTS", "RESOURCE_DOES_NOT_EXIST"):
                 raise
-            if _holder(client, lock) == _who():  # the create went through after all
+            if _holder(client, lock) == token:  # the create went through after all
                 break
         _break_if_stale(client, lock, stale_s)
         if time.time() > deadline:
@@ -272,7 +274,7 @@ def _break_if_stale(client: MlflowClient, lock: str, stale_s: float) -> None:
         held = client.get_registered_model(lock)
     except mlflow.exceptions.MlflowException:
         return
-    host, _, pid = held.tags.get("holder", "").rpartition(":")
+    host, _, pid = held.tags.get("holder", "").rpartition(":")[0].rpartition(":")
     dead = host == socket.gethostname() and pid.isdigit() and not _alive(int(pid))
     if dead or time.time() * 1000 - held.creation_timestamp > stale_s * 1000:
         with contextlib.suppress(mlflow.exceptions.MlflowException):
