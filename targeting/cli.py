@@ -29,7 +29,9 @@ def run_demo(n_users: int = 50_000, seed: int = 0, category: str = "beauty",
     ``engine="dask"`` fits and scores on a Dask cluster (see :mod:`targeting.distributed`).
     """
     from targeting.distributed import engine as make_engine
+    from targeting.tracking import check_store
 
+    check_store(experiment=experiment)  # seconds, before minutes of fitting
     with make_engine(engine, workers, scheduler) as runner:
         return _run_demo(n_users, seed, category, experiment, progress, runner)
 
@@ -64,8 +66,8 @@ def _run_demo(n_users, seed, category, experiment, progress, runner) -> dict:
         models["fused"], fused, world.tables, experiment=experiment,
         run_name=f"propensity-{category}-demo",
         extra_params={"demo.n_users": n_users, "demo.seed": seed, "engine": runner.name},
-        tags={"auc_social_only": f"{evaluations['social-only'].metrics['auc']:.4f}",
-              "auc_purchase_only": f"{evaluations['purchase-only'].metrics['auc']:.4f}"})
+        extra_metrics={"auc_social_only": evaluations["social-only"].metrics["auc"],
+                       "auc_purchase_only": evaluations["purchase-only"].metrics["auc"]})
     bar.update()
     step(DEMO_STEPS[5])
     scored = runner.score(world.tables, "models:/propensity@champion", world.as_of)
@@ -415,6 +417,33 @@ def _add_review_commands(sub) -> None:
     promote.add_argument("model", help="registered model name, e.g. propensity")
     promote.add_argument("--run", required=True, help="the run id whose model to promote")
     promote.add_argument("--reason", default="promoted by hand")
+    cleanup = sub.add_parser(
+        "cleanup", help="mark runs left RUNNING by killed processes FAILED",
+        description="Runs started on this machine by a process that no longer exists, and "
+                    "(with --older-than-hours) any run still RUNNING after that long, are "
+                    "marked FAILED; their model versions without a champion decision are "
+                    "tagged champion_decision=failed.")
+    cleanup.add_argument("--older-than-hours", type=float, default=None)
+    server = sub.add_parser(
+        "server", help="a team tracking server: mlflow server with basic auth",
+        description="Start `mlflow server` on a shared backend store (PostgreSQL) with proxied "
+                    "artifacts and MLflow's basic-auth app. The first start creates the admin "
+                    "user with the password in MLFLOW_AUTH_ADMIN_PASSWORD. Users then set "
+                    "MLFLOW_TRACKING_URI=http://HOST:PORT (and MLFLOW_TRACKING_USERNAME/"
+                    "MLFLOW_TRACKING_PASSWORD).")
+    server.add_argument("--backend-store-uri", required=True,
+                        help="e.g. postgresql+psycopg2://mlflow@db-host:5432/mlflow")
+    server.add_argument("--artifacts-destination", required=True,
+                        help="artifact root: a folder or s3://... (served by the server)")
+    server.add_argument("--auth-database-uri", default="sqlite:///basic_auth.db",
+                        help="where users and permissions live (a separate database)")
+    server.add_argument("--default-permission", default="NO_PERMISSIONS",
+                        choices=("NO_PERMISSIONS", "READ", "EDIT", "MANAGE"),
+                        help="what users may do with experiments they were not given")
+    server.add_argument("--no-auth", action="store_true")
+    server.add_argument("--host", default="127.0.0.1")
+    server.add_argument("--port", type=int, default=5000)
+    server.add_argument("--workers", type=int, default=2)
 
 
 def _cmd_run(args) -> int:
@@ -422,6 +451,7 @@ def _cmd_run(args) -> int:
 
     if bool(args.file) == bool(args.from_run):
         raise SystemExit("give an experiment file or --from-run RUN_ID (one of them)")
+    _check_store_for(args.file)
     progress = not args.no_progress
     result = (rerun(args.from_run, progress=progress) if args.from_run
               else run_experiment(args.file, progress=progress))
@@ -432,6 +462,49 @@ def _cmd_run(args) -> int:
     return 0
 
 
+def _check_store_for(file: str | None) -> None:
+    """Fail fast (seconds) if the experiment file's MLflow experiment cannot be written."""
+    import tomllib
+
+    from targeting.tracking import check_store
+
+    experiment = None
+    if file and os.path.exists(file):
+        with open(file, "rb") as handle:
+            config = tomllib.load(handle)
+        experiment = config.get("experiment", {}).get("mlflow_experiment", "targeting")
+    check_store(experiment=experiment)
+
+
+def _cmd_cleanup(args) -> int:
+    from targeting.tracking import check_store, cleanup_runs
+
+    check_store(experiment=None)
+    hours = args.older_than_hours
+    marked = cleanup_runs(older_than_s=None if hours is None else hours * 3600)
+    print(f"marked {len(marked)} abandoned run(s) FAILED" + "".join(f"\n  {r}" for r in marked))
+    return 0
+
+
+def _cmd_server(args) -> int:
+    import tempfile
+
+    from targeting.server import server_command, server_env, write_auth_config
+
+    config = None
+    if not args.no_auth:
+        config = write_auth_config(
+            os.path.join(tempfile.mkdtemp(prefix="targeting-auth-"), "basic_auth.ini"),
+            args.auth_database_uri, default_permission=args.default_permission)
+    command = server_command(args.backend_store_uri, args.artifacts_destination,
+                             host=args.host, port=args.port, auth=not args.no_auth,
+                             workers=args.workers)
+    print(f"MLflow tracking server on http://{args.host}:{args.port} "
+          f"({'basic auth' if config else 'NO auth'}); users set "
+          f"MLFLOW_TRACKING_URI=http://{args.host}:{args.port}", flush=True)
+    return subprocess.call(command, env=server_env(config))
+
+
 def _cmd_promote(args) -> int:
     from targeting.review import promote
 
@@ -440,7 +513,8 @@ def _cmd_promote(args) -> int:
 
 
 _COMMANDS = {"demo": _cmd_demo, "train": _cmd_train, "score": _cmd_score, "ui": _cmd_ui,
-             "run": _cmd_run, "promote": _cmd_promote, "init-mapping": _cmd_init_mapping}
+             "run": _cmd_run, "promote": _cmd_promote, "init-mapping": _cmd_init_mapping,
+             "cleanup": _cmd_cleanup, "server": _cmd_server}
 
 if __name__ == "__main__":
     raise SystemExit(main())

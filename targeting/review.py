@@ -16,6 +16,7 @@ import mlflow
 from mlflow import MlflowClient
 
 import targeting
+from targeting.store import run_owner_tags
 from targeting.tracking import CHAMPION, experiment_id
 
 
@@ -95,7 +96,8 @@ def log_drift(report, *, model_version: str | None = None, experiment: str = "ta
         report.features.to_csv(Path(tmp) / "drift.csv")
         figure.savefig(Path(tmp) / "drift.png", dpi=100)
         plt.close(figure)
-        with mlflow.start_run(experiment_id=experiment_id(experiment), run_name=run_name) as run:
+        with mlflow.start_run(experiment_id=experiment_id(experiment), run_name=run_name,
+                              tags=run_owner_tags()) as run:
             mlflow.log_metrics(report.metrics())
             mlflow.log_params({"scored_rows": report.n_rows,
                                "reference_rows": report.reference_rows})

@@ -3,7 +3,11 @@
 Default store: ``sqlite:///mlflow.db`` in the working directory (artifacts in ``mlartifacts/``
 beside it), unless ``MLFLOW_TRACKING_URI`` is set, so the model registry works with no server.
 A run is logged only after everything it records has been computed; if logging itself fails the
-run is deleted, so nothing is left half-written.
+run is deleted, so nothing is left half-written. Registration and the champion decision happen
+inside the run: if they fail the run ends ``FAILED`` and the version is tagged
+``champion_decision=failed: ...``; if the process is killed, the next :func:`check_store` (or
+``targeting cleanup``) does the same. One decision at a time per registered model
+(:func:`targeting.store.champion_lock`), and the alias is re-read after it is set.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import hashlib
 import json
 import os
 import tempfile
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +31,22 @@ import targeting
 from targeting.data.engines import is_dask
 from targeting.models.lookalike.seeds import round_count
 from targeting.scoring import Scorer, TargetingPyfunc, UpliftPyfunc
+from targeting.store import (
+    DECISION,
+    EXPERIMENT_KIND,
+    TrackingStoreError,
+    champion_lock,
+    check_store,
+    cleanup_runs,
+    run_owner_tags,
+)
 
 CHAMPION = "champion"
+# Metrics where smaller is better, for the explicit ``champion_metric`` rule.
+LOWER_IS_BETTER = ("brier", "log_loss", "logloss", "auc_gap_to_oracle", "mae", "ece")
+__all__ = ["CHAMPION", "LoggedModel", "TrackingStoreError", "check_store", "cleanup_runs",
+           "configure", "data_fingerprint", "experiment_id", "log_attribution", "log_lookalike",
+           "log_propensity", "log_uplift", "tracking_uri"]
 
 
 def tracking_uri() -> str:
@@ -48,15 +67,28 @@ def configure(uri: str | None = None) -> str:
 
 
 def experiment_id(name: str) -> str:
-    """The experiment's id, creating it with artifacts beside a SQLite store."""
+    """The experiment's id, creating it with artifacts beside a SQLite store.
+
+    New experiments are tagged ``mlflow.experimentKind=custom_model_development`` so that the
+    MLflow 3 UI opens on their runs, not on the GenAI traces overview.
+    """
     found = mlflow.get_experiment_by_name(name)
     if found is not None:
+        if found.tags.get("mlflow.experimentKind") is None:
+            MlflowClient().set_experiment_tag(found.experiment_id, *next(iter(
+                EXPERIMENT_KIND.items())))
         return found.experiment_id
     uri = mlflow.get_tracking_uri()
     location = None
     if uri.startswith("sqlite:///"):
         location = (Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts" / name).as_uri()
-    return mlflow.create_experiment(name, artifact_location=location)
+    try:
+        return mlflow.create_experiment(name, artifact_location=location, tags=EXPERIMENT_KIND)
+    except mlflow.exceptions.MlflowException:  # created by another process meanwhile
+        found = mlflow.get_experiment_by_name(name)
+        if found is None:
+            raise
+        return found.experiment_id
 
 
 def data_fingerprint(tables: Mapping[str, pd.DataFrame]) -> str:
@@ -93,8 +125,21 @@ class LoggedModel:
 def log_propensity(model, evaluation, tables: Mapping[str, pd.DataFrame], *,
                    experiment: str = "targeting", run_name: str | None = None,
                    register_as: str | None = "propensity", extra_params: dict | None = None,
-                   tags: dict | None = None) -> LoggedModel:
+                   tags: dict | None = None, champion_metric: str | None = None,
+                   extra_metrics: dict | None = None) -> LoggedModel:
     """Log a fitted PropensityModel with its evaluation, register it, apply the champion rule.
+
+    The champion rule: a model that a baseline matches or beats is never crowned; otherwise
+    it is crowned if it beats the champion's AUC on the same window. If the champion predicts
+    another category or horizon (not comparable), ``champion_metric`` (e.g. ``"auc"``) decides
+    explicitly on the two runs' logged values; without it the champion stays and the reason
+    (also warned) says how to decide. ``extra_metrics`` (e.g. comparison models' AUCs) are
+    logged as metrics beside the evaluation's.
+
+    For the reviewer: each input table is logged as an MLflow dataset input (name, digest,
+    schema and row count; no rows), and the run gets a markdown description
+    (``mlflow.note.content``): what was trained, the result against oracle and baselines,
+    and the champion decision.
 
     The run records parameters, metrics (evaluation window and validation window), the gains
     and calibration plot, SHAP plots (summary, silo shares, dependence of the top features), the
@@ -110,13 +155,14 @@ def log_propensity(model, evaluation, tables: Mapping[str, pd.DataFrame], *,
     params = _run_params(model, extra_params)
     metrics = {**evaluation.metrics,
                **{f"validation_{k}": v for k, v in model.validation_.items()
-                  if isinstance(v, float | int)}}
+                  if isinstance(v, float | int)}, **(extra_metrics or {})}
     figure = evaluation.plot()
     with tempfile.TemporaryDirectory() as tmp:
         _write_artifacts(Path(tmp), model, figure)
         if explanation is not None:
             explanation.save(tmp)
-        run = mlflow.start_run(experiment_id=experiment_id(experiment), run_name=run_name)
+        run = mlflow.start_run(experiment_id=experiment_id(experiment), run_name=run_name,
+                               tags=run_owner_tags())
         try:
             mlflow.log_params(params)
             mlflow.log_metrics(metrics)
@@ -126,15 +172,79 @@ def log_propensity(model, evaluation, tables: Mapping[str, pd.DataFrame], *,
             mlflow.log_artifacts(tmp)
             info = mlflow.pyfunc.log_model(name="model", python_model=TargetingPyfunc(model),
                                            signature=signature, input_example=example)
+            _log_datasets(tables)
         except BaseException:
             mlflow.end_run("FAILED")
             MlflowClient().delete_run(run.info.run_id)
             raise
-        mlflow.end_run()
     logged = LoggedModel(run.info.run_id, info.model_uri)
-    if register_as:
-        _register(logged, register_as, model, evaluation, tables)
+    with _run_ends_failed_on_error():
+        if register_as:
+            _register(logged, register_as, lambda: _better_than_champion(
+                MlflowClient(), register_as, model, evaluation, tables, champion_metric))
+        mlflow.set_tag("mlflow.note.content", _description(model, evaluation, logged))
     return logged
+
+
+def _log_datasets(tables: Mapping[str, pd.DataFrame]) -> None:
+    """Each table as an MLflow dataset input: name, digest (the table's own fingerprint),
+    schema (column names and types) and row count. No rows, no ids."""
+    from mlflow.data.code_dataset_source import CodeDatasetSource
+    from mlflow.data.meta_dataset import MetaDataset
+    from mlflow.types import ColSpec, Schema
+
+    if is_dask(tables):
+        return
+    inputs = []
+    for name in sorted(tables):
+        frame = tables[name]
+        digest = data_fingerprint({name: frame})[:16]
+        schema = Schema([ColSpec(_mlflow_type(frame[c].dtype), str(c)) for c in frame.columns])
+        source = CodeDatasetSource({"table": name, "rows": str(len(frame))})
+        inputs.append(MetaDataset(source, name=f"{name} ({len(frame):,} rows)", digest=digest,
+                                  schema=schema))
+    for dataset in inputs:
+        mlflow.log_input(dataset, context="training")
+
+
+def _mlflow_type(dtype) -> str:
+    kind = getattr(dtype, "kind", "O")
+    return {"b": "boolean", "i": "long", "u": "long", "f": "double",
+            "M": "datetime"}.get(kind, "string")
+
+
+def _description(model, evaluation, logged: LoggedModel) -> str:
+    """The run's markdown description, shown at the top of its page in the MLflow UI."""
+    m = evaluation.metrics
+    lines = [f"**Propensity model** for `{model.category}` within {model.horizon_days} days, "
+             f"as of {pd.Timestamp(model.as_of_).date()}: LightGBM on "
+             f"{len(model.pipeline_.feature_names_)} features "
+             f"({' + '.join(model.builders)}).", "",
+             f"**Result** on the evaluation window: AUC **{m['auc']:.4f}**"]
+    if "oracle_auc" in m:
+        lines[-1] += f" (oracle, the true probability: {m['oracle_auc']:.4f})"
+    if "best_baseline_auc" in m:
+        margin = m["auc_margin_over_best_baseline"]
+        lines[-1] += (f"; best baseline `{evaluation.extra.get('best_baseline')}` "
+                      f"{m['best_baseline_auc']:.4f} (margin {margin:+.4f})")
+    if "lift_at_5pct" in m:
+        lines[-1] += f"; lift in the top 5 %: {m['lift_at_5pct']:.2f}."
+    if logged.version:
+        state = "**champion**" if logged.is_champion else "not champion"
+        lines += ["", f"**Registry**: `{logged.name}` v{logged.version}, {state}: "
+                      f"{logged.reason}."]
+    return "\n".join(lines)
+
+
+class _run_ends_failed_on_error:
+    """End the active run: ``FINISHED``, or ``FAILED`` (kept, not deleted) on any error."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, tb):
+        mlflow.end_run("FINISHED" if kind is None else "FAILED")
+        return False
 
 
 def _explanation(model, features: pd.DataFrame, sample: int = 2_000):
@@ -176,19 +286,63 @@ def _anonymous_example(features: pd.DataFrame) -> pd.DataFrame:
 
 
 # -- registry and champion rule ------------------------------------------------------------
-def _register(logged: LoggedModel, name: str, model, evaluation, tables) -> None:
+def _register(logged: LoggedModel, name: str, judge, *, before_judge=None) -> None:
+    """Register the run's model and decide the champion as one guarded step.
+
+    ``judge()`` returns ``(promote, reason)``. Any failure after registration tags the version
+    ``champion_decision=failed: <error>`` before it propagates.
+    """
     client = MlflowClient()
-    version = mlflow.register_model(logged.model_uri, name).version
-    logged.name, logged.version = name, str(version)
-    promote, reason = _better_than_champion(client, name, model, evaluation, tables)
-    if promote:
-        client.set_registered_model_alias(name, CHAMPION, version)
-    client.set_model_version_tag(name, version, "champion_decision", reason)
+    version = str(mlflow.register_model(logged.model_uri, name).version)
+    logged.name, logged.version = name, version
+    try:
+        if before_judge is not None:
+            before_judge(client, version)
+        promote, reason = _decide(client, name, version, judge)
+    except BaseException as err:
+        client.set_model_version_tag(name, version, DECISION,
+                                     f"failed: {type(err).__name__}: {err}"[:4000])
+        raise
+    client.set_model_version_tag(name, version, DECISION, reason)
+    client.set_tag(logged.run_id, DECISION, reason)
     logged.is_champion, logged.reason = promote, reason
 
 
-def _better_than_champion(client, name, model, evaluation, tables) -> tuple[bool, str]:
-    """Champion moves only if the candidate beats it on the same evaluation data."""
+def _champion_version(client, name: str) -> str | None:
+    try:
+        return str(client.get_model_version_by_alias(name, CHAMPION).version)
+    except mlflow.exceptions.MlflowException:
+        return None
+
+
+def _decide(client, name: str, version: str, judge) -> tuple[bool, str]:
+    """Judge and move ``@champion`` under the registry mutex, as a compare-and-set: the alias
+    must still point where it pointed when judged, and is re-read after it is set."""
+    with champion_lock(name):
+        before = _champion_version(client, name)
+        promote, reason = judge()
+        if not promote:
+            return False, reason
+        now = _champion_version(client, name)
+        if now != before:
+            return False, (f"{reason}; but lost the race: @champion moved from v{before} to "
+                           f"v{now} while this version was judged")
+        client.set_registered_model_alias(name, CHAMPION, version)
+        after = _champion_version(client, name)
+        if after != version:
+            return False, f"{reason}; but lost the race: @champion is v{after} after the set"
+        return True, reason
+
+
+def _better_than_champion(client, name, model, evaluation, tables,
+                          champion_metric: str | None = None) -> tuple[bool, str]:
+    """Never crown a model a baseline beats; otherwise beat the champion on the same window
+    (or, when not comparable, on ``champion_metric`` if given)."""
+    beaten = getattr(evaluation, "beaten_by", lambda: None)()
+    if beaten is not None:
+        m = evaluation.metrics
+        return False, (f"baseline {beaten!r} AUC {m[f'baseline_{beaten}_auc']:.4f} matches or "
+                       f"beats the model's {m['auc']:.4f}: not crowned (version kept)")
     try:
         current = client.get_model_version_by_alias(name, CHAMPION)
     except mlflow.exceptions.MlflowException:
@@ -196,8 +350,15 @@ def _better_than_champion(client, name, model, evaluation, tables) -> tuple[bool
     champion = mlflow.pyfunc.load_model(f"models:/{name}/{current.version}")
     champ_model = champion.unwrap_python_model().model
     if (champ_model.category, champ_model.horizon_days) != (model.category, model.horizon_days):
-        return False, (f"champion v{current.version} predicts {champ_model.category!r} over "
-                       f"{champ_model.horizon_days} days; not comparable, promote by hand")
+        what = (f"champion v{current.version} predicts {champ_model.category!r} over "
+                f"{champ_model.horizon_days} days, this model {model.category!r} over "
+                f"{model.horizon_days} days")
+        if champion_metric is not None:
+            return _by_metric(client, current, evaluation, champion_metric, what)
+        reason = (f"{what}: not comparable, champion kept; decide with an explicit rule "
+                  "(champion_metric='auc', CLI --champion-metric auc) or targeting promote")
+        warnings.warn(reason, UserWarning, stacklevel=4)
+        return False, reason
     as_of = pd.Timestamp(evaluation.extra.get("as_of", model.as_of_))
     champ_auc = champ_model.evaluate(tables, as_of).metrics["auc"]
     new_auc = evaluation.metrics["auc"]
@@ -205,6 +366,23 @@ def _better_than_champion(client, name, model, evaluation, tables) -> tuple[bool
     word = "beats" if verdict else "does not beat"
     return verdict, (f"candidate AUC {new_auc:.4f} {word} champion v{current.version} "
                      f"AUC {champ_auc:.4f} on the same window")
+
+
+def _by_metric(client, current, evaluation, metric: str, what: str) -> tuple[bool, str]:
+    """The explicit rule for models that are not comparable: each run's own logged value."""
+    if metric not in evaluation.metrics:
+        raise ValueError(f"champion_metric {metric!r} is not an evaluation metric; choose one of "
+                         f"{sorted(evaluation.metrics)}")
+    new = float(evaluation.metrics[metric])
+    old = client.get_run(current.run_id).data.metrics.get(metric)
+    if old is None:
+        return True, f"{what}; champion run logged no {metric!r}: crowned by --champion-metric"
+    lower = any(k in metric for k in LOWER_IS_BETTER)
+    verdict = new < old if lower else new > old
+    word = "beats" if verdict else "does not beat"
+    return verdict, (f"{what}; by the explicit rule --champion-metric {metric}: candidate "
+                     f"{new:.4f} {word} champion {old:.4f} ({'lower' if lower else 'higher'} "
+                     "is better)")
 
 
 def log_attribution(comparison, *, experiment: str = "targeting", run_name: str | None = None,
@@ -218,7 +396,8 @@ def log_attribution(comparison, *, experiment: str = "targeting", run_name: str 
         figure.savefig(folder / "attribution.png", dpi=110)
         if journey_stats is not None:
             journey_stats.to_csv(folder / "journey_stats.csv")
-        run = mlflow.start_run(experiment_id=experiment_id(experiment), run_name=run_name)
+        run = mlflow.start_run(experiment_id=experiment_id(experiment), run_name=run_name,
+                               tags=run_owner_tags())
         try:
             mlflow.log_params({"methods": "+".join(c for c in comparison.table.columns
                                                    if c != "truth"), **(params or {})})
@@ -320,7 +499,7 @@ class _run_or_delete:
 
     def __enter__(self):
         self.run = mlflow.start_run(experiment_id=experiment_id(self.experiment),
-                                    run_name=self.run_name)
+                                    run_name=self.run_name, tags=run_owner_tags())
         return self.run
 
     def __exit__(self, kind, error, tb):
@@ -334,29 +513,26 @@ class _run_or_delete:
 
 
 def _register_uplift(logged: LoggedModel, name: str, comparison, data, fingerprint) -> None:
-    client = MlflowClient()
-    version = mlflow.register_model(logged.model_uri, name).version
-    logged.name, logged.version = name, str(version)
     new = float(comparison.table.loc[comparison.best, "policy_qini"])
-    client.set_model_version_tag(name, version, "policy_qini", f"{new:.6f}")
-    client.set_model_version_tag(name, version, "data_fingerprint", fingerprint)
-    try:
-        current = client.get_model_version_by_alias(name, CHAMPION)
-    except mlflow.exceptions.MlflowException:
-        promote, reason = True, "first model: no champion yet"
-    else:
+
+    def tag(client, version):
+        client.set_model_version_tag(name, version, "policy_qini", f"{new:.6f}")
+        client.set_model_version_tag(name, version, "data_fingerprint", fingerprint)
+
+    def judge():
+        try:
+            current = MlflowClient().get_model_version_by_alias(name, CHAMPION)
+        except mlflow.exceptions.MlflowException:
+            return True, "first model: no champion yet"
         if current.tags.get("data_fingerprint") != fingerprint:
-            promote, reason = False, (f"champion v{current.version} was evaluated on other "
-                                      "campaign data; not comparable, promote by hand")
-        else:
-            old = float(current.tags["policy_qini"])
-            promote = new > old
-            reason = (f"candidate policy Qini {new:.4f} {'beats' if promote else 'does not beat'}"
-                      f" champion v{current.version} ({old:.4f}) on the same campaign")
-    if promote:
-        client.set_registered_model_alias(name, CHAMPION, version)
-    client.set_model_version_tag(name, version, "champion_decision", reason)
-    logged.is_champion, logged.reason = promote, reason
+            return False, (f"champion v{current.version} was evaluated on other campaign data; "
+                           "not comparable, promote by hand")
+        old = float(current.tags["policy_qini"])
+        return new > old, (f"candidate policy Qini {new:.4f} "
+                           f"{'beats' if new > old else 'does not beat'} champion "
+                           f"v{current.version} ({old:.4f}) on the same campaign")
+
+    _register(logged, name, judge, before_judge=tag)
 
 
 # -- lookalike audiences ---------------------------------------------------------------------
@@ -409,7 +585,8 @@ def log_lookalike(model, audience=None, evaluation=None, *, experiment: str = "t
             if scorer.pu_ is not None:  # row positions of the bags' negatives stay behind
                 scorer.pu_ = copy.copy(scorer.pu_)
                 scorer.pu_.in_bag_ = []
-        run = mlflow.start_run(experiment_id=experiment_id(experiment), run_name=run_name)
+        run = mlflow.start_run(experiment_id=experiment_id(experiment), run_name=run_name,
+                               tags=run_owner_tags())
         try:
             mlflow.log_params(params)
             mlflow.log_metrics({k: float(v) for k, v in metrics.items()})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import mlflow
@@ -34,6 +35,27 @@ def test_run_has_params_metrics_plots_model_and_champion(first_run, small_world)
     model = mlflow.models.get_model_info("models:/propensity@champion")
     assert model.signature is not None
     assert "user_id" in model.signature.inputs.input_names()
+
+
+
+def test_run_reads_well_in_the_ui(first_run, small_world):
+    """What a reviewer sees: runs-first experiment, a description, datasets without rows."""
+    logged, ev = first_run
+    client = mlflow.MlflowClient()
+    run = client.get_run(logged.run_id)
+    exp = client.get_experiment(run.info.experiment_id)
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+    note = run.data.tags["mlflow.note.content"]
+    assert f"AUC **{ev.metrics['auc']:.4f}**" in note and "oracle" in note
+    assert "`propensity` v1, **champion**: first model" in note
+    inputs = {d.dataset.name.split(" (")[0]: d.dataset for d in run.inputs.dataset_inputs}
+    assert set(inputs) == set(small_world.tables)
+    for name, dataset in inputs.items():
+        frame = small_world.tables[name]
+        assert f"{len(frame):,} rows" in dataset.name
+        assert dataset.digest == data_fingerprint({name: frame})[:16]
+        assert [c["name"] for c in json.loads(dataset.schema)["mlflow_colspec"]] == list(
+            map(str, frame.columns))
 
 
 def test_champion_moves_only_for_a_better_model(first_run, small_world):
@@ -77,3 +99,63 @@ def test_failed_logging_leaves_no_run(mlflow_store, small_model, small_world):
     client = mlflow.MlflowClient()
     experiments = [e.experiment_id for e in client.search_experiments()]
     assert client.search_runs(experiments) == []
+
+
+def _evaluation_beaten_by_a_baseline(seed: int = 0):
+    """A hand-built evaluation: the model scores noise, the baseline knows the outcome."""
+    import numpy as np
+    import pandas as pd
+
+    from targeting.evaluation.metrics import PropensityEvaluation
+
+    rng = np.random.default_rng(seed)
+    y = rng.random(2_000) < 0.2
+    ev = PropensityEvaluation.from_scores(y, rng.random(2_000))
+    ev.add_baselines(pd.DataFrame({"recency": y + rng.random(2_000)}), y)
+    return ev
+
+
+def test_a_model_a_baseline_beats_is_never_crowned(mlflow_store, small_model, small_world):
+    ev = _evaluation_beaten_by_a_baseline()
+    assert ev.beaten_by() == "recency"
+    logged = log_propensity(small_model, ev, small_world.tables, experiment="test")
+    assert logged.version == "1" and not logged.is_champion  # even with no champion at all
+    assert "baseline 'recency'" in logged.reason
+    client = mlflow.MlflowClient()
+    assert client.get_model_version("propensity", "1").tags["champion_decision"] == logged.reason
+    run = client.get_run(logged.run_id)
+    assert run.info.status == "FINISHED" and run.data.tags["champion_decision"] == logged.reason
+    with pytest.raises(mlflow.exceptions.MlflowException):
+        client.get_model_version_by_alias("propensity", "champion")
+
+
+def test_a_failed_decision_keeps_the_run_failed_and_tags_the_version(mlflow_store, small_model,
+                                                                      small_world):
+    ev = _evaluation_beaten_by_a_baseline()
+    ev.beaten_by = lambda: (_ for _ in ()).throw(RuntimeError("registry hiccup"))
+    with pytest.raises(RuntimeError, match="registry hiccup"):
+        log_propensity(small_model, ev, small_world.tables, experiment="test")
+    client = mlflow.MlflowClient()
+    version = client.get_model_version("propensity", "1")
+    assert version.tags["champion_decision"] == "failed: RuntimeError: registry hiccup"
+    assert client.get_run(version.run_id).info.status == "FAILED"
+    assert not mlflow.active_run()
+
+
+def test_not_comparable_champion_is_replaced_only_by_an_explicit_rule(first_run, small_model,
+                                                                      small_world):
+    import copy
+
+    other = copy.copy(small_model)
+    other.horizon_days = small_model.horizon_days + 30  # another question: not comparable
+    ev = small_model.evaluate(small_world)
+    with pytest.warns(UserWarning, match="not comparable"):
+        kept = log_propensity(other, ev, small_world.tables, experiment="test")
+    assert not kept.is_champion and "--champion-metric auc" in kept.reason
+    ev.metrics["auc"] += 0.01  # same model, a better logged AUC: the explicit rule crowns it
+    crowned = log_propensity(other, ev, small_world.tables, experiment="test",
+                             champion_metric="auc")
+    assert crowned.is_champion and "explicit rule --champion-metric auc" in crowned.reason
+    client = mlflow.MlflowClient()
+    champion = client.get_model_version_by_alias("propensity", "champion")
+    assert str(champion.version) == crowned.version
