@@ -314,6 +314,9 @@ def _main(argv: list[str]) -> int:
                        help="end of the data to use (ISO date; default: just after the last "
                             "record)")
     train.add_argument("--register-as", default="propensity")
+    train.add_argument("--champion-metric", default=None,
+                       help="crown by this evaluation metric (e.g. auc) when the current "
+                            "champion predicts another category or horizon")
 
     score = sub.add_parser("score", help="score users with a registered model")
     score.add_argument("--data", required=True, help=_DATA_HELP)
@@ -346,8 +349,9 @@ def _cmd_demo(args) -> int:
 def _cmd_train(args) -> int:
     import targeting as tg
     from targeting.data.dates import parse_as_of
-    from targeting.tracking import log_propensity
+    from targeting.tracking import check_store, log_propensity
 
+    check_store()  # seconds, before minutes of fitting
     tables = _read_tables(args.data, args.mapping)
     as_of = parse_as_of(args.as_of, tables)
     holdout = as_of - pd.Timedelta(days=args.horizon_days)
@@ -357,7 +361,8 @@ def _cmd_train(args) -> int:
                                snapshot_every_days=args.snapshot_every_days)
     model.fit(tables, holdout)
     evaluation = model.evaluate(tables, holdout)
-    logged = log_propensity(model, evaluation, tables, register_as=args.register_as)
+    logged = log_propensity(model, evaluation, tables, register_as=args.register_as,
+                            champion_metric=args.champion_metric)
     print(f"Holdout window {holdout.date()} to {as_of.date()} ({args.horizon_days} days), "
           f"{evaluation.metrics['positive_rate']:.1%} bought:")
     print(evaluation.comparison()[["auc", "lift_at_5pct"]].round(3).to_string())
