@@ -48,7 +48,9 @@ def test_one_user_scores_the_same_alone(small_model, features):
 
 def test_users_unknown_to_every_silo_get_a_note_not_a_drop(small_model, small_world):
     tables = dict(small_world.tables)
-    newcomer = small_world.tables["users"].iloc[[0]].assign(user_id=-7)
+    # A profile but no record before as_of (first seen later): a prospect, scored with a note.
+    newcomer = small_world.tables["users"].iloc[[0]].assign(
+        user_id=-7, first_seen=small_world.as_of + pd.Timedelta(days=3))
     tables["users"] = pd.concat([tables["users"], newcomer], ignore_index=True)
     tables["identity"] = pd.concat(
         [tables["identity"], pd.DataFrame({"user_id": [-7]})], ignore_index=True)
