@@ -294,7 +294,7 @@ class UpliftModel(LightGBMParamsMixin, BaseEstimator):
         >>> ex = tg.explain(model.explainer(data.pipeline, "group_invite"),
         ...                 data.pipeline.decode(data.X), sample=200)
         >>> ex.values.shape
-        (200, 131)
+        (200, 143)
         """
         return UpliftExplainer(self, pipeline, arm)
 
