@@ -380,9 +380,11 @@ def _cmd_init_mapping(args) -> int:
 
 def _cmd_score(args) -> int:
     import targeting as tg
+    from targeting.data.dates import parse_as_of
 
-    out = tg.score(_read_tables(args.data, args.mapping), args.model, args.as_of,
-                   reasons=args.reasons, drift=args.drift)
+    tables = _read_tables(args.data, args.mapping)
+    as_of = None if args.as_of is None else parse_as_of(args.as_of, tables)
+    out = tg.score(tables, args.model, as_of, reasons=args.reasons, drift=args.drift)
     if args.drift:
         from targeting.review import log_drift
 

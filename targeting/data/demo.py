@@ -403,11 +403,13 @@ class _Simulator:
 
     def _exposure(self, period: int) -> np.ndarray:
         """Share of the period each user was a customer, alive (0 before joining)."""
+        return self._joined_share(period) * np.where(self.alive[period], 1.0, self.dormant_rate)
+
+    def _joined_share(self, period: int) -> np.ndarray:
+        """Share of the period after each user joined (0 before, 1 for the whole period)."""
         begin = self.start + period * self.period
-        seconds = self.horizon * 86400
         after = (begin + self.period - self.join_ts).astype("timedelta64[s]").astype(float)
-        share = np.clip(after / seconds, 0.0, 1.0)
-        return share * np.where(self.alive[period], 1.0, self.dormant_rate)
+        return np.clip(after / (self.horizon * 86400), 0.0, 1.0)
 
     def _months_since_join(self, period: int) -> np.ndarray:
         begin = self.start + period * self.period
@@ -534,11 +536,6 @@ class _Simulator:
             }))
         events = pd.concat(parts, ignore_index=True)
         return events.sort_values(["ts", "social_id"], kind="stable").reset_index(drop=True)
-
-    def _joined_share(self, period: int) -> np.ndarray:
-        begin = self.start + period * self.period
-        after = (begin + self.period - self.join_ts).astype("timedelta64[s]").astype(float)
-        return np.clip(after / (self.horizon * 86400), 0.0, 1.0)
 
     def _scene(self, event: np.ndarray, user: np.ndarray) -> np.ndarray:
         """Where each event happened: fixed by the event type, with tier-dependent habits."""
