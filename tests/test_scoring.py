@@ -14,7 +14,7 @@ from targeting.tracking import log_propensity
 
 @pytest.fixture()
 def registered(mlflow_store, small_model, small_world):
-    ev = small_model.evaluate(small_world)
+    ev = tg.evaluate(small_model, small_world)
     return log_propensity(small_model, ev, small_world.tables, experiment="test")
 
 

@@ -14,19 +14,9 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
+from targeting.data.dates import as_timestamp
+
 DAY_SECONDS = 86_400.0
-
-
-def as_timestamp(as_of, like: pd.Series | None = None) -> pd.Timestamp:
-    """``as_of`` as a Timestamp in the time zone of ``like`` (naive data, naive as_of)."""
-    ts = pd.Timestamp(as_of)
-    tz = getattr(like.dtype, "tz", None) if like is not None else None
-    if tz is not None and ts.tzinfo is None:
-        raise ValueError(f"as_of={ts} is naive but the data are in time zone {tz}; "
-                         f"pass a tz-aware as_of, e.g. pd.Timestamp('{ts}', tz='{tz}')")
-    if tz is None and ts.tzinfo is not None and like is not None:
-        raise ValueError(f"as_of={ts} is tz-aware but the data are naive; pass a naive as_of")
-    return ts
 
 
 def events_before(frame: pd.DataFrame, columns: list[str], time_column: str,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from targeting.features.common import as_timestamp
+from targeting.data.dates import as_timestamp
 
 
 class GroupGraph:
