@@ -118,6 +118,18 @@ def test_dask_trained_model_matches_single_machine_auc(small_world, small_model,
                                                                        abs=1e-12)
 
 
+def test_to_local_carries_every_fitted_attribute_and_drift_works(small_world, small_model,
+                                                                  dask_model):
+    local = dask_model.to_local()
+    fitted = {k for k in vars(small_model) if k.endswith("_") and not k.startswith("_")}
+    missing = fitted - set(vars(local))
+    assert not missing, f"to_local() lost {sorted(missing)}"
+    # Drift against the Dask fit's reference: the same population scores with small PSI.
+    out = tg.score(small_world.tables, local, small_world.as_of, drift=True)
+    report = out.attrs["drift"]
+    assert report.features.psi.max() < 0.1 and report.score_psi < 0.1
+
+
 def test_training_partitions_meet_on_the_same_worker_every_fit(client):
     from targeting.models.dask import _one_chunk_per_worker
 

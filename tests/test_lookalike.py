@@ -405,6 +405,8 @@ def test_logged_expansion_scores_any_user_and_logs_no_ids(mlflow_store, small, s
     features = small.pipeline_.transform(small_world.tables, small_world.as_of)
     out = tg.score(features, f"models:/lookalike/{logged.version}")
     assert out.user_id.tolist() == features.index.tolist()
+    served = mlflow.pyfunc.load_model(logged.model_uri).predict(features.reset_index())
+    pd.testing.assert_frame_equal(served, out)  # the pyfunc returns score()'s frame
     np.testing.assert_allclose(out.score, small.score_matrix(small.pipeline_.to_matrix(features)))
     segment = small_world.truth["segment"].reindex(out.user_id).to_numpy()
     assert out.score[segment].mean() > 3 * out.score[~segment].mean()

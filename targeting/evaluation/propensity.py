@@ -14,10 +14,10 @@ from sklearn.utils.validation import check_is_fitted
 
 from targeting.data.dates import as_of_for
 from targeting.data.engines import is_dask
+from targeting.data.labels import purchase_labels
 from targeting.data.schema import InsufficientDataError
 from targeting.evaluation.baselines import baseline_scores
 from targeting.evaluation.metrics import PropensityEvaluation
-from targeting.features.labels import purchase_labels
 from targeting.models.propensity import PropensityModel
 
 

@@ -88,6 +88,24 @@ def min_if(condition: pl.Expr, value: pl.Expr, name: str) -> pl.Expr:
     return pl.when(condition).then(value).min().alias(name)
 
 
+def per_category(in_category, age: pl.Expr, categories, recent_days: int,
+                 names) -> list[pl.Expr]:
+    """For each category: the count, the count in the last ``recent_days`` and the days since
+    the latest, of the events where ``in_category(i)`` holds (one definition for every silo).
+
+    ``names(slug)`` gives the (count, recent, days-since) prefixes' stem, e.g.
+    ``lambda s: ("soc_eng_" + s, "soc_days_since_" + s)``.
+    """
+    aggs = []
+    for i, cat in enumerate(categories):
+        condition = in_category(i)
+        count, since = names(slug(cat))
+        aggs += [count_if(condition, count),
+                 count_if(condition & (age < recent_days), f"{count}_{recent_days}d"),
+                 min_if(condition, age, since)]
+    return aggs
+
+
 def slug(value: str) -> str:
     """A column-name-safe version of a vocabulary value."""
     return "".join(ch if ch.isalnum() else "_" for ch in str(value).lower()).strip("_")

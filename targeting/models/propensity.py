@@ -26,8 +26,8 @@ from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
 from targeting.data.dates import as_of_for
+from targeting.data.labels import purchase_labels
 from targeting.data.schema import InsufficientDataError, validate
-from targeting.features.labels import purchase_labels
 from targeting.features.pipeline import BUILDERS, FeaturePipeline
 from targeting.features.reference import FeatureReference
 from targeting.models._base import Scorable, decile_edges
