@@ -150,3 +150,47 @@ def test_import_targeting_does_not_import_heavy_libraries(heavy):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False", f"import targeting imported {heavy}"
+
+
+# -- validate once, build once ---------------------------------------------------------------
+def _count_calls(monkeypatch, owner, name: str, when=lambda *a, **k: True) -> list:
+    """Count calls of ``owner.name`` (the real function still runs)."""
+    calls, real = [], getattr(owner, name)
+
+    def counted(*args, **kwargs):
+        if when(*args, **kwargs):
+            calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, counted)
+    return calls
+
+
+def test_a_fit_validates_its_tables_once(monkeypatch):
+    import targeting as tg
+    from targeting.data import schema
+
+    world = tg.demo_world(n_users=2_000, seed=4)
+    # validate() checks each table once per call: count the checks of the orders table.
+    orders = schema.CONTRACTS["orders"]
+    checks = _count_calls(monkeypatch, schema, "_check_table",
+                          lambda contract, *_: contract is orders)
+    model = tg.PropensityModel("snacks", progress=False, n_estimators=30)
+    model.fit(world.tables, world.as_of)
+    assert len(model.snapshots_) >= 3  # several feature windows, still one validation
+    assert len(checks) == 1
+
+
+def test_campaign_dataset_builds_features_once(monkeypatch):
+    import targeting as tg
+    from targeting.data import schema
+    from targeting.features.pipeline import FeaturePipeline
+
+    world = tg.demo_world(n_users=2_000, seed=1)
+    builds = _count_calls(monkeypatch, FeaturePipeline, "_build")
+    campaign = schema.CONTRACTS["campaign"]
+    checks = _count_calls(monkeypatch, schema, "_check_table",
+                          lambda contract, *_: contract is campaign)
+    data = tg.campaign_dataset(world.tables, world.campaign_id)
+    assert len(data) > 0
+    assert (len(builds), len(checks)) == (1, 1)

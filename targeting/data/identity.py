@@ -31,6 +31,9 @@ def resolve_identity(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     >>> resolve_identity({"orders": orders}).user_id.tolist()
     [7, 9]
     """
+    resolved = getattr(tables, "resolved_identity", None)  # ValidatedTables: done once
+    if resolved is not None:
+        return resolved
     if "identity" in tables:
         return tables["identity"]
     present = {sid: names for sid, names in SILO_IDS.items()

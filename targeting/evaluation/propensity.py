@@ -16,6 +16,7 @@ from targeting.data.dates import as_of_for
 from targeting.data.engines import is_dask
 from targeting.data.labels import purchase_labels
 from targeting.data.schema import InsufficientDataError
+from targeting.data.tables import checked_tables
 from targeting.evaluation.baselines import baseline_scores
 from targeting.evaluation.metrics import PropensityEvaluation
 from targeting.models.propensity import PropensityModel
@@ -64,6 +65,7 @@ def evaluate_propensity(model: PropensityModel, tables, as_of=None, *,
         tables, as_of = world.tables, as_of or world.as_of
         if oracle is None and model.category is not None:
             oracle = world.truth["purchase_proba"][model.category]
+    tables = checked_tables(tables, require=("orders",))
     as_of = model.as_of_ if as_of is None else as_of_for(tables, as_of)
     check_label_window(tables, as_of, model.horizon_days)
     X = model.features(tables, as_of)

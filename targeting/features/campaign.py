@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from targeting.data.schema import SchemaError, validate
+from targeting.data.schema import SchemaError
+from targeting.data.tables import checked_tables
 from targeting.data.vocab import CONTROL_ARM
 from targeting.features.pipeline import BUILDERS, FeaturePipeline
 
@@ -96,12 +97,12 @@ def campaign_dataset(tables: Mapping[str, pd.DataFrame], campaign_id: str,
     >>> bool(data.as_of == sent.min()) and len(data) == len(sent)
     True
     """
-    validate(tables)
+    tables = checked_tables(tables)
     rows = campaign_rows(tables, campaign_id, outcome, control)
     as_of = pd.Timestamp(rows["sent_at"].min())
     pipeline = FeaturePipeline(builders=builders)
-    pipeline.fit(tables, as_of)
-    features = pipeline.transform(tables, as_of, users=rows["user_id"].to_numpy())
+    # One build: vocabularies from everyone, rows of the campaign's users.
+    features = pipeline.fit_transform(tables, as_of, users=rows["user_id"].to_numpy())
     X = pd.DataFrame(pipeline.to_matrix(features), index=features.index,
                      columns=pipeline.feature_names_)
     y = rows[outcome].to_numpy(dtype=float)

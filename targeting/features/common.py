@@ -143,7 +143,9 @@ class BuildContext:
         self.recent_days = recent_days
         self.lookback_days = lookback_days
         self.tables = tables
-        self.identity = identity_polars(identity)
+        cached = getattr(tables, "cached", None)  # ValidatedTables: one Polars copy per call
+        self.identity = (cached("identity_polars", lambda: identity_polars(identity))
+                         if cached is not None else identity_polars(identity))
         self.as_of = pd.Timestamp(as_of)
         self.categories = list(categories)
         self.windows = tuple(windows)

@@ -17,7 +17,8 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from targeting.data.identity import resolve_identity
-from targeting.data.schema import SchemaError, validate
+from targeting.data.schema import SchemaError
+from targeting.data.tables import checked_tables
 from targeting.features import crm, graph, profile, purchase, social
 from targeting.features.common import BuildContext, as_timestamp
 
@@ -87,10 +88,14 @@ class FeaturePipeline(TransformerMixin, BaseEstimator):
         self.fit_transform(tables, as_of)
         return self
 
-    def fit_transform(self, tables, as_of=None, y=None, **_) -> pd.DataFrame:
-        """Fit, and return the features at ``as_of`` without building them twice."""
+    def fit_transform(self, tables, as_of=None, y=None, *, users: Sequence | None = None,
+                      **_) -> pd.DataFrame:
+        """Fit, and return the features at ``as_of`` without building them twice.
+
+        Vocabularies are always learnt from every user; ``users`` selects the rows returned
+        (as in :meth:`transform`)."""
         self._check_params()
-        validate(tables)
+        tables = checked_tables(tables)
         as_of = _default_as_of(tables, as_of)
         self.categories_ = _learn_categories(tables, as_of, self.max_categories)
         self.vocabularies_ = {}
@@ -102,6 +107,8 @@ class FeaturePipeline(TransformerMixin, BaseEstimator):
         numeric = [c for c in raw.columns if c not in self.vocabularies_]
         self.feature_names_ = numeric + [c for c in raw.columns if c in self.vocabularies_]
         self.as_of_ = as_of
+        if users is not None:
+            raw = _select_users(raw, users)
         return self._finish(raw)
 
     # -- transforming ----------------------------------------------------------------------
@@ -120,7 +127,7 @@ class FeaturePipeline(TransformerMixin, BaseEstimator):
             Default: every user of the identity table.
         """
         check_is_fitted(self, "feature_names_")
-        validate(tables)
+        tables = checked_tables(tables)
         as_of = _default_as_of(tables, as_of)
         return self._finish(self._build(tables, as_of, users))
 
@@ -326,6 +333,14 @@ def _learn_categories(tables, as_of, limit: int) -> list[str]:
             for cat, n in seen.value_counts().items():
                 counts[cat] = counts.get(cat, 0) + int(n)
     return sorted(counts, key=lambda c: (-counts[c], c))[:limit]
+
+
+def _select_users(raw: pd.DataFrame, users: Sequence) -> pd.DataFrame:
+    """The rows of ``users`` in their order; users without a row get an empty one."""
+    ids = pd.Series(list(users))
+    if ids.duplicated().any():
+        raise SchemaError([f"users: {int(ids.duplicated().sum())} duplicated user id(s)"])
+    return raw.reindex(pd.Index(ids.to_numpy(), name=raw.index.name))
 
 
 def _default_as_of(tables, as_of) -> pd.Timestamp:

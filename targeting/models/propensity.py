@@ -27,7 +27,8 @@ from tqdm.auto import tqdm
 
 from targeting.data.dates import as_of_for
 from targeting.data.labels import purchase_labels
-from targeting.data.schema import InsufficientDataError, validate
+from targeting.data.schema import InsufficientDataError
+from targeting.data.tables import checked_tables
 from targeting.features.pipeline import BUILDERS, FeaturePipeline
 from targeting.features.reference import FeatureReference
 from targeting.models._base import Scorable, decile_edges
@@ -137,7 +138,7 @@ class PropensityModel(Scorable, LightGBMParamsMixin, ClassifierMixin, BaseEstima
     def fit(self, tables: Mapping[str, pd.DataFrame], as_of, y=None) -> PropensityModel:
         """Train on point-in-time snapshots before ``as_of`` (see the module docstring)."""
         self._check_params()
-        validate(tables, require=("orders",))
+        tables = checked_tables(tables, require=("orders",))
         as_of = as_of_for(tables, as_of)
         snapshots = self.snapshot_dates(tables, as_of)
         (X_val, y_val), (X_tr, y_tr) = self._snapshot_matrices(tables, snapshots)
