@@ -107,6 +107,12 @@ class DaskPropensityModel(PropensityModel):
 
         self._check_params()
         self._client = self.client or default_client()
+        try:
+            return self._fit_on_cluster(tables, as_of)
+        finally:
+            del self._client  # a client holds sockets: never part of the fitted model
+
+    def _fit_on_cluster(self, tables, as_of) -> DaskPropensityModel:
         parts = as_partitions(tables, self.npartitions)
         as_of = as_of_for(parts.tables, as_of)
         snapshots = self.snapshot_dates(parts.tables, as_of)
@@ -150,7 +156,10 @@ class DaskPropensityModel(PropensityModel):
         parts = as_partitions(tables)
         X = dask_features.transform(self.pipeline_, parts, as_of)
         per_part = -(-self.reference_rows // parts.npartitions)
-        shared = delayed(self, pure=True)
+        scorer = PropensityModel(**self._local_params())  # no client inside: it pickles
+        for name in ("pipeline_", "booster_", "calibration_"):
+            setattr(scorer, name, getattr(self, name))
+        shared = delayed(scorer, pure=True)
         pieces = dask.compute(*[delayed(_population_part)(shared, x, per_part, i)
                                 for i, x in enumerate(X.to_delayed())])
         scores = np.concatenate([p[0] for p in pieces])
