@@ -61,8 +61,8 @@ class DaskPropensityModel(PropensityModel):
         Users in the sample that picks the rounds (whole partitions, at least one).
     client : distributed.Client, optional
         Default: the current client.
-    Other parameters
-        As :class:`~targeting.PropensityModel`.
+    **lightgbm_params
+        These and the other parameters: as :class:`~targeting.PropensityModel`.
 
     Examples
     --------
