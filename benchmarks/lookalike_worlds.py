@@ -25,7 +25,7 @@ def one_world(n_users: int, seed: int) -> dict:
     world = tg.demo_world(n_users=n_users, seed=seed)
     seeds = tg.segment_seed(world, fraction=0.4)
     model = tg.LookalikeModel(progress=False).fit(world.tables, seeds, world.as_of)
-    evaluation = model.evaluate(world, category="baby")
+    evaluation = tg.evaluate(model, world, category="baby")
     segment = world.truth["segment"].reindex(model.user_ids_).to_numpy(dtype=bool)
     outside = ~model.is_seed_
     return {

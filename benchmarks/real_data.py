@@ -33,7 +33,7 @@ def main() -> None:
         try:
             model = tg.PropensityModel(None, horizon_days=h, progress=False)
             model.fit(tables, args.as_of)
-            evaluation = model.evaluate(tables, args.as_of)
+            evaluation = tg.evaluate(model, tables, args.as_of)
         except tg.TargetingError as err:
             print(f"{h} days: {err}")
             continue

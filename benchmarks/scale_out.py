@@ -85,7 +85,7 @@ def run_dask(folder: Path, as_of: str, category: str, workers: int) -> dict:
         out["fit_s"] = time.perf_counter() - t
         t = time.perf_counter()
         local = model.to_local()
-        out["auc"] = local.evaluate(parts, pd.Timestamp(as_of)).metrics["auc"]
+        out["auc"] = tg.evaluate(local, parts, pd.Timestamp(as_of)).metrics["auc"]
         out["evaluate_s"] = time.perf_counter() - t
         t = time.perf_counter()
         scores = tg.score(parts, local, pd.Timestamp(as_of))
@@ -117,7 +117,7 @@ def run_single(folder: Path, as_of: str, category: str) -> dict:
     model = tg.PropensityModel(category, progress=False).fit(tables, pd.Timestamp(as_of))
     out["fit_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    out["auc"] = model.evaluate(tables, pd.Timestamp(as_of)).metrics["auc"]
+    out["auc"] = tg.evaluate(model, tables, pd.Timestamp(as_of)).metrics["auc"]
     out["evaluate_s"] = time.perf_counter() - t
     t = time.perf_counter()
     out["scored"] = len(tg.score(tables, model, pd.Timestamp(as_of)))

@@ -1,57 +1,106 @@
 """targeting: audience targeting and lookalike modelling on fused social, purchase and CRM data.
 
+Names are imported on first use (PEP 562), so ``import targeting`` is quick and does not load
+MLflow, shap or Dask until a name that needs them is touched.
+
 >>> import targeting as tg
 >>> world = tg.demo_world(n_users=2_000, seed=0)
 >>> features = tg.build_features(world.tables, world.as_of)
 """
 
-from targeting.data.demo import DemoWorld, demo_world
-from targeting.data.identity import resolve_identity
-from targeting.data.io import CampaignInput, from_campaign, from_transactions, read_tables
-from targeting.data.schema import (
-    CONTRACTS,
-    InsufficientDataError,
-    SchemaError,
-    TargetingError,
-    validate,
-)
-from targeting.evaluation.attribution import (
-    attribute,
-    compare_attribution,
-    journeys,
-    journeys_from_paths,
-)
-from targeting.evaluation.audience import LookalikeEvaluation, segment_seed
-from targeting.evaluation.campaign import CampaignReport, campaign_report
-from targeting.evaluation.drift import DriftReport
-from targeting.evaluation.explain import Explanation, explain
-from targeting.evaluation.metrics import PropensityEvaluation
-from targeting.evaluation.planning import CampaignPlan, plan_campaign
-from targeting.evaluation.uplift import (
-    UpliftComparison,
-    UpliftEvaluation,
-    compare_uplift,
-    evaluate_uplift,
-    uplift_scorer,
-)
-from targeting.features.campaign import CampaignData, campaign_dataset
-from targeting.features.pipeline import FeaturePipeline, build_features
-from targeting.models.lookalike import Audience, LookalikeModel, SeedReport
-from targeting.models.propensity import PropensityModel
-from targeting.models.uplift import UpliftModel
-from targeting.scoring import clear_model_cache, load_model, score
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
-__all__ = [
-    "Audience", "CONTRACTS", "CampaignData", "CampaignInput", "CampaignPlan", "CampaignReport",
-    "DemoWorld",
-    "DriftReport", "Explanation", "FeaturePipeline", "InsufficientDataError",
-    "LookalikeEvaluation", "LookalikeModel",
-    "PropensityEvaluation", "PropensityModel", "SchemaError", "SeedReport",
-    "TargetingError", "UpliftComparison",
-    "UpliftEvaluation", "UpliftModel", "__version__", "attribute", "build_features",
-    "campaign_dataset", "campaign_report", "clear_model_cache", "compare_attribution",
-    "compare_uplift", "demo_world", "evaluate_uplift", "explain", "from_campaign",
-    "from_transactions", "journeys", "journeys_from_paths", "load_model", "plan_campaign",
-    "read_tables", "resolve_identity", "score", "segment_seed", "uplift_scorer", "validate",
-]
+
+# name -> module that defines it (the public API; see docs/architecture.md for the layers)
+_API = {
+    "DemoWorld": "data.demo", "demo_world": "data.demo",
+    "resolve_identity": "data.identity",
+    "CampaignInput": "data.io", "from_campaign": "data.io", "from_transactions": "data.io",
+    "read_tables": "data.io",
+    "CONTRACTS": "data.schema", "InsufficientDataError": "data.schema",
+    "SchemaError": "data.schema", "TargetingError": "data.schema", "validate": "data.schema",
+    "CampaignData": "features.campaign", "campaign_dataset": "features.campaign",
+    "FeaturePipeline": "features.pipeline", "build_features": "features.pipeline",
+    "Audience": "models.lookalike", "LookalikeModel": "models.lookalike",
+    "SeedReport": "models.lookalike",
+    "PropensityModel": "models.propensity", "UpliftModel": "models.uplift",
+    "evaluate": "evaluation",
+    "attribute": "evaluation.attribution", "compare_attribution": "evaluation.attribution",
+    "journeys": "evaluation.attribution", "journeys_from_paths": "evaluation.attribution",
+    "LookalikeEvaluation": "evaluation.audience", "segment_seed": "evaluation.audience",
+    "CampaignReport": "evaluation.campaign", "campaign_report": "evaluation.campaign",
+    "DriftReport": "evaluation.drift",
+    "Explanation": "evaluation.explain", "explain": "evaluation.explain",
+    "PropensityEvaluation": "evaluation.metrics",
+    "CampaignPlan": "evaluation.planning", "plan_campaign": "evaluation.planning",
+    "UpliftComparison": "evaluation.uplift", "UpliftEvaluation": "evaluation.uplift",
+    "compare_uplift": "evaluation.uplift", "evaluate_uplift": "evaluation.uplift",
+    "uplift_scorer": "evaluation.uplift",
+    "clear_model_cache": "scoring", "load_model": "scoring", "score": "scoring",
+}
+_SUBMODULES = {"data", "features", "models", "evaluation", "scoring", "store", "tracking",
+               "server", "distributed", "experiments", "review", "privacy", "cli"}
+
+__all__ = sorted([*_API, "__version__"])
+
+
+def __getattr__(name: str):
+    if name in _API:
+        value = getattr(importlib.import_module(f"targeting.{_API[name]}"), name)
+        globals()[name] = value  # the next access is a plain attribute
+        return value
+    if name in _SUBMODULES:
+        return importlib.import_module(f"targeting.{name}")
+    raise AttributeError(f"module 'targeting' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_API, *_SUBMODULES])
+
+
+if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
+    from targeting.data.demo import DemoWorld, demo_world  # noqa: F401
+    from targeting.data.identity import resolve_identity  # noqa: F401
+    from targeting.data.io import (  # noqa: F401
+        CampaignInput,
+        from_campaign,
+        from_transactions,
+        read_tables,
+    )
+    from targeting.data.schema import (  # noqa: F401
+        CONTRACTS,
+        InsufficientDataError,
+        SchemaError,
+        TargetingError,
+        validate,
+    )
+    from targeting.evaluation import evaluate  # noqa: F401
+    from targeting.evaluation.attribution import (  # noqa: F401
+        attribute,
+        compare_attribution,
+        journeys,
+        journeys_from_paths,
+    )
+    from targeting.evaluation.audience import LookalikeEvaluation, segment_seed  # noqa: F401
+    from targeting.evaluation.campaign import CampaignReport, campaign_report  # noqa: F401
+    from targeting.evaluation.drift import DriftReport  # noqa: F401
+    from targeting.evaluation.explain import Explanation, explain  # noqa: F401
+    from targeting.evaluation.metrics import PropensityEvaluation  # noqa: F401
+    from targeting.evaluation.planning import CampaignPlan, plan_campaign  # noqa: F401
+    from targeting.evaluation.uplift import (  # noqa: F401
+        UpliftComparison,
+        UpliftEvaluation,
+        compare_uplift,
+        evaluate_uplift,
+        uplift_scorer,
+    )
+    from targeting.features.campaign import CampaignData, campaign_dataset  # noqa: F401
+    from targeting.features.pipeline import FeaturePipeline, build_features  # noqa: F401
+    from targeting.models.lookalike import Audience, LookalikeModel, SeedReport  # noqa: F401
+    from targeting.models.propensity import PropensityModel  # noqa: F401
+    from targeting.models.uplift import UpliftModel  # noqa: F401
+    from targeting.scoring import clear_model_cache, load_model, score  # noqa: F401

@@ -58,7 +58,7 @@ def _run_demo(n_users, seed, category, experiment, progress, runner) -> dict:
         step(f"{label} model")
         model = tg.PropensityModel(category, builders=builders, progress=False)
         models[label] = model = runner.fit(model, world.tables, world.as_of)
-        evaluations[label] = model.evaluate(world)
+        evaluations[label] = tg.evaluate(model, world)
         bar.update()
     step(DEMO_STEPS[4])
     fused = evaluations["fused"]
@@ -153,7 +153,7 @@ def _demo_lookalike(world, experiment: str, seed_fraction: float = 0.4,
     seeds = tg.segment_seed(world, n=n_seeds)
     model = tg.LookalikeModel().fit(world.tables, seeds, world.as_of)
     audience = model.expand(size=size)
-    evaluation = model.evaluate(world)
+    evaluation = tg.evaluate(model, world)
     logged = log_lookalike(model, audience, evaluation, experiment=experiment,
                            run_name="lookalike-demo")
     precision = evaluation.metric("segment_precision")
@@ -360,7 +360,7 @@ def _cmd_train(args) -> int:
                                lookback_days=args.lookback_days,
                                snapshot_every_days=args.snapshot_every_days)
     model.fit(tables, holdout)
-    evaluation = model.evaluate(tables, holdout)
+    evaluation = tg.evaluate(model, tables, holdout)
     logged = log_propensity(model, evaluation, tables, register_as=args.register_as,
                             champion_metric=args.champion_metric)
     print(f"Holdout window {holdout.date()} to {as_of.date()} ({args.horizon_days} days), "

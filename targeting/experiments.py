@@ -190,10 +190,10 @@ def _model(config: dict, params: dict, progress: bool) -> tg.PropensityModel:
 def _evaluate(model, config, tables, as_of, world):
     when = config.get("evaluation", {}).get("as_of")
     if world is not None and when is None:
-        return model.evaluate(world)
+        return tg.evaluate(model, world)
     if when is None:  # own data, no later window given: the last training window
         when = as_of - pd.Timedelta(days=model.horizon_days)
-    return model.evaluate(tables, pd.Timestamp(when))
+    return tg.evaluate(model, tables, pd.Timestamp(when))
 
 
 # -- hyperparameter search -----------------------------------------------------------------

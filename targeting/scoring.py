@@ -53,7 +53,7 @@ class Scorer:
                             "decile": self.model.decile(scores).astype(np.int64),
                             "note": self._notes(X)})
         # Models with more to say (an uplift model's recommended arm) add their own columns.
-        for name, values in getattr(self.model, "extra_columns", lambda X: {})(X).items():
+        for name, values in self.model.extra_columns(X).items():
             out.insert(out.columns.get_loc("note"), name, values)
         out.attrs["model_version"] = self.version
         if reasons or drift:
@@ -83,10 +83,10 @@ def _explain_scores(out: pd.DataFrame, model, X: np.ndarray, reasons: int,
     if drift:
         from targeting.evaluation.drift import drift as drift_report
 
-        reference = getattr(model, "reference_", None)
+        reference = model.reference_
         if reference is None:
-            raise ValueError("this model has no training reference (reference_) to measure "
-                             "drift against: it was fitted before drift support; refit it")
+            raise ValueError(f"this {type(model).__name__} has no training reference "
+                             "(reference_) to measure drift against; score without drift=True")
         # Users with some history only: the reference holds the population that existed at
         # the model's as_of, and prospects (noted) are a population of their own.
         known = (out["note"] == "").to_numpy()
@@ -133,11 +133,12 @@ def _user_ids(features) -> tuple[np.ndarray | None, list[str]]:
 
 # -- the MLflow pyfunc ---------------------------------------------------------------------
 class TargetingPyfunc(mlflow.pyfunc.PythonModel):
-    """MLflow pyfunc wrapper: a fitted model with its FeaturePipeline inside.
+    """MLflow pyfunc wrapper of any scorable model (:mod:`targeting.models._base`): propensity,
+    the lookalike scorer, the uplift scorer, each with its FeaturePipeline inside.
 
-    ``predict`` takes a feature frame (with ``user_id``) and returns the ``score()`` output, so
-    ``mlflow.pyfunc.load_model(uri).predict(frame)`` and ``mlflow models serve`` agree with
-    :func:`score`.
+    ``predict`` takes a feature frame (with ``user_id``) and returns the ``score()`` output
+    through the same :class:`Scorer`, so ``mlflow.pyfunc.load_model(uri).predict(frame)``,
+    ``mlflow models serve`` and :func:`score` return the same frame.
     """
 
     def __init__(self, model):
@@ -172,9 +173,7 @@ def load_model(model: str = DEFAULT_MODEL, *, refresh: bool = False) -> Scorer:
         if refresh or key not in _CACHE:
             version = _resolve_version(model)
             loaded = mlflow.pyfunc.load_model(model)
-            inner = loaded.unwrap_python_model()
-            fitted = inner.scoring_view() if isinstance(inner, UpliftPyfunc) else inner.model
-            _CACHE[key] = Scorer(fitted, version)
+            _CACHE[key] = Scorer(loaded.unwrap_python_model().model, version)
         return _CACHE[key]
 
 
@@ -281,7 +280,7 @@ def _score_dask(scorer: Scorer, data, as_of, users):
                          "note": pd.Series([], dtype=object)})
     try:  # models with more to say (an uplift model's arm) describe their columns on no rows
         empty = np.empty((0, len(scorer.pipeline.feature_names_)))
-        for name, values in getattr(scorer.model, "extra_columns", lambda X: {})(empty).items():
+        for name, values in scorer.model.extra_columns(empty).items():
             meta.insert(meta.columns.get_loc("note"), name, pd.Series(values))
     except Exception:  # noqa: BLE001 - cannot: let Dask compute one partition to learn them
         meta = None
@@ -292,48 +291,3 @@ def _score_dask(scorer: Scorer, data, as_of, users):
 
 def _score_partition(scorer: Scorer, features: pd.DataFrame) -> pd.DataFrame:
     return scorer.score_features(features)
-
-
-class UpliftPyfunc(mlflow.pyfunc.PythonModel):
-    """MLflow pyfunc of an uplift model with its FeaturePipeline inside.
-
-    ``predict`` takes a feature frame (``user_id`` column or index, the pipeline's columns) and
-    returns one row per user in input order: ``user_id``, ``arm`` (the recommended arm, or the
-    control when no arm is predicted to help), ``uplift`` (that arm's predicted effect) and
-    ``uplift_<arm>`` for every arm. Bad input raises :class:`SchemaError` naming every problem.
-    """
-
-    def __init__(self, model, pipeline, decile_edges=None):
-        self.model, self.pipeline = model, pipeline
-        self.decile_edges = decile_edges
-
-    def scoring_view(self) -> _UpliftScoring:
-        """The face :func:`score` needs: score = the best arm's uplift, plus an ``arm`` column."""
-        return _UpliftScoring(self.model, self.pipeline, self.decile_edges)
-
-    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        ids, X = _checked_matrix(self.pipeline, model_input)
-        uplift = self.model.predict_uplift(X)
-        out = pd.DataFrame({"user_id": ids, "arm": self.model.recommend(X),
-                            "uplift": uplift.to_numpy().max(axis=1)})
-        for arm in uplift.columns:
-            out[f"uplift_{arm}"] = uplift[arm].to_numpy()
-        return out
-
-
-class _UpliftScoring:
-    """An uplift model seen through :class:`Scorer`: ``score`` is the recommended arm's
-    predicted uplift, ``decile`` ranks it against the campaign it was trained on."""
-
-    def __init__(self, model, pipeline, decile_edges):
-        self.model, self.pipeline_ = model, pipeline
-        self.decile_edges_ = np.zeros(9) if decile_edges is None else np.asarray(decile_edges)
-
-    def score_matrix(self, X: np.ndarray) -> np.ndarray:
-        return self.model.predict(X)
-
-    def decile(self, scores: np.ndarray) -> np.ndarray:
-        return 10 - np.searchsorted(self.decile_edges_, scores, side="right")
-
-    def extra_columns(self, X: np.ndarray) -> dict:
-        return {"arm": self.model.recommend(X)}

@@ -41,6 +41,49 @@ class TrackingStoreError(TargetingError, ConnectionError):
     """The tracking store cannot be reached, refuses the credentials, or is read-only."""
 
 
+def tracking_uri() -> str:
+    """``MLFLOW_TRACKING_URI`` if set, else a SQLite file in the working directory."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+
+
+def configure(uri: str | None = None) -> str:
+    """Point MLflow's tracking and registry at ``uri`` (default :func:`tracking_uri`).
+
+    MLflow itself defaults to the same SQLite file, so calling this is only needed to choose
+    another store from code.
+    """
+    uri = uri or tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return uri
+
+
+def experiment_id(name: str) -> str:
+    """The experiment's id, creating it with artifacts beside a SQLite store.
+
+    New experiments are tagged ``mlflow.experimentKind=custom_model_development`` so that the
+    MLflow 3 UI opens on their runs, not on the GenAI traces overview.
+    """
+    found = mlflow.get_experiment_by_name(name)
+    if found is not None:
+        if found.tags.get("mlflow.experimentKind") is None:
+            MlflowClient().set_experiment_tag(found.experiment_id, *next(iter(
+                EXPERIMENT_KIND.items())))
+        return found.experiment_id
+    uri = mlflow.get_tracking_uri()
+    location = None
+    if uri.startswith("sqlite:///"):
+        location = (Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts" / name).as_uri()
+    try:
+        return mlflow.create_experiment(name, artifact_location=location, tags=EXPERIMENT_KIND)
+    except mlflow.exceptions.MlflowException:  # created by another process meanwhile
+        found = mlflow.get_experiment_by_name(name)
+        if found is None:
+            raise
+        return found.experiment_id
+
+
+
 @dataclass
 class StoreCheck:
     """What :func:`check_store` verified, and how long it took."""
@@ -79,8 +122,6 @@ def check_store(uri: str | None = None, *, experiment: str | None = "targeting",
     TrackingStoreError
         Unreachable, credentials refused, or no write permission; the message names the fix.
     """
-    from targeting.tracking import configure
-
     started = time.perf_counter()
     uri = configure(uri or mlflow.get_tracking_uri())
     if uri.startswith(("http://", "https://")):
@@ -98,8 +139,6 @@ def check_store(uri: str | None = None, *, experiment: str | None = "targeting",
 
 
 def _ensure_experiment(name: str) -> str:
-    from targeting.tracking import experiment_id
-
     exp_id = experiment_id(name)
     MlflowClient().set_experiment_tag(exp_id, "targeting.checked_by", _who())
     return exp_id

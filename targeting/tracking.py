@@ -12,12 +12,12 @@ inside the run: if they fail the run ends ``FAILED`` and the version is tagged
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-import os
 import tempfile
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,16 +29,20 @@ from mlflow.models import infer_signature
 
 import targeting
 from targeting.data.engines import is_dask
+from targeting.evaluation.propensity import evaluate_propensity
 from targeting.models.lookalike.seeds import round_count
-from targeting.scoring import Scorer, TargetingPyfunc, UpliftPyfunc
+from targeting.models.uplift import UpliftScorer
+from targeting.scoring import Scorer, TargetingPyfunc
 from targeting.store import (
     DECISION,
-    EXPERIMENT_KIND,
     TrackingStoreError,
     champion_lock,
     check_store,
     cleanup_runs,
+    configure,
+    experiment_id,
     run_owner_tags,
+    tracking_uri,
 )
 
 CHAMPION = "champion"
@@ -49,46 +53,13 @@ __all__ = ["CHAMPION", "LoggedModel", "TrackingStoreError", "check_store", "clea
            "log_propensity", "log_uplift", "tracking_uri"]
 
 
-def tracking_uri() -> str:
-    """``MLFLOW_TRACKING_URI`` if set, else a SQLite file in the working directory."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+def _features(model, tables) -> pd.DataFrame:
+    """The model's features at its ``as_of`` (Dask tables: lazily, per partition)."""
+    if is_dask(tables):
+        from targeting.features.dask import transform
 
-
-def configure(uri: str | None = None) -> str:
-    """Point MLflow's tracking and registry at ``uri`` (default :func:`tracking_uri`).
-
-    MLflow itself defaults to the same SQLite file, so calling this is only needed to choose
-    another store from code.
-    """
-    uri = uri or tracking_uri()
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    return uri
-
-
-def experiment_id(name: str) -> str:
-    """The experiment's id, creating it with artifacts beside a SQLite store.
-
-    New experiments are tagged ``mlflow.experimentKind=custom_model_development`` so that the
-    MLflow 3 UI opens on their runs, not on the GenAI traces overview.
-    """
-    found = mlflow.get_experiment_by_name(name)
-    if found is not None:
-        if found.tags.get("mlflow.experimentKind") is None:
-            MlflowClient().set_experiment_tag(found.experiment_id, *next(iter(
-                EXPERIMENT_KIND.items())))
-        return found.experiment_id
-    uri = mlflow.get_tracking_uri()
-    location = None
-    if uri.startswith("sqlite:///"):
-        location = (Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts" / name).as_uri()
-    try:
-        return mlflow.create_experiment(name, artifact_location=location, tags=EXPERIMENT_KIND)
-    except mlflow.exceptions.MlflowException:  # created by another process meanwhile
-        found = mlflow.get_experiment_by_name(name)
-        if found is None:
-            raise
-        return found.experiment_id
+        return transform(model.pipeline_, tables, model.as_of_)
+    return model.features(tables, model.as_of_)
 
 
 def data_fingerprint(tables: Mapping[str, pd.DataFrame]) -> str:
@@ -147,7 +118,7 @@ def log_propensity(model, evaluation, tables: Mapping[str, pd.DataFrame], *,
     fingerprint of the input data, the package version, and the model as an MLflow pyfunc
     (FeaturePipeline inside) with a signature and an input example free of identifiers.
     """
-    features = model.features(tables, model.as_of_)
+    features = _features(model, tables)
     explanation = _explanation(model, features)
     example = _anonymous_example(features.head(5))
     outputs = Scorer(model).score_features(example)
@@ -161,22 +132,14 @@ def log_propensity(model, evaluation, tables: Mapping[str, pd.DataFrame], *,
         _write_artifacts(Path(tmp), model, figure)
         if explanation is not None:
             explanation.save(tmp)
-        run = mlflow.start_run(experiment_id=experiment_id(experiment), run_name=run_name,
-                               tags=run_owner_tags())
-        try:
+        with _run_or_delete(experiment, run_name, "propensity", keep_open=True) as run:
             mlflow.log_params(params)
             mlflow.log_metrics(metrics)
-            mlflow.set_tags({"targeting.version": targeting.__version__,
-                             "data_fingerprint": data_fingerprint(tables),
-                             "model_kind": "propensity", **(tags or {})})
+            mlflow.set_tags({"data_fingerprint": data_fingerprint(tables), **(tags or {})})
             mlflow.log_artifacts(tmp)
             info = mlflow.pyfunc.log_model(name="model", python_model=TargetingPyfunc(model),
                                            signature=signature, input_example=example)
             _log_datasets(tables)
-        except BaseException:
-            mlflow.end_run("FAILED")
-            MlflowClient().delete_run(run.info.run_id)
-            raise
     logged = LoggedModel(run.info.run_id, info.model_uri)
     with _run_ends_failed_on_error():
         if register_as:
@@ -360,7 +323,7 @@ def _better_than_champion(client, name, model, evaluation, tables,
         warnings.warn(reason, UserWarning, stacklevel=4)
         return False, reason
     as_of = pd.Timestamp(evaluation.extra.get("as_of", model.as_of_))
-    champ_auc = champ_model.evaluate(tables, as_of).metrics["auc"]
+    champ_auc = evaluate_propensity(champ_model, tables, as_of).metrics["auc"]
     new_auc = evaluation.metrics["auc"]
     verdict = new_auc > champ_auc
     word = "beats" if verdict else "does not beat"
@@ -396,21 +359,12 @@ def log_attribution(comparison, *, experiment: str = "targeting", run_name: str 
         figure.savefig(folder / "attribution.png", dpi=110)
         if journey_stats is not None:
             journey_stats.to_csv(folder / "journey_stats.csv")
-        run = mlflow.start_run(experiment_id=experiment_id(experiment), run_name=run_name,
-                               tags=run_owner_tags())
-        try:
+        with _run_or_delete(experiment, run_name, "attribution") as run:
             mlflow.log_params({"methods": "+".join(c for c in comparison.table.columns
                                                    if c != "truth"), **(params or {})})
             if comparison.errors is not None:
                 mlflow.log_metrics({f"mae_{m}": v for m, v in comparison.errors.items()})
-            mlflow.set_tags({"targeting.version": targeting.__version__,
-                             "model_kind": "attribution"})
             mlflow.log_artifacts(tmp)
-        except BaseException:
-            mlflow.end_run("FAILED")
-            MlflowClient().delete_run(run.info.run_id)
-            raise
-        mlflow.end_run()
     return run.info.run_id
 
 
@@ -427,8 +381,7 @@ def log_uplift(comparison, data, *, experiment: str = "targeting", run_name: str
     """
     best = comparison.models[comparison.best]
     example = _anonymous_example(data.pipeline.decode(data.X.head(5)))
-    edges = np.quantile(best.predict(data.X), np.linspace(0.1, 0.9, 9))
-    pyfunc = UpliftPyfunc(best, data.pipeline, edges)
+    pyfunc = TargetingPyfunc(UpliftScorer(best, data.pipeline, best.predict(data.X)))
     signature = infer_signature(example, pyfunc.predict(None, example))
     fingerprint = data_fingerprint({"campaign": pd.DataFrame(
         {"user_id": data.X.index.to_numpy(), "y": data.y, "arm": data.arm.astype(str)})})
@@ -443,13 +396,12 @@ def log_uplift(comparison, data, *, experiment: str = "targeting", run_name: str
         if plan is not None:
             plan.summary.to_csv(folder / "campaign_plan.csv")
             _save_figure(plan.plot(), folder / "campaign_plan.png")
-        with _run_or_delete(experiment, run_name or f"uplift {data.campaign_id}") as parent:
+        with _run_or_delete(experiment, run_name or f"uplift {data.campaign_id}",
+                            "uplift") as parent:
             mlflow.log_params(parent_params)
             mlflow.log_metrics({f"policy_qini_{name}": float(v)
                                 for name, v in table.policy_qini.items()})
-            mlflow.set_tags({"targeting.version": targeting.__version__,
-                             "model_kind": "uplift", "data_fingerprint": fingerprint,
-                             "campaign_id": data.campaign_id})
+            mlflow.set_tags({"data_fingerprint": fingerprint, "campaign_id": data.campaign_id})
             mlflow.log_artifacts(tmp)
             info = None
             for learner, model in comparison.models.items():
@@ -491,25 +443,24 @@ def _save_figure(figure, path: Path) -> None:
     plt.close(figure)
 
 
-class _run_or_delete:
-    """``mlflow.start_run`` that deletes the run if anything inside fails (nothing half-logged)."""
-
-    def __init__(self, experiment: str, run_name: str):
-        self.experiment, self.run_name = experiment, run_name
-
-    def __enter__(self):
-        self.run = mlflow.start_run(experiment_id=experiment_id(self.experiment),
-                                    run_name=self.run_name, tags=run_owner_tags())
-        return self.run
-
-    def __exit__(self, kind, error, tb):
-        if kind is None:
-            mlflow.end_run()
-            return False
+@contextlib.contextmanager
+def _run_or_delete(experiment: str, run_name: str | None, kind: str, *,
+                   keep_open: bool = False) -> Iterator[mlflow.ActiveRun]:
+    """The one way every ``log_*`` opens its run: owner tags, the package version and the
+    model kind set; anything failing inside ends the run ``FAILED`` and deletes it (nothing
+    half-logged). ``keep_open`` leaves a successful run active for the registry step."""
+    run = mlflow.start_run(experiment_id=experiment_id(experiment), run_name=run_name,
+                           tags={**run_owner_tags(), "targeting.version": targeting.__version__,
+                                 "model_kind": kind})
+    try:
+        yield run
+    except BaseException:
         while mlflow.active_run() is not None:
             mlflow.end_run("FAILED")
-        MlflowClient().delete_run(self.run.info.run_id)
-        return False
+        MlflowClient().delete_run(run.info.run_id)
+        raise
+    if not keep_open:
+        mlflow.end_run()
 
 
 def _register_uplift(logged: LoggedModel, name: str, comparison, data, fingerprint) -> None:
@@ -547,7 +498,6 @@ def log_lookalike(model, audience=None, evaluation=None, *, experiment: str = "t
     """
     import copy
 
-    import matplotlib.pyplot as plt
 
     params = {k: v for k, v in model.get_params().items() if k != "progress"}
     params["builders"] = "+".join(params["builders"])
@@ -571,27 +521,20 @@ def log_lookalike(model, audience=None, evaluation=None, *, experiment: str = "t
         if audience is not None:
             audience.reach_curve().to_csv(folder / "reach_curve.csv", index=False)
             audience.composition().to_csv(folder / "composition.csv")
-            fig = audience.plot()
-            fig.savefig(folder / "audience.png", dpi=110)
-            plt.close(fig)
+            _save_figure(audience.plot(), folder / "audience.png")
         if evaluation is not None:
             evaluation.table.to_csv(folder / "evaluation.csv", index=False)
-            fig = evaluation.plot()
-            fig.savefig(folder / "evaluation.png", dpi=110)
-            plt.close(fig)
+            _save_figure(evaluation.plot(), folder / "evaluation.png")
         scorer = None
         if model.scorer_ is not None:
             scorer = copy.copy(model.scorer_)
             if scorer.pu_ is not None:  # row positions of the bags' negatives stay behind
                 scorer.pu_ = copy.copy(scorer.pu_)
                 scorer.pu_.in_bag_ = []
-        run = mlflow.start_run(experiment_id=experiment_id(experiment), run_name=run_name,
-                               tags=run_owner_tags())
-        try:
+        with _run_or_delete(experiment, run_name, "lookalike") as run:
             mlflow.log_params(params)
             mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
-            mlflow.set_tags({"targeting.version": targeting.__version__,
-                             "model_kind": "lookalike", **(tags or {})})
+            mlflow.set_tags(tags or {})
             mlflow.log_artifacts(tmp)
             info = None
             if scorer is not None:
@@ -600,11 +543,6 @@ def log_lookalike(model, audience=None, evaluation=None, *, experiment: str = "t
                 info = mlflow.pyfunc.log_model(
                     name="model", python_model=TargetingPyfunc(scorer),
                     signature=infer_signature(example, outputs), input_example=example)
-        except BaseException:
-            mlflow.end_run("FAILED")
-            MlflowClient().delete_run(run.info.run_id)
-            raise
-        mlflow.end_run()
     logged = LoggedModel(run.info.run_id, info.model_uri if info else "")
     if register_as and info is not None:
         version = mlflow.register_model(info.model_uri, register_as).version

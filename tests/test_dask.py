@@ -22,7 +22,7 @@ from targeting.data.dask import (  # noqa: E402
     validate_dask,
     write_user_partitions,
 )
-from targeting.features.dask import DaskFeaturePipeline  # noqa: E402
+from targeting.features.dask import DaskFeaturePipeline, transform  # noqa: E402
 from targeting.models.dask import DaskPropensityModel  # noqa: E402
 
 
@@ -108,14 +108,26 @@ def test_dask_trained_model_matches_single_machine_auc(small_world, small_model,
     # bit-identical to the local one. Measured on this world (local 0.8232): with partitions
     # placed by the scheduler, 0.818-0.824 over seven fits; pinned (``_one_chunk_per_worker``),
     # 0.821-0.824 over ten fits (the rank LightGBM gives each worker still varies).
-    local_auc = small_model.evaluate(small_world).metrics["auc"]
-    dask_eval = dask_model.evaluate(parts, oracle=small_world.truth["purchase_proba"]["snacks"])
+    local_auc = tg.evaluate(small_model, small_world).metrics["auc"]
+    dask_eval = tg.evaluate(dask_model, parts, oracle=small_world.truth["purchase_proba"]["snacks"])
     assert abs(dask_eval.metrics["auc"] - local_auc) < 0.005
     # The converted model is a plain PropensityModel that scores identically.
     local = dask_model.to_local()
     assert type(local) is tg.PropensityModel
-    assert local.evaluate(small_world).metrics["auc"] == pytest.approx(dask_eval.metrics["auc"],
+    assert tg.evaluate(local, small_world).metrics["auc"] == pytest.approx(dask_eval.metrics["auc"],
                                                                        abs=1e-12)
+
+
+def test_to_local_carries_every_fitted_attribute_and_drift_works(small_world, small_model,
+                                                                  dask_model):
+    local = dask_model.to_local()
+    fitted = {k for k in vars(small_model) if k.endswith("_") and not k.startswith("_")}
+    missing = fitted - set(vars(local))
+    assert not missing, f"to_local() lost {sorted(missing)}"
+    # Drift against the Dask fit's reference: the same population scores with small PSI.
+    out = tg.score(small_world.tables, local, small_world.as_of, drift=True)
+    report = out.attrs["drift"]
+    assert report.features.psi.max() < 0.1 and report.score_psi < 0.1
 
 
 def test_training_partitions_meet_on_the_same_worker_every_fit(client):
@@ -144,7 +156,7 @@ def test_dask_scores_equal_score(small_world, dask_model, parts):
     assert (got.decile.to_numpy() == expected.decile.to_numpy()).all()
     assert (got.note.to_numpy() == expected.note.to_numpy()).all()
     # A Dask feature frame scores the same way.
-    features = model.features(parts, small_world.as_of)
+    features = transform(model.pipeline_, parts, small_world.as_of)
     from_frame = tg.score(features, model).compute().set_index("user_id").loc[expected.user_id]
     np.testing.assert_array_equal(from_frame.score.to_numpy(), got.score.to_numpy())
 
@@ -154,7 +166,7 @@ def test_dask_model_logs_and_registers_like_a_local_one(small_world, dask_model,
     from targeting.tracking import log_propensity
 
     model = dask_model.to_local()
-    logged = log_propensity(model, model.evaluate(parts), parts,
+    logged = log_propensity(model, tg.evaluate(model, parts), parts,
                             extra_params={"engine": "dask"})
     assert logged.is_champion
     scored = tg.score(small_world.tables, "models:/propensity@champion", small_world.as_of)

@@ -20,7 +20,7 @@ world = tg.demo_world(n_users=2_000, seed=5)
 model = tg.PropensityModel("snacks", progress=False).fit(world.tables, world.as_of)
 p = model.predict_proba(model.features(world.tables, world.as_of))[:, 1]
 np.save(sys.argv[1] + ".npy", p)
-ev = model.evaluate(world)
+ev = tg.evaluate(model, world)
 json.dump({k: float(v) for k, v in ev.metrics.items()}, open(sys.argv[1] + ".json", "w"))
 """
 

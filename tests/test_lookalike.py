@@ -30,7 +30,7 @@ def model(world):
 
 @pytest.fixture(scope="module")
 def evaluation(model, world):
-    return model.evaluate(world, category="baby")
+    return tg.evaluate(model, world, category="baby")
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +96,7 @@ def test_blend_beats_each_method_on_default_worlds(seed):
     world = tg.demo_world(seed=seed)
     seeds = tg.segment_seed(world, fraction=0.4)
     model = tg.LookalikeModel(progress=False).fit(world.tables, seeds, world.as_of)
-    precision = model.evaluate(world).metric("segment_precision")
+    precision = tg.evaluate(model, world).metric("segment_precision")
     for size in SIZES:
         for method in ("classifier", "similarity", "graph"):
             assert precision.loc["blend", size] > precision.loc[method, size], (method, size)
@@ -390,7 +390,7 @@ def test_the_graph_weighs_seeds_by_their_value(small_world):
 def test_logged_expansion_scores_any_user_and_logs_no_ids(mlflow_store, small, small_world,
                                                           tmp_path):
     aud = small.expand(size=0.05)
-    evaluation = small.evaluate(small_world)
+    evaluation = tg.evaluate(small, small_world)
     logged = log_lookalike(small, aud, evaluation, experiment="test")
     run = mlflow.get_run(logged.run_id)
     assert run.data.tags["model_kind"] == "lookalike"
@@ -405,6 +405,8 @@ def test_logged_expansion_scores_any_user_and_logs_no_ids(mlflow_store, small, s
     features = small.pipeline_.transform(small_world.tables, small_world.as_of)
     out = tg.score(features, f"models:/lookalike/{logged.version}")
     assert out.user_id.tolist() == features.index.tolist()
+    served = mlflow.pyfunc.load_model(logged.model_uri).predict(features.reset_index())
+    pd.testing.assert_frame_equal(served, out)  # the pyfunc returns score()'s frame
     np.testing.assert_allclose(out.score, small.score_matrix(small.pipeline_.to_matrix(features)))
     segment = small_world.truth["segment"].reindex(out.user_id).to_numpy()
     assert out.score[segment].mean() > 3 * out.score[~segment].mean()

@@ -31,7 +31,7 @@ def test_training_reads_nothing_at_or_after_as_of(small_world):
 
 
 def test_scores_are_calibrated_probabilities(small_model, small_world):
-    ev = small_model.evaluate(small_world)
+    ev = tg.evaluate(small_model, small_world)
     assert abs(ev.metrics["mean_score"] - ev.metrics["positive_rate"]) < 0.01
     X = small_model.features(small_world.tables, small_world.as_of)
     proba = small_model.predict_proba(X)
@@ -43,7 +43,7 @@ def test_scores_are_calibrated_probabilities(small_model, small_world):
 
 
 def test_evaluation_result_renders_and_plots(small_model, small_world):
-    ev = small_model.evaluate(small_world)
+    ev = tg.evaluate(small_model, small_world)
     for key in ("auc", "pr_auc", "log_loss", "brier", "lift_at_1pct", "capture_at_10pct",
                 "oracle_auc"):
         assert key in ev.metrics
@@ -68,7 +68,7 @@ def default_world_results():
                             ("social", ("profile", "social", "graph")),
                             ("purchase", ("profile", "purchase", "crm"))):
         model = tg.PropensityModel("beauty", builders=builders, progress=False)
-        out[label] = model.fit(world.tables, world.as_of).evaluate(world).metrics
+        out[label] = tg.evaluate(model.fit(world.tables, world.as_of), world).metrics
     return out
 
 

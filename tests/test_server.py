@@ -123,7 +123,7 @@ def test_log_register_and_score_through_the_server(as_user, small_model, small_w
 
     as_user("alice")
     check_store(experiment="team")
-    logged = log = tg.tracking.log_propensity(small_model, small_model.evaluate(small_world),
+    logged = log = tg.tracking.log_propensity(small_model, tg.evaluate(small_model, small_world),
                                               small_world.tables, experiment="team")
     assert log.is_champion and logged.version == "1"
     run = mlflow.MlflowClient().get_run(logged.run_id)
@@ -153,7 +153,7 @@ def test_eight_concurrent_loggers_all_recorded_one_champion(as_user, small_model
     """Eight processes log, register and decide at once: 8 runs, 8 decisions, one champion."""
     as_user("alice")
     bundle = tmp_path / "bundle.pkl"
-    evaluation = small_model.evaluate(small_world)
+    evaluation = tg.evaluate(small_model, small_world)
     bundle.write_bytes(pickle.dumps((small_model, evaluation, small_world.tables)))
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     procs = [subprocess.Popen([sys.executable, "-c", textwrap.dedent(LOGGER), str(bundle),

@@ -31,7 +31,7 @@ def _post(url: str, payload: dict) -> dict:
 
 
 def test_served_model_matches_score(mlflow_store, small_model, small_world):
-    log_propensity(small_model, small_model.evaluate(small_world), small_world.tables,
+    log_propensity(small_model, tg.evaluate(small_model, small_world), small_world.tables,
                    experiment="serve")
     features = small_model.features(small_world.tables, small_world.as_of).head(50)
     expected = tg.score(features, "models:/propensity@champion")

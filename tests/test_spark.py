@@ -38,7 +38,7 @@ def test_registered_pyfunc_as_spark_udf_equals_score(small_world, small_model, m
 
     from targeting.tracking import log_propensity
 
-    log_propensity(small_model, small_model.evaluate(small_world), small_world.tables)
+    log_propensity(small_model, tg.evaluate(small_model, small_world), small_world.tables)
     uri = "models:/propensity@champion"
     expected = tg.score(small_world.tables, uri, small_world.as_of)
     features = small_model.features(small_world.tables, small_world.as_of).reset_index()

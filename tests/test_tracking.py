@@ -15,7 +15,7 @@ from targeting.tracking import data_fingerprint, log_propensity
 
 @pytest.fixture()
 def first_run(mlflow_store, small_model, small_world):
-    ev = small_model.evaluate(small_world)
+    ev = tg.evaluate(small_model, small_world)
     return log_propensity(small_model, ev, small_world.tables, experiment="test"), ev
 
 
@@ -62,7 +62,7 @@ def test_run_reads_well_in_the_ui(first_run, small_world):
 def test_champion_moves_only_for_a_better_model(first_run, small_world):
     weak = tg.PropensityModel("snacks", builders=("profile",), progress=False)
     weak.fit(small_world.tables, small_world.as_of)
-    logged = log_propensity(weak, weak.evaluate(small_world), small_world.tables,
+    logged = log_propensity(weak, tg.evaluate(weak, small_world), small_world.tables,
                             experiment="test")
     assert logged.version == "2" and not logged.is_champion
     assert "does not beat" in logged.reason
@@ -151,7 +151,7 @@ def test_not_comparable_champion_is_replaced_only_by_an_explicit_rule(first_run,
 
     other = copy.copy(small_model)
     other.horizon_days = small_model.horizon_days + 30  # another question: not comparable
-    ev = small_model.evaluate(small_world)
+    ev = tg.evaluate(small_model, small_world)
     with pytest.warns(UserWarning, match="not comparable"):
         kept = log_propensity(other, ev, small_world.tables, experiment="test")
     assert not kept.is_champion and "--champion-metric auc" in kept.reason

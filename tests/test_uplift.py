@@ -229,12 +229,14 @@ def test_comparison_is_logged_with_nested_runs_and_a_champion(mlflow_store, smal
     served = mlflow.pyfunc.load_model("models:/uplift@champion").predict(
         features.reset_index())
     best = comparison.models[comparison.best]
-    np.testing.assert_allclose(served.uplift, best.predict(small_data.X.iloc[:50]))
+    np.testing.assert_allclose(served.score, best.predict(small_data.X.iloc[:50]))
     assert (served.user_id.to_numpy() == small_data.X.index[:50]).all()
-    # score() takes the uplift model too: best arm's uplift as the score, the arm beside it.
+    assert (served.arm.to_numpy() == best.recommend(small_data.X.iloc[:50])).all()
+    # score() on the same model returns the same frame (one scoring contract).
     scored = tg.score(features.reset_index(), "models:/uplift@champion")
-    np.testing.assert_allclose(scored.score, served.uplift)
-    assert (scored.arm.to_numpy() == served.arm.to_numpy()).all()
+    pd.testing.assert_frame_equal(scored, served, check_like=False)
+    assert [c for c in scored.columns if c.startswith("uplift_")] == \
+        [f"uplift_{arm}" for arm in best.arms_]
     assert scored.attrs["model_version"] == "uplift/1" and scored.decile.between(1, 10).all()
     # A weaker candidate on the same data does not take the alias.
     weaker = tg.compare_uplift(small_data, ("s",), truth=small_world.truth["uplift"],

@@ -1,4 +1,10 @@
-"""Dates from the outside world: ISO 8601 only, in the data's time-zone convention."""
+"""``as_of`` dates, one module for all of them.
+
+- :func:`parse_as_of`: text from the outside world (the CLI, a config file): ISO 8601 only,
+  localised to the data's time zone.
+- :func:`as_timestamp` / :func:`as_of_for`: a date-like from Python code, checked against the
+  data's time-zone convention (naive data, naive ``as_of``; tz-aware data, tz-aware ``as_of``).
+"""
 
 from __future__ import annotations
 
@@ -49,3 +55,27 @@ def parse_as_of(value, tables: Mapping[str, pd.DataFrame] | None = None) -> pd.T
         if tz is not None and ts.tzinfo is None:
             ts = ts.tz_localize(tz)
     return ts
+
+
+def as_timestamp(as_of, like: pd.Series | None = None) -> pd.Timestamp:
+    """``as_of`` as a Timestamp in the time zone of ``like`` (naive data, naive as_of).
+
+    Examples
+    --------
+    >>> as_timestamp("2026-09-10", pd.Series(pd.to_datetime(["2026-01-01"])))
+    Timestamp('2026-09-10 00:00:00')
+    """
+    ts = pd.Timestamp(as_of)
+    tz = getattr(like.dtype, "tz", None) if like is not None else None
+    if tz is not None and ts.tzinfo is None:
+        raise ValueError(f"as_of={ts} is naive but the data are in time zone {tz}; "
+                         f"pass a tz-aware as_of, e.g. pd.Timestamp('{ts}', tz='{tz}')")
+    if tz is None and ts.tzinfo is not None and like is not None:
+        raise ValueError(f"as_of={ts} is tz-aware but the data are naive; pass a naive as_of")
+    return ts
+
+
+def as_of_for(tables: Mapping[str, pd.DataFrame], as_of) -> pd.Timestamp:
+    """``as_of`` as a Timestamp checked against the time zone of the tables' event times."""
+    like = next((tables[n][c] for n, c in _TIME_COLUMNS if n in tables), None)
+    return as_timestamp(as_of, like)

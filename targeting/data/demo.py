@@ -31,6 +31,7 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
+from targeting.data.labels import purchase_labels
 from targeting.data.vocab import (
     AGE_BANDS,
     CATEGORIES,
@@ -116,14 +117,11 @@ class DemoWorld:
 
 
 def purchased_in_window(world: DemoWorld, category: str) -> pd.Series:
-    """1 where a user ordered ``category`` in the evaluation window, aligned to the truth."""
-    end = world.as_of + pd.Timedelta(days=world.horizon_days)
-    orders = world.tables["orders"]
-    hit = orders[(orders.ts >= world.as_of) & (orders.ts < end) & (orders.category == category)]
-    identity = world.tables["identity"]
-    buyers = identity.loc[identity.shop_id.isin(hit.shop_id), "user_id"]
+    """1 where a user ordered ``category`` in the evaluation window, aligned to the truth
+    (the package's one label function, :func:`~targeting.data.labels.purchase_labels`)."""
     index = world.truth["purchase_proba"].index
-    return pd.Series(index.isin(buyers).astype(int), index=index, name=category)
+    labels = purchase_labels(world.tables, world.as_of, world.horizon_days, category, index)
+    return labels.astype(int).rename(category)
 
 
 def demo_world(n_users: int = 50_000, seed: int = 0, *, horizon_days: int = 30,

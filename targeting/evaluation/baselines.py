@@ -20,8 +20,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from targeting.data.dates import as_timestamp
 from targeting.data.identity import resolve_identity
-from targeting.features.common import as_timestamp
 from targeting.models.btyd import BetaGeoModel
 
 BASELINES = ("recency", "frequency", "rfm", "bgnbd")

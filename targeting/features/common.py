@@ -14,19 +14,9 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
+from targeting.data.dates import as_timestamp
+
 DAY_SECONDS = 86_400.0
-
-
-def as_timestamp(as_of, like: pd.Series | None = None) -> pd.Timestamp:
-    """``as_of`` as a Timestamp in the time zone of ``like`` (naive data, naive as_of)."""
-    ts = pd.Timestamp(as_of)
-    tz = getattr(like.dtype, "tz", None) if like is not None else None
-    if tz is not None and ts.tzinfo is None:
-        raise ValueError(f"as_of={ts} is naive but the data are in time zone {tz}; "
-                         f"pass a tz-aware as_of, e.g. pd.Timestamp('{ts}', tz='{tz}')")
-    if tz is None and ts.tzinfo is not None and like is not None:
-        raise ValueError(f"as_of={ts} is tz-aware but the data are naive; pass a naive as_of")
-    return ts
 
 
 def events_before(frame: pd.DataFrame, columns: list[str], time_column: str,
@@ -96,6 +86,24 @@ def count_if(condition: pl.Expr, name: str) -> pl.Expr:
 
 def min_if(condition: pl.Expr, value: pl.Expr, name: str) -> pl.Expr:
     return pl.when(condition).then(value).min().alias(name)
+
+
+def per_category(in_category, age: pl.Expr, categories, recent_days: int,
+                 names) -> list[pl.Expr]:
+    """For each category: the count, the count in the last ``recent_days`` and the days since
+    the latest, of the events where ``in_category(i)`` holds (one definition for every silo).
+
+    ``names(slug)`` gives the (count, recent, days-since) prefixes' stem, e.g.
+    ``lambda s: ("soc_eng_" + s, "soc_days_since_" + s)``.
+    """
+    aggs = []
+    for i, cat in enumerate(categories):
+        condition = in_category(i)
+        count, since = names(slug(cat))
+        aggs += [count_if(condition, count),
+                 count_if(condition & (age < recent_days), f"{count}_{recent_days}d"),
+                 min_if(condition, age, since)]
+    return aggs
 
 
 def slug(value: str) -> str:

@@ -24,10 +24,10 @@ from dask.delayed import Delayed, delayed
 from sklearn.utils.validation import check_is_fitted
 
 from targeting.data.dask import UserPartitions, as_partitions
+from targeting.data.dates import as_timestamp
 from targeting.data.identity import resolve_identity
+from targeting.data.labels import purchase_labels
 from targeting.features import graph
-from targeting.features.common import as_timestamp
-from targeting.features.labels import purchase_labels
 from targeting.features.pipeline import CATEGORICAL_FEATURES, FeaturePipeline
 
 TREE_WIDTH = 8  # partial group sums added up eight at a time

@@ -42,6 +42,21 @@ def memberships(ctx: BuildContext) -> pl.DataFrame:
         (pl.col("role") == GROUP_ROLES.index("owner")).alias("is_owner")).drop("role")
 
 
+def group_memberships(tables, as_of) -> pd.DataFrame:
+    """Group memberships known strictly before ``as_of`` as pandas: group_id, social_id,
+    is_owner (the same rows the graph features read; the lookalike graph reads these too).
+
+    Examples
+    --------
+    >>> import targeting as tg
+    >>> w = tg.demo_world(n_users=1_000, seed=0)
+    >>> list(group_memberships(w.tables, w.as_of).columns)
+    ['group_id', 'social_id', 'is_owner']
+    """
+    ctx = BuildContext(tables, tables["identity"], as_of, (), ())
+    return memberships(ctx).select("group_id", "social_id", "is_owner").to_pandas()
+
+
 def partial_aggregates(ctx: BuildContext, social: pl.DataFrame | None,
                        purchase: pl.DataFrame | None) -> dict[str, pl.DataFrame]:
     """What the users of ``ctx`` contribute to each group, as integer sums.

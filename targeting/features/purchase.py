@@ -18,8 +18,7 @@ from targeting.features.common import (
     count_if,
     events_before,
     link,
-    min_if,
-    slug,
+    per_category,
     to_pandas,
 )
 
@@ -48,13 +47,8 @@ def build(ctx: BuildContext) -> pl.DataFrame | None:
     aggs += [count_if(age < w, f"{PREFIX}orders_{w}d") for w in ctx.windows]
     aggs += [(pl.col("channel") == i).mean().alias(f"{PREFIX}share_{ch}")
              for i, ch in enumerate(ORDER_CHANNELS)]
-    for i, cat in enumerate(ctx.categories):
-        in_cat = pl.col("category") == i
-        name = slug(cat)
-        aggs.append(count_if(in_cat, f"{PREFIX}n_{name}"))
-        aggs.append(count_if(in_cat & (age < ctx.recent_days),
-                             f"{PREFIX}n_{name}_{ctx.recent_days}d"))
-        aggs.append(min_if(in_cat, age, f"{PREFIX}days_since_{name}"))
+    aggs += per_category(lambda i: pl.col("category") == i, age, ctx.categories,
+                         ctx.recent_days, lambda s: (f"{PREFIX}n_{s}", f"{PREFIX}days_since_{s}"))
     aggs += [count_if(age < 90, "_orders_0_90d"), count_if((age >= 90) & (age < 180),
                                                           "_orders_90_180d")]
     per_account = orders.group_by("shop_id").agg(aggs).join(

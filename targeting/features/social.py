@@ -16,7 +16,7 @@ from targeting.features.common import (
     count_if,
     events_before,
     link,
-    min_if,
+    per_category,
     slug,
     to_pandas,
 )
@@ -42,13 +42,8 @@ def build(ctx: BuildContext) -> pl.DataFrame | None:
     aggs += [count_if(age < w, f"{PREFIX}events_{w}d") for w in ctx.windows]
     aggs += [count_if(event == i, f"{PREFIX}n_{e}") for i, e in enumerate(SOCIAL_EVENTS)]
     aggs += [count_if(scene == i, f"{PREFIX}scene_{s}") for i, s in enumerate(SCENES)]
-    for i, cat in enumerate(ctx.categories):
-        in_cat = engaged & (category == i)
-        name = slug(cat)
-        aggs.append(count_if(in_cat, f"{PREFIX}eng_{name}"))
-        recent = ctx.recent_days
-        aggs.append(count_if(in_cat & (age < recent), f"{PREFIX}eng_{name}_{recent}d"))
-        aggs.append(min_if(in_cat, age, f"{PREFIX}days_since_{name}"))
+    aggs += per_category(lambda i: engaged & (category == i), age, ctx.categories,
+                         ctx.recent_days, lambda s: (f"{PREFIX}eng_{s}", f"{PREFIX}days_since_{s}"))
     per_account = events.group_by("social_id").agg(aggs)
     engaged_total = pl.col(f"{PREFIX}engaged")
     shares = [(pl.col(f"{PREFIX}eng_{slug(c)}") / engaged_total).fill_nan(None)

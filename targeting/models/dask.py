@@ -28,7 +28,6 @@ LightGBM-Dask limits, and what this module does about them:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import dask
@@ -40,6 +39,8 @@ from dask.delayed import delayed
 from sklearn.utils.validation import check_is_fitted
 
 from targeting.data.dask import UserPartitions, as_partitions
+from targeting.data.dates import as_of_for
+from targeting.data.engines import is_dask
 from targeting.features import dask as dask_features
 from targeting.features.pipeline import BUILDERS, FeaturePipeline
 from targeting.models.propensity import PropensityModel
@@ -61,6 +62,11 @@ class DaskPropensityModel(PropensityModel):
         Users in the sample that picks the rounds (whole partitions, at least one).
     client : distributed.Client, optional
         Default: the current client.
+    npartitions : int, optional
+        Partitions of the user shuffle (default: as :func:`~targeting.data.dask.as_partitions`).
+    reference_rows : int, default 100_000
+        Users sampled (evenly over partitions) for the drift reference; the decile cut points
+        use every user's score.
     **lightgbm_params
         These and the other parameters: as :class:`~targeting.PropensityModel`.
 
@@ -80,7 +86,8 @@ class DaskPropensityModel(PropensityModel):
                  builders=BUILDERS, n_estimators: int | str = "auto",
                  early_stopping_rounds: int = 100, calibrate: bool = True, random_state: int = 0,
                  progress: bool = True, rounds_sample_users: int = 200_000, client=None,
-                 npartitions: int | None = None, **lightgbm_params: Any):
+                 npartitions: int | None = None, reference_rows: int = 100_000,
+                 **lightgbm_params: Any):
         super().__init__(category, horizon_days, snapshot_every_days, max_snapshots,
                          max_train_rows, lookback_days, builders, n_estimators,
                          early_stopping_rounds, calibrate, random_state, progress,
@@ -88,70 +95,85 @@ class DaskPropensityModel(PropensityModel):
         self.rounds_sample_users = rounds_sample_users
         self.client = client
         self.npartitions = npartitions
+        self.reference_rows = reference_rows
 
     def fit(self, tables, as_of, y=None) -> DaskPropensityModel:
-        """Train on windows before ``as_of`` from Dask or pandas tables (shuffled by user)."""
-        from distributed import default_client, wait
+        """Train on windows before ``as_of`` from Dask or pandas tables (shuffled by user).
 
-        client = self.client or default_client()
+        The same steps as :meth:`PropensityModel.fit` (its ``_finish_fit`` included); only the
+        feature windows and the boosting run on the cluster.
+        """
+        from distributed import default_client
+
+        self._check_params()
+        self._client = self.client or default_client()
         parts = as_partitions(tables, self.npartitions)
-        as_of = pd.Timestamp(as_of)
+        as_of = as_of_for(parts.tables, as_of)
         snapshots = self.snapshot_dates(parts.tables, as_of)
-        self._n_train_snapshots = len(snapshots) - 1
+        val_parts, train_parts, tr_sizes, val_positives = self._cluster_matrices(parts,
+                                                                                 snapshots)
+        y_tr_sum = sum(s[1] for s in tr_sizes)
+        self._check_labels(int(y_tr_sum), int(val_positives))
+        rounds = self._rounds(train_parts, val_parts, tr_sizes, len(snapshots) - 1)
+        self.booster_ = self._train_dask(train_parts, tr_sizes, rounds)
+        margin, y_val = _gather_margins(self._client, self.booster_, val_parts)
+        return self._finish_fit(parts, as_of, snapshots, margin, y_val,
+                                train_rows=sum(s[0] for s in tr_sizes),
+                                train_positives=int(y_tr_sum))
+
+    def _cluster_matrices(self, parts: UserPartitions, snapshots):
+        """Per partition, persisted on the workers: the validation matrix and the stacked
+        training matrices; sets ``pipeline_`` (fitted on the validation snapshot)."""
+        from distributed import wait
+
         pipeline = dask_features.DaskFeaturePipeline(builders=self.builders,
                                                      lookback_days=self.lookback_days)
         windows = []
         for i, t in enumerate(snapshots):
             X = pipeline.fit_transform(parts, t) if i == 0 else pipeline.transform(parts, t)
             if i == 0:
-                self._check_category_of(pipeline)
+                self.pipeline_ = pipeline.to_local()
+                self._check_category()
             windows.append((X, dask_features.labels(parts, t, self.horizon_days, self.category)))
-        local_pipe = pipeline.to_local()
-        val_parts, train_parts = _matrices(local_pipe, windows[:1]), _matrices(local_pipe,
-                                                                                windows[1:])
-        val_parts, train_parts = client.persist(val_parts), client.persist(train_parts)
+        client = self._client
+        val_parts = client.persist(_matrices(self.pipeline_, windows[:1]))
+        train_parts = client.persist(_matrices(self.pipeline_, windows[1:]))
         wait([val_parts, train_parts])
         sizes = client.compute([delayed(_rows_and_positives)(p) for p in train_parts + val_parts],
                                sync=True)
         n = parts.npartitions
-        tr_sizes, val_sizes = sizes[:n], sizes[n:]
-        y_tr_sum, y_val_sum = sum(s[1] for s in tr_sizes), sum(s[1] for s in val_sizes)
-        self._check_label_counts(y_tr_sum, y_val_sum)
-        rounds = self._rounds(client, local_pipe, train_parts, val_parts, tr_sizes)
-        booster = self._train_dask(client, local_pipe, train_parts, tr_sizes, rounds)
-        margin, y_val = _gather_margins(client, booster, val_parts)
-        self.pipeline_ = local_pipe
-        self.booster_ = booster
-        self.calibration_ = self._fit_calibration(margin, y_val)
-        self.decile_edges_ = np.quantile(self._calibrated(margin), np.linspace(0.1, 0.9, 9))
-        self.as_of_ = as_of
-        self.snapshots_ = snapshots
-        n_tr = sum(s[0] for s in tr_sizes)
-        self.validation_ = {
-            "train_rows": int(n_tr), "train_positive_rate": float(y_tr_sum / max(n_tr, 1)),
-            "validation_rows": int(len(y_val)), "validation_positive_rate": float(y_val.mean()),
-            "best_iteration": int(rounds)}
-        self.classes_ = np.array([0, 1])
-        return self
+        return val_parts, train_parts, sizes[:n], sum(s[1] for s in sizes[n:])
 
-    def _check_category_of(self, pipeline: FeaturePipeline) -> None:
-        self.pipeline_ = pipeline
-        try:
-            self._check_category()
-        finally:
-            del self.pipeline_
+    def _fit_population(self, tables, as_of) -> None:
+        """Decile cut points from every user's score at ``as_of`` (only scores come back);
+        the drift reference from a sample of at most ``reference_rows`` users' features."""
+        parts = as_partitions(tables)
+        X = dask_features.transform(self.pipeline_, parts, as_of)
+        per_part = -(-self.reference_rows // parts.npartitions)
+        shared = delayed(self, pure=True)
+        pieces = dask.compute(*[delayed(_population_part)(shared, x, per_part, i)
+                                for i, x in enumerate(X.to_delayed())])
+        scores = np.concatenate([p[0] for p in pieces])
+        sample = np.vstack([p[1] for p in pieces])
+        self._set_population(scores, sample, self.score_matrix(sample))
 
-    def _check_label_counts(self, y_tr_sum: int, y_val_sum: int) -> None:
-        self._check_labels(np.ones(int(y_tr_sum)), np.ones(int(y_val_sum)))
+    def features(self, tables, as_of=None, users=None):
+        """The feature table at ``as_of``: lazy and per partition for Dask tables."""
+        if is_dask(tables):
+            check_is_fitted(self, "booster_")
+            return dask_features.transform(self.pipeline_, tables,
+                                           self.as_of_ if as_of is None else as_of)
+        return super().features(tables, as_of, users)
 
-    def _rounds(self, client, pipeline, train_parts, val_parts, tr_sizes) -> int:
+    def _rounds(self, train_parts, val_parts, tr_sizes, n_train_snapshots: int) -> int:
         """Boosting rounds: the given number, or early stopping on a local sample."""
         if self.n_estimators != "auto":
             return int(self.n_estimators)
+        client = self._client
         take, users = [], 0
         for i, (rows, _) in enumerate(tr_sizes):
             take.append(i)
-            users += rows // max(self._n_train_snapshots, 1)
+            users += rows // max(n_train_snapshots, 1)
             if users >= self.rounds_sample_users:
                 break
         train = client.compute([train_parts[i] for i in take], sync=True)
@@ -159,16 +181,17 @@ class DaskPropensityModel(PropensityModel):
         X_tr, y_tr = np.vstack([p[0] for p in train]), np.concatenate([p[1] for p in train])
         X_val, y_val = np.vstack([p[0] for p in valid]), np.concatenate([p[1] for p in valid])
         local = PropensityModel(**{**self._local_params(), "n_estimators": 3000})
-        local.pipeline_ = pipeline
+        local.pipeline_ = self.pipeline_
         booster = local._train(X_tr, y_tr, X_val, y_val)
         return int(booster.best_iteration or booster.num_trees())
 
     def _local_params(self) -> dict[str, Any]:
         """Parameters a plain PropensityModel takes (LightGBM's included)."""
-        dask_only = ("client", "rounds_sample_users", "npartitions")
+        dask_only = ("client", "rounds_sample_users", "npartitions", "reference_rows")
         return {k: v for k, v in self.get_params().items() if k not in dask_only}
 
-    def _train_dask(self, client, pipeline, train_parts, tr_sizes, rounds: int) -> lgb.Booster:
+    def _train_dask(self, train_parts, tr_sizes, rounds: int) -> lgb.Booster:
+        pipeline, client = self.pipeline_, self._client
         n_features = len(pipeline.feature_names_)
         chunks, rows = _one_chunk_per_worker(client, train_parts, [r for r, _ in tr_sizes])
         pieces = list(zip(chunks, rows, strict=True))
@@ -194,9 +217,9 @@ class DaskPropensityModel(PropensityModel):
         check_is_fitted(self, "booster_")
         local = PropensityModel(**{**self._local_params(),
                                    "n_estimators": self.validation_["best_iteration"]})
-        for name in ("pipeline_", "booster_", "calibration_", "decile_edges_", "as_of_",
-                     "validation_", "classes_", "snapshots_"):
-            setattr(local, name, getattr(self, name))
+        for name, value in vars(self).items():  # every fitted attribute, whatever it is
+            if name.endswith("_") and not name.startswith("_"):
+                setattr(local, name, value)
         return local
 
 
@@ -268,42 +291,12 @@ def _gather_margins(client, booster, parts) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate([m for m, _ in out]), np.concatenate([y for _, y in out])
 
 
-# -- evaluation and scoring of any fitted model on Dask tables --------------------------------
-def evaluate_dask(model: PropensityModel, tables, as_of=None, *, oracle: pd.Series | None = None,
-                  label: str | None = None):
-    """``model.evaluate`` on Dask tables: features and scores per partition, metrics here.
-
-    Only the scores and labels (two numbers per user) come back to this process.
-    """
-    from targeting.evaluation.metrics import PropensityEvaluation
-
-    check_is_fitted(model, "booster_")
-    parts = as_partitions(tables)
-    as_of = model.as_of_ if as_of is None else pd.Timestamp(as_of)
-    X = dask_features.transform(model.pipeline_, parts, as_of)
-    y = dask_features.labels(parts, as_of, model.horizon_days, model.category)
-    shared = delayed(model, pure=True)  # one copy of the booster in the graph
-    pieces = dask.compute(*[delayed(_scores_and_labels)(shared, x, t)
-                            for x, t in zip(X.to_delayed(), y.to_delayed(), strict=True)])
-    users = np.concatenate([p[0] for p in pieces])
-    scores = np.concatenate([p[1] for p in pieces])
-    labels = np.concatenate([p[2] for p in pieces])
-    oracle_values = None if oracle is None else oracle.reindex(users).to_numpy()
-    name = label or f"propensity[{model.category}] ({'+'.join(model.builders)}) on Dask"
-    evaluation = PropensityEvaluation.from_scores(labels, scores, label=name,
-                                                  oracle=oracle_values)
-    evaluation.extra.update(as_of=str(as_of), horizon_days=model.horizon_days)
-    return evaluation
-
-
-def _scores_and_labels(model: PropensityModel, X: pd.DataFrame, y: pd.Series):
-    X = X[model.pipeline_.has_record(X)]
-    p = model.score_matrix(model.pipeline_.to_matrix(X))
-    return X.index.to_numpy(), p, y.reindex(X.index).to_numpy()
-
-
-def features_dask(model: PropensityModel, tables: Mapping | UserPartitions, as_of=None):
-    """``model.features`` on Dask tables (lazy Dask dataframe indexed by ``user_id``)."""
-    check_is_fitted(model, "booster_")
-    return dask_features.transform(model.pipeline_, tables, model.as_of_ if as_of is None
-                                   else as_of)
+def _population_part(model: PropensityModel, X: pd.DataFrame, n_sample: int, part: int):
+    """Scores of a partition's users who exist at ``as_of``, and a sample of their matrix."""
+    matrix = model.pipeline_.to_matrix(X[model.pipeline_.has_record(X)])
+    if len(matrix) > n_sample:
+        rng = np.random.default_rng([model.random_state, part])
+        keep = np.sort(rng.choice(len(matrix), n_sample, replace=False))
+    else:
+        keep = slice(None)
+    return model.score_matrix(matrix), matrix[keep]

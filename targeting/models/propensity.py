@@ -25,12 +25,12 @@ from sklearn.metrics import roc_auc_score
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
-from targeting.data.engines import is_dask
+from targeting.data.dates import as_of_for
+from targeting.data.labels import purchase_labels
 from targeting.data.schema import InsufficientDataError, validate
-from targeting.features.common import as_timestamp
-from targeting.features.labels import purchase_labels
 from targeting.features.pipeline import BUILDERS, FeaturePipeline
 from targeting.features.reference import FeatureReference
+from targeting.models._base import Scorable, decile_edges
 from targeting.models._params import LightGBMParamsMixin
 
 _DEFAULT_LGB = {
@@ -47,7 +47,7 @@ MIN_LEAD_DAYS = 30  # history a snapshot needs before it: users must have had ti
 _EVENT_TIMES = (("orders", "ts"), ("social_events", "ts"), ("groups", "joined_at"))
 
 
-class PropensityModel(LightGBMParamsMixin, ClassifierMixin, BaseEstimator):
+class PropensityModel(Scorable, LightGBMParamsMixin, ClassifierMixin, BaseEstimator):
     """LightGBM propensity model with its feature pipeline inside.
 
     Parameters
@@ -138,8 +138,21 @@ class PropensityModel(LightGBMParamsMixin, ClassifierMixin, BaseEstimator):
         """Train on point-in-time snapshots before ``as_of`` (see the module docstring)."""
         self._check_params()
         validate(tables, require=("orders",))
-        as_of = _as_of(tables, as_of)
+        as_of = as_of_for(tables, as_of)
         snapshots = self.snapshot_dates(tables, as_of)
+        (X_val, y_val), (X_tr, y_tr) = self._snapshot_matrices(tables, snapshots)
+        self._check_labels(int(y_tr.sum()), int(y_val.sum()))
+        self.booster_ = self._train(X_tr, y_tr, X_val, y_val)
+        margin = self.booster_.predict(X_val, raw_score=True)
+        return self._finish_fit(tables, as_of, snapshots, margin, y_val,
+                                train_rows=len(y_tr), train_positives=int(y_tr.sum()))
+
+    def _snapshot_matrices(self, tables, snapshots):
+        """Model matrix and labels of the validation snapshot, and of the training ones stacked.
+
+        Fits ``pipeline_`` on the validation snapshot (the newest). Each snapshot keeps only the
+        users who exist at its date; the training snapshots share ``max_train_rows``.
+        """
         self.pipeline_ = FeaturePipeline(builders=self.builders,
                                          lookback_days=self.lookback_days)
         per_snapshot = max(1, self.max_train_rows // max(len(snapshots) - 1, 1))
@@ -157,22 +170,26 @@ class PropensityModel(LightGBMParamsMixin, ClassifierMixin, BaseEstimator):
                 X = X.iloc[np.sort(rng.choice(len(X), per_snapshot, replace=False))]
             y_t = purchase_labels(tables, t, self.horizon_days, self.category, X.index)
             windows.append((self.pipeline_.to_matrix(X), y_t.to_numpy()))
-        (X_val, y_val), train = windows[0], windows[1:]
-        X_tr = np.vstack([w[0] for w in train])
-        y_tr = np.concatenate([w[1] for w in train])
-        self._check_labels(y_tr, y_val)
-        self.booster_ = self._train(X_tr, y_tr, X_val, y_val)
-        margin = self.booster_.predict(X_val, raw_score=True)
+        train = windows[1:]
+        return windows[0], (np.vstack([w[0] for w in train]),
+                            np.concatenate([w[1] for w in train]))
+
+    def _finish_fit(self, tables, as_of: pd.Timestamp, snapshots: list[pd.Timestamp],
+                    margin: np.ndarray, y_val: np.ndarray, *, train_rows: int,
+                    train_positives: int) -> PropensityModel:
+        """Everything after boosting, shared by every engine: calibration on the validation
+        margin, the population at ``as_of`` (deciles, drift reference) and the fit summary."""
         self.calibration_ = self._fit_calibration(margin, y_val)
         self.as_of_ = as_of
         self.snapshots_ = snapshots
         self._fit_population(tables, as_of)
         self.validation_ = {
-            "train_rows": int(len(y_tr)), "train_positive_rate": float(y_tr.mean()),
+            "train_rows": int(train_rows),
+            "train_positive_rate": float(train_positives / max(train_rows, 1)),
             "validation_rows": int(len(y_val)),
             "validation_positive_rate": float(y_val.mean()),
             "validation_auc": float(roc_auc_score(y_val, margin)),
-            "train_snapshots": len(train),
+            "train_snapshots": len(snapshots) - 1,
             "first_snapshot": str(snapshots[-1].date()),
             "best_iteration": int(self.booster_.best_iteration or self.booster_.num_trees()),
         }
@@ -190,10 +207,17 @@ class PropensityModel(LightGBMParamsMixin, ClassifierMixin, BaseEstimator):
         X = self.pipeline_.transform(tables, as_of)
         matrix = self.pipeline_.to_matrix(X[self.pipeline_.has_record(X)])
         scores = self.score_matrix(matrix)
-        self.decile_edges_ = np.quantile(scores, np.linspace(0.1, 0.9, 9))
+        self._set_population(scores, matrix, scores)
+
+    def _set_population(self, scores: np.ndarray, matrix: np.ndarray,
+                        matrix_scores: np.ndarray) -> None:
+        """Decile cut points from ``scores``; the drift reference from ``matrix`` (a sample of
+        the same population may do) and its scores."""
+        self.decile_edges_ = decile_edges(scores)
         # Binned shares only (no rows): drift at scoring time is measured against these.
         self.reference_ = FeatureReference.fit(matrix, self.pipeline_.feature_names_,
-                                               self.pipeline_.categorical_indices_, scores)
+                                               self.pipeline_.categorical_indices_,
+                                               matrix_scores)
 
     # -- the snapshot schedule -----------------------------------------------------------------
     @property
@@ -218,7 +242,7 @@ class PropensityModel(LightGBMParamsMixin, ClassifierMixin, BaseEstimator):
         >>> (world.as_of - dates[0]).days, (dates[0] - dates[1]).days
         (30, 15)
         """
-        as_of = _as_of(tables, as_of)
+        as_of = as_of_for(tables, as_of)
         start = data_start(tables)
         h, step = pd.Timedelta(days=self.horizon_days), pd.Timedelta(days=self.step_days)
         validation = as_of - h
@@ -254,11 +278,12 @@ class PropensityModel(LightGBMParamsMixin, ClassifierMixin, BaseEstimator):
             raise ValueError(f"unknown category {self.category!r}: the data before as_of have "
                              f"{known}")
 
-    def _check_labels(self, y_tr: np.ndarray, y_val: np.ndarray) -> None:
-        for name, y in (("training", y_tr), ("validation", y_val)):
-            if y.sum() < 20:
+    def _check_labels(self, train_positives: int, validation_positives: int) -> None:
+        for name, positives in (("training", train_positives),
+                                ("validation", validation_positives)):
+            if positives < 20:
                 raise InsufficientDataError(
-                    f"only {int(y.sum())} buyers of {self.category!r} in the {name} window(s): "
+                    f"only {positives} buyers of {self.category!r} in the {name} window(s): "
                     "too few to learn from; use a longer horizon_days, more history or another "
                     "category")
 
@@ -288,10 +313,6 @@ class PropensityModel(LightGBMParamsMixin, ClassifierMixin, BaseEstimator):
                  users: Sequence | None = None) -> pd.DataFrame:
         """The model's feature table at ``as_of`` (the fitted pipeline's transform)."""
         check_is_fitted(self, "booster_")
-        if is_dask(tables):
-            from targeting.models.dask import features_dask
-
-            return features_dask(self, tables, as_of)
         return self.pipeline_.transform(tables, as_of, users=users)
 
     def score_matrix(self, X: np.ndarray) -> np.ndarray:
@@ -308,58 +329,6 @@ class PropensityModel(LightGBMParamsMixin, ClassifierMixin, BaseEstimator):
 
     def predict(self, X: pd.DataFrame, threshold: float = 0.5) -> np.ndarray:
         return (self.predict_proba(X)[:, 1] >= threshold).astype(int)
-
-    def decile(self, scores: np.ndarray) -> np.ndarray:
-        """Decile against the validation distribution: 1 = top 10 %, 10 = bottom."""
-        return 10 - np.searchsorted(self.decile_edges_, scores, side="right")
-
-    # -- evaluating --------------------------------------------------------------------------
-    def evaluate(self, tables, as_of=None, *, oracle: pd.Series | None = None, label=None,
-                 baselines: bool = True):
-        """Evaluate on the window after ``as_of`` (default: where training stopped).
-
-        The users are those who exist at ``as_of``. Beside the model, the evaluation holds
-        the classic baselines on the same users and window (recency, frequency, RFM, BG/NBD;
-        see :mod:`targeting.evaluation.baselines`) unless ``baselines=False``.
-
-        ``tables`` may also be Dask tables (see :mod:`targeting.models.dask`).
-
-        ``tables`` may be a :class:`~targeting.DemoWorld`; then the window is the world's
-        evaluation window and the oracle (true probabilities) comes from its truth.
-
-        Returns
-        -------
-        PropensityEvaluation
-        """
-        from targeting.evaluation.baselines import baseline_scores
-        from targeting.evaluation.metrics import PropensityEvaluation
-
-        check_is_fitted(self, "booster_")
-        if is_dask(tables):  # features and scores per partition; metrics here
-            from targeting.models.dask import evaluate_dask
-
-            return evaluate_dask(self, tables, as_of, oracle=oracle, label=label)
-        if hasattr(tables, "truth"):
-            world = tables
-            tables, as_of = world.tables, as_of or world.as_of
-            if oracle is None and self.category is not None:
-                oracle = world.truth["purchase_proba"][self.category]
-        as_of = self.as_of_ if as_of is None else _as_of(tables, as_of)
-        _check_label_window(tables, as_of, self.horizon_days)
-        X = self.features(tables, as_of)
-        X = X[self.pipeline_.has_record(X)]  # the users who exist at as_of
-        y = purchase_labels(tables, as_of, self.horizon_days, self.category, X.index)
-        p = self.score_matrix(self.pipeline_.to_matrix(X))
-        oracle_values = None if oracle is None else oracle.reindex(X.index).to_numpy()
-        name = label or f"propensity[{self.category}] ({'+'.join(self.builders)})"
-        evaluation = PropensityEvaluation.from_scores(y.to_numpy(), p, label=name,
-                                                      oracle=oracle_values)
-        if baselines and "orders" in tables:
-            evaluation.add_baselines(
-                baseline_scores(tables, as_of, X.index, self.category, self.horizon_days),
-                y.to_numpy())
-        evaluation.extra.update(as_of=str(as_of), horizon_days=self.horizon_days)
-        return evaluation
 
     def feature_importance(self, kind: str = "gain") -> pd.Series:
         """LightGBM importance per feature, largest first."""
@@ -379,24 +348,6 @@ def data_start(tables: Mapping[str, pd.DataFrame]) -> pd.Timestamp:
         raise InsufficientDataError("no dated events: orders, social_events or groups must "
                                     "have at least one row")
     return min(starts)
-
-
-def _check_label_window(tables: Mapping[str, pd.DataFrame], as_of, horizon_days: int) -> None:
-    """Refuse a label window that runs past the last order: its buyers are not known yet."""
-    last = tables["orders"]["ts"].max()
-    end = as_of + pd.Timedelta(days=horizon_days)
-    latest = last + pd.Timedelta(days=1) - pd.Timedelta(days=horizon_days)
-    if pd.notna(last) and end > last + pd.Timedelta(days=1):
-        raise InsufficientDataError(
-            f"the {horizon_days}-day label window after as_of={as_of.date()} ends on "
-            f"{end.date()}, after the data (last order {last.date()}): evaluate at an as_of "
-            f"no later than {latest.date()} or with a shorter horizon")
-
-
-def _as_of(tables: Mapping[str, pd.DataFrame], as_of) -> pd.Timestamp:
-    """``as_of`` as a Timestamp in the data's time zone convention."""
-    like = next((tables[n][c] for n, c in _EVENT_TIMES if n in tables), None)
-    return as_timestamp(as_of, like)
 
 
 def _longest_horizon_hint(found_days: int) -> str:

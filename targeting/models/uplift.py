@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 
 from targeting.data.schema import SchemaError
 from targeting.data.vocab import CONTROL_ARM
+from targeting.models._base import Scorable, decile_edges
 from targeting.models._params import LightGBMParamsMixin
 
 LEARNERS = ("s", "t", "x", "class_transformation", "dr")
@@ -297,6 +298,46 @@ class UpliftModel(LightGBMParamsMixin, BaseEstimator):
         (200, 143)
         """
         return UpliftExplainer(self, pipeline, arm)
+
+
+class UpliftScorer(Scorable):
+    """An uplift model seen through the scoring contract (what MLflow stores and ``score()`` uses).
+
+    ``score`` is the recommended arm's predicted uplift; ``decile`` ranks it against the
+    campaign the model was trained on; the extra columns are ``arm`` (the recommended arm, or the
+    control when no arm is predicted to help) and ``uplift_<arm>`` for every arm.
+
+    Parameters
+    ----------
+    model : UpliftModel
+        Fitted on the matrix of ``pipeline``.
+    pipeline : FeaturePipeline
+    reference_scores : array, optional
+        The uplift scores the decile cut points come from (default: all in decile 1).
+
+    Examples
+    --------
+    >>> import targeting as tg
+    >>> world = tg.demo_world(n_users=4_000, seed=1)
+    >>> data = tg.campaign_dataset(world.tables, "spring_push")
+    >>> model = UpliftModel("t", n_estimators=20, progress=False).fit(data.X, data.y, data.arm)
+    >>> scorer = UpliftScorer(model, data.pipeline, model.predict(data.X))
+    >>> sorted(scorer.extra_columns(data.pipeline.to_matrix(data.X.head(3))))[:2]
+    ['arm', 'uplift_coupon']
+    """
+
+    def __init__(self, model: UpliftModel, pipeline, reference_scores=None):
+        self.model, self.pipeline_ = model, pipeline
+        self.decile_edges_ = (np.zeros(9) if reference_scores is None
+                              else decile_edges(reference_scores))
+
+    def score_matrix(self, X: np.ndarray) -> np.ndarray:
+        return self.model.predict(X)
+
+    def extra_columns(self, X: np.ndarray) -> dict[str, np.ndarray]:
+        uplift = self.model.predict_uplift(X)
+        return {"arm": self.model.recommend(X),
+                **{f"uplift_{arm}": uplift[arm].to_numpy() for arm in uplift.columns}}
 
 
 class UpliftExplainer:

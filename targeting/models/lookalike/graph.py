@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from targeting.features.common import as_timestamp
+from targeting.data.dates import as_timestamp
+from targeting.features.graph import group_memberships
 
 
 class GroupGraph:
@@ -33,13 +34,12 @@ class GroupGraph:
         social = identity.dropna(subset=["social_id"])
         social_row = pd.Series(pos.reindex(social.user_id.to_numpy()).to_numpy(),
                                index=social.social_id.astype("int64").to_numpy())
-        groups = tables["groups"]
-        groups = groups[groups.joined_at < as_timestamp(as_of, groups.joined_at)]
+        groups = group_memberships(tables, as_of)
         rows = social_row.reindex(groups.social_id.to_numpy()).to_numpy()
         keep = ~np.isnan(rows)
         member_row = rows[keep].astype(np.int64)
         member_group = groups.group_id.to_numpy()[keep]
-        owner = (groups.role.astype(str).to_numpy() == "owner")[keep]
+        owner = groups.is_owner.to_numpy()[keep]
         self.owner_of = pd.Series(member_group[owner], index=member_row[owner])
         ties = self._referral_ties(tables, pos, social_row, as_of)
         links = pd.DataFrame({"row": member_row, "group": member_group})

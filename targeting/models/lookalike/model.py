@@ -34,8 +34,9 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
-from targeting.features.common import as_timestamp
+from targeting.data.dates import as_timestamp
 from targeting.features.pipeline import BUILDERS, FeaturePipeline
+from targeting.models._base import Scorable, decile_edges
 from targeting.models._params import LightGBMParamsMixin
 from targeting.models.lookalike.graph import GroupGraph
 from targeting.models.lookalike.pu import BaggedPU
@@ -539,20 +540,8 @@ class LookalikeModel(LightGBMParamsMixin, BaseEstimator):
     def decile(self, scores: np.ndarray) -> np.ndarray:
         return self.scorer_.decile(scores)
 
-    def evaluate(self, world=None, sizes: Sequence[float] = SIZES, category: str | None = None):
-        """Held-out seed recall and lift per method and size; with a demo world, also precision
-        and recall against its planted segment and the audience's true purchase rate.
 
-        Returns
-        -------
-        LookalikeEvaluation
-        """
-        from targeting.evaluation.audience import evaluate_lookalike
-
-        return evaluate_lookalike(self, world, sizes, category)
-
-
-class LookalikeScorer:
+class LookalikeScorer(Scorable):
     """The feature-based part of a fitted model, without any user id: what MLflow stores.
 
     ``score_matrix`` ranks any user by the classifier and similarity methods blended with their
@@ -568,7 +557,7 @@ class LookalikeScorer:
         self.blend_ = model._blend_features
         self.scaler_ = model._space0
         self.seed_size_ = int(model.is_seed_.sum())
-        self.decile_edges_ = np.quantile(universe_scores, np.linspace(0.1, 0.9, 9))
+        self.decile_edges_ = decile_edges(universe_scores)
 
     def score_matrix(self, X: np.ndarray) -> np.ndarray:
         cols = []
@@ -580,8 +569,6 @@ class LookalikeScorer:
             cols.append(_standardised(np.asarray(raw, dtype=float), self.stats_[m]))
         return apply_stack(self.blend_, np.column_stack(cols))
 
-    def decile(self, scores: np.ndarray) -> np.ndarray:
-        return 10 - np.searchsorted(self.decile_edges_, scores, side="right")
 
 
 # -- helpers ---------------------------------------------------------------------------------------

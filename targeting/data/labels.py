@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from targeting.data.dates import as_timestamp
 from targeting.data.identity import resolve_identity
-from targeting.features.common import as_timestamp
 
 
 def purchase_labels(tables: dict[str, pd.DataFrame], as_of, horizon_days: int,

@@ -1,0 +1,152 @@
+"""The package's layering, read from its source: imports run down the layers, never up, never round.
+
+Every ``import`` statement is parsed, the lazy ones inside functions included, so a late import
+cannot hide a dependency. The order (lowest first) is written and justified in
+``docs/architecture.md``.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "targeting"
+
+# Lowest first. A module may import its own layer or any layer below it.
+LAYERS = [
+    ("data", "privacy"),
+    ("features",),
+    ("models",),
+    ("evaluation",),
+    ("scoring",),
+    ("store", "tracking", "server", "distributed"),
+    ("experiments", "review", "loop", "community"),
+    ("cli",),
+]
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _layer(module: str) -> int | None:
+    """The layer of ``targeting.x.y`` (None for the package root, which re-exports)."""
+    parts = module.split(".")
+    if len(parts) < 2:
+        return None
+    for rank, names in enumerate(LAYERS):
+        if parts[1] in names:
+            return rank
+    raise AssertionError(f"{module} is in no layer: add it to LAYERS and docs/architecture.md")
+
+
+def _imports(path: Path) -> list[tuple[str, int]]:
+    """Every ``targeting`` module imported by ``path`` (lazy imports included), with its line."""
+    module = _module_name(path)
+    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found += [(a.name, node.lineno) for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(anchor + ([base] if base else []))
+            found.append((base, node.lineno))
+            # ``from targeting.x import y`` may name a submodule y: count it as x.y
+            found += [(f"{base}.{a.name}", node.lineno) for a in node.names
+                      if _is_module(f"{base}.{a.name}")]
+    return [(name, line) for name, line in found if name.split(".")[0] == "targeting"]
+
+
+def _is_module(name: str) -> bool:
+    rel = Path(*name.split("."))
+    return ((PACKAGE.parent / rel).with_suffix(".py").exists()
+            or (PACKAGE.parent / rel / "__init__.py").exists())
+
+
+def _sources() -> list[Path]:
+    return sorted(PACKAGE.rglob("*.py"))
+
+
+def test_no_import_runs_up_the_layers():
+    upward = []
+    for path in _sources():
+        module = _module_name(path)
+        mine = _layer(module)
+        if mine is None:
+            continue
+        for name, line in _imports(path):
+            theirs = _layer(name)
+            if theirs is not None and theirs > mine:
+                upward.append(f"{path.relative_to(PACKAGE.parent)}:{line} imports {name} "
+                              f"({LAYERS[theirs][0]} is above {LAYERS[mine][0]})")
+    assert not upward, "imports that run up the layers:\n" + "\n".join(upward)
+
+
+def test_no_import_cycle_between_files():
+    graph: dict[str, set[str]] = {}
+    for path in _sources():
+        module = _module_name(path)
+        targets = {name for name, _ in _imports(path) if _is_module(name) and name != module}
+        # a package's __init__ re-exporting its own children is not a cycle with them
+        graph[module] = {t for t in targets if not module.startswith(t + ".")
+                         and not (path.name == "__init__.py" and t.startswith(module + "."))}
+    cycles = _cycles(graph)
+    assert not cycles, "import cycles:\n" + "\n".join(" -> ".join(c) for c in cycles)
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """One cycle per strongly connected component with more than one file (Tarjan)."""
+    index, low, stack, on_stack, out = {}, {}, [], set(), []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                out.append(sorted(component))
+
+    sys.setrecursionlimit(10_000)
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_the_checker_sees_lazy_and_relative_imports(tmp_path):
+    source = tmp_path / "x.py"
+    source.write_text("def f():\n    from targeting.cli import main\n")
+    # parse as if the file were targeting/data/x.py
+    tree = ast.parse(source.read_text())
+    lazy = [n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+    assert lazy and lazy[0].module == "targeting.cli"
+    assert _layer("targeting.cli") > _layer("targeting.data.x")
+
+
+@pytest.mark.parametrize("heavy", ["mlflow", "shap", "dask", "distributed", "pyspark"])
+def test_import_targeting_does_not_import_heavy_libraries(heavy):
+    code = f"import sys, targeting; print({heavy!r} in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False", f"import targeting imported {heavy}"
