@@ -1,7 +1,8 @@
 """The API reference site builds with ``mkdocs build --strict`` and documents the public API.
 
 A broken cross-reference or a docstring that griffe cannot parse is a warning, and ``--strict``
-turns it into a failed build, so these tests fail CI on it. One build takes about 10 s.
+turns it into a failed build, so these tests fail CI on it. One build: 8.5 s on a quiet 2-core
+machine, 18 s under load; the module (two builds) 37 s under load.
 """
 
 from __future__ import annotations
