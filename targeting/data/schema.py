@@ -159,6 +159,7 @@ CONTRACTS: dict[str, TableContract] = {
         ), time_column="ts", description="conversions for attribution"),
     )
 }
+"""The table contracts by table name: columns, kinds, keys and time column of each table."""
 
 
 def validate(tables: Mapping[str, pd.DataFrame], *, require: tuple[str, ...] = ()) -> None:

@@ -67,8 +67,8 @@ class DaskPropensityModel(PropensityModel):
     reference_rows : int, default 100_000
         Users sampled (evenly over partitions) for the drift reference; the decile cut points
         use every user's score.
-    Other parameters
-        As :class:`~targeting.PropensityModel`.
+    **lightgbm_params
+        These and the other parameters: as :class:`~targeting.PropensityModel`.
 
     Examples
     --------
