@@ -19,7 +19,8 @@ import pandas as pd
 from _timing import timed
 
 from targeting.data.demo import demo_journeys
-from targeting.evaluation.attribution import attribute, journeys
+from targeting.evaluation.attribution import attribute
+from targeting.evaluation.journeys import journeys
 
 
 def sample_paths() -> pd.DataFrame:

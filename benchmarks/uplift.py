@@ -17,7 +17,7 @@ from _timing import timed
 from causalml.metrics import auuc_score, qini_score
 from sklift import metrics as sk
 
-from targeting.evaluation import metrics as m
+from targeting.evaluation import uplift_metrics as m
 
 warnings.simplefilter("ignore", FutureWarning)
 

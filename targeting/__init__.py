@@ -30,7 +30,7 @@ _API = {
     "PropensityModel": "models.propensity", "UpliftModel": "models.uplift",
     "evaluate": "evaluation",
     "attribute": "evaluation.attribution", "compare_attribution": "evaluation.attribution",
-    "journeys": "evaluation.attribution", "journeys_from_paths": "evaluation.attribution",
+    "journeys": "evaluation.journeys", "journeys_from_paths": "evaluation.journeys",
     "LookalikeEvaluation": "evaluation.audience", "segment_seed": "evaluation.audience",
     "CampaignReport": "evaluation.campaign", "campaign_report": "evaluation.campaign",
     "DriftReport": "evaluation.drift",
@@ -79,16 +79,12 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
         validate,
     )
     from targeting.evaluation import evaluate  # noqa: F401
-    from targeting.evaluation.attribution import (  # noqa: F401
-        attribute,
-        compare_attribution,
-        journeys,
-        journeys_from_paths,
-    )
+    from targeting.evaluation.attribution import attribute, compare_attribution  # noqa: F401
     from targeting.evaluation.audience import LookalikeEvaluation, segment_seed  # noqa: F401
     from targeting.evaluation.campaign import CampaignReport, campaign_report  # noqa: F401
     from targeting.evaluation.drift import DriftReport  # noqa: F401
     from targeting.evaluation.explain import Explanation, explain  # noqa: F401
+    from targeting.evaluation.journeys import journeys, journeys_from_paths  # noqa: F401
     from targeting.evaluation.metrics import PropensityEvaluation  # noqa: F401
     from targeting.evaluation.planning import CampaignPlan, plan_campaign  # noqa: F401
     from targeting.evaluation.uplift import (  # noqa: F401

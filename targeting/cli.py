@@ -77,7 +77,7 @@ def _run_demo(n_users, seed, category, experiment, progress, runner) -> dict:
     comparison = tg.compare_attribution(
         trips, truth=world.truth["channel_credit"].set_index("channel").share)
     from targeting.data.demo import HOLDOUT_CHANNEL, HOLDOUT_ID
-    from targeting.evaluation.attribution import incrementality
+    from targeting.evaluation.incrementality import incrementality
     from targeting.tracking import log_attribution
 
     lift = incrementality(world.tables, HOLDOUT_ID, HOLDOUT_CHANNEL)

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 import targeting as tg
-from targeting.evaluation.attribution import attribute, compare_attribution, journeys
+from targeting.evaluation.attribution import attribute, compare_attribution
+from targeting.evaluation.journeys import journeys
 
 
 @pytest.fixture(scope="module")
@@ -34,9 +35,9 @@ def sample_paths():
 
 def _dense_removal_effects(paths, order):
     """The previous closed form, kept as the reference: dense (I - Q) solves, string states."""
-    from targeting.evaluation.attribution import SEP, _touches
+    from targeting.evaluation.journeys import SEP, touches
 
-    t = _touches(paths)
+    t = touches(paths)
     state = t.channel.astype(object)
     for lag in range(1, order):
         earlier = t.groupby("row").channel.shift(lag)
@@ -72,13 +73,13 @@ def _dense_removal_effects(paths, order):
     return pd.DataFrame(effects, index=["conversions", "value"]).T
 
 
-def _touches(rows):
+def _touch_rows(rows):
     return pd.DataFrame(rows, columns=["user_id", "ts", "channel"]).assign(
         ts=lambda f: pd.to_datetime(f.ts))
 
 
 def test_journeys_sort_cut_and_count_what_they_leave_out():
-    touches = _touches([
+    touches = _touch_rows([
         (1, "2026-01-05", "search"), (1, "2026-01-01", "video"),   # unsorted on purpose
         (1, "2026-01-10", "moments"),                              # after the conversion
         (2, "2026-01-01", None),                                   # no channel
@@ -231,20 +232,20 @@ def test_markov_matches_channel_attribution_within_its_simulation_noise(paths):
 
 @pytest.mark.parametrize("order", [1, 2, 3, 4])
 def test_sparse_markov_equals_the_dense_closed_form(order, sample_paths):
-    from targeting.evaluation.attribution import _markov_credit
+    from targeting.evaluation.markov import markov_credit
 
     small = journeys(tg.demo_world(n_users=3_000, seed=5).tables).paths
     for table in (small, sample_paths.head(400 if order == 4 else 1_500)):
-        ours = _markov_credit(table, order)
+        ours = markov_credit(table, order)
         reference = _dense_removal_effects(table, order).reindex(ours.index)
         np.testing.assert_allclose(ours.to_numpy(), reference.to_numpy(), rtol=1e-9,
                                    atol=1e-12)
 
 
 def test_markov_lu_fallback_equals_the_iteration(sample_paths):
-    from targeting.evaluation.attribution import _Chain
+    from targeting.evaluation.markov import MarkovChain
 
-    chain = _Chain.build(sample_paths, 3)
+    chain = MarkovChain.build(sample_paths, 3)
     weights = [sample_paths[c].to_numpy(dtype=float) for c in ("conversions", "nulls", "value")]
     iterated = chain.removal_effects(*weights)
     factorised = chain.removal_effects(*weights, max_steps=0)  # every sub-chain by sparse LU
@@ -253,14 +254,14 @@ def test_markov_lu_fallback_equals_the_iteration(sample_paths):
 
 def test_markov_stays_exact_on_a_slowly_mixing_chain():
     # A 3,000-touch loop on one channel: the iteration needs thousands of steps or the LU.
-    from targeting.evaluation.attribution import _markov_credit
+    from targeting.evaluation.markov import markov_credit
 
     paths = pd.DataFrame({"path": [" > ".join(["a"] * 3000 + ["b"]), "b > a > a > c", "c > b",
                                    "a"],
                           "conversions": [3, 2, 1, 0], "nulls": [1, 5, 2, 4],
                           "value": [30.0, 20.0, 10.0, 0.0]})
     for order in (1, 2):
-        ours = _markov_credit(paths, order)
+        ours = markov_credit(paths, order)
         reference = _dense_removal_effects(paths, order).reindex(ours.index)
         np.testing.assert_allclose(ours.to_numpy(), reference.to_numpy(), rtol=1e-9)
 
@@ -304,10 +305,10 @@ def test_markov_is_deterministic_and_orders_run(paths):
 
 
 def test_exact_and_sampled_shapley_agree(paths):
-    from targeting.evaluation.attribution import _shapley_credit
+    from targeting.evaluation.shapley import shapley_credit
 
-    exact, _ = _shapley_credit(paths)
-    sampled, se = _shapley_credit(paths, max_exact=0, n_permutations=3000)
+    exact, _ = shapley_credit(paths)
+    sampled, se = shapley_credit(paths, max_exact=0, n_permutations=3000)
     assert exact.conversions.sum() == pytest.approx(paths.conversions.sum())  # efficiency
     assert exact.value.sum() == pytest.approx(paths.value.sum())
     assert (abs(sampled.conversions - exact.conversions) < 4 * se + 1e-9).all()
@@ -360,7 +361,7 @@ def test_path_table_input_and_bad_input(paths):
         attribute(paths, "gut_feeling")
     with pytest.raises(ValueError, match="confidence in"):
         attribute(paths, "markov", confidence=90)
-    from targeting.evaluation.attribution import incrementality
+    from targeting.evaluation.incrementality import incrementality
 
     with pytest.raises(tg.SchemaError, match="needs the 'campaign' table"):
         incrementality({"touchpoints": paths}, "c", "group_chat")
@@ -392,7 +393,7 @@ def test_comparison_is_logged_as_one_run(mlflow_store, world, paths):
 
 
 def test_incrementality_sets_the_holdout_against_attribution(world):
-    from targeting.evaluation.attribution import incrementality
+    from targeting.evaluation.incrementality import incrementality
 
     inc = incrementality(world.tables, "group_chat_holdout_2026", "group_chat")
     rows = world.tables["campaign"]

@@ -11,7 +11,7 @@ from mlflow import MlflowClient
 from sklearn.model_selection import GridSearchCV
 
 import targeting as tg
-from targeting.evaluation import metrics as m
+from targeting.evaluation import uplift_metrics as m
 from targeting.models.uplift import LEARNERS
 from targeting.tracking import log_uplift
 

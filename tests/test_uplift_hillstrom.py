@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import targeting as tg
-from targeting.evaluation import metrics as m
+from targeting.evaluation import uplift_metrics as m
 from targeting.evaluation.uplift import splits
 
 DATA = Path(__file__).parent / "data" / "hillstrom.csv.gz"

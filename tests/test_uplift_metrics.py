@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
-from targeting.evaluation import metrics as m
+from targeting.evaluation import uplift_metrics as m
 
 sklift = pytest.importorskip("sklift.metrics")
 

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from targeting.data.schema import SchemaError
 from targeting.data.vocab import CONTROL_ARM
-from targeting.evaluation import metrics as m
+from targeting.evaluation import uplift_metrics as m
 
 if TYPE_CHECKING:
     from targeting.data.io import CampaignInput

@@ -1,0 +1,355 @@
+"""Uplift metrics: the Qini and uplift (gain) curves, their normalised areas (Qini coefficient,
+AUUC), uplift at k, uplift by decile and bootstrap intervals, for 0/1 outcomes and amounts.
+
+Tested point for point against scikit-uplift and causalml (``tests/test_uplift_metrics.py``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+# -- uplift ---------------------------------------------------------------------------------------
+# Conventions. The curves follow Radcliffe's Qini and the uplift (gain) curve with ties in the
+# score taken together, point for point as scikit-uplift computes them. Areas are normalised in
+# one of two ways, chosen with ``normalize``:
+#   "perfect"   (default) the area between the curve and the random line as a share of a perfect
+#               model's (scikit-uplift's qini_auc_score / uplift_auc_score): 1 perfect, 0 random;
+#   "mean_gain" causalml's convention: the curve divided by its end value, averaged over every
+#               user (ties broken in input order, so give it untied scores to compare).
+# Amounts (revenue). The curves take summed amounts instead of counts. The "perfect" ranking is
+# scikit-uplift's, with "responded" read as "spent something" and amounts ordering each group:
+#   Qini:   treated users by amount, largest first; then everyone who spent nothing; then control
+#           spenders, largest last (the key y*t - y*(1-t));
+#   uplift: treated spenders (largest first), control non-spenders, then treated non-spenders
+#           and control spenders (smallest first) in scikit-uplift's tie-break order.
+# Both are rankings one can actually make, so the perfect one scores 1, a ranking that ties
+# everyone (the random line) 0, and a random ranking about 0; with 0/1 outcomes (or amounts that
+# are a constant multiple of them) they are exactly scikit-uplift's. The reversed perfect
+# ranking scores -0.94 to -1.008 for AUUC and -0.60 to -0.68 for the Qini (both arms, spend and
+# conversion, Hillstrom campaign), as with scikit-uplift on 0/1 outcomes: not symmetric.
+# "mean_gain" divides by the curve's end value, which for a campaign with a small total effect
+# is small: values far outside [-1, 1] are then possible, as in causalml.
+NORMALIZATIONS = ("perfect", "mean_gain")
+
+
+def _uplift_inputs(y, uplift, treatment):
+    y, u, t = (np.asarray(a) for a in (y, uplift, treatment))
+    if not (len(y) == len(u) == len(t)):
+        raise ValueError(f"y, uplift and treatment differ in length: {len(y)}, {len(u)}, {len(t)}")
+    if t.dtype != bool and not np.issubdtype(t.dtype, np.number):
+        raise ValueError(f"treatment must be 0 (control) or 1 (treated), got values of type "
+                         f"{t.dtype}; map the arm names to 0/1 first")
+    t_int = t.astype(np.int8)
+    if np.any(t_int != t):
+        bad = np.unique(t[t_int != t])[:5].tolist()
+        raise ValueError(f"treatment must be 0 (control) or 1 (treated), found {bad}")
+    if not np.all((t_int == 0) | (t_int == 1)):
+        bad = np.unique(t_int[(t_int != 0) & (t_int != 1)])[:5].tolist()
+        raise ValueError(f"treatment must be 0 (control) or 1 (treated), found {bad}")
+    y, u = y.astype(np.float64, copy=False), u.astype(np.float64, copy=False)
+    for name, a in (("outcome", y), ("uplift", u)):
+        if np.isnan(a).any():
+            raise ValueError(f"{int(np.isnan(a).sum())} missing values in {name}; drop or fill "
+                             f"them before scoring")
+    n_treated = int(t_int.sum())
+    if n_treated in (0, len(t_int)):
+        raise ValueError("one arm is empty: uplift needs both treated (1) and control (0) users")
+    return y, u, t_int
+
+
+def _descending(u: np.ndarray):
+    """Order of users by score, highest first, and where each run of tied scores ends (None
+    when no two scores tie). Ties are taken together, so the sort need not be stable: the
+    fastest one will do (ascending read backwards beats sorting the negated scores)."""
+    order = np.argsort(u)[::-1]
+    s = u[order]
+    changes = s[1:] != s[:-1]
+    if changes.all():
+        return order, None
+    return order, np.r_[np.flatnonzero(changes), s.size - 1]
+
+
+def _cumulative(y, t, order, ends):
+    """Cumulative counts of users taken in ``order``, at ``ends`` (every user when None)."""
+    if _is_binary(y):  # one small gather: outcome and arm packed in a byte
+        code = (2 * y.astype(np.int8) + t)[order]
+        t_s, yt_s, y_s = code & 1, code == 3, code >> 1
+    else:
+        t_s, y_s = t[order], y[order]
+        yt_s = y_s * t_s
+    # Float cumulative sums, subtracted in place: at ten million users the cost is memory.
+    n_t, y_t, y_c = (np.cumsum(a, dtype=np.float64) for a in (t_s, yt_s, y_s))
+    if ends is None:
+        n_all = np.arange(1.0, order.size + 1)
+    else:
+        n_all, n_t, y_t, y_c = (ends + 1.0), n_t[ends], y_t[ends], y_c[ends]
+    y_c -= y_t
+    return n_all, n_t, n_all - n_t, y_t, y_c
+
+
+def _cumulative_by_score(y, uplift, treatment):
+    """Counts after each distinct score, users sorted by uplift descending (ties together)."""
+    y, u, t = _uplift_inputs(y, uplift, treatment)
+    return _cumulative(y, t, *_descending(u))
+
+
+def _ratio(a, b):
+    return np.divide(a, b, out=np.zeros_like(a, dtype=float), where=b != 0)
+
+
+def _qini_values(n_all, n_t, n_c, y_t, y_c):
+    return y_t - y_c * _ratio(n_t, n_c)
+
+
+def _uplift_values(n_all, n_t, n_c, y_t, y_c):
+    return (_ratio(y_t, n_t) - _ratio(y_c, n_c)) * n_all  # an empty arm counts as rate 0
+
+
+def qini_curve(y, uplift, treatment) -> tuple[np.ndarray, np.ndarray]:
+    """Qini curve: incremental outcomes among the top ``n`` users by predicted uplift.
+
+    ``Q(n) = Y_t(n) - Y_c(n) * N_t(n) / N_c(n)``, with ``Y`` the summed outcomes (conversions or
+    revenue) and ``N`` the counts of treated/control users among the top ``n``; ties in the score
+    are taken together. Same definition and points as scikit-uplift's ``qini_curve``.
+
+    Examples
+    --------
+    >>> n, q = qini_curve([1, 0, 1, 0], [0.9, 0.8, 0.2, 0.1], [1, 0, 0, 1])
+    >>> q.tolist()
+    [0.0, 1.0, 1.0, 0.5, 0.0]
+    """
+    counts = _cumulative_by_score(y, uplift, treatment)
+    return np.r_[0.0, counts[0]], np.r_[0.0, _qini_values(*counts)]
+
+
+def uplift_curve(y, uplift, treatment) -> tuple[np.ndarray, np.ndarray]:
+    """Uplift curve: ``(Y_t/N_t - Y_c/N_c) * n`` among the top ``n`` users (scikit-uplift's).
+
+    Examples
+    --------
+    >>> n, u = uplift_curve([1, 0, 1, 0], [0.9, 0.8, 0.2, 0.1], [1, 0, 0, 1])
+    >>> u.tolist()
+    [0.0, 1.0, 2.0, 1.5, 0.0]
+    """
+    counts = _cumulative_by_score(y, uplift, treatment)
+    return np.r_[0.0, counts[0]], np.r_[0.0, _uplift_values(*counts)]
+
+
+def _perfect_qini_key(y, t):
+    """A perfect model's score: treated responders first, control responders last."""
+    return y * t - y * (1 - t)
+
+
+def _perfect_uplift_key(y, t):
+    """The perfect ranking for the uplift curve: treated responders and control non-responders
+    first, ordered so the curve's rates peak earliest (scikit-uplift's construction).
+
+    For amounts (revenue) the same four groups, with "responder" meaning a positive amount:
+    treated spenders first, largest amount first; control users who spent nothing; then treated
+    non-spenders and control spenders (smallest amount first) in scikit-uplift's tie-break
+    order. With 0/1 outcomes, or amounts that are a constant multiple of them, this is exactly
+    scikit-uplift's ranking."""
+    responded = y > 0
+    control_responders = np.sum(responded & (t == 0))
+    treated_non_responders = np.sum(~responded & (t == 1))
+    if _is_binary(y):
+        tie_break = y if control_responders > treated_non_responders else t
+        return 2.0 * (y == t) + tie_break
+    within = y / (2.0 * y.max())  # in [0, 0.5]: orders amounts inside a group
+    treated_spend, control_spend = responded & (t == 1), responded & (t == 0)
+    control_first = control_responders > treated_non_responders
+    level = np.select([treated_spend, ~responded & (t == 0), control_spend],
+                      [3.0, 2.0, 1.0 if control_first else 0.0], 0.0 if control_first else 1.0)
+    return level + np.where(treated_spend, within, np.where(control_spend, 0.5 - within, 0.0))
+
+
+def _perfect_counts(y, t, key):
+    """Cumulative counts of the perfect ranking. With binary outcomes the key takes a handful
+    of integer levels, counted in one pass of ``bincount`` instead of sorting every user."""
+    if not _is_binary(y):
+        return _cumulative(y, t, *_descending(key))
+    level = key.astype(np.int8)
+    level = level.max() - level  # highest key first
+    # One count per (level, outcome, arm) cell, then the four sums per level from the cells.
+    cells = np.bincount(4 * level.astype(np.int64) + 2 * y.astype(np.int8) + t,
+                        minlength=4 * (int(level.max()) + 1)).reshape(-1, 4).astype(float)
+    n, n_t, y_t, y_all = cells.sum(1), cells[:, 1::2].sum(1), cells[:, 3], cells[:, 2:].sum(1)
+    keep = n > 0
+    n_all, n_t, y_t, y_all = (np.cumsum(a)[keep] for a in (n, n_t, y_t, y_all))
+    return n_all, n_t, n_all - n_t, y_t, y_all - y_t
+
+
+def _is_binary(y) -> bool:
+    return bool(np.all((y == 0) | (y == 1)))
+
+
+def _area(n_all, values) -> float:
+    """Trapezoid area under the points ``(n_all, values)`` and the origin."""
+    if n_all.size == n_all[-1]:  # one point per user: unit steps
+        return float(values.sum() - values[-1] / 2)
+    steps = np.diff(n_all, prepend=0.0)
+    return float(steps @ values - 0.5 * steps @ (values - np.r_[0.0, values[:-1]]))
+
+
+def _perfect_normalised(values_of, perfect_key, y, uplift, treatment) -> float:
+    y, u, t = _uplift_inputs(y, uplift, treatment)
+    counts = _cumulative(y, t, *_descending(u))
+    perfect = _perfect_counts(y, t, perfect_key(y, t))
+    v, vp = values_of(*counts), values_of(*perfect)
+    baseline = 0.5 * vp[-1] * perfect[0][-1]
+    return float((_area(counts[0], v) - baseline) / (_area(perfect[0], vp) - baseline))
+
+
+def _mean_gain(values_of, y, uplift, treatment, *, against_random: bool) -> float:
+    """causalml's convention: the per-user curve (ties in no particular order), the points
+    before both arms appear interpolated from the origin, divided by its end value and
+    averaged over the ``n + 1`` points."""
+    y, u, t = _uplift_inputs(y, uplift, treatment)
+    order = np.argsort(u)[::-1]
+    counts = _cumulative(y, t, order, None)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        curve = np.r_[0.0, values_of(*counts)]
+    # Once both arms have appeared every later point is defined: only a head is missing.
+    first = 1 + int(np.argmax((counts[1] > 0) & (counts[2] > 0)))
+    curve[1:first] = curve[first] * np.arange(1, first) / first
+    curve /= abs(curve[-1])
+    mean = curve.mean()
+    if against_random:
+        mean -= curve[-1] / 2  # the random line's mean height
+    return float(mean)
+
+
+def _check_normalize(normalize: str) -> None:
+    if normalize not in NORMALIZATIONS:
+        raise ValueError(f"normalize must be one of {NORMALIZATIONS}, got {normalize!r}")
+
+
+def qini_coefficient(y, uplift, treatment, normalize: str = "perfect") -> float:
+    """Area between the Qini curve and the random line, normalised.
+
+    ``normalize="perfect"`` (default) divides by the perfect model's area, scikit-uplift's
+    ``qini_auc_score``: 1 is perfect, 0 random, negative worse than random (the perfect model
+    may rank users whom the campaign puts off last). ``"mean_gain"`` is causalml's
+    ``qini_score``: the curve scaled to end at 1, its mean height above the random line.
+
+    Examples
+    --------
+    >>> round(qini_coefficient([1, 0, 1, 0, 1, 0], [.9, .8, .7, .3, .2, .1], [1, 1, 0, 0, 1, 0]), 4)
+    -0.1538
+    """
+    _check_normalize(normalize)
+    if normalize == "mean_gain":
+        return _mean_gain(_qini_values, y, uplift, treatment, against_random=True)
+    return _perfect_normalised(_qini_values, _perfect_qini_key, y, uplift, treatment)
+
+
+def auuc(y, uplift, treatment, normalize: str = "perfect") -> float:
+    """Area under the uplift curve, normalised.
+
+    ``normalize="perfect"`` (default): the area above the random line relative to the perfect
+    model's, scikit-uplift's ``uplift_auc_score``. ``"mean_gain"``: causalml's ``auuc_score``,
+    the mean height of the gain curve scaled to end at 1 (a random ranking scores about 0.5).
+
+    Examples
+    --------
+    >>> auuc([1, 0, 1, 0], [0.9, 0.8, 0.2, 0.1], [1, 0, 0, 1])
+    1.0
+    """
+    _check_normalize(normalize)
+    if normalize == "mean_gain":
+        return _mean_gain(_uplift_values, y, uplift, treatment, against_random=False)
+    return _perfect_normalised(_uplift_values, _perfect_uplift_key, y, uplift, treatment)
+
+
+def _top_indices(u: np.ndarray, n: int) -> np.ndarray:
+    """Indices of the ``n`` highest scores in linear time; ties at the cut go to the later
+    users, as a stable ascending sort read backwards (scikit-uplift's order) would take them."""
+    if n >= u.size:
+        return np.arange(u.size)
+    if n <= 0:
+        return np.arange(0)
+    cut = np.partition(u, u.size - n)[u.size - n]
+    above = np.flatnonzero(u > cut)
+    tied = np.flatnonzero(u == cut)
+    return np.r_[above, tied[tied.size - (n - above.size):]]
+
+
+def uplift_at_k(y, uplift, treatment, k: float = 0.3, strategy: str = "overall") -> float:
+    """Treated minus control response rate among the top ``k`` users by predicted uplift.
+
+    ``k`` is a fraction in (0, 1) or a count. ``strategy="overall"`` takes the top ``k`` of all
+    users; ``"by_group"`` the top ``k`` of each arm separately (scikit-uplift's conventions).
+    NaN when the top ``k`` hold only one arm. Linear time: a partial sort finds the top ``k``.
+
+    Examples
+    --------
+    >>> uplift_at_k([1, 0, 1, 0], [0.9, 0.8, 0.2, 0.1], [1, 0, 0, 1], k=0.5)
+    1.0
+    """
+    y, u, t = _uplift_inputs(y, uplift, treatment)
+    fraction = isinstance(k, float)
+    if fraction and not 0 < k < 1:
+        raise ValueError(f"k as a fraction must lie in (0, 1), got {k}")
+    if strategy == "overall":
+        top = _top_indices(u, int(len(y) * k) if fraction else int(k))
+        y_top, t_top = y[top], t[top]
+        if t_top.all() or not t_top.any():
+            return float("nan")  # one arm absent from the top k: no rate difference to take
+        return float(y_top[t_top == 1].mean() - y_top[t_top == 0].mean())
+    if strategy == "by_group":
+        rates = []
+        for arm in (1, 0):
+            members = np.flatnonzero(t == arm)
+            n = int(members.size * k) if fraction else int(k)
+            if n > members.size:
+                raise ValueError(f"k={k} is more than the {members.size} users in arm {arm}")
+            rates.append(y[members[_top_indices(u[members], n)]].mean())
+        return float(rates[0] - rates[1])
+    raise ValueError(f"strategy must be 'overall' or 'by_group', got {strategy!r}")
+
+
+def uplift_by_decile(y, uplift, treatment, bins: int = 10) -> pd.DataFrame:
+    """Response rates per arm and their difference in each score decile (1 = highest uplift).
+
+    Examples
+    --------
+    >>> table = uplift_by_decile([1, 0, 1, 0], [0.9, 0.8, 0.2, 0.1], [1, 0, 0, 1], bins=2)
+    >>> table.uplift.tolist()
+    [1.0, -1.0]
+    """
+    y, u, t = _uplift_inputs(y, uplift, treatment)
+    order = np.argsort(-u, kind="stable")
+    decile = np.empty(len(u), dtype=int)
+    decile[order] = np.arange(len(u)) * bins // len(u) + 1
+    frame = pd.DataFrame({"decile": decile, "y": y, "t": t})
+    rates = frame.groupby(["decile", "t"]).y.agg(["mean", "size"]).unstack("t")
+    out = pd.DataFrame({"treated_rate": rates[("mean", 1)], "control_rate": rates[("mean", 0)],
+                        "treated": rates[("size", 1)], "control": rates[("size", 0)]})
+    out["uplift"] = out.treated_rate - out.control_rate
+    return out
+
+
+def bootstrap_interval(metric, y, uplift, treatment, n_bootstrap: int = 200,
+                       confidence: float = 0.9, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of any ``metric(y, uplift, treatment)`` over users.
+
+    Resampling is stratified by arm, so every draw keeps both arms at their observed sizes.
+
+    Examples
+    --------
+    >>> y, t = [1, 0, 1, 0, 0, 1, 0, 0], [1, 1, 1, 1, 0, 0, 0, 0]
+    >>> low, high = bootstrap_interval(qini_coefficient, y, [.9, .8, .7, .6, .5, .4, .3, .2], t,
+    ...                                n_bootstrap=20)
+    >>> low <= high
+    True
+    """
+    y, u, t = _uplift_inputs(y, uplift, treatment)
+    rng = np.random.default_rng(seed)
+    arms = [np.flatnonzero(t == a) for a in (0, 1)]
+    draws = []
+    for _ in range(n_bootstrap):
+        pick = np.concatenate([rng.choice(a, a.size) for a in arms])
+        draws.append(metric(y[pick], u[pick], t[pick]))
+    alpha = (1 - confidence) / 2
+    return float(np.nanquantile(draws, alpha)), float(np.nanquantile(draws, 1 - alpha))
