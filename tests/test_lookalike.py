@@ -417,15 +417,15 @@ def test_logged_expansion_scores_any_user_and_logs_no_ids(mlflow_store, small, s
 
 # -- issue 18: held-out recall, out-of-bag scores, evaluation of deliverable users ----------------
 def test_percentiles_are_shares_of_the_whole_reference_users_without_groups_at_the_bottom():
-    from targeting.models.lookalike.model import _percentile, _quantiles
+    from targeting.models.lookalike.ranks import percentile_of, reference_quantiles
 
     reference = np.r_[np.full(500, np.nan), np.arange(500.0)]  # half of it in no chat group
-    q = _quantiles(reference)
-    assert _percentile(np.array([499.0]), q)[0] == pytest.approx(1.0, abs=0.002)
-    assert _percentile(np.array([250.0]), q)[0] == pytest.approx(0.75, abs=0.002)
-    assert _percentile(np.array([np.nan]), q)[0] == pytest.approx(0.25, abs=0.002)
+    q = reference_quantiles(reference)
+    assert percentile_of(np.array([499.0]), q)[0] == pytest.approx(1.0, abs=0.002)
+    assert percentile_of(np.array([250.0]), q)[0] == pytest.approx(0.75, abs=0.002)
+    assert percentile_of(np.array([np.nan]), q)[0] == pytest.approx(0.25, abs=0.002)
     # Without NaN nothing changes: linear quantiles of the scores.
-    np.testing.assert_allclose(_quantiles(np.arange(500.0)), np.quantile(np.arange(500.0),
+    np.testing.assert_allclose(reference_quantiles(np.arange(500.0)), np.quantile(np.arange(500.0),
                                                                           np.linspace(0, 1, 2001)))
 
 

@@ -34,22 +34,37 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
-from targeting.data.dates import as_timestamp
 from targeting.features.pipeline import BUILDERS, FeaturePipeline
 from targeting.models._base import Scorable, decile_edges
 from targeting.models._params import LightGBMParamsMixin
 from targeting.models.lookalike.graph import GroupGraph
 from targeting.models.lookalike.pu import BaggedPU
+from targeting.models.lookalike.ranks import (
+    crossfit_percentile,
+    location_scale,
+    percentile_of,
+    reference_quantiles,
+    standardised,
+    take_rows,
+    tiebreak,
+)
 from targeting.models.lookalike.seeds import SeedReport, parse_seeds
 from targeting.models.lookalike.space import SimilaritySpace
 from targeting.models.lookalike.stack import apply_stack, fit_stack
+from targeting.models.lookalike.universe import (
+    bought_before,
+    consenting,
+    frame_pipeline,
+    profile_columns,
+    silo_presence,
+    with_user_index,
+)
 from targeting.privacy import require_floor
 
 METHODS = ("classifier", "similarity", "graph")
 SIZES = (0.01, 0.05, 0.10)
 _REFERENCE = 20_000  # unlabeled users the held-out seeds are ranked against
 _REFIT_BELOW = 5_000  # refit="auto": larger seeds keep the first fit (four-fifths of them)
-_QUANTILES = np.linspace(0.0, 1.0, 2001)
 
 
 class LookalikeModel(LightGBMParamsMixin, BaseEstimator):
@@ -177,7 +192,7 @@ class LookalikeModel(LightGBMParamsMixin, BaseEstimator):
         reference = self._reference(is_seed)
         self._reference_rows = reference
         # Pass 1: methods fitted on part of the seed, judged on the held-out part.
-        first = self._fit_methods(rows[fit_pos], _take(weight, fit_pos), rows[hold_pos],
+        first = self._fit_methods(rows[fit_pos], take_rows(weight, fit_pos), rows[hold_pos],
                                   reference)
         held = {m: first[m](rows[hold_pos]) for m in self.methods_}
         ref = {m: first[m](reference) for m in self.methods_}
@@ -224,11 +239,11 @@ class LookalikeModel(LightGBMParamsMixin, BaseEstimator):
             self.pipeline_ = FeaturePipeline(builders=self.builders)
             features = self.pipeline_.fit_transform(data, as_of)
             self.as_of_ = self.pipeline_.as_of_
-            self.profile_ = _profile(data, features.index)
-            self.consent_ = _consent(data, features.index)
-            self.buyers_ = _buyers(data, features.index, self.as_of_)
+            self.profile_ = profile_columns(data, features.index)
+            self.consent_ = consenting(data, features.index)
+            self.buyers_ = bought_before(data, features.index, self.as_of_)
         elif isinstance(data, pd.DataFrame):
-            features = _with_user_index(data)
+            features = with_user_index(data)
             self.pipeline_ = frame_pipeline(features)
             self.as_of_ = None if as_of is None else pd.Timestamp(as_of)
             self.profile_ = features.reindex(columns=["city_tier", "region", "age_band"])
@@ -244,7 +259,7 @@ class LookalikeModel(LightGBMParamsMixin, BaseEstimator):
         self._space0 = SimilaritySpace(self.n_clusters, self.pipeline_.categorical_indices_,
                                        self.pipeline_.feature_names_, self.random_state)
         self._space0.fit_scaler(self._X)  # the universe's scale, shared by every seed fit
-        self._silo_rows = _silo_presence(self.pipeline_, self._X)
+        self._silo_rows = silo_presence(self.pipeline_, self._X)
 
     def _match_seeds(self, seeds):
         seedset = parse_seeds(seeds, self.value_column, self.date_column)
@@ -257,7 +272,7 @@ class LookalikeModel(LightGBMParamsMixin, BaseEstimator):
         self._check_seed_size(rows.size, seedset.n_given, weight)
         dates = None if seedset.dates is None else seedset.dates[found]
         order = np.argsort(rows, kind="stable")  # the same seed in any order: the same model
-        return rows[order], _take(weight, order), _take(dates, order)
+        return rows[order], take_rows(weight, order), take_rows(dates, order)
 
     def _check_seed_size(self, n_matched: int, n_given: int, weight) -> None:
         """Enough matched seeds, and with values, enough seeds carrying value (a value above
@@ -332,8 +347,8 @@ class LookalikeModel(LightGBMParamsMixin, BaseEstimator):
     # -- the blend -----------------------------------------------------------------------------
     def _learn_blend(self, held: dict, ref: dict) -> None:
         """Quantile tables on the reference sample, stacking weights, PU calibration."""
-        q_ref = {m: _quantiles(ref[m]) for m in self.methods_}
-        stats = {m: _location_scale(ref[m]) for m in self.methods_}
+        q_ref = {m: reference_quantiles(ref[m]) for m in self.methods_}
+        stats = {m: location_scale(ref[m]) for m in self.methods_}
         Zh = self._stack_inputs(held, stats)
         Zr = self._stack_inputs(ref, stats)
         self._blend = fit_stack(Zh, Zr, self._stack_names())
@@ -345,8 +360,8 @@ class LookalikeModel(LightGBMParamsMixin, BaseEstimator):
         elif feature_methods:
             self._blend_features = self._blend
         # Held-out recall per method and for the blend (the blend cross-fitted in two folds).
-        self._held_pct = {m: _percentile(held[m], q_ref[m]) for m in self.methods_}
-        self._held_pct["blend"] = _crossfit_percentile(Zh, Zr, self._stack_names(),
+        self._held_pct = {m: percentile_of(held[m], q_ref[m]) for m in self.methods_}
+        self._held_pct["blend"] = crossfit_percentile(Zh, Zr, self._stack_names(),
                                                        self.random_state)
 
     def _stack_names(self) -> list[str]:
@@ -356,7 +371,7 @@ class LookalikeModel(LightGBMParamsMixin, BaseEstimator):
     def _stack_inputs(self, raw: dict, stats: dict) -> np.ndarray:
         cols = []
         for m in self.methods_:
-            z = _standardised(raw[m], stats[m])
+            z = standardised(raw[m], stats[m])
             if m == "graph":
                 known = ~np.isnan(raw[m])
                 cols += [np.where(known, z, 0.0)]
@@ -373,7 +388,7 @@ class LookalikeModel(LightGBMParamsMixin, BaseEstimator):
         if "classifier" in raw and not self.pu_.fully_scored_.all():
             # A cascade: its scale is measured on the (fully scored) random reference sample.
             measured["classifier"] = raw["classifier"][self._reference_rows]
-        self._stats = {m: _location_scale(v) for m, v in measured.items()}
+        self._stats = {m: location_scale(v) for m, v in measured.items()}
         inputs = self._stack_inputs(raw, self._stats)
         self.scores_ = pd.DataFrame({m: inputs[:, i] for i, m in enumerate(self.methods_)},
                                     index=pd.Index(self.user_ids_, name="user_id"))
@@ -384,7 +399,7 @@ class LookalikeModel(LightGBMParamsMixin, BaseEstimator):
         # Ranked by the blend before calibration: the calibrated probability saturates near 1,
         # where the most seed-like users would otherwise tie and fall in hash order.
         blend = inputs @ self._blend["weights"]
-        self.order_ = np.lexsort((_tiebreak(self.user_ids_), -blend))
+        self.order_ = np.lexsort((tiebreak(self.user_ids_), -blend))
         self.scorer_ = None
         if self._blend_features is not None:
             cols = [self._stack_names().index(m) for m in self._blend_features["names"]]
@@ -478,8 +493,8 @@ class LookalikeModel(LightGBMParamsMixin, BaseEstimator):
         return Audience(self, take, values[take], request, ranked)
 
     def _order_by(self, column: str) -> np.ndarray:
-        tiebreak = _tiebreak(self.user_ids_)
-        return np.lexsort((tiebreak, -self.scores_[column].to_numpy()))
+        ties = tiebreak(self.user_ids_)
+        return np.lexsort((ties, -self.scores_[column].to_numpy()))
 
     def _size(self, size, n_eligible: int) -> int:
         n = len(self.user_ids_)
@@ -566,150 +581,5 @@ class LookalikeScorer(Scorable):
                 raw = self.space_.score_standardised(self.scaler_.standardise(X))
             else:
                 raw = self.pu_.score(X)
-            cols.append(_standardised(np.asarray(raw, dtype=float), self.stats_[m]))
+            cols.append(standardised(np.asarray(raw, dtype=float), self.stats_[m]))
         return apply_stack(self.blend_, np.column_stack(cols))
-
-
-
-# -- helpers ---------------------------------------------------------------------------------------
-def _tiebreak(user_ids: np.ndarray) -> np.ndarray:
-    """A fixed pseudo-random order of users, for ties in the score (the same on every fit)."""
-    ids = np.asarray(user_ids)
-    return pd.util.hash_array(ids if ids.dtype.kind in "iu" else ids.astype(str).astype(object))
-
-
-def _take(values, pos):
-    return None if values is None else values[pos]
-
-
-def _nan_lowest(values: np.ndarray) -> np.ndarray:
-    values = np.asarray(values, dtype=float)
-    return np.where(np.isnan(values), -np.inf, values)
-
-
-def _quantiles(values: np.ndarray) -> np.ndarray:
-    """Quantiles of a method's scores over the whole reference sample.
-
-    Users the method cannot score (NaN: the graph's users in no chat group) are kept, at the
-    bottom, so that percentiles are shares of the whole universe, not of the scored part.
-    """
-    values = _nan_lowest(values)
-    if values.size == 0:
-        return np.zeros_like(_QUANTILES)
-    if np.isinf(values).any():  # no interpolation towards -inf: sample values only
-        return np.quantile(values, _QUANTILES, method="inverted_cdf")
-    return np.quantile(values, _QUANTILES)
-
-
-def _percentile(values: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
-    """Share of the reference at or below each value (ties: the middle of the tied span;
-    unscored users, NaN, tie with the reference's unscored users at the bottom)."""
-    values = _nan_lowest(values)
-    lo = np.searchsorted(quantiles, values, side="left")
-    hi = np.searchsorted(quantiles, values, side="right")
-    return (lo + hi) / 2 / len(quantiles)
-
-
-def _location_scale(values: np.ndarray) -> tuple[float, float]:
-    """Median and a robust standard deviation (from the inter-quartile range)."""
-    values = np.asarray(values, dtype=float)
-    values = values[~np.isnan(values)]
-    if values.size == 0:
-        return 0.0, 1.0
-    q1, med, q3 = np.quantile(values, [0.25, 0.5, 0.75])
-    scale = (q3 - q1) / 1.349
-    if scale <= 1e-12:
-        scale = float(values.std()) or 1.0
-    return float(med), float(scale)
-
-
-def _standardised(values: np.ndarray, stats: tuple[float, float]) -> np.ndarray:
-    """Scores on a common scale, without a cap: the order in the far tail is kept."""
-    return (np.asarray(values, dtype=float) - stats[0]) / stats[1]
-
-
-def _crossfit_percentile(Zh, Zr, names, random_state) -> np.ndarray:
-    """The blend's percentile for each held-out seed, from a stack fitted without it."""
-    rng = np.random.default_rng(random_state)
-    fold = rng.permutation(len(Zh)) % 2
-    out = np.empty(len(Zh))
-    for k in (0, 1):
-        stack = fit_stack(Zh[fold != k], Zr, names)
-        ref = Zr @ stack["weights"]
-        out[fold == k] = _percentile(Zh[fold == k] @ stack["weights"], np.quantile(ref, _QUANTILES))
-    return out
-
-
-def _with_user_index(features: pd.DataFrame) -> pd.DataFrame:
-    if "user_id" in features.columns:
-        features = features.set_index("user_id")
-    if features.index.name != "user_id":
-        raise ValueError("a feature frame needs user_id as its index or a column")
-    if features.index.duplicated().any():
-        raise ValueError(f"features: {int(features.index.duplicated().sum())} duplicated "
-                         "user id(s)")
-    return features
-
-
-def frame_pipeline(features: pd.DataFrame) -> FeaturePipeline:
-    """A FeaturePipeline that only checks and encodes a prebuilt feature frame (no tables)."""
-    pipe = FeaturePipeline(builders=())
-    cats = [c for c in features.columns if features[c].dtype.kind not in "biuf"]
-    pipe.vocabularies_ = {c: sorted(features[c].dropna().astype(str).unique().tolist())
-                          for c in cats}
-    pipe.feature_names_ = [c for c in features.columns if c not in cats] + cats
-    pipe.categories_, pipe.as_of_ = [], None
-    return pipe
-
-
-def _silo_presence(pipeline: FeaturePipeline, X: np.ndarray) -> dict[str, np.ndarray]:
-    """Per silo, which rows have any value in it."""
-    silos: dict[str, list[int]] = {}
-    for i, name in enumerate(pipeline.feature_names_):
-        silos.setdefault(pipeline.silo_of(name), []).append(i)
-    out = {s: np.empty(len(X), dtype=bool) for s in silos}
-    step = 65_536  # in blocks: no universe-sized temporaries
-    for start in range(0, len(X), step):
-        missing = np.isnan(X[start:start + step])
-        for s, cols in silos.items():
-            out[s][start:start + step] = ~missing[:, cols].all(axis=1)
-    return out
-
-
-def _profile(tables, index: pd.Index) -> pd.DataFrame:
-    cols = ["city_tier", "region", "age_band"]
-    if "users" not in tables:
-        return pd.DataFrame(index=index, columns=cols)
-    users = tables["users"].set_index("user_id")
-    out = users.reindex(index=index, columns=cols)
-    for c in ("region", "age_band"):
-        out[c] = out[c].astype(object)
-    return out
-
-
-def _consent(tables, index: pd.Index) -> np.ndarray:
-    """False for CRM members who did not consent; everyone else True."""
-    if "crm" not in tables or "identity" not in tables:
-        return np.ones(len(index), dtype=bool)
-    crm = tables["crm"]
-    refused = crm.loc[~crm.consent.astype(bool), "member_id"]
-    identity = tables["identity"]
-    users = identity.loc[identity.member_id.isin(refused), "user_id"]
-    return ~index.isin(users)
-
-
-def _buyers(tables, index: pd.Index, as_of) -> pd.DataFrame:
-    """Per user: bought anything / each category / each brand before ``as_of``."""
-    if "orders" not in tables or "identity" not in tables:
-        return pd.DataFrame(index=index)
-    orders = tables["orders"]
-    orders = orders[orders.ts < as_timestamp(as_of, orders.ts)]
-    identity = tables["identity"].dropna(subset=["shop_id"])
-    owner = pd.Series(identity.user_id.to_numpy(), index=identity.shop_id.to_numpy())
-    user = owner.reindex(orders.shop_id.to_numpy()).to_numpy()
-    out = pd.DataFrame({"any": index.isin(user)}, index=index)
-    for col in ("category", "brand"):
-        if col in orders.columns:
-            for value, part in pd.Series(user).groupby(orders[col].astype(str).to_numpy()):
-                out[value] = index.isin(part.to_numpy())
-    return out
