@@ -199,12 +199,44 @@ def validate(tables: Mapping[str, pd.DataFrame], *, require: tuple[str, ...] = (
             problems.append(f"{name}: expected a pandas DataFrame, got {type(frame).__name__}")
             continue
         problems += _check_table(CONTRACTS[name], frame, tz_seen)
+    problems += _id_kind_problems(tables)
     if len(set(tz_seen.values())) > 1:
         detail = ", ".join(f"{col} is {tz}" for col, tz in sorted(tz_seen.items()))
         problems.append(f"timestamps mix time zones ({detail}); make them all tz-aware in one "
                         "zone or all naive")
     if problems:
         raise SchemaError(problems)
+
+
+# Columns that must join: one id family each, so one kind (all integers or all strings).
+_ID_FAMILIES = {
+    "user_id": (("identity", "user_id"), ("users", "user_id"), ("campaign", "user_id"),
+                ("touchpoints", "user_id"), ("conversions", "user_id")),
+    "social_id": (("identity", "social_id"), ("social_events", "social_id"),
+                  ("groups", "social_id"), ("orders", "referrer_social_id")),
+    "shop_id": (("identity", "shop_id"), ("orders", "shop_id")),
+    "member_id": (("identity", "member_id"), ("crm", "member_id")),
+}
+
+
+def _id_kind_problems(tables: Mapping[str, pd.DataFrame]) -> list[str]:
+    """Ids of one family held as integers in one table and as text in another never join."""
+    problems = []
+    for family, places in _ID_FAMILIES.items():
+        kinds = {}
+        for table, column in places:
+            frame = tables.get(table)
+            if isinstance(frame, pd.DataFrame) and column in frame.columns:
+                s = frame[column]
+                if s.notna().any():  # an all-null column (no social ids) has no kind
+                    kinds[f"{table}.{column}"] = ("integer" if ptypes.is_integer_dtype(s)
+                                                  or ptypes.is_float_dtype(s) else "text")
+        if len(set(kinds.values())) > 1:
+            detail = ", ".join(f"{where} is {kind}" for where, kind in sorted(kinds.items()))
+            problems.append(f"{family} has different types across tables ({detail}); they must "
+                            "join: convert them to one type, e.g. all integers with "
+                            ".astype('int64') or all text with .astype('string')")
+    return problems
 
 
 def _check_table(contract: TableContract, frame: pd.DataFrame, tz_seen: dict) -> list[str]:
