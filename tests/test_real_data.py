@@ -80,3 +80,21 @@ def test_the_adapter_needs_no_glue(cdnow_log):
     assert orders.shop_id.nunique() == 23_570
     assert orders.shop_id.iloc[0] == "00001"  # string ids stay strings
     assert np.isclose(orders.amount.sum(), cdnow_log.dollars.sum())
+
+
+def test_the_brands_own_order_channels_become_features(cdnow_log):
+    # Real logs name their own channels ("online", "store", ...): they are kept, and the
+    # pipeline learns them (the package's four first, so the demo world's columns never move).
+    log = cdnow_log.head(6_000).assign(
+        channel=np.where(np.arange(6_000) % 3 == 0, "Store ", "online"))
+    tables = tg.from_transactions(log, user="customer_id", ts="date", amount="dollars",
+                                  channel="channel", verbose=False)
+    assert set(tables["orders"].channel) == {"store", "online"}
+    as_of = tables["orders"].ts.max() + pd.Timedelta(days=1)
+    pipe = tg.FeaturePipeline(builders=("purchase",)).fit(tables, as_of)
+    assert pipe.channels_ == ["app", "web", "mini_program", "group_referral", "online", "store"]
+    features = pipe.transform(tables, as_of)
+    buyers = features.pur_orders.notna()
+    share = features.loc[buyers, ["pur_share_online", "pur_share_store"]].sum(axis=1)
+    np.testing.assert_allclose(share, 1.0)  # every order is in one of the two channels
+    assert features.loc[buyers, "pur_share_web"].eq(0).all()

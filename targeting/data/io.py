@@ -180,13 +180,14 @@ def _channels(frame, column, notes) -> pd.Series:
     if column is None:
         notes.append("channel: 'web' (absent)")
         return pd.Series("web", index=frame.index, dtype="string")
-    values = frame[column].astype("string").str.lower()
-    other = ~values.isin(ORDER_CHANNELS)
-    if other.any():
-        names = sorted(values[other].dropna().unique().tolist())[:5]
-        notes.append(f"channel: {int(other.sum()):,} row(s) with channels {names} outside "
-                     f"{list(ORDER_CHANNELS)} -> 'web'")
-        values = values.where(~other, "web")
+    values = frame[column].astype("string").str.strip().str.lower()
+    own = sorted(set(values.dropna().unique().tolist()) - set(ORDER_CHANNELS))
+    if own:  # the brand's own channels are kept: features learn their vocabulary
+        notes.append(f"channel: {len(own)} channel(s) of the brand's own, kept "
+                     f"(e.g. {own[:5]})")
+    if values.isna().any():
+        notes.append(f"channel: {int(values.isna().sum()):,} missing -> 'web'")
+        values = values.fillna("web")
     return values
 
 

@@ -20,7 +20,6 @@ from targeting.data.vocab import (
     CITY_TIERS,
     GENDERS,
     GROUP_ROLES,
-    ORDER_CHANNELS,
     SCENES,
     SOCIAL_EVENTS,
 )
@@ -135,7 +134,7 @@ CONTRACTS: dict[str, TableContract] = {
             _c("order_id", "id"), _c("shop_id", "id"), _c("ts", "datetime"),
             _c("category", "category"), _c("brand", "category", nullable=True),
             _c("amount", "float", min_value=0), _c("quantity", "int", min_value=1),
-            _c("channel", "category", allowed=ORDER_CHANNELS),
+            _c("channel", "category"),
             _c("referrer_social_id", "id", nullable=True), _c("promo", "bool"),
         ), key=("order_id",), time_column="ts", description="store orders"),
         TableContract("crm", (

@@ -15,6 +15,7 @@ import pandas as pd
 import polars as pl
 
 from targeting.data.dates import as_timestamp
+from targeting.data.vocab import ORDER_CHANNELS
 
 DAY_SECONDS = 86_400.0
 
@@ -106,6 +107,21 @@ def per_category(in_category, age: pl.Expr, categories, recent_days: int,
     return aggs
 
 
+def vocabulary(counts: Mapping[str, int], limit: int,
+               known: Sequence[str] = ()) -> list[str]:
+    """The levels a pipeline gives columns to: ``known`` levels first (a fixed order, so the
+    columns of data in the package's own vocabulary never move), then the others seen in the
+    data, most frequent first, up to ``limit`` in all.
+
+    Examples
+    --------
+    >>> vocabulary({"web": 5, "tmall": 9, "kiosk": 1}, limit=3, known=("app", "web"))
+    ['app', 'web', 'tmall']
+    """
+    others = sorted((c for c in counts if c not in known), key=lambda c: (-counts[c], c))
+    return [*known, *others][:max(limit, len(known))]
+
+
 def slug(value: str) -> str:
     """A column-name-safe version of a vocabulary value."""
     return "".join(ch if ch.isalnum() else "_" for ch in str(value).lower()).strip("_")
@@ -136,10 +152,14 @@ class BuildContext:
     lookback_days : int or None
         Events older than this are not read, so every snapshot sees the same span of history
         (training windows stacked at several ``as_of`` dates stay comparable).
+    channels : sequence of str
+        Order channels that get their own share column (learnt from the data by the pipeline).
     """
 
     def __init__(self, tables, identity: pd.DataFrame, as_of, categories, windows,
-                 recent_days: int = 30, lookback_days: int | None = None):
+                 recent_days: int = 30, lookback_days: int | None = None,
+                 channels: Sequence[str] = ORDER_CHANNELS):
+        self.channels = list(channels)
         self.recent_days = recent_days
         self.lookback_days = lookback_days
         self.tables = tables

@@ -27,7 +27,9 @@ from targeting.data.dask import UserPartitions, as_partitions
 from targeting.data.dates import as_timestamp
 from targeting.data.identity import resolve_identity
 from targeting.data.labels import purchase_labels
+from targeting.data.vocab import ORDER_CHANNELS
 from targeting.features import graph
+from targeting.features.common import vocabulary
 from targeting.features.pipeline import CATEGORICAL_FEATURES, FeaturePipeline
 
 TREE_WIDTH = 8  # partial group sums added up eight at a time
@@ -71,6 +73,7 @@ class DaskFeaturePipeline(FeaturePipeline):
             raise ValueError("as_of is required with Dask input (no default from the data)")
         as_of = pd.Timestamp(as_of)
         self.categories_ = _learn_categories(parts, as_of, self.max_categories)
+        self.channels_ = _learn_channels(parts, as_of, self.max_categories)
         self.vocabularies_, self.feature_names_ = {}, []
         raws = _raw_parts(self, parts, as_of)
         if keep:
@@ -97,7 +100,7 @@ class DaskFeaturePipeline(FeaturePipeline):
         """The fitted state in a plain :class:`~targeting.FeaturePipeline`."""
         check_is_fitted(self, "feature_names_")
         local = FeaturePipeline(**self.get_params())
-        for name in ("categories_", "vocabularies_", "feature_names_", "as_of_"):
+        for name in ("categories_", "channels_", "vocabularies_", "feature_names_", "as_of_"):
             setattr(local, name, getattr(self, name))
         return local
 
@@ -251,6 +254,23 @@ def _learn_categories(parts: UserPartitions, as_of, limit: int) -> list[str]:
         for cat, n in part.items():
             total[cat] = total.get(cat, 0) + n
     return sorted(total, key=lambda c: (-total[c], c))[:limit]
+
+
+def _learn_channels(parts: UserPartitions, as_of, limit: int) -> list[str]:
+    total: dict[str, int] = {}
+    if "orders" in parts.tables:
+        frame = parts.tables["orders"][["ts", "channel"]]
+        counts = [delayed(_value_counts)(p, as_of, "channel") for p in frame.to_delayed()]
+        for part in dask.compute(*counts):
+            for level, n in part.items():
+                total[level] = total.get(level, 0) + n
+    return vocabulary(total, limit, ORDER_CHANNELS)
+
+
+def _value_counts(frame: pd.DataFrame, as_of, column: str) -> dict[str, int]:
+    ts = frame["ts"]
+    seen = frame.loc[ts < as_timestamp(as_of, ts), column].dropna().astype(str)
+    return {str(k): int(v) for k, v in seen.value_counts().items()}
 
 
 def _category_counts(frame: pd.DataFrame, as_of) -> dict[str, int]:

@@ -19,8 +19,9 @@ from sklearn.utils.validation import check_is_fitted
 from targeting.data.identity import resolve_identity
 from targeting.data.schema import SchemaError
 from targeting.data.tables import checked_tables
+from targeting.data.vocab import ORDER_CHANNELS
 from targeting.features import crm, graph, profile, purchase, social
-from targeting.features.common import BuildContext, as_timestamp
+from targeting.features.common import BuildContext, as_timestamp, vocabulary
 
 BUILDERS = ("profile", "social", "purchase", "crm", "graph")
 SILO_PREFIXES = {"social": "soc_", "purchase": "pur_", "crm": "crm_", "graph": "graph_"}
@@ -56,6 +57,8 @@ class FeaturePipeline(TransformerMixin, BaseEstimator):
     ----------
     categories_ : list of str
         Product categories with their own columns.
+    channels_ : list of str
+        Order channels with a share column: the package's four, then the brand's own.
     vocabularies_ : dict of str to list
         Levels of each categorical feature, in code order.
     feature_names_ : list of str
@@ -98,6 +101,7 @@ class FeaturePipeline(TransformerMixin, BaseEstimator):
         tables = checked_tables(tables)
         as_of = _default_as_of(tables, as_of)
         self.categories_ = _learn_categories(tables, as_of, self.max_categories)
+        self.channels_ = _learn_channels(tables, as_of, self.max_categories)
         self.vocabularies_ = {}
         raw = self._build(tables, as_of, None)
         self.vocabularies_ = {c: sorted(raw[c].dropna().unique().tolist())
@@ -140,8 +144,10 @@ class FeaturePipeline(TransformerMixin, BaseEstimator):
         return self._join(identity, frames, users)
 
     def _context(self, tables, identity: pd.DataFrame, as_of) -> BuildContext:
+        # Pipelines fitted before channels were learnt used the package's fixed four.
+        channels = getattr(self, "channels_", ORDER_CHANNELS)
         return BuildContext(tables, identity, as_of, self.categories_, self.windows,
-                            self.recent_days, self.lookback_days)
+                            self.recent_days, self.lookback_days, channels=channels)
 
     def _per_user_frames(self, ctx: BuildContext) -> dict[str, pl.DataFrame | None]:
         """The builders that need nothing but each user's own rows (all but the graph)."""
@@ -333,6 +339,17 @@ def _learn_categories(tables, as_of, limit: int) -> list[str]:
             for cat, n in seen.value_counts().items():
                 counts[cat] = counts.get(cat, 0) + int(n)
     return sorted(counts, key=lambda c: (-counts[c], c))[:limit]
+
+
+def _learn_channels(tables, as_of, limit: int) -> list[str]:
+    """Order channels before ``as_of``: the package's four, then the brand's own."""
+    counts: dict[str, int] = {}
+    if "orders" in tables and len(tables["orders"]):
+        orders = tables["orders"]
+        ts = orders["ts"]
+        seen = orders.loc[ts < as_timestamp(as_of, ts), "channel"].dropna().astype(str)
+        counts = {str(k): int(v) for k, v in seen.value_counts().items()}
+    return vocabulary(counts, limit, ORDER_CHANNELS)
 
 
 def _select_users(raw: pd.DataFrame, users: Sequence) -> pd.DataFrame:

@@ -12,13 +12,13 @@ from __future__ import annotations
 import pandas as pd
 import polars as pl
 
-from targeting.data.vocab import ORDER_CHANNELS
 from targeting.features.common import (
     BuildContext,
     count_if,
     events_before,
     link,
     per_category,
+    slug,
     to_pandas,
 )
 
@@ -32,7 +32,7 @@ def build(ctx: BuildContext) -> pl.DataFrame | None:
     orders = events_before(ctx.tables["orders"],
                            ["shop_id", "ts", "category", "amount", "channel", "promo"],
                            "ts", ctx.as_of, ctx.lookback_days,
-                           codes={"category": ctx.categories, "channel": ORDER_CHANNELS})
+                           codes={"category": ctx.categories, "channel": ctx.channels})
     # Sums in integer cents: float sums in a parallel group-by depend on the order of the
     # rows, and features must be identical to the last bit on the same data.
     orders = orders.with_columns((pl.col("amount") * 100).round().cast(pl.Int64).alias("cents"))
@@ -45,8 +45,8 @@ def build(ctx: BuildContext) -> pl.DataFrame | None:
             pl.col("category").n_unique().cast(pl.Float64).alias(f"{PREFIX}n_categories"),
             pl.col("promo").mean().alias(f"{PREFIX}promo_share")]
     aggs += [count_if(age < w, f"{PREFIX}orders_{w}d") for w in ctx.windows]
-    aggs += [(pl.col("channel") == i).mean().alias(f"{PREFIX}share_{ch}")
-             for i, ch in enumerate(ORDER_CHANNELS)]
+    aggs += [(pl.col("channel") == i).mean().alias(f"{PREFIX}share_{slug(ch)}")
+             for i, ch in enumerate(ctx.channels)]
     aggs += per_category(lambda i: pl.col("category") == i, age, ctx.categories,
                          ctx.recent_days, lambda s: (f"{PREFIX}n_{s}", f"{PREFIX}days_since_{s}"))
     aggs += [count_if(age < 90, "_orders_0_90d"), count_if((age >= 90) & (age < 180),
