@@ -98,3 +98,35 @@ def test_the_brands_own_order_channels_become_features(cdnow_log):
     share = features.loc[buyers, ["pur_share_online", "pur_share_store"]].sum(axis=1)
     np.testing.assert_allclose(share, 1.0)  # every order is in one of the two channels
     assert features.loc[buyers, "pur_share_web"].eq(0).all()
+
+
+def test_a_duckdb_database_reads_as_tables_or_through_a_query(tmp_path, cdnow_log):
+    import duckdb
+
+    database = tmp_path / "brand.duckdb"
+    log = cdnow_log.head(5_000)
+    with duckdb.connect(str(database)) as con:
+        con.register("log", log)
+        con.execute("CREATE TABLE sales AS SELECT * FROM log")
+    mapping = {"source": {"query": "SELECT * FROM sales WHERE dollars > 0"},
+               "transactions": {"user": "customer_id", "ts": "date", "amount": "dollars"}}
+    tables = tg.read_tables(database, mapping, verbose=False)
+    expected = tg.from_transactions(log[log.dollars > 0], user="customer_id", ts="date",
+                                    amount="dollars", verbose=False)
+    pd.testing.assert_frame_equal(
+        tables["orders"].sort_values("order_id").reset_index(drop=True),
+        expected["orders"].sort_values("order_id").reset_index(drop=True), check_dtype=False)
+    # A database holding the contract tables themselves: read by name, features as from frames.
+    world = tg.demo_world(n_users=800, seed=2)
+    with duckdb.connect(str(tmp_path / "world.duckdb")) as con:
+        for name in ("identity", "users", "orders"):
+            con.register("frame", world.tables[name])
+            con.execute(f"CREATE TABLE {name} AS SELECT * FROM frame")
+            con.unregister("frame")
+    read = tg.read_tables(tmp_path / "world.duckdb")
+    assert sorted(read) == ["identity", "orders", "users"]
+    from_db = tg.build_features(read, world.as_of)
+    from_frames = tg.build_features({n: world.tables[n] for n in read}, world.as_of)
+    pd.testing.assert_frame_equal(from_db, from_frames, check_dtype=False)
+    with pytest.raises(tg.SchemaError, match="query failed"):
+        tg.read_tables(database, {**mapping, "source": {"query": "SELECT * FROM nowhere"}})

@@ -219,7 +219,9 @@ def read_tables(path: str | Path, mapping: str | Path | Mapping | None = None,
     ----------
     path : str or Path
         A folder of ``<table>.parquet`` or ``<table>.csv`` files named after the contracts
-        (``orders``, ``users``, ...), or one CSV/Parquet transaction log.
+        (``orders``, ``users``, ...), one CSV/Parquet transaction log, or a DuckDB database
+        (``.duckdb``): its tables named after the contracts, or with a mapping whose
+        ``[source] query`` selects the transaction log (``pip install 'targeting[duckdb]'``).
     mapping : path to a TOML file, or a dict, optional
         For a single log: which column holds what (``user``, ``ts``, ``amount``, ...; see
         :func:`from_transactions`), under a ``[transactions]`` table. Required for a log.
@@ -239,8 +241,39 @@ def read_tables(path: str | Path, mapping: str | Path | Mapping | None = None,
         raise SchemaError([f"--data {path}: no such file or folder"])
     if path.is_dir():
         return _read_folder(path)
+    if path.suffix in DUCKDB_SUFFIXES:
+        return _read_duckdb(path, mapping, verbose)
     columns = _load_mapping(mapping, path)
     return from_transactions(_read_file(path), **columns, verbose=verbose)
+
+
+DUCKDB_SUFFIXES = (".duckdb", ".ddb")
+
+
+def _read_duckdb(path: Path, mapping, verbose: bool) -> dict[str, pd.DataFrame]:
+    """Contract tables from a DuckDB file, or the transaction log its mapping's query selects."""
+    try:
+        import duckdb
+    except ImportError as err:
+        raise SchemaError([f"{path} is a DuckDB database: install DuckDB to read it "
+                           "(pip install 'targeting[duckdb]')"]) from err
+    query = None
+    if mapping is not None:
+        query = _mapping_dict(mapping).get("source", {}).get("query")
+    with duckdb.connect(str(path), read_only=True) as con:
+        if query:
+            try:
+                log = con.execute(query).df()
+            except duckdb.Error as err:
+                raise SchemaError([f"{path}: the mapping's [source] query failed: {err}"]) from err
+            return from_transactions(log, **_load_mapping(mapping, path), verbose=verbose)
+        names = [row[0] for row in con.execute(
+            "SELECT table_name FROM information_schema.tables").fetchall()]
+        tables = {name: con.table(name).df() for name in names if name in CONTRACTS}
+    if not tables:
+        raise SchemaError([f"{path}: no tables named after the contracts ({sorted(CONTRACTS)}) "
+                           f"and no mapping with a [source] query; found tables {names[:10]}"])
+    return tables
 
 
 def _read_folder(path: Path) -> dict[str, pd.DataFrame]:
@@ -276,12 +309,7 @@ def _load_mapping(mapping, path: Path) -> dict:
     if mapping is None:
         raise SchemaError([f"{path} is a single file: give a mapping that names its columns "
                            f"(targeting init-mapping {path} > mapping.toml, then edit it)"])
-    if not isinstance(mapping, Mapping):
-        try:
-            mapping = tomllib.loads(Path(mapping).read_text())
-        except (OSError, tomllib.TOMLDecodeError) as err:
-            raise SchemaError([f"mapping {mapping}: could not read it ({err})"]) from err
-    columns = dict(mapping.get("transactions", {}))
+    columns = dict(_mapping_dict(mapping).get("transactions", {}))
     unknown = sorted(set(columns) - set(TRANSACTION_FIELDS) - {"default_category"})
     problems = [f"mapping: unknown key(s) {unknown}; known: {list(TRANSACTION_FIELDS)}"] \
         if unknown else []
@@ -291,6 +319,16 @@ def _load_mapping(mapping, path: Path) -> dict:
     if problems:
         raise SchemaError(problems)
     return columns
+
+
+def _mapping_dict(mapping) -> Mapping:
+    """The mapping as a dict: given as one, or read from a TOML file."""
+    if isinstance(mapping, Mapping):
+        return mapping
+    try:
+        return tomllib.loads(Path(mapping).read_text())
+    except (OSError, tomllib.TOMLDecodeError) as err:
+        raise SchemaError([f"mapping {mapping}: could not read it ({err})"]) from err
 
 
 def write_mapping_template(path: str | Path) -> str:
