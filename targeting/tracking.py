@@ -378,15 +378,31 @@ def log_uplift(comparison, data, *, experiment: str = "targeting", run_name: str
     nested run its learner's parameters, per-arm and policy metrics with bootstrap intervals
     and its Qini plot. ``@champion`` moves to the new version only if its policy Qini beats the
     champion's on the same campaign and data; otherwise the version's tag says why not.
+
+    ``data`` is the :class:`~targeting.CampaignData` the comparison ran on, or, for a comparison
+    on plain data (a campaign's own covariates), the ``(X, y, arm)`` it ran on: then the runs,
+    metrics and plots are logged the same way, but no model is registered (without the
+    package's feature pipeline, ``score()`` could not rebuild its inputs from tables; the
+    returned ``reason`` says so).
     """
+    plain = isinstance(data, tuple)
     best = comparison.models[comparison.best]
-    example = _anonymous_example(data.pipeline.decode(data.X.head(5)))
-    pyfunc = TargetingPyfunc(UpliftScorer(best, data.pipeline, best.predict(data.X)))
-    signature = infer_signature(example, pyfunc.predict(None, example))
+    if plain:
+        X, y, arm = data
+        pyfunc = signature = example = None
+        campaign_id, outcome = str(comparison.campaign_id or "plain"), "y"
+        arms = sorted({str(a) for a in np.asarray(arm)} - {str(best.control)})
+    else:
+        X, y, arm = data.X, data.y, data.arm
+        example = _anonymous_example(data.pipeline.decode(data.X.head(5)))
+        pyfunc = TargetingPyfunc(UpliftScorer(best, data.pipeline, best.predict(data.X)))
+        signature = infer_signature(example, pyfunc.predict(None, example))
+        campaign_id, outcome, arms = data.campaign_id, data.outcome, data.arms
     fingerprint = data_fingerprint({"campaign": pd.DataFrame(
-        {"user_id": data.X.index.to_numpy(), "y": data.y, "arm": data.arm.astype(str)})})
-    parent_params = {"campaign_id": data.campaign_id, "outcome": data.outcome,
-                     "users": len(data), "arms": "+".join(data.arms),
+        {"user_id": np.asarray(X.index), "y": np.asarray(y, dtype=float),
+         "arm": np.asarray(arm).astype(str)})})
+    parent_params = {"campaign_id": campaign_id, "outcome": outcome,
+                     "users": len(y), "arms": "+".join(arms),
                      "learners": "+".join(comparison.models), "best_learner": comparison.best}
     table = comparison.table
     with tempfile.TemporaryDirectory() as tmp:
@@ -396,17 +412,21 @@ def log_uplift(comparison, data, *, experiment: str = "targeting", run_name: str
         if plan is not None:
             plan.summary.to_csv(folder / "campaign_plan.csv")
             _save_figure(plan.plot(), folder / "campaign_plan.png")
-        with _run_or_delete(experiment, run_name or f"uplift {data.campaign_id}",
+        with _run_or_delete(experiment, run_name or f"uplift {campaign_id}",
                             "uplift") as parent:
             mlflow.log_params(parent_params)
             mlflow.log_metrics({f"policy_qini_{name}": float(v)
                                 for name, v in table.policy_qini.items()})
-            mlflow.set_tags({"data_fingerprint": fingerprint, "campaign_id": data.campaign_id})
+            mlflow.set_tags({"data_fingerprint": fingerprint, "campaign_id": campaign_id})
             mlflow.log_artifacts(tmp)
             info = None
             for learner, model in comparison.models.items():
                 info = _log_learner(learner, model, comparison, pyfunc, signature, example,
                                     fingerprint, parent.info.experiment_id) or info
+    if plain:
+        return LoggedModel(parent.info.run_id, "", reason=(
+            "plain data: runs and metrics logged, no model registered (score() needs the "
+            "package's feature pipeline: compare on campaign_dataset(...) to register one)"))
     logged = LoggedModel(parent.info.run_id, info.model_uri)
     if register_as:
         _register_uplift(logged, register_as, comparison, data, fingerprint)
@@ -429,7 +449,7 @@ def _log_learner(learner, model, comparison, pyfunc, signature, example, fingerp
         mlflow.set_tags({"model_kind": "uplift", "data_fingerprint": fingerprint})
         _save_figure(evaluation.plot(), Path(tmp) / "qini.png")
         mlflow.log_artifacts(tmp)
-        if learner == comparison.best:
+        if learner == comparison.best and pyfunc is not None:
             return mlflow.pyfunc.log_model(name="model", python_model=pyfunc,
                                            signature=signature, input_example=example)
     return None

@@ -122,6 +122,27 @@ def test_compare_uplift_takes_plain_data_with_text_columns(hillstrom, visits):
     assert "holdout" in visits._repr_html_() and visits.plot().axes
 
 
+def test_a_comparison_on_plain_data_is_logged_without_a_model(hillstrom, visits, mlflow_store):
+    from mlflow import MlflowClient
+
+    from targeting.tracking import log_uplift
+
+    c = hillstrom
+    logged = log_uplift(visits, (c.covariates, c.campaign.visit, c.campaign.arm),
+                        experiment="hillstrom")
+    client = MlflowClient()
+    parent = client.get_run(logged.run_id)
+    assert parent.data.params["best_learner"] == visits.best
+    assert parent.data.params["users"] == str(len(c.campaign))
+    assert parent.data.metrics["policy_qini_t"] == pytest.approx(visits.table.loc["t",
+                                                                                  "policy_qini"])
+    children = client.search_runs([parent.info.experiment_id],
+                                  f"tags.mlflow.parentRunId = '{logged.run_id}'")
+    assert sorted(r.info.run_name for r in children) == ["t", "x"]
+    assert logged.version is None and "no model registered" in logged.reason
+    assert not client.search_registered_models()
+
+
 def test_cross_fitting_and_bad_input(hillstrom):
     c = hillstrom
     head = c.covariates.iloc[:6_000]
