@@ -13,7 +13,7 @@ A scorable model holds
 
 Examples
 --------
->>> decile_edges(np.arange(101)).tolist()[:3]
+>>> decile_edges(np.arange(101)).round(6).tolist()[:3]
 [10.0, 20.0, 30.0]
 """
 
