@@ -36,6 +36,7 @@ from targeting.evaluation.uplift import (
 )
 from targeting.features.campaign import CampaignData, campaign_dataset
 from targeting.features.pipeline import FeaturePipeline, build_features
+from targeting.loop import CampaignLoop, LoopSimulation, LoopSummary, simulate_loop
 from targeting.models.lookalike import Audience, LookalikeModel, SeedReport
 from targeting.models.propensity import PropensityModel
 from targeting.models.uplift import UpliftModel
@@ -55,3 +56,4 @@ __all__ = [
     "from_transactions", "journeys", "journeys_from_paths", "load_model", "plan_campaign",
     "read_tables", "resolve_identity", "score", "segment_seed", "uplift_scorer", "validate",
 ]
+__all__ += ["CampaignLoop", "LoopSimulation", "LoopSummary", "simulate_loop"]  # the closed loop
