@@ -435,8 +435,11 @@ class CampaignLoop:
         X, y, arm = self.training_data(last)
         pipeline = self.store.read_object("pipeline.pkl")
         categorical = [pipeline.feature_names_[i] for i in pipeline.categorical_indices_]
+        # Leaves of at least 2 % of the rows (50 to 300): the package default of 300 users per
+        # leaf suits a campaign of tens of thousands, and leaves the first waves' models flat.
+        leaf = int(np.clip(len(X) // 50, 50, 300))
         return UpliftModel(self.learner, categorical_feature=categorical,
-                           random_state=int(self.seed)).fit(X, y, arm)
+                           random_state=int(self.seed), min_child_samples=leaf).fit(X, y, arm)
 
     def training_data(self, last: int | None = None) -> tuple[pd.DataFrame, np.ndarray,
                                                                np.ndarray]:
