@@ -304,3 +304,32 @@ def test_cli_loop(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "share of the oracle" in out and "covers the true increment" in out
     assert (tmp_path / "store" / "state.json").exists()
+
+
+def test_a_failed_record_leaves_the_wave_pending(tiny_world, straight, tmp_path, monkeypatch):
+    """A record that dies after writing the outcomes (here: the refit fails) commits nothing:
+    the wave stays planned and the next record completes it, with the same numbers."""
+    loop = CampaignLoop(tmp_path / "f", tracking=False, **_config(straight.loop))
+    users = demo_response.population(tiny_world)
+    wave = loop.plan(tiny_world.tables, demo_response.wave_time(tiny_world, 1), users=users)
+    outcomes = tiny_world.respond(wave.assignments)
+
+    def dies(self, number):
+        raise KeyboardInterrupt("killed while refitting")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(CampaignLoop, "_fit", dies)
+        with pytest.raises(KeyboardInterrupt):
+            loop.record(outcomes)
+    reopened = CampaignLoop(tmp_path / "f", tracking=False)
+    assert [w["status"] for w in reopened.waves] == ["planned"]
+    assert reopened.model() is None
+    reopened.record(outcomes)
+    pd.testing.assert_frame_equal(reopened.summary().table,
+                                  straight.summary.table.loc[[1]])
+
+
+def _config(loop: CampaignLoop) -> dict:
+    c = dict(loop.state["config"])
+    c.pop("name")
+    return c
