@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import html
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -386,7 +387,7 @@ class CampaignLoop:
         wave = self.wave(number)
         rows = _joined(wave.assignments, outcomes)
         self.store.write_frame(f"wave_{number:03d}_outcomes.parquet", rows)
-        metrics = self._readout(rows, wave)
+        metrics = {**self._readout(rows, wave), **_report_metrics(self.readout(number, rows))}
         model = self._fit(number)
         self.store.write_object(f"model_{number:03d}.pkl", model)
         pending.update(status="recorded", metrics=metrics)
@@ -488,12 +489,12 @@ class CampaignLoop:
             raise TargetingError(f"wave {number} is not recorded; recorded: {recorded}")
         return self.store.read_object(f"model_{number:03d}.pkl")
 
-    def readout(self, number: int) -> dict:
+    def readout(self, number: int, rows: pd.DataFrame | None = None) -> dict:
         """:func:`~targeting.campaign_report` of each randomised part of wave ``number``:
         ``pilot``, or ``target`` (policy against its holdout) and ``explore``."""
         from targeting.evaluation.campaign import campaign_report
 
-        rows = self.outcomes(number)
+        rows = self.outcomes(number) if rows is None else rows
         reports = {}
         for name, slices in (("pilot", ["pilot"]), ("target", ["target", "holdout"]),
                              ("explore", ["explore"])):
@@ -503,8 +504,10 @@ class CampaignLoop:
             table = part[["user_id", "campaign_id", "arm", "sent_at", "converted", "revenue"]]
             table = table.assign(campaign_id=f"{part.campaign_id.iloc[0]}-{name}")
             shares = (table["arm"].value_counts(normalize=True)).to_dict()
-            reports[name] = campaign_report(table, outcomes=["converted", "revenue"],
-                                            allocation=shares, breakdowns=())
+            with warnings.catch_warnings():  # an arm the policy gave to one user: NaN interval
+                warnings.simplefilter("ignore", RuntimeWarning)
+                reports[name] = campaign_report(table, outcomes=["converted", "revenue"],
+                                                allocation=shares, breakdowns=())
         return reports
 
     def summary(self) -> LoopSummary:
@@ -621,6 +624,19 @@ def _joined(assignments: pd.DataFrame, outcomes: pd.DataFrame) -> pd.DataFrame:
     merged["revenue"] = pd.Series(revenue, index=merged.index).fillna(0.0).astype(float)
     keep = [*assignments.columns, "converted", "revenue"]
     return merged[keep]
+
+
+def _report_metrics(reports: dict) -> dict:
+    """What each part's campaign report says, as flat metrics: the sample-ratio p-value and
+    the pooled effect on conversion with its interval."""
+    out = {}
+    for name, report in reports.items():
+        pooled = report.effects.iloc[-1]
+        out[f"{name}_srm_p_value"] = float(report.srm["p_value"])
+        out[f"{name}_effect"] = float(pooled["effect"])
+        out[f"{name}_effect_low"] = float(pooled["low"])
+        out[f"{name}_effect_high"] = float(pooled["high"])
+    return out
 
 
 def _random_slice_increment(y: np.ndarray, arm: np.ndarray) -> tuple[float, float]:
