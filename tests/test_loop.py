@@ -357,3 +357,13 @@ def test_loop_on_the_default_world(tmp_path):
     assert t.regret.iloc[-1] < 0.5 * t.regret.iloc[0]
     assert np.polyfit(t.index, t.regret, 1)[0] < 0
     assert sim.covered_waves >= 4
+
+
+def test_plan_without_a_user_list_takes_everyone_who_exists(tiny_world, tmp_path):
+    """On real data there is no planted truth: the loop plans over every user with a record
+    before ``as_of`` (prospects who join later are never contacted)."""
+    loop = CampaignLoop(tmp_path / "g", ["coupon", "push"], 300, 1.0, 60, tracking=False)
+    wave = loop.plan(tiny_world.tables, tiny_world.as_of)
+    joined = tiny_world.truth["lifecycle"].joined
+    assert (joined.loc[wave.assignments.user_id] < tiny_world.as_of).all()
+    assert wave.contacts == 300 and len(wave.assignments) == 600
