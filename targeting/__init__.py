@@ -41,9 +41,11 @@ _API = {
     "compare_uplift": "evaluation.uplift", "evaluate_uplift": "evaluation.uplift",
     "uplift_scorer": "evaluation.uplift",
     "clear_model_cache": "scoring", "load_model": "scoring", "score": "scoring",
+    "CampaignLoop": "loop", "LoopSimulation": "loop", "LoopSummary": "loop",
+    "simulate_loop": "loop",
 }
 _SUBMODULES = {"data", "features", "models", "evaluation", "scoring", "store", "tracking",
-               "server", "distributed", "experiments", "review", "privacy", "cli"}
+               "server", "distributed", "experiments", "review", "privacy", "loop", "cli"}
 
 __all__ = sorted([*_API, "__version__"])
 
@@ -96,6 +98,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     )
     from targeting.features.campaign import CampaignData, campaign_dataset  # noqa: F401
     from targeting.features.pipeline import FeaturePipeline, build_features  # noqa: F401
+    from targeting.loop import CampaignLoop, LoopSimulation, LoopSummary, simulate_loop  # noqa: F401
     from targeting.models.lookalike import Audience, LookalikeModel, SeedReport  # noqa: F401
     from targeting.models.propensity import PropensityModel  # noqa: F401
     from targeting.models.uplift import UpliftModel  # noqa: F401

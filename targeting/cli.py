@@ -1,4 +1,4 @@
-"""Command line: ``targeting demo | train | score | init-mapping | ui | run | promote``.
+"""Command line: ``targeting demo | train | score | init-mapping | ui | run | promote | loop``.
 
 Data errors (the package's own :class:`~targeting.data.schema.TargetingError`) are printed
 as a list with a hint and exit with code 2, without a traceback (``--debug`` shows one).
@@ -343,6 +343,7 @@ def _main(argv: list[str]) -> int:
     ui.add_argument("--port", type=int, default=5000)
     ui.add_argument("--host", default="127.0.0.1")
     _add_review_commands(sub)
+    _add_loop_command(sub)
     args = parser.parse_args(argv)
     return _COMMANDS[args.command](args)
 
@@ -529,6 +530,32 @@ def _cmd_promote(args) -> int:
 _COMMANDS = {"demo": _cmd_demo, "train": _cmd_train, "score": _cmd_score, "ui": _cmd_ui,
              "run": _cmd_run, "promote": _cmd_promote, "init-mapping": _cmd_init_mapping,
              "cleanup": _cmd_cleanup, "server": _cmd_server}
+
+
+# -- the closed campaign loop (issue 13) --------------------------------------------------------
+def _add_loop_command(sub) -> None:
+    loop = sub.add_parser("loop", help="run the closed campaign loop on the demo world",
+                          description="N waves of plan, send, record and learn on the "
+                                      "responsive demo world, against random, propensity, "
+                                      "one-shot uplift and the oracle with the same budget")
+    loop.add_argument("--waves", type=int, default=5)
+    loop.add_argument("--users", type=int, default=50_000)
+    loop.add_argument("--seed", type=int, default=0)
+    loop.add_argument("--store", default="campaign-loop",
+                      help="the loop's folder (an existing one is resumed)")
+    loop.add_argument("--experiment", default="targeting-loop")
+    loop.add_argument("--no-progress", action="store_true")
+
+
+def _cmd_loop(args) -> int:
+    from targeting.loop.simulate import run_demo_loop
+
+    print(run_demo_loop(args.waves, n_users=args.users, seed=args.seed, store=args.store,
+                        experiment=args.experiment, progress=not args.no_progress))
+    return 0
+
+
+_COMMANDS["loop"] = _cmd_loop
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -102,6 +102,13 @@ class DemoWorld:
         labels = purchased_in_window(self, category)
         return float(roc_auc_score(labels, self.truth["purchase_proba"][category]))
 
+    def respond(self, assignments: pd.DataFrame, **kwargs) -> pd.DataFrame:
+        """Outcomes of a campaign's assignments, drawn from the planted truth
+        (see :func:`targeting.data.demo_response.respond`)."""
+        from targeting.data.demo_response import respond
+
+        return respond(self, assignments, **kwargs)
+
     def summary(self) -> pd.DataFrame:
         """Row counts per table and the world's calibration statistics."""
         rows = [(f"rows: {name}", len(t)) for name, t in self.tables.items()]

@@ -1,0 +1,655 @@
+"""The closed campaign loop: plan a wave, send it, record its outcomes, learn, plan the next.
+
+Layering: the loop orchestrates features, the uplift model, the campaign readout, the budgeted
+plan and MLflow tracking, so it sits at the experiments level (above ``tracking``); nothing
+below imports it.
+
+Each wave has up to three parts, all randomised so that every wave can be read out without
+bias and the next model learns from randomised data:
+
+- **pilot** (wave 1, no campaign history yet): the budget's contacts drawn at random, each arm
+  equally often, and a random control group as large as one arm;
+- **target** (later waves): the budgeted uplift policy of the current model
+  (:func:`~targeting.plan_campaign`: best arm per user, highest expected worth first), with a
+  random ``holdout_share`` of its list held out (not contacted): the holdout reads the policy's
+  increment out;
+- **explore** (later waves): ``explore_share`` of the contacts go to random users with a random
+  arm, with a random control group as large as one arm, so the model keeps seeing the whole
+  population and every arm.
+
+Assignment depends only on the features and on random draws, so within the recorded data the
+outcome of each arm is unconfounded given the features; the model is refitted on every wave's
+randomised rows after each ``record``.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from targeting.data.dates import parse_as_of
+from targeting.data.schema import InsufficientDataError, SchemaError, TargetingError
+from targeting.data.vocab import CONTROL_ARM
+from targeting.loop.store import LoopStore
+
+_CONFIG = ("arms", "budget", "cost_per_contact", "value_per_conversion", "holdout_share",
+           "explore_share", "control_share", "learner", "seed", "name")
+_PILOT = "randomised pilot (no campaign history yet): the budget's contacts at random, " \
+         "every arm equally often, and a random control group"
+_TARGET = "uplift policy of the model fitted on waves 1-{last}, with a random {h:.0%} holdout " \
+          "of its list and a random {e:.0%} exploration slice"
+Z95 = float(stats.norm.ppf(0.975))
+
+
+@dataclass
+class Wave:
+    """One planned wave: who gets which arm, and why.
+
+    ``assignments`` has one row per user in the wave: ``user_id``, ``campaign_id``, ``arm``
+    (``control`` = not contacted), ``slice`` (pilot, target, holdout, explore),
+    ``recommended`` (the arm the policy chose; for the holdout, the one it was denied),
+    ``contacted``, ``predicted_uplift`` and ``sent_at``.
+    """
+
+    number: int
+    as_of: pd.Timestamp
+    campaign_id: str
+    policy: str
+    assignments: pd.DataFrame
+    cost_per_contact: float
+
+    @property
+    def contacts(self) -> int:
+        return int(self.assignments["contacted"].sum())
+
+    @property
+    def spend(self) -> float:
+        return self.contacts * self.cost_per_contact
+
+    def export(self, path: str | Path, salt: str, *, min_size: int | None = None) -> dict:
+        """Write the contacted users' salted hashes and their arm (CSV or Parquet by suffix),
+        as :meth:`targeting.Audience.export` does, one file for the whole wave.
+
+        Every arm's list must reach ``min_size`` (the organisation's floor by default,
+        :mod:`targeting.privacy`): a short list per arm could single people out.
+
+        Returns
+        -------
+        dict
+            The path and the rounded number of contacts per arm.
+        """
+        from targeting.models.lookalike.audience import hash_ids
+        from targeting.models.lookalike.seeds import round_count
+        from targeting.privacy import require_floor
+
+        if not isinstance(salt, str) or len(salt) < 8:
+            raise ValueError("export needs a secret salt of at least 8 characters, shared only "
+                             "with the activation partner")
+        min_size = require_floor("min_export_size", min_size)
+        sent = self.assignments[self.assignments["contacted"]]
+        sizes = sent["arm"].value_counts()
+        small = sorted(sizes.index[sizes < min_size])
+        if small:
+            raise ValueError(f"arm(s) {small} too small to export: fewer than {min_size} users "
+                             "(min_size); a small hashed list can still single people out")
+        out = pd.DataFrame({"hashed_id": hash_ids(sent["user_id"].to_numpy(), salt),
+                            "arm": sent["arm"].to_numpy()})
+        path = Path(path)
+        if path.suffix == ".parquet":
+            out.to_parquet(path, index=False)
+        elif path.suffix == ".csv":
+            out.to_csv(path, index=False)
+        else:
+            raise ValueError(f"export path must end in .csv or .parquet, got {path.name!r}")
+        return {"path": str(path), "sizes": {a: round_count(n) for a, n in sizes.items()}}
+
+    def _repr_html_(self) -> str:
+        counts = (self.assignments.groupby(["slice", "arm"], observed=True).size()
+                  .rename("users").to_frame())
+        return (f"<h4>Wave {self.number} ({html.escape(self.campaign_id)}), "
+                f"{self.as_of.date()}: {self.contacts:,} contacts, spend {self.spend:,.0f}</h4>"
+                f"<p>{html.escape(self.policy)}</p>" + counts.to_html())
+
+
+@dataclass
+class LoopSummary:
+    """Per wave: contacts, spend, measured increment with its 95 % interval, ROI, cumulative
+    ROI. ROI = (increment x value per conversion - spend) / spend."""
+
+    table: pd.DataFrame
+
+    def _repr_html_(self) -> str:
+        return ("<h4>Campaign loop</h4><p>Measured increments from the randomised parts of "
+                "each wave (95 % intervals)</p>"
+                + self.table.to_html(float_format=lambda v: f"{v:,.2f}"))
+
+    def plot(self, axes=None):
+        """Measured increment by wave (with its interval), and ROI by wave and cumulative."""
+        import matplotlib.pyplot as plt
+
+        if axes is None:
+            _, axes = plt.subplots(1, 2, figsize=(11, 4))
+        t = self.table
+        ax, roi = axes
+        ax.errorbar(t.index, t.measured_increment,
+                    yerr=[t.measured_increment - t.increment_low,
+                          t.increment_high - t.measured_increment], fmt="o-", capsize=3)
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.set(xlabel="wave", ylabel="incremental conversions",
+               title="Measured increment per wave (95 % interval)")
+        roi.plot(t.index, t.roi, "o-", label="wave")
+        roi.plot(t.index, t.cumulative_roi, "s--", label="cumulative")
+        roi.axhline(0, color="grey", lw=0.8)
+        roi.set(xlabel="wave", ylabel="ROI", title="Return on spend")
+        roi.legend()
+        ax.figure.tight_layout()
+        return ax.figure
+
+
+class CampaignLoop:
+    """Campaign waves that learn from their own outcomes.
+
+    Parameters
+    ----------
+    store : path
+        The loop's folder (created if missing). Its state, assignments, features, outcomes and
+        models live there; opening an existing store resumes the loop (parameters left out
+        are read from it; given ones must match).
+    arms : list of str
+        The treatment arms (the control, ``"control"``, is not contacted).
+    budget, cost_per_contact : float
+        Each wave contacts at most ``budget // cost_per_contact`` users.
+    value_per_conversion : float
+        Margin of one conversion: a contact is worth uplift x value - cost.
+    holdout_share : float, default 0.1
+        Share of the policy's list held out at random (not contacted) to measure it.
+    explore_share : float, default 0.1
+        Share of the contacts sent to random users with a random arm.
+    control_share : float, default 0.5
+        Share of each random slice (the pilot, the exploration) kept as its control group:
+        not contacted, so it costs nothing but recording its outcomes, and it halves the
+        noise of what the model learns about the control.
+    learner : str, default "t"
+        The :class:`~targeting.UpliftModel` learner refitted after every wave.
+    seed : int, default 0
+        Seeds the random parts of every wave and the model.
+    name : str, default "campaign-loop"
+        Prefix of the waves' campaign ids and the MLflow run names.
+    tracking : bool, default True
+        Log a parent MLflow run for the loop and a nested run per recorded wave (aggregate
+        metrics and plots only, never ids).
+    experiment : str, default "targeting-loop"
+
+    Examples
+    --------
+    >>> import tempfile, targeting as tg
+    >>> from targeting.data import demo_response
+    >>> world = tg.demo_world(n_users=3_000, seed=0)
+    >>> loop = tg.CampaignLoop(store=tempfile.mkdtemp(), arms=["coupon", "push"], budget=300,
+    ...                        cost_per_contact=1.0, value_per_conversion=60, tracking=False)
+    >>> wave = loop.plan(world.tables, world.as_of, users=demo_response.population(world))
+    >>> wave.contacts
+    300
+    >>> loop.record(world.respond(wave.assignments))
+    >>> loop.summary().table.contacts.tolist()
+    [300]
+    """
+
+    def __init__(self, store: str | Path, arms: Sequence[str] | None = None,
+                 budget: float | None = None, cost_per_contact: float | None = None,
+                 value_per_conversion: float | None = None, holdout_share: float = 0.1,
+                 explore_share: float = 0.1, *, control_share: float = 0.5,
+                 learner: str = "t", seed: int = 0,
+                 name: str = "campaign-loop", tracking: bool = True,
+                 experiment: str = "targeting-loop"):
+        self.store = LoopStore(store)
+        given = {"arms": None if arms is None else [str(a) for a in arms], "budget": budget,
+                 "cost_per_contact": cost_per_contact,
+                 "value_per_conversion": value_per_conversion, "holdout_share": holdout_share,
+                 "explore_share": explore_share, "control_share": control_share,
+                 "learner": learner, "seed": seed, "name": name}
+        self.tracking, self.experiment = tracking, experiment
+        if self.store.exists():
+            self.state = self.store.read_json()
+            self._check_same(given)
+        else:
+            _check_config(given)
+            self.state = {"config": given, "waves": [], "mlflow": {}}
+            self.store.write_json(self.state)
+        for key in _CONFIG:
+            setattr(self, key, self.state["config"][key])
+
+    # -- configuration ---------------------------------------------------------------------
+    def _check_same(self, given: dict) -> None:
+        stored = self.state["config"]
+        defaults = {"holdout_share": 0.1, "explore_share": 0.1, "control_share": 0.5,
+                    "learner": "t", "seed": 0,
+                    "name": "campaign-loop"}
+        differ = [f"{k}={given[k]!r} (the store has {stored[k]!r})" for k in _CONFIG
+                  if given[k] is not None and given[k] != stored[k]
+                  and not (k in defaults and given[k] == defaults[k])]
+        if differ:
+            raise TargetingError(f"the loop in {self.store.path} was started with other "
+                                 f"parameters: {'; '.join(differ)}. Leave them out to resume "
+                                 f"it, or use a new store for a new loop")
+
+    @property
+    def contacts_per_wave(self) -> int:
+        return int(self.budget // self.cost_per_contact)
+
+    @property
+    def waves(self) -> list[dict]:
+        """The waves so far: number, as_of, campaign_id, status (planned/recorded), metrics."""
+        return list(self.state["waves"])
+
+    # -- planning --------------------------------------------------------------------------
+    def plan(self, tables: Mapping[str, pd.DataFrame], as_of, *,
+             users: Sequence | np.ndarray | None = None) -> Wave:
+        """Plan the next wave: who gets which arm at ``as_of``.
+
+        Parameters
+        ----------
+        tables : dict of str to DataFrame
+            Contract tables; features are built from rows strictly before ``as_of``.
+        as_of : str or Timestamp
+            The wave's send time (ISO 8601), after the previous wave's.
+        users : array, optional
+            The users who may be contacted; default every user who exists at ``as_of``.
+
+        Returns
+        -------
+        Wave
+            Saved in the store before it is returned. If the previous wave is planned but
+            not recorded, planning the same ``as_of`` again returns it unchanged.
+        """
+        as_of = parse_as_of(as_of, tables)
+        pending = self._pending()
+        if pending is not None:
+            if pd.Timestamp(pending["as_of"]) == as_of:
+                return self.wave(pending["number"])
+            raise TargetingError(f"wave {pending['number']} (planned for {pending['as_of']}) "
+                                 f"has no outcomes yet: record them with loop.record(outcomes) "
+                                 f"before planning the next wave")
+        done = self.state["waves"]
+        if done and as_of <= pd.Timestamp(done[-1]["as_of"]):
+            raise TargetingError(f"as_of {as_of} is not after the last wave's "
+                                 f"({done[-1]['as_of']}): waves go forward in time")
+        number = len(done) + 1
+        X = self.features(tables, as_of, users)
+        rng = np.random.default_rng([int(self.seed), number])
+        model = self.model()
+        if model is None:
+            assignments, policy = self._pilot(X, rng), _PILOT
+        else:
+            assignments = self._targeted(X, model, rng)
+            policy = _TARGET.format(last=number - 1, h=self.holdout_share, e=self.explore_share)
+        campaign_id = f"{self.name}-wave-{number:02d}"
+        assignments.insert(1, "campaign_id", campaign_id)
+        assignments["sent_at"] = as_of
+        self.store.write_frame(f"wave_{number:03d}_plan.parquet", assignments)
+        self.store.write_frame(f"wave_{number:03d}_X.parquet", X.loc[assignments.user_id])
+        self.state["waves"].append({"number": number, "as_of": str(as_of),
+                                    "campaign_id": campaign_id, "status": "planned",
+                                    "policy": policy})
+        self.store.write_json(self.state)
+        return self.wave(number)
+
+    def features(self, tables: Mapping[str, pd.DataFrame], as_of,
+                 users: Sequence | np.ndarray | None = None) -> pd.DataFrame:
+        """The model matrix at ``as_of`` (``user_id`` index) of ``users``, or of every user
+        who exists then; the feature pipeline is fitted once, at the first wave."""
+        from targeting.features.pipeline import FeaturePipeline
+
+        as_of = parse_as_of(as_of, tables)
+        if (self.store.path / "pipeline.pkl").exists():
+            pipeline = self.store.read_object("pipeline.pkl")
+        else:
+            pipeline = FeaturePipeline().fit(tables, as_of)
+            self.store.write_object("pipeline.pkl", pipeline)
+        wanted = None if users is None else np.asarray(users)
+        frame = pipeline.transform(tables, as_of, users=wanted)
+        if users is None:
+            frame = frame[pipeline.has_record(frame)]
+        if len(frame) == 0:
+            raise InsufficientDataError(f"no users exist at {as_of}: nobody to contact")
+        X = pd.DataFrame(pipeline.to_matrix(frame), index=frame.index,
+                         columns=pipeline.feature_names_)
+        X.columns = X.columns.astype(str)
+        return X
+
+    def _pilot(self, X: pd.DataFrame, rng) -> pd.DataFrame:
+        k = len(self.arms)
+        contacts = min(self.contacts_per_wave, int(len(X) * (1 - self.control_share)))
+        control = _control_size(contacts, k, self.control_share)
+        if contacts < k:
+            raise InsufficientDataError(f"{len(X)} users cannot fill a pilot of {k} arms and a "
+                                        f"control: raise the budget or widen the users")
+        picked = rng.permutation(len(X))[:contacts + control]
+        arm = np.asarray([CONTROL_ARM] * control
+                         + list(np.resize(np.asarray(self.arms, dtype=object), contacts)),
+                         dtype=object)
+        arm = arm[rng.permutation(len(arm))]
+        return _frame(X.index[picked], arm, "pilot", arm, np.nan)
+
+    def _targeted(self, X: pd.DataFrame, model, rng) -> pd.DataFrame:
+        from targeting.evaluation.planning import plan_campaign
+
+        k = len(self.arms)
+        n_explore = int(round(self.explore_share * self.contacts_per_wave))
+        order = rng.permutation(len(X))
+        explore_rows = order[:n_explore + _control_size(n_explore, k, self.control_share)]
+        rest = np.sort(order[len(explore_rows):])
+        target_contacts = self.contacts_per_wave - n_explore
+        listed = int(math.ceil(target_contacts / (1 - self.holdout_share)))
+        plan = plan_campaign(model, X.iloc[rest], budget=listed * self.cost_per_contact,
+                             cost_per_contact=self.cost_per_contact,
+                             value_per_conversion=self.value_per_conversion, seed=int(self.seed))
+        audience = plan.audience
+        held = max(len(audience) - target_contacts,
+                   int(round(self.holdout_share * len(audience))))
+        holdout = np.zeros(len(audience), dtype=bool)
+        holdout[rng.permutation(len(audience))[:held]] = True
+        recommended = audience["arm"].to_numpy(dtype=object)
+        parts = [_frame(audience.index, np.where(holdout, CONTROL_ARM, recommended),
+                        np.where(holdout, "holdout", "target"), recommended,
+                        audience["uplift"].to_numpy())]
+        if len(explore_rows):
+            arm = np.asarray([CONTROL_ARM] * (len(explore_rows) - n_explore)
+                             + list(np.resize(np.asarray(self.arms, dtype=object), n_explore)),
+                             dtype=object)
+            arm = arm[rng.permutation(len(arm))]
+            parts.append(_frame(X.index[explore_rows], arm, "explore", arm, np.nan))
+        return pd.concat(parts, ignore_index=True)
+
+    # -- recording -------------------------------------------------------------------------
+    def record(self, outcomes: pd.DataFrame) -> None:
+        """Record the pending wave's outcomes, read it out and refit the uplift model.
+
+        Parameters
+        ----------
+        outcomes : DataFrame
+            A campaign table for the wave: ``user_id``, ``converted`` (and ``revenue``,
+            ``arm`` if known), one row per user in the wave (contacted or held out).
+        """
+        pending = self._pending()
+        if pending is None:
+            raise TargetingError("no planned wave is waiting for outcomes: plan one first "
+                                 "(loop.plan(tables, as_of))")
+        number = pending["number"]
+        wave = self.wave(number)
+        rows = _joined(wave.assignments, outcomes)
+        self.store.write_frame(f"wave_{number:03d}_outcomes.parquet", rows)
+        metrics = {**self._readout(rows, wave), **_report_metrics(self.readout(number, rows))}
+        model = self._fit(number)
+        self.store.write_object(f"model_{number:03d}.pkl", model)
+        pending.update(status="recorded", metrics=metrics)
+        self.store.write_json(self.state)
+        if self.tracking:
+            self._log_pending_runs()
+
+    def _readout(self, rows: pd.DataFrame, wave: Wave) -> dict:
+        from targeting.evaluation.planning import measured_increment
+
+        y = rows["converted"].to_numpy(dtype=float)
+        arm = rows["arm"].to_numpy(dtype=object)
+        parts, variances = {}, []
+        for name in ("pilot", "explore"):
+            mask = (rows["slice"] == name).to_numpy()
+            if mask.any():
+                inc, var = _random_slice_increment(y[mask], arm[mask])
+                parts[name] = inc
+                variances.append(var)
+        listed = rows["slice"].isin(["target", "holdout"]).to_numpy()
+        if listed.any():
+            rec = rows["recommended"].to_numpy(dtype=object)
+            per, se, _ = measured_increment(y, arm, listed, np.where(listed, rec, None),
+                                            CONTROL_ARM)
+            n = int((rows["slice"] == "target").sum())
+            parts["target"] = per * n
+            variances.append((se * n) ** 2)
+        increment = float(np.nansum(list(parts.values())))
+        se = float(np.sqrt(np.nansum(variances)))
+        spend = wave.spend
+        value = increment * self.value_per_conversion
+        contacted = rows["contacted"].to_numpy()
+        predicted = rows.loc[rows["slice"] == "target", "predicted_uplift"].sum()
+        return {"contacts": wave.contacts, "spend": spend, "measured_increment": increment,
+                "increment_se": se, "increment_low": increment - Z95 * se,
+                "increment_high": increment + Z95 * se,
+                "roi": (value - spend) / spend if spend else float("nan"),
+                "conversion_rate_contacted": float(y[contacted].mean()) if contacted.any()
+                else float("nan"),
+                "predicted_increment_target": float(predicted),
+                **{f"increment_{k}": float(v) for k, v in parts.items()}}
+
+    def _fit(self, last: int):
+        from targeting.models.uplift import UpliftModel
+
+        X, y, arm = self.training_data(last)
+        pipeline = self.store.read_object("pipeline.pkl")
+        categorical = [pipeline.feature_names_[i] for i in pipeline.categorical_indices_]
+        # Leaves of at least 2 % of the rows (50 to 300): the package default of 300 users per
+        # leaf suits a campaign of tens of thousands, and leaves the first waves' models flat.
+        leaf = int(np.clip(len(X) // 50, 50, 300))
+        return UpliftModel(self.learner, categorical_feature=categorical,
+                           random_state=int(self.seed), min_child_samples=leaf).fit(X, y, arm)
+
+    def training_data(self, last: int | None = None) -> tuple[pd.DataFrame, np.ndarray,
+                                                               np.ndarray]:
+        """Features, outcomes and arms of every recorded wave up to ``last`` (all: None)."""
+        Xs, ys, arms = [], [], []
+        for w in self.state["waves"]:
+            if last is None and w["status"] != "recorded":
+                continue
+            if (last is not None and w["number"] > last) or not self._has_outcomes(w):
+                continue
+            rows = self.store.read_frame(f"wave_{w['number']:03d}_outcomes.parquet")
+            X = self.store.read_frame(f"wave_{w['number']:03d}_X.parquet")
+            Xs.append(X.reset_index(drop=True))
+            ys.append(rows["converted"].to_numpy(dtype=float))
+            arms.append(rows["arm"].to_numpy(dtype=object))
+        if not Xs:
+            raise InsufficientDataError("no recorded wave yet: nothing to learn from")
+        return pd.concat(Xs, ignore_index=True), np.concatenate(ys), np.concatenate(arms)
+
+    def _has_outcomes(self, w: dict) -> bool:
+        return (self.store.path / f"wave_{w['number']:03d}_outcomes.parquet").exists()
+
+    # -- reading back --------------------------------------------------------------------------
+    def wave(self, number: int) -> Wave:
+        """Wave ``number`` as planned (read from the store)."""
+        found = [w for w in self.state["waves"] if w["number"] == number]
+        if not found:
+            raise TargetingError(f"no wave {number}; the loop has {len(self.state['waves'])}")
+        w = found[0]
+        assignments = self.store.read_frame(f"wave_{number:03d}_plan.parquet")
+        return Wave(number, pd.Timestamp(w["as_of"]), w["campaign_id"], w["policy"],
+                    assignments, float(self.cost_per_contact))
+
+    def outcomes(self, number: int) -> pd.DataFrame:
+        """Wave ``number``'s assignments joined to its recorded outcomes."""
+        return self.store.read_frame(f"wave_{number:03d}_outcomes.parquet")
+
+    def model(self, number: int | None = None):
+        """The uplift model fitted after wave ``number`` (default the latest), or None."""
+        recorded = [w["number"] for w in self.state["waves"] if w["status"] == "recorded"]
+        if number is None:
+            if not recorded:
+                return None
+            number = recorded[-1]
+        if number not in recorded:
+            raise TargetingError(f"wave {number} is not recorded; recorded: {recorded}")
+        return self.store.read_object(f"model_{number:03d}.pkl")
+
+    def readout(self, number: int, rows: pd.DataFrame | None = None) -> dict:
+        """:func:`~targeting.campaign_report` of each randomised part of wave ``number``:
+        ``pilot``, or ``target`` (policy against its holdout) and ``explore``."""
+        from targeting.evaluation.campaign import campaign_report
+
+        rows = self.outcomes(number) if rows is None else rows
+        reports = {}
+        for name, slices in (("pilot", ["pilot"]), ("target", ["target", "holdout"]),
+                             ("explore", ["explore"])):
+            part = rows[rows["slice"].isin(slices)]
+            if part.empty or part["arm"].nunique() < 2:
+                continue
+            table = part[["user_id", "campaign_id", "arm", "sent_at", "converted", "revenue"]]
+            table = table.assign(campaign_id=f"{part.campaign_id.iloc[0]}-{name}")
+            shares = (table["arm"].value_counts(normalize=True)).to_dict()
+            with warnings.catch_warnings():  # an arm the policy gave to one user: NaN interval
+                warnings.simplefilter("ignore", RuntimeWarning)
+                reports[name] = campaign_report(table, outcomes=["converted", "revenue"],
+                                                allocation=shares, breakdowns=())
+        return reports
+
+    def summary(self) -> LoopSummary:
+        """Per recorded wave: contacts, spend, measured increment and interval, ROI, and the
+        cumulative increment, spend and ROI."""
+        rows = [{"wave": w["number"], "as_of": pd.Timestamp(w["as_of"]), **w["metrics"]}
+                for w in self.state["waves"] if w["status"] == "recorded"]
+        columns = ["as_of", "contacts", "spend", "measured_increment", "increment_low",
+                   "increment_high", "roi"]
+        if not rows:
+            return LoopSummary(pd.DataFrame(columns=[*columns, "cumulative_increment",
+                                                     "cumulative_spend", "cumulative_roi"]))
+        table = pd.DataFrame(rows).set_index("wave")[columns]
+        table["cumulative_increment"] = table.measured_increment.cumsum()
+        table["cumulative_spend"] = table.spend.cumsum()
+        table["cumulative_roi"] = ((table.cumulative_increment * self.value_per_conversion
+                                    - table.cumulative_spend) / table.cumulative_spend)
+        return LoopSummary(table)
+
+    def _pending(self) -> dict | None:
+        waves = self.state["waves"]
+        return waves[-1] if waves and waves[-1]["status"] == "planned" else None
+
+    # -- MLflow ------------------------------------------------------------------------------
+    def _log_pending_runs(self) -> None:
+        from targeting.loop.mlflow_runs import log_wave_runs
+
+        log_wave_runs(self)
+
+    def _repr_html_(self) -> str:
+        return (f"<h4>CampaignLoop {html.escape(str(self.name))}: "
+                f"{len(self.state['waves'])} wave(s), {self.contacts_per_wave:,} contacts per "
+                f"wave</h4>" + self.summary()._repr_html_())
+
+
+# -- helpers ----------------------------------------------------------------------------------
+def _check_config(c: dict) -> None:
+    problems = []
+    if not c["arms"]:
+        problems.append("arms: name at least one treatment arm, e.g. arms=['coupon']")
+    elif CONTROL_ARM in c["arms"] or len(set(c["arms"])) != len(c["arms"]):
+        problems.append(f"arms: distinct treatment arms, without {CONTROL_ARM!r} (the control "
+                        f"is who is not contacted); got {c['arms']}")
+    for key in ("budget", "cost_per_contact", "value_per_conversion"):
+        if c[key] is None or not float(c[key]) > 0:
+            problems.append(f"{key}: a positive number is needed, got {c[key]!r}")
+    for key in ("holdout_share", "explore_share", "control_share"):
+        if not 0 <= float(c[key]) < 1:
+            problems.append(f"{key}: a share in [0, 1), got {c[key]!r}")
+    if not problems and c["budget"] < c["cost_per_contact"]:
+        problems.append("budget: smaller than one contact's cost")
+    if float(c["holdout_share"]) <= 0:
+        problems.append("holdout_share: must be above 0; without a holdout a wave cannot be read "
+                        "out")
+    if problems:
+        raise SchemaError(problems)
+
+
+def _control_size(contacts: int, arms: int, share: float | None) -> int:
+    """Control users beside ``contacts`` random contacts: ``share`` of the slice, or (None) as
+    many as one arm gets."""
+    if contacts <= 0:
+        return 0
+    if share is None:
+        return math.ceil(contacts / arms)
+    return math.ceil(contacts * share / (1 - share))
+
+
+def _frame(users, arm, slice_, recommended, predicted) -> pd.DataFrame:
+    arm = np.asarray(arm, dtype=object)
+    return pd.DataFrame({"user_id": np.asarray(users), "arm": arm,
+                         "slice": np.broadcast_to(np.asarray(slice_, dtype=object), arm.shape),
+                         "recommended": np.where(arm == CONTROL_ARM, recommended, arm)
+                         if np.ndim(recommended) else arm,
+                         "contacted": arm != CONTROL_ARM,
+                         "predicted_uplift": np.broadcast_to(predicted, arm.shape).astype(float)})
+
+
+def _joined(assignments: pd.DataFrame, outcomes: pd.DataFrame) -> pd.DataFrame:
+    """The wave's assignments with their outcomes, checked: every user once, arms as planned."""
+    if not isinstance(outcomes, pd.DataFrame):
+        raise SchemaError([f"outcomes must be a DataFrame (a campaign table), got "
+                           f"{type(outcomes).__name__}"])
+    missing_cols = [c for c in ("user_id", "converted") if c not in outcomes.columns]
+    if missing_cols:
+        raise SchemaError([f"outcomes: missing column(s) {missing_cols}; have "
+                           f"{list(outcomes.columns)}"])
+    problems = []
+    out = outcomes.drop_duplicates("user_id")
+    if len(out) != len(outcomes):
+        problems.append("outcomes.user_id: a user appears twice; one row per user in the wave")
+    merged = assignments.merge(out, on="user_id", how="left", suffixes=("", "_out"),
+                               indicator=True)
+    absent = int((merged["_merge"] == "left_only").sum())
+    if absent:
+        problems.append(f"outcomes: {absent} user(s) of the wave have no outcome; every "
+                        f"contacted and held-out user needs one")
+    extra = int((~outcomes["user_id"].isin(assignments["user_id"])).sum())
+    if extra:
+        problems.append(f"outcomes: {extra} user(s) not in the wave; record only the wave's "
+                        f"users")
+    if "arm_out" in merged.columns:
+        wrong = int((merged["arm_out"].astype(str) != merged["arm"].astype(str))
+                    [merged["_merge"] == "both"].sum())
+        if wrong:
+            problems.append(f"outcomes.arm: {wrong} user(s) got another arm than planned; the "
+                            f"readout needs the planned arms")
+    if not absent and merged["converted"].isna().any():
+        problems.append("outcomes.converted: missing values")
+    if problems:
+        raise SchemaError(problems)
+    merged["converted"] = merged["converted"].astype(bool)
+    revenue = merged["revenue"] if "revenue" in merged.columns else 0.0
+    merged["revenue"] = pd.Series(revenue, index=merged.index).fillna(0.0).astype(float)
+    keep = [*assignments.columns, "converted", "revenue"]
+    return merged[keep]
+
+
+def _report_metrics(reports: dict) -> dict:
+    """What each part's campaign report says, as flat metrics: the sample-ratio p-value and
+    the pooled effect on conversion with its interval."""
+    out = {}
+    for name, report in reports.items():
+        pooled = report.effects.iloc[-1]
+        out[f"{name}_srm_p_value"] = float(report.srm["p_value"])
+        out[f"{name}_effect"] = float(pooled["effect"])
+        out[f"{name}_effect_low"] = float(pooled["low"])
+        out[f"{name}_effect_high"] = float(pooled["high"])
+    return out
+
+
+def _random_slice_increment(y: np.ndarray, arm: np.ndarray) -> tuple[float, float]:
+    """Incremental conversions of a randomised slice's contacts over its own control group,
+    and the variance: conversions of the treated minus (treated x control rate)."""
+    control = arm == CONTROL_ARM
+    treated = ~control
+    n_c, n_t = int(control.sum()), int(treated.sum())
+    if n_c < 2 or n_t < 2:
+        return float("nan"), float("nan")
+    rate_c = y[control].mean()
+    inc = y[treated].sum() - n_t * rate_c
+    var_t = sum(((arm == a).sum()) * y[arm == a].var(ddof=1)
+                for a in pd.unique(arm[treated]) if (arm == a).sum() > 1)
+    var = var_t + n_t**2 * y[control].var(ddof=1) / n_c
+    return float(inc), float(var)

@@ -1,0 +1,369 @@
+"""The closed campaign loop on the responsive demo world (issue 13).
+
+Real components throughout: demo worlds, the feature pipeline, LightGBM uplift models, a
+SQLite MLflow store, a killed subprocess. Tolerances come from four world seeds (0-3) on the
+8,000-user world, 4 waves, measured once (tests/test_loop.py numbers in the comments).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+import targeting as tg
+from targeting.data import demo_response
+from targeting.data.schema import SchemaError, TargetingError
+from targeting.loop import CampaignLoop, simulate_loop
+from targeting.loop.simulate import describe
+
+ROOT = Path(__file__).parents[1]
+
+
+@pytest.fixture(scope="module")
+def world():
+    return tg.demo_world(n_users=8_000, seed=1)
+
+
+@pytest.fixture(scope="module")
+def tiny_world():
+    return tg.demo_world(n_users=3_000, seed=2)
+
+
+@pytest.fixture(scope="module")
+def straight(tiny_world, tmp_path_factory):
+    """Three waves on the 3,000-user world, seed 3, uninterrupted."""
+    store = tmp_path_factory.mktemp("straight") / "store"
+    return simulate_loop(tiny_world, 3, store=store, seed=3, tracking=False)
+
+
+@pytest.fixture(scope="module")
+def tracked(world, tmp_path_factory):
+    """Four waves on the 8,000-user world, logged to a SQLite MLflow store of its own."""
+    folder = tmp_path_factory.mktemp("loop")
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    os.environ.update(MLFLOW_TRACKING_URI=uri, MLFLOW_REGISTRY_URI=uri)
+    mlflow.set_tracking_uri(uri)
+    try:
+        sim = simulate_loop(world, 4, store=folder / "store", seed=1, experiment="loop-tests")
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        mlflow.set_tracking_uri(None)
+    return sim, uri, folder
+
+
+# -- the responsive world -------------------------------------------------------------------
+def test_respond_draws_from_the_planted_truth(world):
+    users = demo_response.population(world)
+    truth = demo_response.truth_table(world).loc[users]
+    arm = np.where(np.arange(len(users)) % 2 == 0, "coupon", "control")
+    sent = pd.DataFrame({"user_id": users, "arm": arm, "campaign_id": "check"})
+    out = world.respond(sent)
+    p = truth.p_control.to_numpy() + np.where(arm == "coupon", truth.uplift_coupon, 0.0)
+    for a in ("coupon", "control"):
+        hit = arm == a
+        se = np.sqrt((p[hit] * (1 - p[hit])).sum()) / hit.sum()
+        assert abs(out.converted[hit].mean() - p[hit].mean()) < 4 * se
+    # Same assignments, same outcomes, whatever the row order; another campaign, other draws.
+    shuffled = sent.sample(frac=1.0, random_state=0)
+    again = world.respond(shuffled).set_index("user_id").loc[users]
+    assert (again.converted.to_numpy() == out.converted.to_numpy()).all()
+    other = world.respond(sent.assign(campaign_id="another"))
+    assert (other.converted.to_numpy() != out.converted.to_numpy()).any()
+    assert (out.revenue[~out.converted] == 0).all() and (out.revenue[out.converted] > 0).all()
+
+
+def test_respond_refuses_what_the_world_cannot_answer(world):
+    users = demo_response.population(world)[:3]
+    with pytest.raises(SchemaError, match="unknown arm"):
+        world.respond(pd.DataFrame({"user_id": users, "arm": "sms", "campaign_id": "x"}))
+    with pytest.raises(SchemaError, match="does not cover"):
+        world.respond(pd.DataFrame({"user_id": [1, 2], "arm": "push", "campaign_id": "x"}))
+    with pytest.raises(SchemaError, match="missing column"):
+        world.respond(pd.DataFrame({"user_id": users}))
+
+
+def test_truth_per_policy(world):
+    static = demo_response.policy_increments(world, 500, value_per_conversion=60,
+                                             cost_per_contact=1)
+    assert static["oracle"] > static["propensity"] > static["random"] > 0
+    assert demo_response.policy_increments(world, 0)["oracle"] == 0
+    assert demo_response.wave_time(world, 2) - demo_response.wave_time(world, 1) == \
+        pd.Timedelta(days=demo_response.WAVE_DAYS)
+
+
+# -- the loop learns --------------------------------------------------------------------------
+def test_loop_learns_from_its_own_outcomes(tracked):
+    sim, _, _ = tracked
+    t = sim.table
+    assert t.index.tolist() == [1, 2, 3, 4]
+    # Seeds 0-3: last wave 2.3-2.6x random, 1.5-1.9x the one-shot model; regret 34-36 after
+    # 60-62 in wave 1, falling every wave; the interval covered the truth in 4 of 4 waves.
+    assert t.loop.iloc[-1] > 1.8 * t.random.iloc[-1]
+    assert t.loop.iloc[-1] > 1.2 * t.one_shot.iloc[-1]
+    assert t.regret.iloc[-1] < 0.75 * t.regret.iloc[0]
+    assert sim.covered_waves >= 3
+    assert (t.oracle >= t.loop).all()
+    assert 0 < sim.share_of_oracle()["loop"] < 1
+    assert "Regret" in sim.plot().axes[1].get_title()
+    assert "Closed loop" in sim._repr_html_() and "share of the oracle" in describe(sim)
+
+
+def test_waves_are_randomised_and_within_budget(tracked, world):
+    sim, _, _ = tracked
+    loop = sim.loop
+    first = loop.wave(1)
+    assert "pilot" in first.policy
+    assert set(first.assignments.slice) == {"pilot"}
+    # The pilot's control group is as large as its contacts (control_share 0.5).
+    assert (~first.assignments.contacted).sum() == first.contacts
+    for number in (2, 3, 4):
+        wave = loop.wave(number)
+        a = wave.assignments
+        assert set(a.slice) == {"target", "holdout", "explore"}
+        assert wave.spend <= loop.budget
+        listed = a.slice.isin(["target", "holdout"])
+        assert abs((a.slice == "holdout").sum() / listed.sum() - 0.1) < 0.01
+        assert (a.arm[a.slice == "holdout"] == "control").all()
+        explore = a[a.slice == "explore"]
+        assert abs(explore.contacted.sum() - 0.1 * loop.contacts_per_wave) <= 1
+        assert not a.user_id.duplicated().any()
+        assert wave.as_of == demo_response.wave_time(world, number)
+    reports = loop.readout(2)
+    assert set(reports) == {"target", "explore"}
+    assert reports["target"].effects.index[-1] == "any treatment"
+
+
+def test_summary_arithmetic_and_display(tracked):
+    sim, _, _ = tracked
+    loop = sim.loop
+    s = loop.summary().table
+    assert s.index.tolist() == [1, 2, 3, 4]
+    assert (s.increment_low < s.measured_increment).all()
+    assert (s.measured_increment < s.increment_high).all()
+    value = loop.value_per_conversion
+    roi = (s.measured_increment * value - s.spend) / s.spend
+    np.testing.assert_allclose(s.roi, roi)
+    cum = (s.measured_increment.cumsum() * value - s.spend.cumsum()) / s.spend.cumsum()
+    np.testing.assert_allclose(s.cumulative_roi, cum)
+    assert "Campaign loop" in loop.summary()._repr_html_()
+    assert len(loop.summary().plot().axes) == 2
+    # The model is refitted on every recorded wave: more rows each time.
+    sizes = [len(loop.training_data(n)[0]) for n in (1, 2, 3, 4)]
+    assert sizes == sorted(sizes) and sizes[0] < sizes[-1]
+
+
+# -- MLflow: one parent, a nested run per wave, no raw id anywhere -----------------------------
+def test_mlflow_runs_nested_and_without_ids(tracked, world):
+    sim, uri, folder = tracked
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name("loop-tests")
+    runs = client.search_runs([experiment.experiment_id])
+    parent = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(parent) == 1 and len(children) == 4
+    assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parent[0].info.run_id}
+    assert all(r.info.status == "FINISHED" for r in runs)
+    assert {"measured_increment", "roi", "cumulative_roi", "contacts"} <= set(
+        children[0].data.metrics)
+    ids = {str(u) for u in world.tables["identity"].user_id}
+    ids |= {str(u) for u in sim.loop.wave(2).assignments.user_id}
+    texts = []
+    for run in runs:
+        texts += [str(v) for v in run.data.params.values()]
+        texts += [str(v) for v in run.data.tags.values()]
+        local = Path(mlflow.artifacts.download_artifacts(
+            run_id=run.info.run_id, dst_path=str(folder / "artifacts" / run.info.run_id),
+            tracking_uri=uri))
+        files = [p for p in local.rglob("*") if p.is_file()]
+        assert files
+        texts += [p.read_bytes().decode("latin-1") for p in files]
+    blob = "\n".join(texts)
+    assert any(p.suffix == ".png" for p in (folder / "artifacts").rglob("*"))
+    leaked = [u for u in ids if u in blob]
+    assert not leaked, f"raw ids in MLflow: {leaked[:5]}"
+
+
+# -- determinism and crash safety --------------------------------------------------------------
+def test_same_seed_reproduces_every_number(tiny_world, straight, tmp_path):
+    a = straight
+    b = simulate_loop(tiny_world, 3, store=tmp_path / "b", seed=3, tracking=False)
+    pd.testing.assert_frame_equal(a.table, b.table)
+    pd.testing.assert_frame_equal(a.summary.table, b.summary.table)
+    for n in (1, 2, 3):
+        pd.testing.assert_frame_equal(a.loop.wave(n).assignments, b.loop.wave(n).assignments)
+    c = simulate_loop(tiny_world, 1, store=tmp_path / "c", seed=4, tracking=False)
+    assert not c.loop.wave(1).assignments.equals(a.loop.wave(1).assignments)
+
+
+KILLED = """
+import os, signal, sys
+import targeting as tg
+from targeting.data import demo_response
+from targeting.loop import simulate_loop
+world = tg.demo_world(n_users=3_000, seed=2)
+sim = simulate_loop(world, 1, store=sys.argv[1], seed=3, tracking=False)
+sim.loop.plan(world.tables, demo_response.wave_time(world, 2),
+              users=demo_response.population(world))
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_killed_between_plan_and_record_loses_nothing(tiny_world, straight, tmp_path):
+    store = tmp_path / "killed"
+    script = tmp_path / "killed.py"
+    script.write_text(textwrap.dedent(KILLED))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, str(script), str(store)], env=env, timeout=300,
+                          capture_output=True, text=True)
+    assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
+    loop = CampaignLoop(store, tracking=False)
+    assert [w["status"] for w in loop.waves] == ["recorded", "planned"]
+    with pytest.raises(TargetingError, match="record them"):
+        loop.plan(tiny_world.tables, demo_response.wave_time(tiny_world, 3))
+    pending = loop.wave(2)
+    users = demo_response.population(tiny_world)
+    again = loop.plan(tiny_world.tables, demo_response.wave_time(tiny_world, 2), users=users)
+    pd.testing.assert_frame_equal(again.assignments, pending.assignments)
+    loop.record(tiny_world.respond(pending.assignments))
+    resumed = simulate_loop(tiny_world, 3, store=store, seed=3, tracking=False)
+    pd.testing.assert_frame_equal(resumed.table, straight.table)
+    pd.testing.assert_frame_equal(resumed.summary.table, straight.summary.table)
+
+
+# -- input checks and export ------------------------------------------------------------------
+def test_bad_input_names_the_problem(tiny_world, tmp_path):
+    with pytest.raises(SchemaError, match="budget"):
+        CampaignLoop(tmp_path / "a", ["coupon"], 0, 1.0, 60, tracking=False)
+    with pytest.raises(SchemaError, match="without 'control'"):
+        CampaignLoop(tmp_path / "b", ["control", "push"], 10, 1.0, 60, tracking=False)
+    loop = CampaignLoop(tmp_path / "c", ["coupon", "push"], 200, 1.0, 60, tracking=False)
+    with pytest.raises(TargetingError, match="other parameters"):
+        CampaignLoop(tmp_path / "c", ["coupon", "push"], 300, 1.0, 60, tracking=False)
+    with pytest.raises(TargetingError, match="plan one first"):
+        loop.record(pd.DataFrame({"user_id": [1], "converted": [True]}))
+    users = demo_response.population(tiny_world)
+    wave = loop.plan(tiny_world.tables, tiny_world.as_of, users=users)
+    out = tiny_world.respond(wave.assignments)
+    with pytest.raises(SchemaError, match="no outcome"):
+        loop.record(out.iloc[10:])
+    with pytest.raises(SchemaError, match="another arm"):
+        loop.record(out.assign(arm="push"))
+    with pytest.raises(SchemaError, match="ISO 8601"):
+        CampaignLoop(tmp_path / "d", ["push"], 10, 1.0, 60, tracking=False).plan(
+            tiny_world.tables, "09/01/2026")
+    loop.record(out)
+    with pytest.raises(TargetingError, match="go forward in time"):
+        loop.plan(tiny_world.tables, tiny_world.as_of, users=users)
+
+
+def test_wave_export_is_hashed_and_respects_the_floor(tiny_world, tmp_path):
+    loop = CampaignLoop(tmp_path / "e", ["coupon", "push"], 400, 1.0, 60, tracking=False)
+    wave = loop.plan(tiny_world.tables, tiny_world.as_of,
+                     users=demo_response.population(tiny_world))
+    written = wave.export(tmp_path / "wave.csv", salt="pepper-123")
+    exported = pd.read_csv(tmp_path / "wave.csv")
+    assert len(exported) == wave.contacts
+    assert set(exported.arm) == {"coupon", "push"}
+    text = (tmp_path / "wave.csv").read_text()
+    assert not any(str(u) in text for u in wave.assignments.user_id)
+    assert set(written["sizes"]) == {"coupon", "push"}
+    with pytest.raises(ValueError, match="too small"):
+        wave.export(tmp_path / "big.csv", salt="pepper-123", min_size=1_000)
+    with pytest.raises(ValueError, match="below the organisation's floor"):
+        wave.export(tmp_path / "x.csv", salt="pepper-123", min_size=5)
+    with pytest.raises(ValueError, match="salt"):
+        wave.export(tmp_path / "x.csv", salt="short")
+
+
+def test_cli_loop(tmp_path, monkeypatch, capsys):
+    from targeting.cli import main
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", uri)
+    monkeypatch.chdir(tmp_path)
+    try:
+        assert main(["loop", "--waves", "2", "--users", "3000", "--no-progress",
+                     "--store", str(tmp_path / "store")]) == 0
+    finally:
+        mlflow.set_tracking_uri(None)
+    out = capsys.readouterr().out
+    assert "share of the oracle" in out and "covers the true increment" in out
+    assert (tmp_path / "store" / "state.json").exists()
+
+
+def test_a_failed_record_leaves_the_wave_pending(tiny_world, straight, tmp_path, monkeypatch):
+    """A record that dies after writing the outcomes (here: the refit fails) commits nothing:
+    the wave stays planned and the next record completes it, with the same numbers."""
+    loop = CampaignLoop(tmp_path / "f", tracking=False, **_config(straight.loop))
+    users = demo_response.population(tiny_world)
+    wave = loop.plan(tiny_world.tables, demo_response.wave_time(tiny_world, 1), users=users)
+    outcomes = tiny_world.respond(wave.assignments)
+
+    def dies(self, number):
+        raise KeyboardInterrupt("killed while refitting")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(CampaignLoop, "_fit", dies)
+        with pytest.raises(KeyboardInterrupt):
+            loop.record(outcomes)
+    reopened = CampaignLoop(tmp_path / "f", tracking=False)
+    assert [w["status"] for w in reopened.waves] == ["planned"]
+    assert reopened.model() is None
+    reopened.record(outcomes)
+    pd.testing.assert_frame_equal(reopened.summary().table,
+                                  straight.summary.table.loc[[1]])
+
+
+def _config(loop: CampaignLoop) -> dict:
+    c = dict(loop.state["config"])
+    c.pop("name")
+    return c
+
+
+@pytest.mark.slow
+def test_loop_on_the_default_world(tmp_path):
+    """Five waves on the default world (50,000 users, seed 0), the README's figures.
+
+    Measured on seeds 0 and 1 (one run each, about 2 minutes each on the shared 2-core
+    machine): cumulative share of the oracle 47.6 % and 53.7 % (one-shot 39.8 % and 52.0 %,
+    propensity by the true base probability 49.0 % and 49.8 %, random 22.8 % and 22.5 %); last
+    wave 65.1 % and 66.5 % of the oracle; intervals covered the truth in 4 and 5 of 5 waves.
+    The goal of 70 % of the oracle is not reached, and the loop does not beat the likeliest
+    buyers (ranked by the true probability, the best a response model could do) cumulatively
+    over five waves; it does from wave 3 on, wave by wave.
+    """
+    world = tg.demo_world(n_users=50_000, seed=0)
+    sim = simulate_loop(world, 5, store=tmp_path / "store", seed=0, tracking=False)
+    t, total = sim.table, sim.cumulative().iloc[-1]
+    assert total.loop > total.one_shot > total.random
+    assert total.loop > 0.45 * total.oracle
+    assert t.loop.iloc[-1] > 0.6 * t.oracle.iloc[-1]
+    assert (t.loop.iloc[2:] > t.propensity.iloc[2:]).all()
+    assert t.regret.iloc[-1] < 0.5 * t.regret.iloc[0]
+    assert np.polyfit(t.index, t.regret, 1)[0] < 0
+    assert sim.covered_waves >= 4
+
+
+def test_plan_without_a_user_list_takes_everyone_who_exists(tiny_world, tmp_path):
+    """On real data there is no planted truth: the loop plans over every user with a record
+    before ``as_of`` (prospects who join later are never contacted)."""
+    loop = CampaignLoop(tmp_path / "g", ["coupon", "push"], 300, 1.0, 60, tracking=False)
+    wave = loop.plan(tiny_world.tables, tiny_world.as_of)
+    joined = tiny_world.truth["lifecycle"].joined
+    assert (joined.loc[wave.assignments.user_id] < tiny_world.as_of).all()
+    assert wave.contacts == 300 and len(wave.assignments) == 600
