@@ -231,7 +231,7 @@ def _run_params(model, extra: dict | None) -> dict:
 
 
 def _write_artifacts(folder: Path, model, figure) -> None:
-    _save_figure(figure, folder / "evaluation.png")
+    save_figure(figure, folder / "evaluation.png")
     importance = model.feature_importance()
     listing = [{"feature": f, "silo": model.pipeline_.silo_of(f),
                 "gain": round(float(importance[f]), 3)} for f in model.pipeline_.feature_names_]
@@ -408,10 +408,10 @@ def log_uplift(comparison, data, *, experiment: str = "targeting", run_name: str
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         table.to_csv(folder / "uplift_comparison.csv")
-        _save_figure(comparison.plot(), folder / "qini_policy.png")
+        save_figure(comparison.plot(), folder / "qini_policy.png")
         if plan is not None:
             plan.summary.to_csv(folder / "campaign_plan.csv")
-            _save_figure(plan.plot(), folder / "campaign_plan.png")
+            save_figure(plan.plot(), folder / "campaign_plan.png")
         with _run_or_delete(experiment, run_name or f"uplift {campaign_id}",
                             "uplift") as parent:
             mlflow.log_params(parent_params)
@@ -447,7 +447,7 @@ def _log_learner(learner, model, comparison, pyfunc, signature, example, fingerp
                     metrics[f"{row}_{name}".replace("@", "_at_").replace("%", "pct")] = value
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
         mlflow.set_tags({"model_kind": "uplift", "data_fingerprint": fingerprint})
-        _save_figure(evaluation.plot(), Path(tmp) / "qini.png")
+        save_figure(evaluation.plot(), Path(tmp) / "qini.png")
         mlflow.log_artifacts(tmp)
         if learner == comparison.best and pyfunc is not None:
             return mlflow.pyfunc.log_model(name="model", python_model=pyfunc,
@@ -455,7 +455,7 @@ def _log_learner(learner, model, comparison, pyfunc, signature, example, fingerp
     return None
 
 
-def _save_figure(figure, path: Path) -> None:
+def save_figure(figure, path: Path) -> None:
     """Write a figure and close it: runs log many, and open figures pile up in memory."""
     import matplotlib.pyplot as plt
 
@@ -541,10 +541,10 @@ def log_lookalike(model, audience=None, evaluation=None, *, experiment: str = "t
         if audience is not None:
             audience.reach_curve().to_csv(folder / "reach_curve.csv", index=False)
             audience.composition().to_csv(folder / "composition.csv")
-            _save_figure(audience.plot(), folder / "audience.png")
+            save_figure(audience.plot(), folder / "audience.png")
         if evaluation is not None:
             evaluation.table.to_csv(folder / "evaluation.csv", index=False)
-            _save_figure(evaluation.plot(), folder / "evaluation.png")
+            save_figure(evaluation.plot(), folder / "evaluation.png")
         scorer = None
         if model.scorer_ is not None:
             scorer = copy.copy(model.scorer_)

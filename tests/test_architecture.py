@@ -45,12 +45,29 @@ def _layer(module: str) -> int | None:
     raise AssertionError(f"{module} is in no layer: add it to LAYERS and docs/architecture.md")
 
 
-def _imports(path: Path) -> list[tuple[str, int]]:
-    """Every ``targeting`` module imported by ``path`` (lazy imports included), with its line."""
+def _type_only(tree: ast.AST) -> set[int]:
+    """Ids of the import nodes under ``if TYPE_CHECKING:`` (never run)."""
+    nodes = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            nodes |= {id(n) for stmt in node.body for n in ast.walk(stmt)}
+    return nodes
+
+
+def _imports(path: Path, runtime_only: bool = False) -> list[tuple[str, int]]:
+    """Every ``targeting`` module imported by ``path`` (lazy imports included), with its line.
+
+    ``runtime_only`` leaves out the imports under ``if TYPE_CHECKING:``: they name a type for
+    the checker and never run, so they cannot close a cycle (they still count for the layers).
+    """
     module = _module_name(path)
     package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
     found = []
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    tree = ast.parse(path.read_text(), str(path))
+    skip = _type_only(tree) if runtime_only else set()
+    for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
         if isinstance(node, ast.Import):
             found += [(a.name, node.lineno) for a in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -94,7 +111,8 @@ def test_no_import_cycle_between_files():
     graph: dict[str, set[str]] = {}
     for path in _sources():
         module = _module_name(path)
-        targets = {name for name, _ in _imports(path) if _is_module(name) and name != module}
+        targets = {name for name, _ in _imports(path, runtime_only=True)
+                   if _is_module(name) and name != module}
         # a package's __init__ re-exporting its own children is not a cycle with them
         graph[module] = {t for t in targets if not module.startswith(t + ".")
                          and not (path.name == "__init__.py" and t.startswith(module + "."))}

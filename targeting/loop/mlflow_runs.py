@@ -116,12 +116,10 @@ def _arm_table(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def _summary_until(summary, number: int):
-    from targeting.loop.campaign_loop import LoopSummary
-
-    return LoopSummary(summary.table.loc[:number])
+    return type(summary)(summary.table.loc[:number])  # the same result type, fewer waves
 
 
 def _save(figure, path: Path) -> None:
-    from targeting.tracking import _save_figure
+    from targeting.tracking import save_figure
 
-    _save_figure(figure, path)
+    save_figure(figure, path)
