@@ -20,7 +20,8 @@ _API = {
     "DemoWorld": "data.demo", "demo_world": "data.demo",
     "resolve_identity": "data.identity",
     "CampaignInput": "data.io", "from_campaign": "data.io", "from_transactions": "data.io",
-    "read_tables": "data.io",
+    "read_tables": "data.io", "from_events": "data.event_input",
+    "from_touchpoints": "data.event_input",
     "CONTRACTS": "data.schema", "InsufficientDataError": "data.schema",
     "SchemaError": "data.schema", "TargetingError": "data.schema", "validate": "data.schema",
     "CampaignData": "features.campaign", "campaign_dataset": "features.campaign",
@@ -66,6 +67,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
     from targeting.data.demo import DemoWorld, demo_world  # noqa: F401
+    from targeting.data.event_input import from_events, from_touchpoints  # noqa: F401
     from targeting.data.identity import resolve_identity  # noqa: F401
     from targeting.data.io import (  # noqa: F401
         CampaignInput,

@@ -3,6 +3,7 @@ simulated demo world. The lowest layer: it imports nothing else of the package."
 
 from targeting.data.dates import as_of_for, parse_as_of
 from targeting.data.demo import DemoWorld, demo_world
+from targeting.data.event_input import from_events, from_touchpoints
 from targeting.data.identity import resolve_identity
 from targeting.data.io import from_campaign, from_transactions, read_tables
 from targeting.data.labels import purchase_labels
@@ -17,5 +18,5 @@ from targeting.data.tables import ValidatedTables, checked_tables
 
 __all__ = ["CONTRACTS", "DemoWorld", "InsufficientDataError", "SchemaError", "TargetingError",
            "ValidatedTables", "as_of_for", "checked_tables", "demo_world", "from_campaign",
-           "from_transactions", "parse_as_of", "purchase_labels", "read_tables",
-           "resolve_identity", "validate"]
+           "from_events", "from_touchpoints", "from_transactions", "parse_as_of",
+           "purchase_labels", "read_tables", "resolve_identity", "validate"]

@@ -48,9 +48,9 @@ def from_transactions(frame: pd.DataFrame, *, user: str, ts: str, amount: str | 
         than guessed, since ``09/10/2026`` means two different days in two countries).
     amount, order, category, quantity, channel, promo, brand : str, optional
         Column names of the optional fields. Absent ones get defaults: amount 0, one order
-        per row, category ``default_category``, quantity 1, channel ``"web"`` (channels other
-        than the contract's are mapped to ``"web"`` and named in the summary), promo False,
-        brand missing.
+        per row, category ``default_category``, quantity 1, channel ``"web"`` (a brand's own
+        channel names are kept, lower-cased: the features learn the vocabulary from the
+        data), promo False, brand missing.
     default_category : str, default "all"
         The category of every order when the log has none (then ``--category any`` and
         ``category=None`` predict any purchase).

@@ -1,0 +1,162 @@
+"""Adapters for a social platform's event log and a marketing touch log.
+
+``from_events`` turns an event log (one row per read, share, click, ...) into the
+``social_events`` table. The social features count events by kind and scene, so a brand's own
+event names are mapped once to the package's vocabulary (``events={"view": "impression"}``);
+names that are neither in it nor mapped are refused by name, never guessed. ``from_touchpoints``
+turns a touch log and a conversion log into the ``touchpoints`` and ``conversions`` tables of
+attribution, where any channel name is fine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from targeting.data.io import _ids, _times
+from targeting.data.schema import SchemaError
+from targeting.data.vocab import SCENES, SOCIAL_EVENTS
+
+
+def from_events(frame: pd.DataFrame, *, user: str, ts: str, event: str,
+                scene: str | None = None, category: str | None = None,
+                events: Mapping[str, str] | None = None,
+                scenes: Mapping[str, str] | None = None, default_scene: str = "moments",
+                date_format: str | None = "ISO8601",
+                verbose: bool = True) -> dict[str, pd.DataFrame]:
+    """A social-platform event log as the ``social_events`` table.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The log, one row per event.
+    user, ts, event : str
+        Column names of the account id, the event time (datetime or ISO 8601 text) and the
+        event kind.
+    scene, category : str, optional
+        Column names of where the event happened and the product category it was about.
+        Without a scene column every event is in ``default_scene``.
+    events, scenes : mapping, optional
+        The brand's names mapped to the package's (``SOCIAL_EVENTS``, ``SCENES``), e.g.
+        ``{"view": "impression", "forward": "share"}``. Case and surrounding spaces are ignored.
+    default_scene : str, default "moments"
+    date_format : str or None, default "ISO8601"
+    verbose : bool, default True
+        Print one line: what was mapped or defaulted.
+
+    Returns
+    -------
+    dict of str to DataFrame
+        ``{"social_events": ...}``; the account id is the ``social_id`` (and, with no other
+        silo, the ``user_id``).
+
+    Examples
+    --------
+    >>> log = pd.DataFrame({"uid": [7, 7, 9], "time": ["2026-03-01", "2026-03-02", "2026-03-05"],
+    ...                     "action": ["View", "forward", "read"]})
+    >>> tables = from_events(log, user="uid", ts="time", event="action",
+    ...                      events={"view": "impression", "forward": "share"}, verbose=False)
+    >>> tables["social_events"].event.tolist()
+    ['impression', 'share', 'read']
+    """
+    _check_frame(frame, "events", {"user": user, "ts": ts, "event": event, "scene": scene,
+                                   "category": category})
+    problems: list[str] = []
+    notes: list[str] = []
+    out = pd.DataFrame({
+        "social_id": _ids(frame[user], f"events.{user}", problems),
+        "ts": _times(frame[ts], f"events.{ts}", date_format, problems),
+        "event": _mapped(frame[event], events, SOCIAL_EVENTS, "event", "events", problems,
+                         notes),
+        "scene": (pd.Series(default_scene, index=frame.index, dtype="string")
+                  if scene is None else
+                  _mapped(frame[scene], scenes, SCENES, "scene", "scenes", problems, notes)),
+        "category": (pd.Series(pd.NA, index=frame.index, dtype="string") if category is None
+                     else frame[category].astype("string")),
+    }).reset_index(drop=True)
+    if scene is None:
+        notes.append(f"scene: {default_scene!r} for every event")
+    if problems:
+        raise SchemaError(problems)
+    if verbose and notes:
+        print(f"from_events: {len(out):,} events, {out.social_id.nunique():,} accounts; "
+              + "; ".join(notes))
+    return {"social_events": out}
+
+
+def from_touchpoints(touches: pd.DataFrame, conversions: pd.DataFrame | None = None, *,
+                     user: str, ts: str, channel: str, value: str | None = None,
+                     date_format: str | None = "ISO8601") -> dict[str, pd.DataFrame]:
+    """A touch log (and a conversion log with the same user and time columns) as the
+    ``touchpoints`` and ``conversions`` tables of :func:`~targeting.journeys`.
+
+    Any channel name is kept. ``value`` names the conversion value column (default: 1 per
+    conversion). Ids keep their type in both tables, so they join.
+
+    Examples
+    --------
+    >>> touch = pd.DataFrame({"uid": ["a", "a"], "t": ["2026-03-01", "2026-03-02"],
+    ...                       "source": ["KOL video", "search"]})
+    >>> conv = pd.DataFrame({"uid": ["a"], "t": ["2026-03-03"], "gmv": [99.0]})
+    >>> out = from_touchpoints(touch, conv, user="uid", ts="t", channel="source", value="gmv")
+    >>> out["touchpoints"].channel.tolist(), out["conversions"].value.tolist()
+    (['KOL video', 'search'], [99.0])
+    """
+    _check_frame(touches, "touchpoints", {"user": user, "ts": ts, "channel": channel})
+    problems: list[str] = []
+    tables = {"touchpoints": pd.DataFrame({
+        "user_id": _ids(touches[user], f"touchpoints.{user}", problems),
+        "ts": _times(touches[ts], f"touchpoints.{ts}", date_format, problems),
+        "channel": touches[channel].astype("string").str.strip(),
+    }).reset_index(drop=True)}
+    if conversions is not None:
+        _check_frame(conversions, "conversions", {"user": user, "ts": ts, "value": value})
+        amounts = (pd.Series(1.0, index=conversions.index) if value is None
+                   else pd.to_numeric(conversions[value], errors="coerce"))
+        if amounts.isna().any() or (amounts < 0).any():
+            problems.append(f"conversions.{value}: values must be numbers >= 0 "
+                            f"({int(amounts.isna().sum())} not numbers, "
+                            f"{int((amounts < 0).sum())} negative)")
+        tables["conversions"] = pd.DataFrame({
+            "user_id": _ids(conversions[user], f"conversions.{user}", problems),
+            "ts": _times(conversions[ts], f"conversions.{ts}", date_format, problems),
+            "value": amounts.astype(float),
+        }).reset_index(drop=True)
+    if problems:
+        raise SchemaError(problems)
+    return tables
+
+
+def _check_frame(frame, name: str, given: Mapping[str, str | None]) -> None:
+    if not isinstance(frame, pd.DataFrame):
+        raise SchemaError([f"{name}: expected a pandas DataFrame, got {type(frame).__name__}"])
+    missing = [f"{name}: no column {col!r} (given as {field}=); columns are "
+               f"{list(frame.columns)[:20]}" for field, col in given.items()
+               if col is not None and col not in frame.columns]
+    if missing:
+        raise SchemaError(missing)
+
+
+def _mapped(values: pd.Series, mapping: Mapping[str, str] | None, vocabulary, name: str,
+            argument: str, problems: list[str], notes: list[str]) -> pd.Series:
+    """Values in the package's vocabulary: known ones kept, the brand's mapped, others refused."""
+    mapping = {str(k).strip().lower(): v for k, v in (mapping or {}).items()}
+    wrong = sorted(set(mapping.values()) - set(vocabulary))
+    if wrong:
+        problems.append(f"{argument}=: maps to {wrong}, which are not {name}s of the package; "
+                        f"use one of {list(vocabulary)}")
+    text = values.astype("string").str.strip().str.lower()
+    out = text.map(lambda v: mapping.get(v, v) if isinstance(v, str) else v)
+    unknown = sorted(set(out.dropna().unique()) - set(vocabulary))
+    if unknown:
+        problems.append(f"{name}: {len(unknown)} value(s) not in the package's vocabulary, e.g. "
+                        f"{unknown[:8]}; map them with {argument}={{'{unknown[0]}': ...}} to one "
+                        f"of {list(vocabulary)}")
+    if out.isna().any():
+        problems.append(f"{name}: {int(out.isna().sum())} missing value(s); drop those rows")
+    if mapping:
+        n = int(np.isin(text.to_numpy(dtype=object), list(mapping)).sum())
+        notes.append(f"{name}: {n:,} row(s) mapped with {argument}=")
+    return out.astype("string")
