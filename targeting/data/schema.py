@@ -265,6 +265,11 @@ def _check_column(table: str, col: Column, s: pd.Series, tz_seen: dict) -> list[
     nulls = int(s.isna().sum())
     if nulls and not col.nullable:
         problems.append(f"{where}: {nulls} missing value(s) in a column that must be complete")
+    if col.kind == "float":
+        infinite = int(s.isin([float("inf"), float("-inf")]).sum())
+        if infinite:
+            problems.append(f"{where}: {infinite} infinite value(s); values must be finite "
+                            "numbers (replace or drop them)")
     if col.kind == "datetime":
         tz = getattr(s.dtype, "tz", None)
         tz_seen[where] = str(tz) if tz is not None else "naive"
