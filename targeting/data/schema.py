@@ -228,7 +228,8 @@ def _id_kind_problems(tables: Mapping[str, pd.DataFrame]) -> list[str]:
             frame = tables.get(table)
             if isinstance(frame, pd.DataFrame) and column in frame.columns:
                 s = frame[column]
-                if s.notna().any():  # an all-null column (no social ids) has no kind
+                # An all-null column (no social ids) has no kind; an empty one has its dtype's.
+                if s.notna().any() or (len(s) == 0 and not ptypes.is_object_dtype(s)):
                     kinds[f"{table}.{column}"] = ("integer" if ptypes.is_integer_dtype(s)
                                                   or ptypes.is_float_dtype(s) else "text")
         if len(set(kinds.values())) > 1:

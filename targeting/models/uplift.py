@@ -319,10 +319,10 @@ class UpliftScorer(Scorable):
     --------
     >>> import targeting as tg
     >>> world = tg.demo_world(n_users=4_000, seed=1)
-    >>> data = tg.campaign_dataset(world.tables, "spring_push")
+    >>> data = tg.campaign_dataset(world.tables, world.campaign_id)
     >>> model = UpliftModel("t", n_estimators=20, progress=False).fit(data.X, data.y, data.arm)
     >>> scorer = UpliftScorer(model, data.pipeline, model.predict(data.X))
-    >>> sorted(scorer.extra_columns(data.pipeline.to_matrix(data.X.head(3))))[:2]
+    >>> sorted(scorer.extra_columns(data.X.head(3).to_numpy()))[:2]
     ['arm', 'uplift_coupon']
     """
 
