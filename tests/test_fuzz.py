@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 import targeting as tg
 
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "50"))
 SETTINGS = settings(deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
@@ -96,21 +96,20 @@ def _users(tables) -> int | None:
     return None if identity is None else identity["user_id"].nunique()
 
 
-def _only_own_errors(call, steps):
+def _only_own_errors(call, steps, name):
     try:
-        return call()
+        out = call()
     except tg.TargetingError:
+        COUNTS[f"{name}: own error"] = COUNTS.get(f"{name}: own error", 0) + 1
         return None
     except Exception as err:  # noqa: BLE001 - the point: anything else is a bug
         raise AssertionError(f"{type(err).__name__} after {steps}: {err}") from err
+    COUNTS[f"{name}: output"] = COUNTS.get(f"{name}: output", 0) + 1
+    return out
 
 
 FEATURE_TABLES = ("identity", "users", "social_events", "groups", "orders", "crm")
 COUNTS: dict[str, int] = {}
-
-
-def _count(name: str) -> None:
-    COUNTS[name] = COUNTS.get(name, 0) + 1
 
 
 def test_validate_fuzz(tiny):
@@ -118,8 +117,7 @@ def test_validate_fuzz(tiny):
     @given(perturbed(tiny.tables, tuple(tiny.tables)))
     def check(drawn):
         tables, steps = drawn
-        _count("validate")
-        _only_own_errors(lambda: tg.validate(tables), steps)
+        _only_own_errors(lambda: tg.validate(tables), steps, "validate")
 
     check()
 
@@ -129,8 +127,8 @@ def test_build_features_fuzz(tiny):
     @given(perturbed(tiny.tables, FEATURE_TABLES))
     def check(drawn):
         tables, steps = drawn
-        _count("build_features")
-        out = _only_own_errors(lambda: tg.build_features(tables, tiny.as_of), steps)
+        out = _only_own_errors(lambda: tg.build_features(tables, tiny.as_of), steps,
+                               "build_features")
         if out is not None:
             assert out.index.is_unique, steps
             if _users(tables) is not None:
@@ -144,8 +142,8 @@ def test_score_fuzz(tiny, small_model):
     @given(perturbed(tiny.tables, FEATURE_TABLES))
     def check(drawn):
         tables, steps = drawn
-        _count("score")
-        out = _only_own_errors(lambda: tg.score(tables, small_model, tiny.as_of), steps)
+        out = _only_own_errors(lambda: tg.score(tables, small_model, tiny.as_of), steps,
+                               "score")
         if out is not None:
             assert out["user_id"].is_unique, steps
             assert len(out) == len(tables["identity"]), steps
@@ -158,8 +156,7 @@ def test_journeys_fuzz(tiny):
     @given(perturbed(tiny.tables, ("touchpoints", "conversions")))
     def check(drawn):
         tables, steps = drawn
-        _count("journeys")
-        out = _only_own_errors(lambda: tg.journeys(tables), steps)
+        out = _only_own_errors(lambda: tg.journeys(tables), steps, "journeys")
         if out is not None:
             touched = set(tables["touchpoints"]["user_id"].tolist())
             assert set(out.journeys["user_id"].tolist()) <= touched, steps
@@ -171,6 +168,7 @@ def test_journeys_fuzz(tiny):
 
 def test_examples_ran():
     """Report how many examples the fuzz ran (``-s`` shows it; the count is also asserted)."""
-    print(f"fuzz examples run: {COUNTS}")
-    if COUNTS:  # -k may deselect the fuzz tests above
-        assert sum(COUNTS.values()) >= 4 * EXAMPLES
+    print(f"fuzz examples run: {sum(COUNTS.values())} {dict(sorted(COUNTS.items()))}")
+    if len(COUNTS) == 8:  # all four ran (-k may deselect some)
+        assert sum(COUNTS.values()) >= 8 * EXAMPLES
+        assert all(COUNTS.values())  # each entry point both produced output and refused input
