@@ -153,6 +153,19 @@ def test_pipeline_transform_refuses_ambiguous_as_of(small_model, small_world):
         small_model.pipeline_.transform(small_world.tables, "08/09/2026")
 
 
+NO_USERS = {
+    "a purchase log with no rows": lambda t: {"orders": t["orders"].iloc[:0]},
+    "empty identity": lambda t: {**t, "identity": t["identity"].iloc[:0]},
+    "every table empty": lambda t: {name: frame.iloc[:0] for name, frame in t.items()},
+}
+
+
+@pytest.mark.parametrize("case", list(NO_USERS))
+def test_no_users_at_all_is_an_error_not_an_empty_frame(small_world, case):
+    with pytest.raises(tg.SchemaError, match=r"no users to build features for: empty table"):
+        tg.build_features(NO_USERS[case](small_world.tables), small_world.as_of)  # was (0, 0)
+
+
 def test_zero_row_orders_give_one_row_per_user(small_world):
     # Not an error: a brand with no orders yet still has its users (empty purchase features).
     tables = _with(small_world.tables, "orders", lambda o: o.iloc[:0])
@@ -464,6 +477,7 @@ TX_CASES = {
                      r"transactions\.cust: 1 missing id\(s\)"),
     "misnamed column": (dict(user="customer"), r"no column 'customer' \(given as user=\)"),
     "not a frame": (dict(frame={"cust": [1]}), "expected a pandas DataFrame, got dict"),
+    "no rows": (dict(frame=LOG.iloc[:0]), "the log has no rows"),
 }
 
 

@@ -101,6 +101,10 @@ class FeaturePipeline(TransformerMixin, BaseEstimator):
         self.categories_ = _learn_categories(tables, as_of, self.max_categories)
         self.vocabularies_ = {}
         raw = self._build(tables, as_of, None)
+        if raw.empty:  # was a silent (0, 0) frame
+            empty = sorted(name for name, frame in tables.items() if not len(frame))
+            raise SchemaError([f"no users to build features for: empty table(s) {empty}; "
+                               "features need at least one user (rows in identity or a silo)"])
         self.vocabularies_ = {c: sorted(raw[c].dropna().unique().tolist())
                               for c in CATEGORICAL_FEATURES if c in raw.columns}
         # Numeric features first, categorical last: the model matrix is then filled with one
