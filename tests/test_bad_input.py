@@ -647,3 +647,12 @@ def test_cli_score_process_prints_no_traceback(tmp_path):
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2, done.stderr[-2000:]
     assert "no such file or folder" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_cli_run_experiment_with_ambiguous_as_of(store, capsys, tmp_path):
+    config = tmp_path / "bad.toml"
+    config.write_text('[experiment]\nname = "bad"\n[data]\nsource = "demo"\nn_users = 1000\n'
+                      'as_of = "09/10/2026"\n[target]\ncategory = "snacks"\n')
+    code, err = _cli(capsys, "run", config, "--no-progress")
+    assert code == 2 and "as_of '09/10/2026' is not an ISO 8601 date" in err
+    assert "Traceback" not in err
