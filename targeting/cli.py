@@ -256,6 +256,17 @@ def _read_tables(folder: str, mapping: str | None = None) -> dict[str, pd.DataFr
     return read_tables(folder, mapping)
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: a whole number of days, at least 1 (argparse then says what is wrong)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of days, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 day, got {value}")
+    return value
+
+
 _DATA_HELP = ("a folder of <table>.parquet/.csv files named after the contracts, or one "
               "CSV/Parquet transaction log (then give --mapping)")
 
@@ -268,12 +279,12 @@ def _add_data_arguments(parser, *, training: bool) -> None:
     if training:
         parser.add_argument("--category", default="beauty",
                             help="product category to predict, or 'any' for any purchase")
-        parser.add_argument("--horizon-days", type=int, default=30,
+        parser.add_argument("--horizon-days", type=_positive_int, default=30,
                             help="days after each snapshot in which a purchase counts")
-        parser.add_argument("--lookback-days", type=int, default=None,
+        parser.add_argument("--lookback-days", type=_positive_int, default=None,
                             help="cut the history features read at this many days (default: "
                                  "the whole history)")
-        parser.add_argument("--snapshot-every-days", type=int, default=None,
+        parser.add_argument("--snapshot-every-days", type=_positive_int, default=None,
                             help="days between training snapshots (default: half the horizon, "
                                  "7 to 30)")
 

@@ -167,14 +167,17 @@ def rerun(run_id: str, *, progress: bool = True) -> ExperimentResult:
 
 
 def _load_data(data: dict):
+    from targeting.data.dates import strict_timestamp  # ISO 8601 only, as on the command line
+
     if data.get("source", "demo") == "demo":
         world = tg.demo_world(n_users=int(data.get("n_users", 50_000)),
                               seed=int(data.get("seed", 0)))
-        as_of = pd.Timestamp(data["as_of"]) if "as_of" in data else world.as_of
+        as_of = strict_timestamp(data["as_of"]) if "as_of" in data else world.as_of
         return world.tables, as_of, world
     from targeting.data.io import read_tables
 
-    return read_tables(data["path"], data.get("mapping")), pd.Timestamp(data["as_of"]), None
+    return (read_tables(data["path"], data.get("mapping")), strict_timestamp(data["as_of"]),
+            None)
 
 
 def _model(config: dict, params: dict, progress: bool) -> tg.PropensityModel:

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from targeting.data.engines import is_dask
-from targeting.data.schema import SchemaError
+from targeting.data.schema import SchemaError, TargetingError
 from targeting.features.pipeline import PRESENCE_COLUMNS
 
 DEFAULT_MODEL = "models:/propensity@champion"
@@ -171,10 +171,32 @@ def load_model(model: str = DEFAULT_MODEL, *, refresh: bool = False) -> Scorer:
     key = (mlflow.get_tracking_uri(), model)
     with _LOCK:
         if refresh or key not in _CACHE:
-            version = _resolve_version(model)
-            loaded = mlflow.pyfunc.load_model(model)
-            _CACHE[key] = Scorer(loaded.unwrap_python_model().model, version)
+            _CACHE[key] = _load(model)
         return _CACHE[key]
+
+
+def _load(model: str) -> Scorer:
+    """The model behind an MLflow URI; a missing or unreadable model is a TargetingError."""
+    import pickle
+
+    from mlflow.exceptions import MlflowException
+
+    try:
+        version = _resolve_version(model)
+        loaded = mlflow.pyfunc.load_model(model)
+        return Scorer(loaded.unwrap_python_model().model, version)
+    except MlflowException as err:
+        if err.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise
+        raise TargetingError(
+            f"model {model!r} not found in the MLflow store {mlflow.get_tracking_uri()} "
+            f"({err.message}): check the URI (e.g. 'models:/propensity@champion', "
+            "'models:/propensity/3', 'runs:/<run id>/model') and MLFLOW_TRACKING_URI") from None
+    except (pickle.UnpicklingError, EOFError, ImportError, AttributeError) as err:
+        raise TargetingError(
+            f"model {model!r} cannot be read: its python_model.pkl is corrupted or was saved "
+            f"by another version of the package ({type(err).__name__}: {err}); log the model "
+            "again, or score with a fitted model") from err
 
 
 def clear_model_cache() -> None:
@@ -249,7 +271,7 @@ def score(data: Mapping[str, pd.DataFrame] | pd.DataFrame, model=DEFAULT_MODEL, 
     (['user_id', 'score', 'decile', 'note'], True)
     """
     scorer = model if isinstance(model, Scorer) else (
-        load_model(model) if isinstance(model, str) else Scorer(model))
+        load_model(model) if isinstance(model, str) else Scorer(_fitted(model)))
     if is_dask(data):
         return _score_dask(scorer, data, as_of, users)
     if isinstance(data, Mapping):
@@ -291,3 +313,17 @@ def _score_dask(scorer: Scorer, data, as_of, users):
 
 def _score_partition(scorer: Scorer, features: pd.DataFrame) -> pd.DataFrame:
     return scorer.score_features(features)
+
+
+def _fitted(model):
+    """``model`` if it is a fitted model; TypeError or NotFittedError naming what to pass."""
+    from sklearn.exceptions import NotFittedError
+
+    if not hasattr(model, "score_matrix"):
+        raise TypeError(f"model must be an MLflow model URI (str, e.g. "
+                        f"'models:/propensity@champion') or a fitted model, got "
+                        f"{type(model).__name__}")
+    if not hasattr(model, "pipeline_"):
+        raise NotFittedError(f"this {type(model).__name__} is not fitted yet: call "
+                             ".fit(tables, as_of) before scoring with it")
+    return model

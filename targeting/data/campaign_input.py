@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
+from targeting.data.dates import strict_timestamp
 from targeting.data.schema import CONTRACTS, SchemaError, validate
 from targeting.data.vocab import CONTROL_ARM
 
@@ -234,7 +235,8 @@ def _sent_at(df, sent_at, defaults, problems):
         return np.full(len(df), DEFAULT_SENT_AT, dtype="datetime64[ns]")
     if isinstance(sent_at, str) and sent_at in df.columns:
         try:
-            times = pd.to_datetime(df[sent_at])
+            text = ptypes.is_string_dtype(df[sent_at]) or ptypes.is_object_dtype(df[sent_at])
+            times = pd.to_datetime(df[sent_at], format="ISO8601" if text else None)
         except (ValueError, TypeError) as err:
             problems.append(f"{sent_at}: not readable as dates ({err})")
             return np.full(len(df), DEFAULT_SENT_AT, dtype="datetime64[ns]")
@@ -242,9 +244,10 @@ def _sent_at(df, sent_at, defaults, problems):
             problems.append(f"{sent_at}: {int(times.isna().sum())} missing send time(s)")
         return times.to_numpy()
     try:
-        when = pd.Timestamp(sent_at)
-    except (ValueError, TypeError):
-        problems.append(f"sent_at={sent_at!r} is neither a column nor a date")
+        when = strict_timestamp(sent_at, "sent_at")
+    except SchemaError as err:
+        problems.append(f"sent_at={sent_at!r} is neither a column nor a date: "
+                        f"{err.problems[0]}")
         return np.full(len(df), DEFAULT_SENT_AT, dtype="datetime64[ns]")
     return pd.Series(when, index=range(len(df))).to_numpy()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+import numpy as np
 import pandas as pd
 
 from targeting.data.schema import SchemaError
@@ -42,13 +43,7 @@ def parse_as_of(value, tables: Mapping[str, pd.DataFrame] | None = None) -> pd.T
         if not latest:
             raise SchemaError(["as_of is required when there are no orders or social events"])
         return max(latest) + pd.Timedelta(seconds=1)
-    if isinstance(value, str) and not _ISO.match(value.strip()):
-        raise SchemaError([f"as_of {value!r} is not an ISO 8601 date: write it as YYYY-MM-DD "
-                           "(e.g. 2026-09-10)"])
-    if not isinstance(value, str | pd.Timestamp) and not hasattr(value, "year"):
-        raise SchemaError([f"as_of must be an ISO 8601 date or a timestamp, got "
-                           f"{type(value).__name__} {value!r}"])
-    ts = pd.Timestamp(value)
+    ts = strict_timestamp(value)
     if tables is not None:
         like = next((tables[n][c] for n, c in _TIME_COLUMNS if n in tables), None)
         tz = getattr(getattr(like, "dtype", None), "tz", None)
@@ -65,13 +60,13 @@ def as_timestamp(as_of, like: pd.Series | None = None) -> pd.Timestamp:
     >>> as_timestamp("2026-09-10", pd.Series(pd.to_datetime(["2026-01-01"])))
     Timestamp('2026-09-10 00:00:00')
     """
-    ts = pd.Timestamp(as_of)
+    ts = strict_timestamp(as_of)
     tz = getattr(like.dtype, "tz", None) if like is not None else None
     if tz is not None and ts.tzinfo is None:
-        raise ValueError(f"as_of={ts} is naive but the data are in time zone {tz}; "
-                         f"pass a tz-aware as_of, e.g. pd.Timestamp('{ts}', tz='{tz}')")
+        raise SchemaError([f"as_of={ts} is naive but the data are in time zone {tz}; "
+                           f"pass a tz-aware as_of, e.g. pd.Timestamp('{ts}', tz='{tz}')"])
     if tz is None and ts.tzinfo is not None and like is not None:
-        raise ValueError(f"as_of={ts} is tz-aware but the data are naive; pass a naive as_of")
+        raise SchemaError([f"as_of={ts} is tz-aware but the data are naive; pass a naive as_of"])
     return ts
 
 
@@ -79,3 +74,46 @@ def as_of_for(tables: Mapping[str, pd.DataFrame], as_of) -> pd.Timestamp:
     """``as_of`` as a Timestamp checked against the time zone of the tables' event times."""
     like = next((tables[n][c] for n, c in _TIME_COLUMNS if n in tables), None)
     return as_timestamp(as_of, like)
+
+
+def strict_timestamp(value, what: str = "as_of") -> pd.Timestamp:
+    """A date-like as a Timestamp: ISO 8601 text, a Timestamp, datetime, date or datetime64.
+
+    Numbers are refused (``20260910`` would be read as nanoseconds after 1970), and so is text
+    that is not ISO 8601 (``09/10/2026`` means a different day in different countries).
+
+    Examples
+    --------
+    >>> strict_timestamp("2026-09-10T08:00")
+    Timestamp('2026-09-10 08:00:00')
+    >>> strict_timestamp(20260910)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    targeting.data.schema.SchemaError: ...as_of must be an ISO 8601 date or a timestamp, got int...
+    """
+    if isinstance(value, str) and not _ISO.match(value.strip()):
+        raise SchemaError([f"{what} {value!r} is not an ISO 8601 date: write it as YYYY-MM-DD "
+                           "(e.g. 2026-09-10)"])
+    if not isinstance(value, str | np.datetime64) and not hasattr(value, "year"):
+        raise SchemaError([f"{what} must be an ISO 8601 date or a timestamp, got "
+                           f"{type(value).__name__} {value!r}: write it as YYYY-MM-DD "
+                           "(e.g. '2026-09-10') or pass a pd.Timestamp"])
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, OverflowError) as err:
+        raise SchemaError([f"{what} {value!r} is not a valid date ({err})"]) from None
+    if pd.isna(ts):
+        raise SchemaError([f"{what} is missing ({value!r}): pass a date such as '2026-09-10'"])
+    return ts
+
+
+def check_after_first_event(tables: Mapping[str, pd.DataFrame], as_of: pd.Timestamp) -> None:
+    """Refuse an ``as_of`` at or before the first dated event: no user has any history then
+    (an integer or a mistyped year, usually)."""
+    starts = [tables[n][c].min() for n, c in _TIME_COLUMNS
+              if n in tables and c in tables[n].columns and len(tables[n])]
+    starts = [t for t in starts if pd.notna(t)]
+    if starts and as_of <= min(starts):
+        raise SchemaError([f"as_of {as_of} is not after the first dated event "
+                           f"({min(starts)}): no user has any history then; pass a later "
+                           "as_of"])

@@ -83,6 +83,8 @@ def from_transactions(frame: pd.DataFrame, *, user: str, ts: str, amount: str | 
     missing = [f"transactions: no column {col!r} (given as {field}=); columns are "
                f"{list(frame.columns)[:20]}" for field, col in given.items()
                if col is not None and col not in frame.columns]
+    if not len(frame):
+        missing.append("transactions: the log has no rows; pass at least one order line")
     if missing:
         raise SchemaError(missing)
     problems: list[str] = []

@@ -227,7 +227,8 @@ def _id_kind_problems(tables: Mapping[str, pd.DataFrame]) -> list[str]:
             frame = tables.get(table)
             if isinstance(frame, pd.DataFrame) and column in frame.columns:
                 s = frame[column]
-                if s.notna().any():  # an all-null column (no social ids) has no kind
+                # An all-null column (no social ids) has no kind; an empty one has its dtype's.
+                if s.notna().any() or (len(s) == 0 and not ptypes.is_object_dtype(s)):
                     kinds[f"{table}.{column}"] = ("integer" if ptypes.is_integer_dtype(s)
                                                   or ptypes.is_float_dtype(s) else "text")
         if len(set(kinds.values())) > 1:
@@ -264,6 +265,11 @@ def _check_column(table: str, col: Column, s: pd.Series, tz_seen: dict) -> list[
     nulls = int(s.isna().sum())
     if nulls and not col.nullable:
         problems.append(f"{where}: {nulls} missing value(s) in a column that must be complete")
+    if col.kind == "float":
+        infinite = int(s.isin([float("inf"), float("-inf")]).sum())
+        if infinite:
+            problems.append(f"{where}: {infinite} infinite value(s); values must be finite "
+                            "numbers (replace or drop them)")
     if col.kind == "datetime":
         tz = getattr(s.dtype, "tz", None)
         tz_seen[where] = str(tz) if tz is not None else "naive"

@@ -214,6 +214,8 @@ def campaign_report(campaign: pd.DataFrame | Mapping[str, pd.DataFrame] | Campai
     not_checked = {}
     if balance_on is None or balance_on.shape[1] == 0:
         not_checked["balance"] = "no covariates given (pass covariates=)"
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be between 0 and 1 (e.g. 0.95), got {confidence!r}")
     z = stats.norm.ppf(0.5 + confidence / 2)
     arm = rows.arm.to_numpy()
     arms = _arm_table(rows, outcomes, allocation, control, z)

@@ -313,6 +313,9 @@ def _path_table_problems(table: pd.DataFrame, names: dict[str, str]) -> list[str
                             "(e.g. .fillna(0)) or drop those rows")
         if (col < 0).any():
             problems.append(f"{where}: {int((col < 0).sum())} negative value(s)")
+        if col.isin([np.inf, -np.inf]).any():
+            problems.append(f"{where}: {int(col.isin([np.inf, -np.inf]).sum())} infinite "
+                            "value(s); replace or drop those rows")
     return problems
 
 

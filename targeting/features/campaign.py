@@ -64,7 +64,8 @@ def campaign_rows(tables: Mapping[str, pd.DataFrame], campaign_id: str,
     rows = campaign[campaign["campaign_id"].astype(str) == str(campaign_id)]
     if rows.empty:
         known = sorted(campaign["campaign_id"].astype(str).unique().tolist())
-        raise ValueError(f"campaign {campaign_id!r} not found; the campaign table holds {known}")
+        raise SchemaError([f"campaign {campaign_id!r} not found; the campaign table holds "
+                           f"{known}: pass one of them"])
     arms = rows["arm"].astype(str)
     problems = []
     if not (arms == control).any():

@@ -74,6 +74,8 @@ def encode(values: pd.Series, vocabulary: Sequence) -> np.ndarray:
 def link(frame: pl.DataFrame, identity: pl.DataFrame, silo_id: str) -> pl.DataFrame:
     """Replace a silo's own id by ``user_id`` (rows of unknown ids drop out)."""
     ids = identity.select("user_id", silo_id).drop_nulls(silo_id)
+    if frame.schema[silo_id] == pl.Null:  # no rows (no consenting member before as_of)
+        frame = frame.with_columns(pl.col(silo_id).cast(ids.schema[silo_id]))
     return frame.join(ids, on=silo_id, how="inner").drop(silo_id)
 
 

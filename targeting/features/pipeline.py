@@ -16,6 +16,7 @@ import polars as pl
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from targeting.data.dates import as_of_for, check_after_first_event
 from targeting.data.identity import resolve_identity
 from targeting.data.schema import SchemaError
 from targeting.data.tables import checked_tables
@@ -104,6 +105,10 @@ class FeaturePipeline(TransformerMixin, BaseEstimator):
         self.channels_ = _learn_channels(tables, as_of, self.max_categories)
         self.vocabularies_ = {}
         raw = self._build(tables, as_of, None)
+        if raw.empty:  # was a silent (0, 0) frame
+            empty = sorted(name for name, frame in tables.items() if not len(frame))
+            raise SchemaError([f"no users to build features for: empty table(s) {empty}; "
+                               "features need at least one user (rows in identity or a silo)"])
         self.vocabularies_ = {c: sorted(raw[c].dropna().unique().tolist())
                               for c in CATEGORICAL_FEATURES if c in raw.columns}
         # Numeric features first, categorical last: the model matrix is then filled with one
@@ -363,11 +368,13 @@ def _select_users(raw: pd.DataFrame, users: Sequence) -> pd.DataFrame:
 def _default_as_of(tables, as_of) -> pd.Timestamp:
     """``as_of`` as given, or just after the latest event in the tables."""
     if as_of is not None:
-        return pd.Timestamp(as_of)
+        as_of = as_of_for(tables, as_of)
+        check_after_first_event(tables, as_of)
+        return as_of
     latest = [tables[n]["ts"].max() for n in ("orders", "social_events")
               if n in tables and len(tables[n])]
     if not latest:
-        raise ValueError("as_of is required when there are no timestamped events")
+        raise SchemaError(["as_of is required when there are no timestamped events"])
     return max(latest) + pd.Timedelta(seconds=1)
 
 

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from targeting.data.dates import as_of_for
 from targeting.data.labels import purchase_labels
-from targeting.data.schema import InsufficientDataError
+from targeting.data.schema import InsufficientDataError, SchemaError
 from targeting.data.tables import checked_tables
 from targeting.features.pipeline import BUILDERS, FeaturePipeline
 from targeting.features.reference import FeatureReference
@@ -276,8 +276,8 @@ class PropensityModel(Scorable, LightGBMParamsMixin, ClassifierMixin, BaseEstima
     def _check_category(self) -> None:
         known = self.pipeline_.categories_
         if self.category is not None and self.category not in known:
-            raise ValueError(f"unknown category {self.category!r}: the data before as_of have "
-                             f"{known}")
+            raise SchemaError([f"unknown category {self.category!r}: the data before as_of "
+                               f"have {known}; pick one of them (or None for any purchase)"])
 
     def _check_labels(self, train_positives: int, validation_positives: int) -> None:
         for name, positives in (("training", train_positives),

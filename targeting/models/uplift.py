@@ -541,6 +541,9 @@ def _check_inputs(X, y, treatment):
     elif np.isnan(y).any():
         problems.append(f"{int(np.isnan(y).sum())} missing outcome(s); drop those users or "
                         "fill the outcome before fitting")
+    elif np.isinf(y).any():
+        problems.append(f"{int(np.isinf(y).sum())} infinite outcome(s); outcomes must be "
+                        "finite (0/1 or an amount): drop or fix those users")
     if problems:
         raise SchemaError(problems)
     return X, y, treatment

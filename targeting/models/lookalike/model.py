@@ -34,6 +34,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
+from targeting.data.vocab import AGE_BANDS, CITY_TIERS
 from targeting.features.pipeline import BUILDERS, FeaturePipeline
 from targeting.models._base import Scorable, decile_edges
 from targeting.models._params import LightGBMParamsMixin
@@ -531,6 +532,7 @@ class LookalikeModel(LightGBMParamsMixin, BaseEstimator):
                 raise ValueError(f"where: {key!r} is not known for this universe (no users "
                                  "table or column)")
             allowed = list(allowed) if not isinstance(allowed, str | int) else [allowed]
+            _check_where_values(key, allowed, column)
             ok &= column.isin(allowed).to_numpy()
         if exclude_buyers:
             name = "any" if exclude_buyers is True else str(exclude_buyers)
@@ -583,3 +585,17 @@ class LookalikeScorer(Scorable):
                 raw = self.pu_.score(X)
             cols.append(standardised(np.asarray(raw, dtype=float), self.stats_[m]))
         return apply_stack(self.blend_, np.column_stack(cols))
+
+
+_WHERE_VOCAB = {"city_tier": CITY_TIERS, "age_band": AGE_BANDS}
+
+
+def _check_where_values(key: str, allowed: list, column: pd.Series) -> None:
+    """Refuse values that no user can have (``"3"`` for the integer ``city_tier``), instead of
+    an empty audience."""
+    known = set(column.dropna().tolist()) | set(_WHERE_VOCAB.get(key, ()))
+    unknown = [v for v in allowed if v not in known]
+    if unknown:
+        kinds = sorted({type(v).__name__ for v in known})
+        raise ValueError(f"where: {key} value(s) {unknown!r} match no user; {key} holds "
+                         f"{'/'.join(kinds)} values {sorted(known, key=str)}")
