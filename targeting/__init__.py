@@ -23,6 +23,12 @@ from targeting.evaluation.attribution import (
 )
 from targeting.evaluation.audience import LookalikeEvaluation, segment_seed
 from targeting.evaluation.campaign import CampaignReport, campaign_report
+from targeting.evaluation.community import (
+    OwnerEvaluation,
+    OwnerPlan,
+    evaluate_owners,
+    plan_owners,
+)
 from targeting.evaluation.drift import DriftReport
 from targeting.evaluation.explain import Explanation, explain
 from targeting.evaluation.metrics import PropensityEvaluation
@@ -37,6 +43,7 @@ from targeting.evaluation.uplift import (
 from targeting.features.campaign import CampaignData, campaign_dataset
 from targeting.features.pipeline import FeaturePipeline, build_features
 from targeting.models.lookalike import Audience, LookalikeModel, SeedReport
+from targeting.models.owners import OwnerValue, rank_owners
 from targeting.models.propensity import PropensityModel
 from targeting.models.uplift import UpliftModel
 from targeting.scoring import clear_model_cache, load_model, score
@@ -46,12 +53,13 @@ __all__ = [
     "Audience", "CONTRACTS", "CampaignData", "CampaignInput", "CampaignPlan", "CampaignReport",
     "DemoWorld",
     "DriftReport", "Explanation", "FeaturePipeline", "InsufficientDataError",
-    "LookalikeEvaluation", "LookalikeModel",
+    "LookalikeEvaluation", "LookalikeModel", "OwnerEvaluation", "OwnerPlan", "OwnerValue",
     "PropensityEvaluation", "PropensityModel", "SchemaError", "SeedReport",
     "TargetingError", "UpliftComparison",
     "UpliftEvaluation", "UpliftModel", "__version__", "attribute", "build_features",
     "campaign_dataset", "campaign_report", "clear_model_cache", "compare_attribution",
     "compare_uplift", "demo_world", "evaluate_uplift", "explain", "from_campaign",
     "from_transactions", "journeys", "journeys_from_paths", "load_model", "plan_campaign",
+    "plan_owners", "rank_owners", "evaluate_owners",
     "read_tables", "resolve_identity", "score", "segment_seed", "uplift_scorer", "validate",
 ]

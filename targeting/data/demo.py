@@ -31,6 +31,7 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
+from targeting.data import demo_community
 from targeting.data.vocab import (
     AGE_BANDS,
     CATEGORIES,
@@ -59,7 +60,7 @@ SCENARIOS = {"default": {"existing": 0.4, "cohort_periods": None},
 # The stages of the simulation, each drawing from its own random stream: changing one stage
 # leaves the others' draws as they were.
 _STAGES = ("people", "silos", "groups", "interests", "lifecycle", "orders", "social", "users",
-           "crm", "campaign", "journeys")
+           "crm", "campaign", "journeys", "community")
 _SEC = np.timedelta64(1, "s")
 
 
@@ -71,10 +72,12 @@ class DemoWorld:
     ----------
     tables : dict of str to DataFrame
         The silo tables (identity, users, social_events, groups, orders, crm, campaign,
-        touchpoints, conversions).
+        touchpoints, conversions, invites).
     truth : dict of str to DataFrame
         ``purchase_proba`` (user_id x category, the evaluation window), ``uplift``
-        (per user and arm), ``channel_credit`` and ``segment`` (the planted lookalike segment).
+        (per user and arm), ``channel_credit``, ``segment`` (the planted lookalike segment),
+        ``owners`` (per chat group: planted influence and the incremental orders it caused) and
+        ``owner_potential`` (per user; see :mod:`targeting.data.demo_community`).
     as_of : pandas.Timestamp
         Start of the evaluation window; history lies strictly before it.
     horizon_days : int
@@ -260,6 +263,9 @@ class _Simulator:
                 "alive_at_as_of": self.alive[self.n_history_periods],
                 "dropout_per_period": self.dropout}, index=user_index),
         }
+        self._stage("community")  # owner truth, owner potential, the invite log
+        tables["invites"], community_truth = demo_community.simulate(self)
+        truth.update(community_truth)
         world = DemoWorld(tables, truth, pd.Timestamp(self.as_of), self.horizon, self.seed)
         world.stats = self._stats(world)
         return world
@@ -433,6 +439,7 @@ class _Simulator:
             newcomer = 1 + self.newcomer_boost * np.exp(-self._months_since_join(p)
                                                         / self.newcomer_months)
             rate = np.exp(eta) * (self.season[p] * newcomer * self._exposure(p))[:, None]
+            demo_community.record_increment(self, p, rate)  # no draws
             if p == self.n_history_periods:
                 proba = -np.expm1(-rate)  # P(at least one order in the window)
             counts = rng.poisson(rate)
