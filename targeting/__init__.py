@@ -26,7 +26,9 @@ from targeting.evaluation.campaign import CampaignReport, campaign_report
 from targeting.evaluation.community import (
     OwnerEvaluation,
     OwnerPlan,
+    PotentialEvaluation,
     evaluate_owners,
+    evaluate_potential,
     plan_owners,
 )
 from targeting.evaluation.drift import DriftReport
@@ -43,6 +45,7 @@ from targeting.evaluation.uplift import (
 from targeting.features.campaign import CampaignData, campaign_dataset
 from targeting.features.pipeline import FeaturePipeline, build_features
 from targeting.models.lookalike import Audience, LookalikeModel, SeedReport
+from targeting.models.owner_potential import OwnerPotentialModel
 from targeting.models.owners import OwnerValue, rank_owners
 from targeting.models.propensity import PropensityModel
 from targeting.models.uplift import UpliftModel
@@ -54,6 +57,7 @@ __all__ = [
     "DemoWorld",
     "DriftReport", "Explanation", "FeaturePipeline", "InsufficientDataError",
     "LookalikeEvaluation", "LookalikeModel", "OwnerEvaluation", "OwnerPlan", "OwnerValue",
+    "OwnerPotentialModel", "PotentialEvaluation", "evaluate_potential",
     "PropensityEvaluation", "PropensityModel", "SchemaError", "SeedReport",
     "TargetingError", "UpliftComparison",
     "UpliftEvaluation", "UpliftModel", "__version__", "attribute", "build_features",

@@ -31,8 +31,9 @@ from targeting.data.vocab import CATEGORIES
 WINDOW_PERIODS = 6  # the owner truth's history window: the last six periods before as_of
 EFFECTIVE_SHARE = 0.45  # = the share of influential owners planted in demo._groups
 INVITE_RATE = 0.25  # invites per month of a median user
-INVITE_GAIN = 0.8  # how loudly owner potential shows in invites (log-rate per logit unit)
+INVITE_GAIN = 0.6  # how loudly owner potential shows in invites (log-rate per logit unit)
 ACCEPT_RATE = 0.45
+OWN_SD = 2.0  # the personal part of owner potential (logit scale) no silo sees
 
 
 def record_increment(sim, period: int, rate: np.ndarray) -> None:
@@ -61,14 +62,14 @@ def simulate(sim) -> tuple[pd.DataFrame, dict[str, pd.DataFrame | pd.Series]]:
 def _observable_logit(sim) -> np.ndarray:
     """The part of owner potential the silos can see (profile, social activity, promotions)."""
     young_mother = sim.female & (sim.age == 1)
-    return (0.9 * (sim.tier >= 3) + 0.8 * np.log(sim.activity) / 0.4 + 0.6 * young_mother
-            + 0.4 * sim.promo_sensitive)
+    return (1.4 * (sim.tier >= 3) + 1.2 * np.log(sim.activity) / 0.4 + 1.0 * young_mother
+            + 0.7 * sim.promo_sensitive)
 
 
 def _potential_logit(sim) -> np.ndarray:
     rng = sim.rng
     seen = _observable_logit(sim)
-    own = rng.normal(0.0, 1.2, sim.n)
+    own = rng.normal(0.0, OWN_SD, sim.n)
     members = sim.primary_group >= 0
     # The intercept puts the mean potential of group members at the planted effective share.
     alpha = brentq(lambda a: _sigmoid(a + seen[members] + own[members]).mean()
@@ -80,7 +81,7 @@ def _potential_logit(sim) -> np.ndarray:
     for _ in range(200):
         if pending.size == 0:
             break
-        draw = rng.normal(0.0, 1.2, pending.size)
+        draw = rng.normal(0.0, OWN_SD, pending.size)
         ok = (rng.random(pending.size) < _sigmoid(alpha + seen[owners[pending]] + draw)) \
             == effective[pending]
         own[owners[pending[ok]]] = draw[ok]
