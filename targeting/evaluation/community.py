@@ -17,7 +17,7 @@ import pandas as pd
 from scipy import stats
 
 from targeting.data.schema import SchemaError
-from targeting.models.owners import OwnerValue
+from targeting.models.owners import OwnerValue, rank_owners
 
 RANKINGS = {"causal (incremental orders)": "incremental_orders",
             "net value": "net_value",
@@ -243,3 +243,54 @@ def evaluate_potential(scores: pd.Series, truth: pd.Series, *,
             row[f"lift_{size:.0%}"] = precision / mean
         rows[name] = row
     return PotentialEvaluation(pd.DataFrame(rows).T, mean, len(index))
+
+
+def community_summary(world, *, propensity: pd.Series | None = None,
+                      budget: float = 20_000.0) -> dict:
+    """Owner value, an owner plan and owner potential on a demo world, scored against its truth
+    (what ``targeting demo`` prints; ``propensity``: scores to compare the audience with)."""
+    from targeting.models.owner_potential import OwnerPotentialModel
+    from targeting.privacy import PrivacyFloorError
+
+    value = rank_owners(world.tables, world.as_of)
+    ev = evaluate_owners(value, world.truth["owners"])
+    plan = plan_owners(value, budget)
+    out = {"owners": len(value.owners), "top": value.top(5), "evaluation": ev.table,
+           "coverage": ev.coverage, "plan": plan.summary, "budget": budget}
+    try:
+        model = OwnerPotentialModel().fit(world.tables, world.as_of, value)
+    except (PrivacyFloorError, ValueError) as err:
+        out["potential_skipped"] = str(err).split(";")[0]
+        return out
+    baselines = {"propensity": propensity} if propensity is not None else None
+    pev = evaluate_potential(model.scores_, world.truth["owner_potential"], baselines=baselines)
+    out.update(potential=pev.table, potential_seeds=len(model.seeds_),
+               potential_eligible=pev.n_eligible)
+    return out
+
+
+def community_lines(s: dict) -> list[str]:
+    """The demo's printout of :func:`community_summary`."""
+    ev = s["evaluation"]
+    lines = [f"\nCommunity owners ({s['owners']:,} group owners): ranking against the planted "
+             f"influence (precision in the top 20 %, Spearman with the true increment)"]
+    for name, row in ev.iterrows():
+        lines.append(f"  {name:<28} {row.precision_top:.3f}  {row.spearman_incremental:+.3f}")
+    lines.append(f"  per-owner 90 % intervals cover the true increment for "
+                 f"{s['coverage']:.0%} of owners")
+    top = s["top"]
+    lines.append("  top owners: " + "; ".join(
+        f"group {g}: {r.members:.0f} members, {r.incremental_orders:+.0f} orders, net "
+        f"{r.net_value:,.0f}" for g, r in top.head(3).iterrows()))
+    p = s["plan"]
+    lines.append(f"  plan for {s['budget']:,.0f} commission: back {p.owners:.0f} owners, expected "
+                 f"net value {p.net_value:,.0f} ({p.net_low:,.0f} to {p.net_high:,.0f})")
+    if "potential_skipped" in s:
+        lines.append(f"  owner potential skipped: {s['potential_skipped']}")
+        return lines
+    lines.append(f"  owner potential ({s['potential_seeds']} seed owners, "
+                 f"{s['potential_eligible']:,} members ranked): mean planted potential / lift")
+    for name, row in s["potential"].iterrows():
+        lines.append(f"  {name:<28} 1 % {row['precision_1%']:.3f} ({row['lift_1%']:.2f}x), "
+                     f"5 % {row['precision_5%']:.3f} ({row['lift_5%']:.2f}x)")
+    return lines
