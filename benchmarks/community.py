@@ -24,8 +24,8 @@ def owner_value(world):
     started = time.perf_counter()
     value = tg.rank_owners(world.tables, world.as_of)
     ev = tg.evaluate_owners(value, world.truth["owners"])
-    plan = tg.plan_owners(value, budget=BUDGET)
-    return value, ev, plan, time.perf_counter() - started
+    plans = {by: tg.plan_owners(value, budget=BUDGET, by=by) for by in ("net_low", "net_value")}
+    return value, ev, plans, time.perf_counter() - started
 
 
 def owner_potential(world, value):
@@ -53,17 +53,18 @@ def main() -> None:
     pd.set_option("display.width", 160)
     for seed in args.seeds:
         world = tg.demo_world(n_users=args.users, seed=seed)
-        value, ev, plan, seconds = owner_value(world)
+        value, ev, plans, seconds = owner_value(world)
         print(f"\n== {args.users:,} users, seed {seed}: {len(value.owners)} owners, "
               f"rank_owners {seconds:.0f} s, interval coverage {ev.coverage:.3f} "
               f"({value.confidence:.0%} nominal)")
         print(ev.table.round(3).to_string())
-        s = plan.summary
-        print(f"plan, commission budget {BUDGET:,.0f}: {s.owners:.0f} owners, commission "
-              f"{s.commission:,.0f}, net value {s.net_value:,.0f} ({s.net_low:,.0f} to "
-              f"{s.net_high:,.0f}); true incremental orders of the backed owners "
-              f"{world.truth['owners'].incremental_orders.reindex(plan.owners.index).sum():,.0f}"
-              f" (estimated {s.incremental_orders:,.0f})")
+        for by, plan in plans.items():
+            s = plan.summary
+            true = world.truth["owners"].incremental_orders.reindex(plan.owners.index).sum()
+            print(f"plan by {by}, commission budget {BUDGET:,.0f}: {s.owners:.0f} owners, "
+                  f"commission {s.commission:,.0f}, net value {s.net_value:,.0f} "
+                  f"({s.net_low:,.0f} to {s.net_high:,.0f}); true incremental orders of the "
+                  f"backed owners {true:,.0f} (estimated {s.incremental_orders:,.0f})")
         if args.potential:
             model, pev = owner_potential(world, value)
             print(f"owner potential: {len(model.seeds_)} seed owners, "

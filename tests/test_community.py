@@ -86,7 +86,7 @@ def test_causal_ranking_beats_group_size_on_a_small_world(world, value):
 
 
 def test_plan_owners_respects_the_budget(value):
-    plan = tg.plan_owners(value, budget=300.0)
+    plan = tg.plan_owners(value, budget=300.0)  # the lower-bound rule: few owners qualify
     s = plan.summary
     assert s.commission <= 300.0
     assert (plan.owners.net_value > 0).all()
@@ -97,6 +97,11 @@ def test_plan_owners_respects_the_budget(value):
     assert plan.plot() is not None
     with pytest.raises(tg.SchemaError, match="budget"):
         tg.plan_owners(value, budget=-1)
+    with pytest.raises(tg.SchemaError, match="by must be"):
+        tg.plan_owners(value, budget=300.0, by="members")
+    expected = tg.plan_owners(value, budget=3_000.0, by="net_value")
+    assert (expected.owners.net_value > 0).all()
+    assert expected.summary.owners >= bigger.summary.owners  # the estimate admits more owners
 
 
 def test_owner_potential_model(world, value, monkeypatch):
@@ -112,3 +117,35 @@ def test_owner_potential_model(world, value, monkeypatch):
     assert "planted owner potential" in ev._repr_html_()
     with pytest.raises(tg.SchemaError, match="OwnerValue"):
         OwnerPotentialModel().fit(world.tables, world.as_of, value.owners)
+
+
+@pytest.fixture(scope="module", params=[0, 1, 2])
+def world_20k(request):
+    world = tg.demo_world(n_users=20_000, seed=request.param)
+    return world, tg.rank_owners(world.tables, world.as_of)
+
+
+@pytest.mark.slow
+def test_causal_ranking_beats_naive_rankings(world_20k):
+    """Margins over the best naive ranking (referral revenue, every time), measured on 20k
+    worlds, seeds 0-4 (benchmarks/community.py --users 20000 --seeds 0 1 2 3 4):
+    precision in the top 20 %: +0.18, +0.04, +0.10, +0.27, +0.17; Spearman with the true
+    increment: +0.18, +0.14, +0.10, +0.22, +0.17. Over group size: +0.3 to +0.5 in both."""
+    world, value = world_20k
+    t = tg.evaluate_owners(value, world.truth["owners"]).table
+    causal = t.loc["causal (incremental orders)"]
+    naive = t.loc[["group size", "referral revenue"]]
+    assert causal.precision_top >= naive.precision_top.max() + 0.03
+    assert causal.spearman_incremental >= naive.spearman_incremental.max() + 0.08
+    assert causal.spearman_incremental >= t.loc["group size", "spearman_incremental"] + 0.3
+
+
+@pytest.mark.slow
+def test_interval_coverage_and_lower_bound_plan(world_20k):
+    """Coverage of the 90 % intervals measured 0.92-0.97 on 20k worlds, seeds 0-4."""
+    world, value = world_20k
+    truth = world.truth["owners"]
+    assert 0.85 <= tg.evaluate_owners(value, truth).coverage <= 0.99
+    plan = tg.plan_owners(value, budget=20_000.0)
+    true = truth.incremental_orders.reindex(plan.owners.index).sum()
+    assert true > 0.5 * plan.summary.incremental_orders  # not a winner's-curse fantasy

@@ -130,13 +130,25 @@ class OwnerPlan:
         return ax
 
 
-def plan_owners(value: OwnerValue, budget: float) -> OwnerPlan:
-    """Back owners, best net value per unit of commission first, until the budget is spent.
+def plan_owners(value: OwnerValue, budget: float, *, by: str = "net_low") -> OwnerPlan:
+    """Back owners, best value per unit of commission first, while the budget lasts.
 
-    Only owners whose expected net value is positive are backed. Each owner's commission is
-    what their referrals cost in the window (the same again is expected next); the plan's net
-    value is the sum of the backed owners' net values, its interval from their independent
-    intervals.
+    Parameters
+    ----------
+    value : OwnerValue
+    budget : float
+        Commission to spend. Each owner's commission is what their referrals cost in the
+        window (the same again is expected next).
+    by : {"net_low", "net_value"}, default "net_low"
+        What an owner is worth to the plan: the lower end of their net-value interval (only
+        owners credibly worth more than their commission are backed) or the estimate itself.
+        Ranking by the estimate picks the owners whose noise happened to be positive: on the
+        default world its backed owners' true incremental orders were a fraction of the
+        estimate, while the lower-bound plan's matched it (``benchmarks/community.py``).
+
+    The plan's net value is the sum of the backed owners' estimates, its interval from their
+    intervals taken as independent. Owners that do not fit in what is left of the budget are
+    skipped, cheaper ones after them may still fit.
 
     Examples
     --------
@@ -149,13 +161,19 @@ def plan_owners(value: OwnerValue, budget: float) -> OwnerPlan:
     """
     if not np.isfinite(budget) or budget <= 0:
         raise SchemaError([f"budget must be a positive amount of commission, got {budget}"])
-    owners = value.owners
+    if by not in ("net_low", "net_value"):
+        raise SchemaError([f"by must be 'net_low' or 'net_value', got {by!r}"])
     z = stats.norm.ppf(0.5 + value.confidence / 2)
-    o = owners[owners.net_value > 0].copy()
+    o = value.owners[value.owners[by] > 0].copy()
     o["net_sd"] = (o.net_high - o.net_low) / (2 * z)
-    o["value_per_commission"] = o.net_value / o.commission_cost.clip(lower=1e-9)
-    o = o.sort_values("value_per_commission", ascending=False)
-    chosen = o[o.commission_cost.cumsum() <= budget]
+    o["value_per_commission"] = o[by] / o.commission_cost.clip(lower=1.0)
+    o = o.sort_values("value_per_commission", ascending=False, kind="stable")
+    take, spent = [], 0.0
+    for group, cost in o.commission_cost.items():
+        if spent + cost <= budget:
+            take.append(group)
+            spent += cost
+    chosen = o.loc[take]
     sd = float(np.sqrt((chosen.net_sd ** 2).sum()))
     net = float(chosen.net_value.sum())
     summary = pd.Series({"owners": len(chosen), "commission": float(chosen.commission_cost.sum()),
