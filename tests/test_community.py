@@ -149,3 +149,11 @@ def test_interval_coverage_and_lower_bound_plan(world_20k):
     plan = tg.plan_owners(value, budget=20_000.0)
     true = truth.incremental_orders.reindex(plan.owners.index).sum()
     assert true > 0.5 * plan.summary.incremental_orders  # not a winner's-curse fantasy
+
+
+def test_owner_potential_needs_enough_effective_owners(monkeypatch):
+    monkeypatch.setenv("TARGETING_MIN_SEED_SIZE", "5")
+    world = tg.demo_world(n_users=2_000, seed=0)
+    value = tg.rank_owners(world.tables, world.as_of, n_folds=2, n_estimators=20)
+    with pytest.raises(tg.InsufficientDataError, match="at least 10"):
+        OwnerPotentialModel(seed_share=0.1).fit(world.tables, world.as_of, value)

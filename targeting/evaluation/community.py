@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from targeting.data.schema import SchemaError
+from targeting.data.schema import InsufficientDataError, SchemaError
 from targeting.models.owners import OwnerValue, rank_owners
 
 RANKINGS = {"causal (incremental orders)": "incremental_orders",
@@ -277,7 +277,7 @@ def community_summary(world, *, propensity: pd.Series | None = None,
            "coverage": ev.coverage, "plan": plan.summary, "budget": budget}
     try:
         model = OwnerPotentialModel().fit(world.tables, world.as_of, value)
-    except (PrivacyFloorError, ValueError) as err:
+    except (PrivacyFloorError, InsufficientDataError, ValueError) as err:
         out["potential_skipped"] = str(err).split(";")[0]
         return out
     baselines = {"propensity": propensity} if propensity is not None else None
