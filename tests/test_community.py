@@ -162,10 +162,13 @@ def test_owner_potential_needs_enough_effective_owners(monkeypatch):
 @pytest.mark.slow
 def test_owner_potential_on_the_default_world():
     """Needs the default world's ~110 seed owners: on 20,000 users (about 50 seeds) the
-    audience had no lift (0.96x at 1 %, seed 0). Measured on 50,000 users: LIFTS_MEASURED."""
+    audience had no lift (0.96x at 1 %, seed 0). Lift at 1 % / 5 % measured on 50,000 users:
+    seed 0 1.37x / 1.32x, seed 1 1.59x / 1.59x, SEED2; this checks seed 0 (deterministic)
+    against a floor below the lowest of them."""
     world = tg.demo_world(n_users=50_000, seed=0)
     value = tg.rank_owners(world.tables, world.as_of)
     model = tg.OwnerPotentialModel().fit(world.tables, world.as_of, value)
     ev = tg.evaluate_potential(model.scores_, world.truth["owner_potential"])
-    assert ev.table.loc["owner potential", "lift_5%"] >= LIFT_FLOOR
-    assert ev.table.loc["owner potential", "lift_1%"] >= LIFT_FLOOR
+    mine, chance = ev.table.loc["owner potential"], ev.table.loc["random"]
+    assert mine["lift_1%"] >= 1.15 and mine["lift_5%"] >= 1.15
+    assert mine["precision_5%"] > chance["precision_5%"] + 0.05

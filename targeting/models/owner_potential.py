@@ -5,7 +5,8 @@ estimated incremental purchases (the top 30 % by :func:`targeting.models.owners.
 positive ones only: a cleaner seed than every owner with a positive estimate, whose bottom half
 is mostly noise); the universe is every chat-group member at ``as_of`` (owners are recruited
 from members, and comparing with members keeps "is in a group" from being the signal),
-described by the profile, social and chat-group graph features plus the invitations they sent
+described by the profile, social and chat-group graph features (without their per-category
+copies, see ``per_category``) plus the invitations they sent
 (:mod:`targeting.features.community`). Purchase features are left out by default: a member's
 purchases carry their own owner's influence, so they point to the members of effective groups,
 not to people like the effective owners (with each of three seed choices tried on the
@@ -29,6 +30,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from targeting.data.dates import parse_as_of
 from targeting.data.schema import InsufficientDataError, SchemaError
+from targeting.data.vocab import CATEGORIES
+from targeting.features.common import slug
 from targeting.features.community import invite_features
 from targeting.features.pipeline import FeaturePipeline
 from targeting.models.lookalike import LookalikeModel
@@ -36,6 +39,7 @@ from targeting.models.owners import OwnerValue
 
 # What an owner has because they own a group, and what their group bought because of them:
 # consequences of being an effective owner, not the traits of one.
+_CATEGORY_SUFFIXES = tuple(f"_{slug(c)}{w}" for c in CATEGORIES for w in ("", "_30d"))
 MIN_SEEDS = 10  # below this the lookalike's held-out fifth has too few seeds to weigh methods
 DEFAULT_BUILDERS = ("profile", "social", "graph")
 SHALLOW = {"num_leaves": 4, "min_child_samples": 50, "learning_rate": 0.03}
@@ -55,6 +59,10 @@ class OwnerPotentialModel(BaseEstimator):
         Feature builders (the invitations are always added).
     members_only : bool, default True
         Rank chat-group members only; False ranks every user.
+    per_category : bool, default False
+        Keep the per-category features (engagement, shares, co-members' interest per
+        category). Left out by default: running a group is about the person, not their
+        taste, and a hundred seeds cannot sort through eight copies of every signal.
     min_seed_size : int, optional
         Passed to :class:`~targeting.LookalikeModel` (the organisation's floor by default).
     n_bags, n_estimators, random_state : passed to the lookalike model.
@@ -81,11 +89,13 @@ class OwnerPotentialModel(BaseEstimator):
 
     def __init__(self, *, seed_share: float = 0.3,
                  builders: tuple[str, ...] = DEFAULT_BUILDERS, members_only: bool = True,
+                 per_category: bool = False,
                  min_seed_size: int | None = None, n_bags: int = 4, n_estimators: int = 300,
                  random_state: int = 0):
         self.seed_share = seed_share
         self.builders = builders
         self.members_only = members_only
+        self.per_category = per_category
         self.min_seed_size = min_seed_size
         self.n_bags = n_bags
         self.n_estimators = n_estimators
@@ -101,7 +111,7 @@ class OwnerPotentialModel(BaseEstimator):
             raise SchemaError([f"seed_share must be in (0, 1], got {self.seed_share}"])
         as_of = parse_as_of(as_of, tables)
         table = owners.owners.sort_values("incremental_orders", ascending=False)
-        top = table.head(max(1, int(round(self.seed_share * len(table)))))
+        top = table.head(max(1, int(self.seed_share * len(table))))
         good = top[top.incremental_orders > 0]
         if len(good) < MIN_SEEDS:
             raise InsufficientDataError(
@@ -124,7 +134,8 @@ class OwnerPotentialModel(BaseEstimator):
     def _features(self, tables, as_of) -> pd.DataFrame:
         pipe = FeaturePipeline(builders=self.builders)
         features = pipe.fit_transform(tables, as_of)
-        keep = [c for c in features.columns if not c.startswith(CONSEQUENCES)]
+        keep = [c for c in features.columns if not c.startswith(CONSEQUENCES)
+                and (self.per_category or not c.endswith(_CATEGORY_SUFFIXES))]
         features = features[keep]
         if self.members_only:
             features = features[features.index.isin(_group_members(tables, as_of))]
