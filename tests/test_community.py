@@ -162,7 +162,8 @@ def test_owner_potential_needs_enough_effective_owners(monkeypatch):
 @pytest.mark.slow
 def test_owner_potential_on_the_default_world():
     """Needs the default world's ~110 seed owners: on 20,000 users (about 50 seeds) the
-    audience had no lift (0.96x at 1 %, seed 0). Lift at 1 % / 5 % measured on 50,000 users:
+    audience had no lift (0.96x at 1 %, seed 0, per-category features in). Lift at 1 % / 5 %
+    measured on 50,000 users:
     seed 0 1.37x / 1.32x, seed 1 1.59x / 1.59x, seed 2 1.57x / 1.54x; this checks seed 0
     against a floor below the lowest of them."""
     world = tg.demo_world(n_users=50_000, seed=0)
