@@ -42,6 +42,11 @@ _API = {
     "compare_uplift": "evaluation.uplift", "evaluate_uplift": "evaluation.uplift",
     "uplift_scorer": "evaluation.uplift",
     "clear_model_cache": "scoring", "load_model": "scoring", "score": "scoring",
+    "OwnerEvaluation": "evaluation.community", "OwnerPlan": "evaluation.community",
+    "PotentialEvaluation": "evaluation.community", "evaluate_owners": "evaluation.community",
+    "evaluate_potential": "evaluation.community", "plan_owners": "evaluation.community",
+    "OwnerPotentialModel": "models.owner_potential", "OwnerValue": "models.owners",
+    "rank_owners": "models.owners",
     "CampaignLoop": "loop", "LoopSimulation": "loop", "LoopSummary": "loop",
     "simulate_loop": "loop",
 }
@@ -86,6 +91,14 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from targeting.evaluation.attribution import attribute, compare_attribution  # noqa: F401
     from targeting.evaluation.audience import LookalikeEvaluation, segment_seed  # noqa: F401
     from targeting.evaluation.campaign import CampaignReport, campaign_report  # noqa: F401
+    from targeting.evaluation.community import (  # noqa: F401
+        OwnerEvaluation,
+        OwnerPlan,
+        PotentialEvaluation,
+        evaluate_owners,
+        evaluate_potential,
+        plan_owners,
+    )
     from targeting.evaluation.drift import DriftReport  # noqa: F401
     from targeting.evaluation.explain import Explanation, explain  # noqa: F401
     from targeting.evaluation.journeys import journeys, journeys_from_paths  # noqa: F401
@@ -102,6 +115,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from targeting.features.pipeline import FeaturePipeline, build_features  # noqa: F401
     from targeting.loop import CampaignLoop, LoopSimulation, LoopSummary, simulate_loop  # noqa: F401
     from targeting.models.lookalike import Audience, LookalikeModel, SeedReport  # noqa: F401
+    from targeting.models.owner_potential import OwnerPotentialModel  # noqa: F401
+    from targeting.models.owners import OwnerValue, rank_owners  # noqa: F401
     from targeting.models.propensity import PropensityModel  # noqa: F401
     from targeting.models.uplift import UpliftModel  # noqa: F401
     from targeting.scoring import clear_model_cache, load_model, score  # noqa: F401

@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 DEMO_STEPS = ("demo world", "fused model", "social-only model", "purchase-only model",
               "log and register", "score every user", "attribution", "campaign and uplift",
-              "lookalike audience")
+              "lookalike audience", "community owners")
 DEMO_MARGIN = 60.0  # margin of one conversion in the demo's campaign plan (currency units)
 
 
@@ -90,6 +90,14 @@ def _run_demo(n_users, seed, category, experiment, progress, runner) -> dict:
     bar.update()
     step(DEMO_STEPS[8])
     results.update(_demo_lookalike(world, experiment, uplift=results.pop("_uplift", None)))
+    bar.update()
+    step(DEMO_STEPS[9])
+    from targeting.evaluation.community import community_summary
+
+    fused_model = models["fused"]
+    pool = fused_model.features(world.tables, world.as_of)
+    results["community"] = community_summary(world, propensity=pd.Series(
+        fused_model.predict_proba(pool)[:, 1], index=pool.index))
     bar.update()
     bar.close()
     results.update(
@@ -208,6 +216,9 @@ def _print_demo(summary: dict) -> None:
           + ", ".join(f"{m} {v:.0f}" for m, v in attributed.items()))
     _print_uplift(s)
     _print_lookalike(s["lookalike"])
+    from targeting.evaluation.community import community_lines
+
+    print("\n".join(community_lines(s["community"])))
     print(f"\n  runs are in          {mlflow.get_tracking_uri()} (run {s['run_id']})")
     print("  open the UI with     targeting ui")
     print(f"  took                 {s['seconds']:.0f} s")

@@ -24,7 +24,7 @@ LAYERS = [
     ("evaluation",),
     ("scoring",),
     ("store", "tracking", "server", "distributed"),
-    ("experiments", "review", "loop", "community"),
+    ("experiments", "review", "loop"),
     ("cli",),
 ]
 

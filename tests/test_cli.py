@@ -28,6 +28,7 @@ def test_demo_command_runs_end_to_end(tmp_path):
     assert str(client.get_model_version_by_alias("propensity", "champion").version) == "1"
     assert "Campaign readout" in out and "Uplift learners" in out and "oracle" in out
     assert "Campaign plan" in out and "Lookalike audience" in out and "truly persuadable" in out
+    assert "Community owners" in out and "group size" in out and "plan for" in out
     assert str(client.get_model_version_by_alias("uplift", "champion").version) == "1"
 
 

@@ -36,7 +36,8 @@ BUCKET = "_bucket"
 # How each table reaches its user: directly by user_id, or through a silo id.
 USER_KEY = {"identity": "user_id", "users": "user_id", "campaign": "user_id",
             "touchpoints": "user_id", "conversions": "user_id", "social_events": "social_id",
-            "groups": "social_id", "orders": "shop_id", "crm": "member_id"}
+            "groups": "social_id", "orders": "shop_id", "crm": "member_id",
+            "invites": "social_id"}
 
 
 class UserPartitions:

@@ -156,6 +156,9 @@ CONTRACTS: dict[str, TableContract] = {
         TableContract("conversions", (
             _c("user_id", "id"), _c("ts", "datetime"), _c("value", "float", min_value=0),
         ), time_column="ts", description="conversions for attribution"),
+        TableContract("invites", (
+            _c("social_id", "id"), _c("ts", "datetime"), _c("accepted", "bool"),
+        ), time_column="ts", description="chat-group invitations sent (community fission)"),
     )
 }
 """The table contracts by table name: columns, kinds, keys and time column of each table."""

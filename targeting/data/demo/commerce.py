@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from targeting.data import demo_community
 from targeting.data.demo.common import (
     _nullable_id,
 )
@@ -35,6 +36,7 @@ class _Commerce:
             newcomer = 1 + self.newcomer_boost * np.exp(-self._months_since_join(p)
                                                         / self.newcomer_months)
             rate = np.exp(eta) * (self.season[p] * newcomer * self._exposure(p))[:, None]
+            demo_community.record_increment(self, p, rate)  # no draws
             if p == self.n_history_periods:
                 proba = -np.expm1(-rate)  # P(at least one order in the window)
             counts = rng.poisson(rate)

@@ -25,7 +25,7 @@ SCENARIOS = {"default": {"existing": 0.4, "cohort_periods": None},
 # The stages of the simulation, each drawing from its own random stream: changing one stage
 # leaves the others' draws as they were.
 _STAGES = ("people", "silos", "groups", "interests", "lifecycle", "orders", "social", "users",
-           "crm", "campaign", "journeys")
+           "crm", "campaign", "journeys", "community")
 _SEC = np.timedelta64(1, "s")
 
 

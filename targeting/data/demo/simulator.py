@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from targeting.data import demo_community
 from targeting.data.demo.campaigns import _Campaigns
 from targeting.data.demo.commerce import _Commerce
 from targeting.data.demo.common import (
@@ -102,6 +103,9 @@ class _Simulator(_Population, _Commerce, _Social, _Campaigns):
                 "alive_at_as_of": self.alive[self.n_history_periods],
                 "dropout_per_period": self.dropout}, index=user_index),
         }
+        self._stage("community")  # owner truth, owner potential, the invite log
+        tables["invites"], community_truth = demo_community.simulate(self)
+        truth.update(community_truth)
         world = DemoWorld(tables, truth, pd.Timestamp(self.as_of), self.horizon, self.seed)
         world.stats = self._stats(world)
         return world

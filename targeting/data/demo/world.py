@@ -23,10 +23,12 @@ class DemoWorld:
     ----------
     tables : dict of str to DataFrame
         The silo tables (identity, users, social_events, groups, orders, crm, campaign,
-        touchpoints, conversions).
+        touchpoints, conversions, invites).
     truth : dict of str to DataFrame
         ``purchase_proba`` (user_id x category, the evaluation window), ``uplift``
-        (per user and arm), ``channel_credit`` and ``segment`` (the planted lookalike segment).
+        (per user and arm), ``channel_credit``, ``segment`` (the planted lookalike segment),
+        ``owners`` (per chat group: planted influence and the incremental orders it caused) and
+        ``owner_potential`` (per user; see :mod:`targeting.data.demo_community`).
     as_of : pandas.Timestamp
         Start of the evaluation window; history lies strictly before it.
     horizon_days : int
