@@ -125,12 +125,12 @@ def test_loop_learns_from_its_own_outcomes(tracked):
 def test_waves_are_randomised_and_within_budget(tracked, world):
     sim, _, _ = tracked
     loop = sim.loop
-    first = loop.wave(1)
-    assert "pilot" in first.policy
-    assert set(first.assignments.slice) == {"pilot"}
-    # The pilot's control group is as large as its contacts (control_share 0.5).
-    assert (~first.assignments.contacted).sum() == first.contacts
-    for number in (2, 3, 4):
+    # The world's past randomised campaign (sent at as_of, a wave before wave 1) is history:
+    # wave 1 already follows the uplift policy of the model fitted on it.
+    assert [h["campaign_id"] for h in loop.state["history"]] == [world.campaign_id]
+    assert "past randomised campaign" in loop.wave(1).policy
+    assert "waves 1-3" in loop.wave(4).policy and world.campaign_id in loop.wave(4).policy
+    for number in (1, 2, 3, 4):
         wave = loop.wave(number)
         a = wave.assignments
         assert set(a.slice) == {"target", "holdout", "explore"}
@@ -323,7 +323,7 @@ def test_a_failed_record_leaves_the_wave_pending(tiny_world, straight, tmp_path,
             loop.record(outcomes)
     reopened = CampaignLoop(tmp_path / "f", tracking=False)
     assert [w["status"] for w in reopened.waves] == ["planned"]
-    assert reopened.model() is None
+    assert not (tmp_path / "f" / "model_001.pkl").exists()
     reopened.record(outcomes)
     pd.testing.assert_frame_equal(reopened.summary().table,
                                   straight.summary.table.loc[[1]])
@@ -367,3 +367,40 @@ def test_plan_without_a_user_list_takes_everyone_who_exists(tiny_world, tmp_path
     joined = tiny_world.truth["lifecycle"].joined
     assert (joined.loc[wave.assignments.user_id] < tiny_world.as_of).all()
     assert wave.contacts == 300 and len(wave.assignments) == 600
+
+
+def test_without_history_wave_1_is_a_randomised_pilot(tiny_world, tmp_path):
+    """history=False (or no past randomised campaign with the loop's arms before wave 1): the
+    first wave is a random pilot, every arm equally often, with a control group as large."""
+    users = demo_response.population(tiny_world)
+    arms = demo_response.arms(tiny_world)
+    loop = CampaignLoop(tmp_path / "p", arms, 300, 1.0, 60, history=False, tracking=False)
+    wave = loop.plan(tiny_world.tables, demo_response.wave_time(tiny_world, 1), users=users)
+    assert "pilot" in wave.policy and loop.model() is None
+    assert set(wave.assignments.slice) == {"pilot"}
+    assert (~wave.assignments.contacted).sum() == wave.contacts == 300
+    assert wave.assignments.arm[wave.assignments.contacted].value_counts().tolist() == [100] * 3
+    # A campaign still being sent at the first wave's time is no history yet.
+    early = CampaignLoop(tmp_path / "e", arms, 300, 1.0, 60, tracking=False)
+    assert "pilot" in early.plan(tiny_world.tables, tiny_world.as_of, users=users).policy
+    assert early.state["history"] == []
+    # Neither is one without every arm of the loop.
+    other = CampaignLoop(tmp_path / "o", ["coupon", "sms"], 300, 1.0, 60, tracking=False)
+    first = other.plan(tiny_world.tables, demo_response.wave_time(tiny_world, 1), users=users)
+    assert "pilot" in first.policy
+
+
+def test_history_rows_are_built_before_the_past_campaign(tiny_world, tmp_path):
+    """The first model learns from the past campaign's users, features at its send time."""
+    from targeting.features.campaign import campaign_dataset
+
+    loop = CampaignLoop(tmp_path / "h", demo_response.arms(tiny_world), 300, 1.0, 60,
+                        tracking=False)
+    wave = loop.plan(tiny_world.tables, demo_response.wave_time(tiny_world, 1),
+                     users=demo_response.population(tiny_world))
+    assert set(wave.assignments.slice) == {"target", "holdout", "explore"}
+    X, y, arm = loop.training_data(0)
+    data = campaign_dataset(tiny_world.tables, tiny_world.campaign_id)
+    assert len(X) == len(data) and sorted(set(arm)) == ["control", *data.arms]
+    assert y.sum() == data.y.sum()
+    assert loop.model(0) is not None and "model_000.pkl" in os.listdir(tmp_path / "h")
