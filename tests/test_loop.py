@@ -110,11 +110,17 @@ def test_loop_learns_from_its_own_outcomes(tracked):
     sim, _, _ = tracked
     t = sim.table
     assert t.index.tolist() == [1, 2, 3, 4]
-    # Seeds 0-3: last wave 2.3-2.6x random, 1.5-1.9x the one-shot model; regret 34-36 after
-    # 60-62 in wave 1, falling every wave; the interval covered the truth in 4 of 4 waves.
+    # Seeds 0-3 (wave 1 learns from the world's past campaign, 4,500-4,600 users): wave 1
+    # 1.9-2.4x random (a random pilot would be about 1x); last wave 2.0-2.8x random and
+    # 0.91-1.12x the one-shot model (the first model never refitted); cumulative 2.1-2.6x
+    # random and 0.92-1.03x the one-shot model; the interval covered the truth in 3-4 of 4
+    # waves. On this small world the regret does not fall on every seed (seed 1: 39 -> 42).
+    assert t.loop.iloc[0] > 1.6 * t.random.iloc[0]
     assert t.loop.iloc[-1] > 1.8 * t.random.iloc[-1]
-    assert t.loop.iloc[-1] > 1.2 * t.one_shot.iloc[-1]
-    assert t.regret.iloc[-1] < 0.75 * t.regret.iloc[0]
+    assert t.loop.iloc[-1] > 0.8 * t.one_shot.iloc[-1]
+    total = sim.cumulative().iloc[-1]
+    assert total.loop > 1.8 * total.random
+    assert 0.85 < total.loop / total.one_shot < 1.15
     assert sim.covered_waves >= 3
     assert (t.oracle >= t.loop).all()
     assert 0 < sim.share_of_oracle()["loop"] < 1
@@ -339,22 +345,24 @@ def _config(loop: CampaignLoop) -> dict:
 def test_loop_on_the_default_world(tmp_path):
     """Five waves on the default world (50,000 users, seed 0), the README's figures.
 
-    Measured on seeds 0 and 1 (one run each, about 2 minutes each on the shared 2-core
-    machine): cumulative share of the oracle 47.6 % and 53.7 % (one-shot 39.8 % and 52.0 %,
-    propensity by the true base probability 49.0 % and 49.8 %, random 22.8 % and 22.5 %); last
-    wave 65.1 % and 66.5 % of the oracle; intervals covered the truth in 4 and 5 of 5 waves.
-    The goal of 70 % of the oracle is not reached, and the loop does not beat the likeliest
-    buyers (ranked by the true probability, the best a response model could do) cumulatively
-    over five waves; it does from wave 3 on, wave by wave.
+    Measured on seeds 0 and 1 (one run each, 3-5 minutes each on the shared 2-core machine),
+    wave 1 learning from the world's past campaign: cumulative share of the oracle 65.0 % and
+    65.9 % (one-shot, the history's model never refitted, 66.2 % and 69.4 %; propensity by the
+    true base probability 49.0 % and 49.8 %; random 22.8 % and 22.5 %); wave 1 60.7 % and
+    64.1 % of the oracle, the last wave 69.0 % and 67.2 %; regret 180 -> 142 and 163 -> 149;
+    intervals covered the truth in 5 of 5 waves on both. The loop beats propensity and random
+    by far, but not the one-shot model (it spends a tenth of its contacts exploring), and
+    does not reach 70 % of the oracle.
     """
     world = tg.demo_world(n_users=50_000, seed=0)
     sim = simulate_loop(world, 5, store=tmp_path / "store", seed=0, tracking=False)
     t, total = sim.table, sim.cumulative().iloc[-1]
-    assert total.loop > total.one_shot > total.random
-    assert total.loop > 0.45 * total.oracle
-    assert t.loop.iloc[-1] > 0.6 * t.oracle.iloc[-1]
-    assert (t.loop.iloc[2:] > t.propensity.iloc[2:]).all()
-    assert t.regret.iloc[-1] < 0.5 * t.regret.iloc[0]
+    assert total.loop > 1.2 * total.propensity and total.propensity > total.random
+    assert total.loop > 0.6 * total.oracle
+    assert total.loop > 0.9 * total.one_shot
+    assert t.loop.iloc[0] > 0.55 * t.oracle.iloc[0]
+    assert t.loop.iloc[-1] > 0.63 * t.oracle.iloc[-1]
+    assert t.regret.iloc[-1] < 0.9 * t.regret.iloc[0]
     assert np.polyfit(t.index, t.regret, 1)[0] < 0
     assert sim.covered_waves >= 4
 
