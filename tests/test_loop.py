@@ -110,11 +110,17 @@ def test_loop_learns_from_its_own_outcomes(tracked):
     sim, _, _ = tracked
     t = sim.table
     assert t.index.tolist() == [1, 2, 3, 4]
-    # Seeds 0-3: last wave 2.3-2.6x random, 1.5-1.9x the one-shot model; regret 34-36 after
-    # 60-62 in wave 1, falling every wave; the interval covered the truth in 4 of 4 waves.
+    # Seeds 0-3 (wave 1 learns from the world's past campaign, 4,500-4,600 users): wave 1
+    # 1.9-2.4x random (a random pilot would be about 1x); last wave 2.0-2.8x random and
+    # 0.91-1.12x the one-shot model (the first model never refitted); cumulative 2.1-2.6x
+    # random and 0.92-1.03x the one-shot model; the interval covered the truth in 3-4 of 4
+    # waves. On this small world the regret does not fall on every seed (seed 1: 39 -> 42).
+    assert t.loop.iloc[0] > 1.6 * t.random.iloc[0]
     assert t.loop.iloc[-1] > 1.8 * t.random.iloc[-1]
-    assert t.loop.iloc[-1] > 1.2 * t.one_shot.iloc[-1]
-    assert t.regret.iloc[-1] < 0.75 * t.regret.iloc[0]
+    assert t.loop.iloc[-1] > 0.8 * t.one_shot.iloc[-1]
+    total = sim.cumulative().iloc[-1]
+    assert total.loop > 1.8 * total.random
+    assert 0.85 < total.loop / total.one_shot < 1.15
     assert sim.covered_waves >= 3
     assert (t.oracle >= t.loop).all()
     assert 0 < sim.share_of_oracle()["loop"] < 1
@@ -125,12 +131,12 @@ def test_loop_learns_from_its_own_outcomes(tracked):
 def test_waves_are_randomised_and_within_budget(tracked, world):
     sim, _, _ = tracked
     loop = sim.loop
-    first = loop.wave(1)
-    assert "pilot" in first.policy
-    assert set(first.assignments.slice) == {"pilot"}
-    # The pilot's control group is as large as its contacts (control_share 0.5).
-    assert (~first.assignments.contacted).sum() == first.contacts
-    for number in (2, 3, 4):
+    # The world's past randomised campaign (sent at as_of, a wave before wave 1) is history:
+    # wave 1 already follows the uplift policy of the model fitted on it.
+    assert [h["campaign_id"] for h in loop.state["history"]] == [world.campaign_id]
+    assert "past randomised campaign" in loop.wave(1).policy
+    assert "waves 1-3" in loop.wave(4).policy and world.campaign_id in loop.wave(4).policy
+    for number in (1, 2, 3, 4):
         wave = loop.wave(number)
         a = wave.assignments
         assert set(a.slice) == {"target", "holdout", "explore"}
@@ -323,7 +329,7 @@ def test_a_failed_record_leaves_the_wave_pending(tiny_world, straight, tmp_path,
             loop.record(outcomes)
     reopened = CampaignLoop(tmp_path / "f", tracking=False)
     assert [w["status"] for w in reopened.waves] == ["planned"]
-    assert reopened.model() is None
+    assert not (tmp_path / "f" / "model_001.pkl").exists()
     reopened.record(outcomes)
     pd.testing.assert_frame_equal(reopened.summary().table,
                                   straight.summary.table.loc[[1]])
@@ -339,22 +345,24 @@ def _config(loop: CampaignLoop) -> dict:
 def test_loop_on_the_default_world(tmp_path):
     """Five waves on the default world (50,000 users, seed 0), the README's figures.
 
-    Measured on seeds 0 and 1 (one run each, about 2 minutes each on the shared 2-core
-    machine): cumulative share of the oracle 47.6 % and 53.7 % (one-shot 39.8 % and 52.0 %,
-    propensity by the true base probability 49.0 % and 49.8 %, random 22.8 % and 22.5 %); last
-    wave 65.1 % and 66.5 % of the oracle; intervals covered the truth in 4 and 5 of 5 waves.
-    The goal of 70 % of the oracle is not reached, and the loop does not beat the likeliest
-    buyers (ranked by the true probability, the best a response model could do) cumulatively
-    over five waves; it does from wave 3 on, wave by wave.
+    Measured on seeds 0 and 1 (one run each, 3-5 minutes each on the shared 2-core machine),
+    wave 1 learning from the world's past campaign: cumulative share of the oracle 65.0 % and
+    65.9 % (one-shot, the history's model never refitted, 66.2 % and 69.4 %; propensity by the
+    true base probability 49.0 % and 49.8 %; random 22.8 % and 22.5 %); wave 1 60.7 % and
+    64.1 % of the oracle, the last wave 69.0 % and 67.2 %; regret 180 -> 142 and 163 -> 149;
+    intervals covered the truth in 5 of 5 waves on both. The loop beats propensity and random
+    by far, but not the one-shot model (it spends a tenth of its contacts exploring), and
+    does not reach 70 % of the oracle.
     """
     world = tg.demo_world(n_users=50_000, seed=0)
     sim = simulate_loop(world, 5, store=tmp_path / "store", seed=0, tracking=False)
     t, total = sim.table, sim.cumulative().iloc[-1]
-    assert total.loop > total.one_shot > total.random
-    assert total.loop > 0.45 * total.oracle
-    assert t.loop.iloc[-1] > 0.6 * t.oracle.iloc[-1]
-    assert (t.loop.iloc[2:] > t.propensity.iloc[2:]).all()
-    assert t.regret.iloc[-1] < 0.5 * t.regret.iloc[0]
+    assert total.loop > 1.2 * total.propensity and total.propensity > total.random
+    assert total.loop > 0.6 * total.oracle
+    assert total.loop > 0.9 * total.one_shot
+    assert t.loop.iloc[0] > 0.55 * t.oracle.iloc[0]
+    assert t.loop.iloc[-1] > 0.63 * t.oracle.iloc[-1]
+    assert t.regret.iloc[-1] < 0.9 * t.regret.iloc[0]
     assert np.polyfit(t.index, t.regret, 1)[0] < 0
     assert sim.covered_waves >= 4
 
@@ -367,3 +375,40 @@ def test_plan_without_a_user_list_takes_everyone_who_exists(tiny_world, tmp_path
     joined = tiny_world.truth["lifecycle"].joined
     assert (joined.loc[wave.assignments.user_id] < tiny_world.as_of).all()
     assert wave.contacts == 300 and len(wave.assignments) == 600
+
+
+def test_without_history_wave_1_is_a_randomised_pilot(tiny_world, tmp_path):
+    """history=False (or no past randomised campaign with the loop's arms before wave 1): the
+    first wave is a random pilot, every arm equally often, with a control group as large."""
+    users = demo_response.population(tiny_world)
+    arms = demo_response.arms(tiny_world)
+    loop = CampaignLoop(tmp_path / "p", arms, 300, 1.0, 60, history=False, tracking=False)
+    wave = loop.plan(tiny_world.tables, demo_response.wave_time(tiny_world, 1), users=users)
+    assert "pilot" in wave.policy and loop.model() is None
+    assert set(wave.assignments.slice) == {"pilot"}
+    assert (~wave.assignments.contacted).sum() == wave.contacts == 300
+    assert wave.assignments.arm[wave.assignments.contacted].value_counts().tolist() == [100] * 3
+    # A campaign still being sent at the first wave's time is no history yet.
+    early = CampaignLoop(tmp_path / "e", arms, 300, 1.0, 60, tracking=False)
+    assert "pilot" in early.plan(tiny_world.tables, tiny_world.as_of, users=users).policy
+    assert early.state["history"] == []
+    # Neither is one without every arm of the loop.
+    other = CampaignLoop(tmp_path / "o", ["coupon", "sms"], 300, 1.0, 60, tracking=False)
+    first = other.plan(tiny_world.tables, demo_response.wave_time(tiny_world, 1), users=users)
+    assert "pilot" in first.policy
+
+
+def test_history_rows_are_built_before_the_past_campaign(tiny_world, tmp_path):
+    """The first model learns from the past campaign's users, features at its send time."""
+    from targeting.features.campaign import campaign_dataset
+
+    loop = CampaignLoop(tmp_path / "h", demo_response.arms(tiny_world), 300, 1.0, 60,
+                        tracking=False)
+    wave = loop.plan(tiny_world.tables, demo_response.wave_time(tiny_world, 1),
+                     users=demo_response.population(tiny_world))
+    assert set(wave.assignments.slice) == {"target", "holdout", "explore"}
+    X, y, arm = loop.training_data(0)
+    data = campaign_dataset(tiny_world.tables, tiny_world.campaign_id)
+    assert len(X) == len(data) and sorted(set(arm)) == ["control", *data.arms]
+    assert y.sum() == data.y.sum()
+    assert loop.model(0) is not None and "model_000.pkl" in os.listdir(tmp_path / "h")

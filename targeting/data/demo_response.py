@@ -10,9 +10,10 @@ over time, so a user contacted again converts again with the same probability, a
 independent draws.
 
 Time advances by ``wave_days`` (default 7) per wave: wave ``k`` is sent at
-``as_of + (k - 1) * wave_days`` (:func:`wave_time`). Each campaign's outcomes come from a
-random stream of their own (the world's seed and the campaign id), so the same assignments
-give the same outcomes in any order and in any process.
+``as_of + k * wave_days`` (:func:`wave_time`), so that the world's own past randomised campaign
+(sent at ``as_of``) has been read out before wave 1, as a brand's last campaign would be. Each
+campaign's outcomes come from a random stream of their own (the world's seed and the campaign
+id), so the same assignments give the same outcomes in any order and in any process.
 
 The truth per wave (:func:`policy_increments`): the true expected increment of any set of
 contacts (the sum of the true uplift of the arm each contacted user gets), and that of the
@@ -65,18 +66,19 @@ def population(world: DemoWorld) -> np.ndarray:
 
 
 def wave_time(world: DemoWorld, wave: int, wave_days: int = WAVE_DAYS) -> pd.Timestamp:
-    """When wave ``wave`` (1, 2, ...) is sent: ``as_of`` plus ``wave_days`` per earlier wave.
+    """When wave ``wave`` (1, 2, ...) is sent: ``wave_days`` per wave after ``as_of`` (when
+    the world's past randomised campaign was sent), so wave 1 is a wave after it.
 
     Examples
     --------
     >>> import targeting as tg
     >>> world = tg.demo_world(n_users=1_000, seed=0)
     >>> str(wave_time(world, 3).date())
-    '2026-09-12'
+    '2026-09-19'
     """
     if int(wave) < 1:
         raise ValueError(f"waves are numbered from 1, got {wave}")
-    return world.as_of + pd.Timedelta(days=(int(wave) - 1) * wave_days)
+    return world.as_of + pd.Timedelta(days=int(wave) * wave_days)
 
 
 def respond(world: DemoWorld, assignments: pd.DataFrame, *,

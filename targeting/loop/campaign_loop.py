@@ -7,19 +7,21 @@ below imports it.
 Each wave has up to three parts, all randomised so that every wave can be read out without
 bias and the next model learns from randomised data:
 
-- **pilot** (wave 1, no campaign history yet): the budget's contacts drawn at random, each arm
+- **pilot** (wave 1, when the brand has no past randomised campaign with the loop's arms sent
+  before it, :mod:`targeting.loop.history`): the budget's contacts drawn at random, each arm
   equally often, and a random control group as large as one arm;
-- **target** (later waves): the budgeted uplift policy of the current model
+- **target** (every wave with a model: wave 1 too when such history exists, the first model
+  then being fitted on it): the budgeted uplift policy of the current model
   (:func:`~targeting.plan_campaign`: best arm per user, highest expected worth first), with a
   random ``holdout_share`` of its list held out (not contacted): the holdout reads the policy's
   increment out;
-- **explore** (later waves): ``explore_share`` of the contacts go to random users with a random
-  arm, with a random control group as large as one arm, so the model keeps seeing the whole
-  population and every arm.
+- **explore** (with every target slice): ``explore_share`` of the contacts go to random users
+  with a random arm, with a random control group as large as one arm, so the model keeps
+  seeing the whole population and every arm.
 
 Assignment depends only on the features and on random draws, so within the recorded data the
-outcome of each arm is unconfounded given the features; the model is refitted on every wave's
-randomised rows after each ``record``.
+outcome of each arm is unconfounded given the features; the model is refitted on the history's
+and every wave's randomised rows after each ``record``.
 """
 
 from __future__ import annotations
@@ -41,10 +43,12 @@ from targeting.data.vocab import CONTROL_ARM
 from targeting.loop.store import LoopStore
 
 _CONFIG = ("arms", "budget", "cost_per_contact", "value_per_conversion", "holdout_share",
-           "explore_share", "control_share", "learner", "seed", "name")
+           "explore_share", "control_share", "learner", "seed", "name", "history")
+_DEFAULTS = {"holdout_share": 0.1, "explore_share": 0.1, "control_share": 0.5, "learner": "t",
+             "seed": 0, "name": "campaign-loop", "history": True}
 _PILOT = "randomised pilot (no campaign history yet): the budget's contacts at random, " \
          "every arm equally often, and a random control group"
-_TARGET = "uplift policy of the model fitted on waves 1-{last}, with a random {h:.0%} holdout " \
+_TARGET = "uplift policy of the model fitted on {sources}, with a random {h:.0%} holdout " \
           "of its list and a random {e:.0%} exploration slice"
 Z95 = float(stats.norm.ppf(0.975))
 
@@ -187,6 +191,13 @@ class CampaignLoop:
         Log a parent MLflow run for the loop and a nested run per recorded wave (aggregate
         metrics and plots only, never ids).
     experiment : str, default "targeting-loop"
+    history : bool, default True
+        Learn wave 1 from the brand's own history: if the ``campaign`` table holds past
+        randomised campaigns with a control and every one of ``arms``, sent before wave 1
+        (:func:`~targeting.loop.history.past_campaigns`), the first model is fitted on them
+        (features at each campaign's send time) and wave 1 is the budgeted uplift policy
+        (with its holdout and exploration slice); every later model learns from them too.
+        Without such history (or with ``history=False``), wave 1 is a randomised pilot.
 
     Examples
     --------
@@ -209,13 +220,13 @@ class CampaignLoop:
                  explore_share: float = 0.1, *, control_share: float = 0.5,
                  learner: str = "t", seed: int = 0,
                  name: str = "campaign-loop", tracking: bool = True,
-                 experiment: str = "targeting-loop"):
+                 experiment: str = "targeting-loop", history: bool = True):
         self.store = LoopStore(store)
         given = {"arms": None if arms is None else [str(a) for a in arms], "budget": budget,
                  "cost_per_contact": cost_per_contact,
                  "value_per_conversion": value_per_conversion, "holdout_share": holdout_share,
                  "explore_share": explore_share, "control_share": control_share,
-                 "learner": learner, "seed": seed, "name": name}
+                 "learner": learner, "seed": seed, "name": name, "history": bool(history)}
         self.tracking, self.experiment = tracking, experiment
         if self.store.exists():
             self.state = self.store.read_json()
@@ -225,17 +236,14 @@ class CampaignLoop:
             self.state = {"config": given, "waves": [], "mlflow": {}}
             self.store.write_json(self.state)
         for key in _CONFIG:
-            setattr(self, key, self.state["config"][key])
+            setattr(self, key, self.state["config"].get(key, _DEFAULTS.get(key)))
 
     # -- configuration ---------------------------------------------------------------------
     def _check_same(self, given: dict) -> None:
-        stored = self.state["config"]
-        defaults = {"holdout_share": 0.1, "explore_share": 0.1, "control_share": 0.5,
-                    "learner": "t", "seed": 0,
-                    "name": "campaign-loop"}
+        stored = {**_DEFAULTS, **self.state["config"]}
         differ = [f"{k}={given[k]!r} (the store has {stored[k]!r})" for k in _CONFIG
                   if given[k] is not None and given[k] != stored[k]
-                  and not (k in defaults and given[k] == defaults[k])]
+                  and not (k in _DEFAULTS and given[k] == _DEFAULTS[k])]
         if differ:
             raise TargetingError(f"the loop in {self.store.path} was started with other "
                                  f"parameters: {'; '.join(differ)}. Leave them out to resume "
@@ -285,12 +293,15 @@ class CampaignLoop:
         number = len(done) + 1
         X = self.features(tables, as_of, users)
         rng = np.random.default_rng([int(self.seed), number])
+        if number == 1:
+            self._learn_history(tables, as_of)
         model = self.model()
         if model is None:
             assignments, policy = self._pilot(X, rng), _PILOT
         else:
             assignments = self._targeted(X, model, rng)
-            policy = _TARGET.format(last=number - 1, h=self.holdout_share, e=self.explore_share)
+            policy = _TARGET.format(sources=self._sources(number - 1), h=self.holdout_share,
+                                    e=self.explore_share)
         campaign_id = f"{self.name}-wave-{number:02d}"
         assignments.insert(1, "campaign_id", campaign_id)
         assignments["sent_at"] = as_of
@@ -301,6 +312,33 @@ class CampaignLoop:
                                     "policy": policy})
         self.store.write_json(self.state)
         return self.wave(number)
+
+    def _learn_history(self, tables: Mapping[str, pd.DataFrame], as_of: pd.Timestamp) -> None:
+        """Before wave 1: find the past randomised campaigns, store their rows and fit the
+        first model (``model(0)``) on them; ``state["history"]`` lists them (empty: none)."""
+        from targeting.loop.history import history_rows, past_campaigns
+
+        found = past_campaigns(tables, self.arms, as_of, exclude_prefix=f"{self.name}-wave-") \
+            if self.history else []
+        self.state["history"] = []
+        if found:
+            X, rows, described = history_rows(self.store.read_object("pipeline.pkl"), tables,
+                                              found, self.arms)
+            self.store.write_frame("history_X.parquet", X)
+            self.store.write_frame("history_outcomes.parquet", rows)
+            self.state["history"] = described
+            self.store.write_object("model_000.pkl", self._fit(0))
+
+    def _sources(self, last: int) -> str:
+        from targeting.loop.history import describe_sources
+
+        parts = []
+        if self.state.get("history"):
+            parts.append("the past randomised campaign(s) "
+                         + describe_sources(self.state["history"]))
+        if last >= 1:
+            parts.append("wave 1" if last == 1 else f"waves 1-{last}")
+        return " and ".join(parts)
 
     def features(self, tables: Mapping[str, pd.DataFrame], as_of,
                  users: Sequence | np.ndarray | None = None) -> pd.DataFrame:
@@ -444,8 +482,16 @@ class CampaignLoop:
 
     def training_data(self, last: int | None = None) -> tuple[pd.DataFrame, np.ndarray,
                                                                np.ndarray]:
-        """Features, outcomes and arms of every recorded wave up to ``last`` (all: None)."""
+        """Features, outcomes and arms of the past campaigns (the loop's history, if any) and
+        of every recorded wave up to ``last`` (all: None; 0: the history alone)."""
+        from targeting.loop.history import as_arrays
+
         Xs, ys, arms = [], [], []
+        if self.state.get("history"):
+            y, arm = as_arrays(self.store.read_frame("history_outcomes.parquet"))
+            Xs.append(self.store.read_frame("history_X.parquet").reset_index(drop=True))
+            ys.append(y)
+            arms.append(arm)
         for w in self.state["waves"]:
             if last is None and w["status"] != "recorded":
                 continue
@@ -479,8 +525,11 @@ class CampaignLoop:
         return self.store.read_frame(f"wave_{number:03d}_outcomes.parquet")
 
     def model(self, number: int | None = None):
-        """The uplift model fitted after wave ``number`` (default the latest), or None."""
+        """The uplift model fitted after wave ``number`` (default the latest), or None; wave 0
+        is the model fitted on the past campaigns alone (the loop's history), if any."""
         recorded = [w["number"] for w in self.state["waves"] if w["status"] == "recorded"]
+        if self.state.get("history"):
+            recorded = [0, *recorded]
         if number is None:
             if not recorded:
                 return None

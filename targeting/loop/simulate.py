@@ -7,8 +7,10 @@ same number of contacts per wave, the true expected increment of:
 - ``oracle``: the best true uplift first, each user's best arm;
 - ``propensity``: the likeliest buyers first (true base probability), the arm best on average;
 - ``random``: random users, the arm best on average (an expectation);
-- ``one_shot``: the uplift model fitted on wave 1 (the pilot) only, reused every later wave
-  (wave 1 is the pilot itself).
+- ``one_shot``: one uplift model, never refitted, its budgeted plan every wave: with history
+  (the world's past randomised campaign), the model fitted on it alone, which is also the
+  loop's wave-1 model; without, the model fitted on wave 1 (the pilot) only, reused every later
+  wave (wave 1 is the pilot itself).
 
 The loop's own truth is the sum of the true uplift of the arm each contacted user got, its
 measurement the increment read out of the randomised parts; ``covered`` says whether the
@@ -93,7 +95,7 @@ def simulate_loop(world: DemoWorld, waves: int = 5, *, store: str | Path,
                   control_share: float = 0.5, learner: str = "t", seed: int = 0,
                   wave_days: int = demo_response.WAVE_DAYS,
                   tracking: bool = True, experiment: str = "targeting-loop",
-                  progress: bool = False) -> LoopSimulation:
+                  progress: bool = False, history: bool = True) -> LoopSimulation:
     """Run ``waves`` waves of a :class:`CampaignLoop` on the demo world.
 
     Parameters
@@ -106,6 +108,9 @@ def simulate_loop(world: DemoWorld, waves: int = 5, *, store: str | Path,
         Per wave; default 10 % of the users the world can answer for, times the cost.
     arms : list of str, optional
         Default: every arm the world has a true uplift for.
+    history : bool, default True
+        Let wave 1 learn from the world's past randomised campaign (see
+        :class:`CampaignLoop`); False starts with a randomised pilot.
 
     Examples
     --------
@@ -127,7 +132,8 @@ def simulate_loop(world: DemoWorld, waves: int = 5, *, store: str | Path,
     loop = CampaignLoop(store, arms or demo_response.arms(world), budget, cost_per_contact,
                         value_per_conversion, holdout_share, explore_share,
                         control_share=control_share, learner=learner,
-                        seed=seed, tracking=tracking, experiment=experiment)
+                        seed=seed, tracking=tracking, experiment=experiment,
+                        history=history)
     rows = []
     for number in tqdm(range(1, int(waves) + 1), desc="waves", disable=not progress):
         as_of = demo_response.wave_time(world, number, wave_days)
@@ -150,17 +156,20 @@ def _truth(world: DemoWorld, loop: CampaignLoop, number: int, users: np.ndarray)
             "high": metrics["increment_high"],
             "covered": bool(metrics["increment_low"] <= truth <= metrics["increment_high"]),
             "oracle": static["oracle"],
-            "one_shot": truth if number == 1 else _one_shot(world, loop, wave, users),
+            "one_shot": _one_shot(world, loop, wave, users)
+            if number > 1 or loop.state.get("history") else truth,
             "propensity": static["propensity"], "random": static["random"],
             "regret": static["oracle"] - truth}
 
 
 def _one_shot(world: DemoWorld, loop: CampaignLoop, wave, users: np.ndarray) -> float:
-    """True increment of the wave-1 model's budgeted plan at this wave's time."""
+    """True increment of the first model's budgeted plan at this wave's time: the model of the
+    history alone if the loop has one, else the model fitted on wave 1."""
     from targeting.evaluation.planning import plan_campaign
 
     X = loop.features(world.tables, wave.as_of, users)
-    plan = plan_campaign(loop.model(1), X, budget=loop.budget,
+    first = loop.model(0 if loop.state.get("history") else 1)
+    plan = plan_campaign(first, X, budget=loop.budget,
                          cost_per_contact=loop.cost_per_contact,
                          value_per_conversion=loop.value_per_conversion, seed=int(loop.seed))
     sent = pd.DataFrame({"user_id": plan.audience.index.to_numpy(),
