@@ -139,11 +139,10 @@ def test_build_features_refuses_a_bad_as_of(small_world, case):
 
 
 def test_naive_as_of_on_tz_aware_data(small_world):
-    tables = dict(small_world.tables)
-    for name, col in (("orders", "ts"), ("social_events", "ts"), ("groups", "joined_at"),
-                      ("users", "first_seen"), ("crm", "joined_at"), ("campaign", "sent_at"),
-                      ("touchpoints", "ts"), ("conversions", "ts")):
-        tables[name] = tables[name].assign(**{col: tables[name][col].dt.tz_localize("UTC")})
+    tables = {}
+    for name, frame in small_world.tables.items():  # every time column of every table in UTC
+        times = [c for c in frame.columns if pd.api.types.is_datetime64_any_dtype(frame[c])]
+        tables[name] = frame.assign(**{c: frame[c].dt.tz_localize("UTC") for c in times})
     with pytest.raises(tg.SchemaError, match=r"is naive but the data are in time zone UTC"):
         tg.build_features(tables, pd.Timestamp(small_world.as_of))
 

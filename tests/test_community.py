@@ -43,7 +43,7 @@ def test_community_stage_leaves_other_tables_alone():
     for name in a.tables:
         pd.testing.assert_frame_equal(a.tables[name], b.tables[name])
     # The stage list only grew at its end, so every earlier stage keeps its stream index.
-    from targeting.data.demo import _STAGES
+    from targeting.data.demo.common import _STAGES
     assert _STAGES[-1] == "community" and _STAGES.index("journeys") == 10
 
 
