@@ -146,9 +146,11 @@ def plan_owners(value: OwnerValue, budget: float, *, by: str = "net_low") -> Own
         default world its backed owners' true incremental orders were a fraction of the
         estimate, while the lower-bound plan's matched it (``benchmarks/community.py``).
 
+    Notes
+    -----
     The plan's net value is the sum of the backed owners' estimates, its interval from their
     intervals taken as independent. Owners that do not fit in what is left of the budget are
-    skipped, cheaper ones after them may still fit.
+    skipped; cheaper ones after them may still fit.
 
     Examples
     --------
