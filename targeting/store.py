@@ -17,6 +17,7 @@ import base64
 import contextlib
 import fcntl
 import os
+import random
 import socket
 import time
 import urllib.error
@@ -67,8 +68,7 @@ def experiment_id(name: str) -> str:
     found = mlflow.get_experiment_by_name(name)
     if found is not None:
         if found.tags.get("mlflow.experimentKind") is None:
-            MlflowClient().set_experiment_tag(found.experiment_id, *next(iter(
-                EXPERIMENT_KIND.items())))
+            _set_experiment_tag(found.experiment_id, *next(iter(EXPERIMENT_KIND.items())))
         return found.experiment_id
     uri = mlflow.get_tracking_uri()
     location = None
@@ -82,6 +82,24 @@ def experiment_id(name: str) -> str:
             raise
         return found.experiment_id
 
+
+
+def _set_experiment_tag(exp_id: str, key: str, value: str, attempts: int = 4) -> None:
+    """Set an experiment tag, retrying a write that lost a race with another process.
+
+    Several processes checking the same new experiment at once write the same tag; on a
+    PostgreSQL store MLflow's insert-or-update can then fail for all but one of them (seen in
+    the 8-process test). Refusals of permission are never retried.
+    """
+    for attempt in range(attempts):
+        try:
+            MlflowClient().set_experiment_tag(exp_id, key, value)
+            return
+        except mlflow.exceptions.MlflowException as err:
+            if err.error_code in ("PERMISSION_DENIED", "UNAUTHENTICATED") or \
+                    attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1) * (1 + random.random()))
 
 
 @dataclass
@@ -140,7 +158,7 @@ def check_store(uri: str | None = None, *, experiment: str | None = "targeting",
 
 def _ensure_experiment(name: str) -> str:
     exp_id = experiment_id(name)
-    MlflowClient().set_experiment_tag(exp_id, "targeting.checked_by", _who())
+    _set_experiment_tag(exp_id, "targeting.checked_by", _who())
     return exp_id
 
 
