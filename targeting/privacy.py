@@ -13,7 +13,12 @@ so no exact size can be recovered from what is logged.
 
 from __future__ import annotations
 
+import hashlib
 import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
 
 DEFAULTS = {"min_seed_size": 100, "min_export_size": 100}
 ENVIRONMENT = {"min_seed_size": "TARGETING_MIN_SEED_SIZE",
@@ -71,3 +76,52 @@ def require_floor(name: str, value: int | None) -> int:
         raise PrivacyFloorError(f"{name}={value} is below the organisation's floor of {minimum} "
                                 f"({ENVIRONMENT[name]}); parameters can raise it, not lower it")
     return value
+
+
+def normalise_id(value) -> str:
+    """Identifiers as hashed: text, stripped, lower case (``" 00A1 "`` -> ``"00a1"``)."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip().lower()
+
+
+def hash_ids(ids, salt: str) -> np.ndarray:
+    """Salted SHA-256 of normalised identifiers.
+
+    Examples
+    --------
+    >>> hash_ids([7, " 7 "], "pepper-123")[0] == hash_ids(["7"], "pepper-123")[0]
+    True
+    """
+    prefix = f"{salt}:".encode()
+    return np.array([hashlib.sha256(prefix + normalise_id(v).encode()).hexdigest() for v in ids],
+                    dtype=object)
+
+
+def write_hashed(path, ids, salt: str, **columns) -> Path:
+    """Write salted hashes of ``ids`` (and the given columns, row for row) to CSV or Parquet.
+
+    The one way the package writes a list of people: the salt must be a secret of at least 8
+    characters shared only with the activation partner, and no raw id is written.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> out = write_hashed(pathlib.Path(tempfile.mkdtemp()) / "a.csv", [7, 8], "pepper-123",
+    ...                    arm=["push", "coupon"])
+    >>> pd.read_csv(out).columns.tolist()
+    ['hashed_id', 'arm']
+    """
+    if not isinstance(salt, str) or len(salt) < 8:
+        raise ValueError("export needs a secret salt of at least 8 characters, shared only "
+                         "with the activation partner")
+    path = Path(path)
+    if path.suffix not in (".csv", ".parquet"):
+        raise ValueError(f"export path must end in .csv or .parquet, got {path.name!r}")
+    out = pd.DataFrame({"hashed_id": hash_ids(ids, salt),
+                        **{k: np.asarray(v) for k, v in columns.items()}})
+    if path.suffix == ".parquet":
+        out.to_parquet(path, index=False)
+    else:
+        out.to_csv(path, index=False)
+    return path

@@ -90,11 +90,10 @@ class Wave:
         dict
             The path and the rounded number of contacts per arm.
         """
-        from targeting.models.lookalike.audience import hash_ids
         from targeting.models.lookalike.seeds import round_count
-        from targeting.privacy import require_floor
+        from targeting.privacy import require_floor, write_hashed
 
-        if not isinstance(salt, str) or len(salt) < 8:
+        if not isinstance(salt, str) or len(salt) < 8:  # before any check that reads the wave
             raise ValueError("export needs a secret salt of at least 8 characters, shared only "
                              "with the activation partner")
         min_size = require_floor("min_export_size", min_size)
@@ -104,15 +103,7 @@ class Wave:
         if small:
             raise ValueError(f"arm(s) {small} too small to export: fewer than {min_size} users "
                              "(min_size); a small hashed list can still single people out")
-        out = pd.DataFrame({"hashed_id": hash_ids(sent["user_id"].to_numpy(), salt),
-                            "arm": sent["arm"].to_numpy()})
-        path = Path(path)
-        if path.suffix == ".parquet":
-            out.to_parquet(path, index=False)
-        elif path.suffix == ".csv":
-            out.to_csv(path, index=False)
-        else:
-            raise ValueError(f"export path must end in .csv or .parquet, got {path.name!r}")
+        write_hashed(path, sent["user_id"].to_numpy(), salt, arm=sent["arm"].to_numpy())
         return {"path": str(path), "sizes": {a: round_count(n) for a, n in sizes.items()}}
 
     def _repr_html_(self) -> str:

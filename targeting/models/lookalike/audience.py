@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import html
 from pathlib import Path
 
@@ -10,7 +9,13 @@ import numpy as np
 import pandas as pd
 
 from targeting.models.lookalike.seeds import round_count
-from targeting.privacy import DEFAULTS, require_floor
+from targeting.privacy import (  # noqa: F401 - hash_ids, normalise_id: where they were
+    DEFAULTS,
+    hash_ids,
+    normalise_id,
+    require_floor,
+    write_hashed,
+)
 
 PROFILE = ("city_tier", "region", "age_band")
 MIN_EXPORT = DEFAULTS["min_export_size"]  # the default floor; see targeting.privacy
@@ -181,43 +186,12 @@ class Audience:
         dict
             The path and the rounded size written.
         """
-        if not isinstance(salt, str) or len(salt) < 8:
-            raise ValueError("export needs a secret salt of at least 8 characters, shared only "
-                             "with the activation partner")
         min_size = require_floor("min_export_size", min_size)
         if len(self) < min_size:
             raise ValueError(f"audience too small to export: fewer than {min_size} users "
                              "(min_size); a small hashed list can still single people out")
-        hashed = hash_ids(self.user_ids, salt)
-        out = pd.DataFrame({"hashed_id": hashed, "rank": np.arange(1, len(self) + 1)})
-        path = Path(path)
-        if path.suffix == ".parquet":
-            out.to_parquet(path, index=False)
-        elif path.suffix == ".csv":
-            out.to_csv(path, index=False)
-        else:
-            raise ValueError(f"export path must end in .csv or .parquet, got {path.name!r}")
+        write_hashed(path, self.user_ids, salt, rank=np.arange(1, len(self) + 1))
         return {"path": str(path), "size": self.reported_size}
-
-
-def normalise_id(value) -> str:
-    """Identifiers as hashed: text, stripped, lower case (``" 00A1 "`` -> ``"00a1"``)."""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return str(value).strip().lower()
-
-
-def hash_ids(ids, salt: str) -> np.ndarray:
-    """Salted SHA-256 of normalised identifiers.
-
-    Examples
-    --------
-    >>> hash_ids([7, " 7 "], "pepper-123")[0] == hash_ids(["7"], "pepper-123")[0]
-    True
-    """
-    prefix = f"{salt}:".encode()
-    return np.array([hashlib.sha256(prefix + normalise_id(v).encode()).hexdigest() for v in ids],
-                    dtype=object)
 
 
 def _reasons(model, rows: np.ndarray, method: str = "blend", top: int = 3) -> list[str]:
