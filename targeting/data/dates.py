@@ -107,13 +107,26 @@ def strict_timestamp(value, what: str = "as_of") -> pd.Timestamp:
     return ts
 
 
+def first_event(tables: Mapping[str, pd.DataFrame]) -> pd.Timestamp | None:
+    """The earliest order, social event or group join (None without any).
+
+    Computed once per :class:`~targeting.data.tables.ValidatedTables` (cached there); Dask
+    tables give lazy minima, computed here (one small task each).
+    """
+    cached = getattr(tables, "cached", None)
+    if cached is not None:
+        return cached("first_event", lambda: first_event(dict(tables)))
+    starts = [tables[n][c].min() for n, c in _TIME_COLUMNS
+              if n in tables and c in tables[n].columns and len(tables[n])]
+    starts = [t.compute() if hasattr(t, "compute") else t for t in starts]
+    starts = [t for t in starts if pd.notna(t)]
+    return min(starts) if starts else None
+
+
 def check_after_first_event(tables: Mapping[str, pd.DataFrame], as_of: pd.Timestamp) -> None:
     """Refuse an ``as_of`` at or before the first dated event: no user has any history then
     (an integer or a mistyped year, usually)."""
-    starts = [tables[n][c].min() for n, c in _TIME_COLUMNS
-              if n in tables and c in tables[n].columns and len(tables[n])]
-    starts = [t for t in starts if pd.notna(t)]
-    if starts and as_of <= min(starts):
+    start = first_event(tables)
+    if start is not None and as_of <= start:
         raise SchemaError([f"as_of {as_of} is not after the first dated event "
-                           f"({min(starts)}): no user has any history then; pass a later "
-                           "as_of"])
+                           f"({start}): no user has any history then; pass a later as_of"])

@@ -25,7 +25,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
-from targeting.data.dates import as_of_for
+from targeting.data.dates import as_of_for, first_event
 from targeting.data.labels import purchase_labels
 from targeting.data.schema import InsufficientDataError, SchemaError
 from targeting.data.tables import checked_tables
@@ -45,7 +45,6 @@ _DEFAULT_LGB = {
     "cat_smooth": 50,
 }
 MIN_LEAD_DAYS = 30  # history a snapshot needs before it: users must have had time to act
-_EVENT_TIMES = (("orders", "ts"), ("social_events", "ts"), ("groups", "joined_at"))
 
 
 class PropensityModel(Scorable, LightGBMParamsMixin, ClassifierMixin, BaseEstimator):
@@ -341,14 +340,11 @@ class PropensityModel(Scorable, LightGBMParamsMixin, ClassifierMixin, BaseEstima
 
 def data_start(tables: Mapping[str, pd.DataFrame]) -> pd.Timestamp:
     """The earliest event in the tables (orders, social events, group joins)."""
-    starts = [tables[name][col].min() for name, col in _EVENT_TIMES if name in tables]
-    # Dask tables give lazy minima: compute them here (one small task each).
-    starts = [t.compute() if hasattr(t, "compute") else t for t in starts]
-    starts = [t for t in starts if pd.notna(t)]
-    if not starts:
+    start = first_event(tables)
+    if start is None:
         raise InsufficientDataError("no dated events: orders, social_events or groups must "
                                     "have at least one row")
-    return min(starts)
+    return start
 
 
 def _longest_horizon_hint(found_days: int) -> str:
