@@ -15,7 +15,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from targeting.data.io import _ids, _times
+from targeting.data.io import _ids, _times, report
 from targeting.data.schema import SchemaError
 from targeting.data.vocab import SCENES, SOCIAL_EVENTS
 
@@ -78,11 +78,8 @@ def from_events(frame: pd.DataFrame, *, user: str, ts: str, event: str,
     }).reset_index(drop=True)
     if scene is None:
         notes.append(f"scene: {default_scene!r} for every event")
-    if problems:
-        raise SchemaError(problems)
-    if verbose and notes:
-        print(f"from_events: {len(out):,} events, {out.social_id.nunique():,} accounts; "
-              + "; ".join(notes))
+    report("from_events", problems, notes, verbose,
+           f"{len(out):,} events, {out.social_id.nunique():,} accounts")
     return {"social_events": out}
 
 

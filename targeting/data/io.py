@@ -109,12 +109,19 @@ def from_transactions(frame: pd.DataFrame, *, user: str, ts: str, amount: str | 
     }).reset_index(drop=True)
     if order is None:
         notes.append("order_id: one order per row")
+    report("from_transactions", problems, notes, verbose,
+           f"{n:,} rows, {orders.shop_id.nunique():,} customers")
+    return {"orders": orders}
+
+
+def report(adapter: str, problems: list[str], notes: list[str], verbose: bool,
+           headline: str) -> None:
+    """An adapter's ending: every problem in one SchemaError, else the one summary line of
+    what was defaulted or mapped (printed when ``verbose``)."""
     if problems:
         raise SchemaError(problems)
     if verbose and notes:
-        print(f"from_transactions: {n:,} rows, {orders.shop_id.nunique():,} customers; "
-              + "; ".join(notes))
-    return {"orders": orders}
+        print(f"{adapter}: {headline}; " + "; ".join(notes))
 
 
 def _ids(values: pd.Series, where: str, problems: list[str]) -> pd.Series:
