@@ -60,10 +60,16 @@ def _imports(path: Path, runtime_only: bool = False) -> list[tuple[str, int]]:
     ``runtime_only`` leaves out the imports under ``if TYPE_CHECKING:``: they name a type for
     the checker and never run, so they cannot close a cycle (they still count for the layers).
     """
-    module = _module_name(path)
-    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+    return _imports_in(path.read_text(), _module_name(path), path.name == "__init__.py",
+                       runtime_only)
+
+
+def _imports_in(source: str, module: str, is_package: bool,
+                runtime_only: bool = False) -> list[tuple[str, int]]:
+    """:func:`_imports` on source text, as if it were ``module``."""
+    package = module if is_package else module.rsplit(".", 1)[0]
     found = []
-    tree = ast.parse(path.read_text(), str(path))
+    tree = ast.parse(source)
     skip = _type_only(tree) if runtime_only else set()
     for node in ast.walk(tree):
         if id(node) in skip:
@@ -152,14 +158,18 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return out
 
 
-def test_the_checker_sees_lazy_and_relative_imports(tmp_path):
-    source = tmp_path / "x.py"
-    source.write_text("def f():\n    from targeting.cli import main\n")
-    # parse as if the file were targeting/data/x.py
-    tree = ast.parse(source.read_text())
-    lazy = [n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
-    assert lazy and lazy[0].module == "targeting.cli"
-    assert _layer("targeting.cli") > _layer("targeting.data.x")
+def test_the_checker_sees_lazy_relative_and_type_only_imports():
+    source = ("from typing import TYPE_CHECKING\n"
+              "from ..features import pipeline\n"           # relative, names a submodule
+              "if TYPE_CHECKING:\n    from targeting.models.propensity import PropensityModel\n"
+              "def f():\n    from targeting.cli import main\n")  # lazy, inside a function
+    found = {name for name, _ in _imports_in(source, "targeting.data.probe", False)}
+    assert {"targeting.features", "targeting.features.pipeline", "targeting.cli",
+            "targeting.models.propensity"} <= found
+    runtime = {name for name, _ in _imports_in(source, "targeting.data.probe", False,
+                                               runtime_only=True)}
+    assert "targeting.models.propensity" not in runtime and "targeting.cli" in runtime
+    assert _layer("targeting.cli") > _layer("targeting.data.probe")
 
 
 @pytest.mark.parametrize("heavy", ["mlflow", "shap", "dask", "distributed", "pyspark"])
