@@ -55,14 +55,22 @@ def test_blend_matches_the_best_method_and_beats_random_on_the_planted_segment(e
         assert recall.loc["blend", size] > 3 * recall.loc["random", size]
 
 
-def test_methods_that_add_nothing_get_no_weight(model):
-    # Chat groups form on place, age and interests, not on the segment: the graph adds nothing
-    # the classifier does not see, so it and its in-a-group offset are dropped, not weighted.
+def test_methods_get_weight_only_when_they_add(model):
+    # Chat groups form on place, age and interests, not on the segment. The similarity space
+    # adds nothing the classifier does not see: dropped, weight 0. With every seed held out
+    # once (430 here), being in a chat group at all does add a little (p 6e-7 on this world,
+    # kept on worlds 3-5 of 0-5): it is kept with small weights, and against the planted segment
+    # the blend's precision is the classifier's +-0.02 at 1 % and 0.001-0.011 above it at 5 %
+    # and 10 % (worlds 3-5). With ~86 held-out seeds the test had no power to see it.
     blend = model._blend
-    assert blend["kept"] == ["classifier"]
-    assert blend["pvalues"]["graph"] > 0.05 and blend["pvalues"]["similarity"] > 0.05
-    assert model.weights_["graph"] == 0 and model.weights_["graph_known"] == 0
-    assert model.weights_["similarity"] == 0 and model.weights_["classifier"] > 0
+    assert blend["kept"][0] == "classifier" and "similarity" not in blend["kept"]
+    assert blend["pvalues"]["similarity"] > 0.05 and model.weights_["similarity"] == 0
+    if "graph" in blend["kept"]:
+        assert blend["pvalues"]["graph"] < 0.05
+        assert 0 <= model.weights_["graph"] < 0.2 * model.weights_["classifier"]
+        assert 0 < model.weights_["graph_known"] < 0.5 * model.weights_["classifier"]
+    else:
+        assert model.weights_["graph"] == 0 and model.weights_["graph_known"] == 0
     # The ranking is the blend's: the calibrated score never increases down the order.
     assert (np.diff(model.scores_["score"].to_numpy()[model.order_]) <= 1e-12).all()
 
@@ -128,23 +136,24 @@ def test_calibrated_score_estimates_the_segment(model, world):
     top, rest = score[unlabeled] > 0.5, score[unlabeled] < 0.1
     assert segment[unlabeled][top].mean() > 5 * segment[unlabeled][rest].mean()
     # Estimated share of the segment outside the seed against the truth, measured on 20,000-user
-    # worlds 0-5: 0.97, 0.85, 0.89, 0.74, 0.93, 0.65 (mean 0.84, sd 0.12). The held-out seeds
-    # (~86) rank above the hidden segment at the very top, so c is read a little high and the
-    # share a little low; +-25 % holds on 4 of 6 worlds (this one, seed 3, is at -26 %). The
-    # bounds are the mean -+ 2 sd, rounded out. Elkan & Noto's mean over held-out seeds gave
-    # about 2x (0.0665 against 0.033 before the chat-group change).
+    # worlds 0-5 with the seed cross-fitted (430 held-out seeds read c at 0.35-0.41 against a
+    # true 0.40): 0.94, 1.18, 0.89, 0.96 (this world), 0.88, 1.01 (mean 0.98, sd 0.11): the
+    # issue's +-25 % holds on all six. With one fifth held out it was 0.84 +- 0.12 (c from
+    # ~86 seeds, and the refit's scale shift: -4 to -9 %), and Elkan & Noto's mean over
+    # held-out seeds gave about 2x (0.0665 against 0.033 before the chat-group change).
     share = model.seed_report_.estimated_share
     true = segment[unlabeled].mean()
-    assert 0.6 * true < share < 1.15 * true
+    assert 0.75 * true < share < 1.25 * true
     curve = reliability_curve(model, world)
     assert curve.estimated_share == pytest.approx(share)
     assert curve.table.users.sum() == unlabeled.sum()
     # Per score bin from 0.02 up (>= 100 users), segment share / mean score, worlds 0-5:
-    # 0.73 to 1.93 (this world 0.81 to 1.48); it was 0.27 for 0.05-0.10 with the old constant.
+    # 0.55 to 1.65 (this world 0.81 to 1.42); 0.73 to 1.93 before cross-fitting, and 0.27 for
+    # 0.05-0.10 with Elkan & Noto's constant.
     bins = curve.table[(curve.table.low >= 0.02) & (curve.table.users >= 100)]
     assert len(bins) >= 4
     ratio = bins.segment_share / bins.mean_score
-    assert ratio.between(0.5, 2.5).all(), curve.table
+    assert ratio.between(0.5, 2.0).all(), curve.table
     assert curve.table.segment_share.is_monotonic_increasing
     assert curve.plot().axes and "<table" in curve._repr_html_()
 

@@ -62,9 +62,40 @@ def fit_stack(Zh: np.ndarray, Zr: np.ndarray, names: list[str], alpha: float = 0
 
 def apply_stack(stack: dict, inputs: np.ndarray) -> np.ndarray:
     """The calibrated score: probability that a user outside the seed belongs with it."""
-    p = expit(stack["a"] * (inputs @ stack["weights"]) + stack["b"])
+    raw = inputs @ stack["weights"]
+    if "knots" in stack:
+        raw = _interpolate(raw, stack["knots"], stack["values"])
+    p = expit(stack["a"] * raw + stack["b"])
     c = stack["c"]
     return (1 - c) * p / (1 - c * p)
+
+
+def align_scale(stack: dict, reference_raw: np.ndarray, universe_raw: np.ndarray,
+                points: int = 1001) -> dict:
+    """The stack, reading the refitted blend by its rank.
+
+    The calibration is learnt on the held-out fits' blend over the reference sample; the
+    methods refitted on every seed blend to a different scale (measured on demo worlds 0-5:
+    the estimated segment share fell 4-9 % between the two). A monotone map sends each
+    quantile of the refitted blend over the universe (``universe_raw``) to the same quantile
+    of the held-out blend over the reference (``reference_raw``), so the calibration sees the
+    scale it was learnt on; beyond the universe's range the map continues linearly.
+    """
+    grid = np.linspace(0.0, 1.0, points)
+    knots, inverse = np.unique(np.quantile(universe_raw, grid), return_inverse=True)
+    values = np.bincount(inverse, np.quantile(reference_raw, grid)) / np.bincount(inverse)
+    return {**stack, "knots": knots, "values": values}
+
+
+def _interpolate(raw: np.ndarray, knots: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Piecewise-linear map through ``(knots, values)``, extended by the end segments' slope."""
+    if len(knots) < 2:
+        return raw - knots[0] + values[0]
+    out = np.interp(raw, knots, values)
+    top = (values[-1] - values[-2]) / (knots[-1] - knots[-2])
+    bottom = (values[1] - values[0]) / (knots[1] - knots[0])
+    out = np.where(raw > knots[-1], values[-1] + top * (raw - knots[-1]), out)
+    return np.where(raw < knots[0], values[0] + bottom * (raw - knots[0]), out)
 
 
 def select_methods(X: np.ndarray, y: np.ndarray, names: list[str],
