@@ -17,6 +17,23 @@ from targeting.data.vocab import (
     SOCIAL_EVENTS,
 )
 
+_EVENT_COLUMNS = ("social_id", "ts", "event", "scene", "category")
+_CODES = {"event": SOCIAL_EVENTS, "scene": SCENES, "category": CATEGORIES}
+
+
+def _stack_columns(columns: dict[str, list[np.ndarray]]) -> pd.DataFrame:
+    """One frame from per-period column pieces, a column at a time: the pieces of a column are
+    freed as soon as it is stacked, so the peak is the pieces plus one column (a million users'
+    150 M events would otherwise sit in memory twice)."""
+    out = {}
+    for name in _EVENT_COLUMNS:
+        pieces = columns.pop(name)
+        values = np.concatenate(pieces)
+        del pieces[:]
+        out[name] = pd.Categorical.from_codes(values, _CODES[name]) if name in _CODES \
+            else values
+    return pd.DataFrame(out, copy=False)
+
 
 class _Social:
     """Social events and the tables that link and describe users."""
@@ -25,7 +42,7 @@ class _Social:
     def _social_events(self) -> pd.DataFrame:
         rng, C = self.rng, self.C
         social = np.flatnonzero(self.has_social)
-        parts = []
+        columns = {name: [] for name in _EVENT_COLUMNS}
         # Engaged events per category; weights give the event mix of engaged attention.
         engaged_events = np.array([SOCIAL_EVENTS.index(e) for e in (
             "read", "click", "like", "share", "comment", "mini_program_visit", "group_message")])
@@ -52,15 +69,17 @@ class _Social:
             event = np.r_[event, np.zeros(imp_user.size, dtype=int)]
             group_msg = event == SOCIAL_EVENTS.index("group_message")
             event[group_msg & (self.primary_group[user] < 0)] = SOCIAL_EVENTS.index("click")
-            parts.append(pd.DataFrame({
-                "social_id": self.social_id[user],
-                "ts": self._period_ts(p, user),
-                "event": pd.Categorical.from_codes(event, SOCIAL_EVENTS),
-                "scene": pd.Categorical.from_codes(self._scene(event, user), SCENES),
-                "category": pd.Categorical.from_codes(cat, CATEGORIES),
-            }))
-        events = pd.concat(parts, ignore_index=True)
-        return events.sort_values(["ts", "social_id"], kind="stable").reset_index(drop=True)
+            social_id, ts = self.social_id[user], self._period_ts(p, user)
+            scene = self._scene(event, user)
+            # Periods do not overlap in time: sorting each one (stable, by time then id) and
+            # stacking them in order is the whole table's sort, without its memory.
+            order = np.lexsort((social_id, ts.view("int64")))
+            for name, values in zip(_EVENT_COLUMNS, (social_id, ts, event, scene, cat),
+                                    strict=True):
+                values = values[order]
+                columns[name].append(values.astype(np.int8) if name in _CODES else values)
+            del user, cat, event, social_id, ts, scene, order
+        return _stack_columns(columns)
 
     def _scene(self, event: np.ndarray, user: np.ndarray) -> np.ndarray:
         """Where each event happened: fixed by the event type, with tier-dependent habits."""
@@ -76,8 +95,12 @@ class _Social:
             [0.0, 0.0, 0.0, 1.0, 0.0, 0.0],       # mini_program_visit
             [0.0, 0.0, 1.0, 0.0, 0.0, 0.0],       # group_message
         ])
-        cum = mix.cumsum(axis=1)[event]
-        scene = (rng.random(event.size)[:, None] > cum).sum(axis=1)
+        cum = mix.cumsum(axis=1)
+        draw = rng.random(event.size)
+        scene = np.empty(event.size, dtype=np.int64)
+        for kind in range(len(cum)):  # the count of cumulative shares below the draw
+            rows = event == kind
+            scene[rows] = np.searchsorted(cum[kind], draw[rows], side="left")
         # Lower-tier group members share into chat groups more often than to Moments.
         lower = (self.tier[user] >= 3) & (self.primary_group[user] >= 0)
         to_group = lower & (event == SOCIAL_EVENTS.index("click")) & (rng.random(event.size) < 0.3)
