@@ -101,8 +101,8 @@ def test_selection_drops_a_useless_method_whatever_the_holdout_draw():
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1])
 def test_blend_matches_or_beats_each_method_on_default_worlds(seed):
-    # At least the classifier everywhere (on world 1 the blend kept the classifier alone and
-    # equals it at 1 %: 0.968 both), above the similarity and graph methods.
+    # At least the classifier everywhere (on world 1 the blend equals it at 1 %: 0.968 both),
+    # above the similarity and graph methods.
     world = tg.demo_world(seed=seed)
     seeds = tg.segment_seed(world, fraction=0.4)
     model = tg.LookalikeModel(progress=False).fit(world.tables, seeds, world.as_of)
