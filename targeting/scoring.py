@@ -183,6 +183,8 @@ def _user_ids(features) -> tuple[np.ndarray | None, list[str]]:
     if "user_id" in features.columns:
         ids = features["user_id"]
     elif features.index.name == "user_id":
+        if features.index.is_unique and not features.index.hasnans:  # both cached on the index
+            return features.index.to_numpy(), []
         ids = features.index.to_series()
     else:
         return np.arange(len(features)), ["features: no 'user_id' column or index"]
