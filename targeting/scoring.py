@@ -52,7 +52,7 @@ class Scorer:
 
         ``reasons`` and ``drift`` as in :func:`score`.
         """
-        fast = self._small_matrix(features)
+        fast = self._fast_matrix(features)
         ids, X = fast if fast is not None else _checked_matrix(self.pipeline, features)
         scores = self.model.score_matrix(X)
         out = pd.DataFrame({"user_id": ids, "score": scores,
@@ -66,14 +66,14 @@ class Scorer:
             _explain_scores(out, self.model, X, reasons, drift)
         return out
 
-    def _small_matrix(self, features) -> tuple[np.ndarray, np.ndarray] | None:
-        """Ids and matrix of a small, well-formed frame (the single-user path), or None.
+    def _fast_matrix(self, features) -> tuple[np.ndarray, np.ndarray] | None:
+        """Ids and matrix of a well-formed frame, or None.
 
         The columns' positions are looked up once per column layout; a frame with anything
         the contract questions (a missing or mistyped column, an unknown level, a missing or
         duplicated id) returns None, and :func:`_checked_matrix` then names every problem.
         """
-        if not isinstance(features, pd.DataFrame) or not 0 < len(features) <= _SMALL:
+        if not isinstance(features, pd.DataFrame) or len(features) == 0:
             return None
         layout = self._layout
         if layout is None or not features.columns.equals(layout.columns):
@@ -81,6 +81,36 @@ class Scorer:
                                             self._num_idx)
         if layout.positions is None:
             return None
+        if len(features) <= _SMALL:
+            return self._small_matrix(features, layout)
+        return self._large_matrix(features, layout)
+
+    def _large_matrix(self, features, layout) -> tuple[np.ndarray, np.ndarray] | None:
+        """The batch path: float64 numeric features copied in one go, categorical levels
+        coded by factorising (each distinct value looked up once)."""
+        ids, problems = _user_ids(features)
+        numeric = layout.numeric
+        dtypes = features.dtypes.to_numpy()[numeric]
+        if problems or not all(d == np.float64 for d in dtypes):
+            return None  # other numeric dtypes: the strict path casts them as it always has
+        X = np.empty((len(features), len(layout.positions)))
+        k, first = len(numeric), int(numeric[0]) if len(numeric) else 0
+        if (self._num_idx == list(range(k))
+                and np.array_equal(numeric, np.arange(first, first + k))):
+            X[:, :k] = features.iloc[:, first:first + k].to_numpy()  # one block, no take
+        else:
+            X[:, self._num_idx] = features.iloc[:, numeric].to_numpy()
+        for i, lookup in self._cat_lookup.items():
+            codes, uniques = pd.factorize(features.iloc[:, layout.positions[i]].to_numpy(
+                dtype=object))
+            mapped = np.array([lookup.get(u, np.nan) for u in uniques] + [np.nan])
+            if np.isnan(mapped[:-1]).any():
+                return None  # an unknown level: the strict path names it
+            X[:, i] = mapped[codes]  # missing values (code -1) read the NaN at the end
+        return ids, X
+
+    def _small_matrix(self, features, layout) -> tuple[np.ndarray, np.ndarray] | None:
+        """The single-user path: one object array, levels by dictionary lookup."""
         if layout.id_position is not None:
             ids = features.iloc[:, layout.id_position].to_numpy()
         elif features.index.name == "user_id":

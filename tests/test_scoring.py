@@ -118,7 +118,11 @@ def test_small_frames_score_exactly_as_the_batch(small_model, features):
     # Frames of up to 64 rows take the single-user path (prebuilt column index, LightGBM's
     # single-row API for one row): same frame as the batch's rows, to the last bit.
     scorer = tg.scoring.Scorer(small_model)
-    assert scorer._small_matrix(features.iloc[[0]]) is not None  # the path under test is taken
+    assert scorer._fast_matrix(features.iloc[[0]]) is not None  # the path under test is taken
+    # The batch path builds the strict path's matrix exactly (NaNs in the same places).
+    ids, X = scorer._fast_matrix(features)
+    np.testing.assert_array_equal(X, small_model.pipeline_.to_matrix(features))
+    np.testing.assert_array_equal(ids, features.index.to_numpy())
     batch = tg.score(features, scorer)
     for rows in ([0], [7], [3, 1, 4], list(range(10, 74))):
         small = tg.score(features.iloc[rows], scorer)
@@ -138,6 +142,7 @@ def test_small_frames_are_as_strict_as_large_ones(small_model, features):
            features.drop(columns=[num]),
            features.rename(index={features.index[0]: None})]
     for frame in bad:
+        assert tg.scoring.Scorer(small_model)._fast_matrix(frame) is None  # the strict path
         with pytest.raises(tg.SchemaError) as large:
             tg.score(frame.iloc[:100], small_model)
         with pytest.raises(tg.SchemaError) as small:
