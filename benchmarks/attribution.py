@@ -42,15 +42,21 @@ def markov_rows(paths: pd.DataFrame, orders, label: str) -> list[tuple[str, floa
     return rows
 
 
+def demo_paths(n_journeys: int):
+    """The demo world's path table for about ``n_journeys`` journeys (7 channels), the
+    number of journeys, and the time ``journeys()`` took to build it."""
+    touches, conversions, _ = demo_journeys(2 * n_journeys, seed=0)
+    t_j, trips = timed(lambda: journeys({"touchpoints": touches, "conversions": conversions}), 1)
+    return trips.paths, len(trips.journeys), t_j
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--journeys", type=int, default=100_000)
     args = parser.parse_args()
-    touches, conversions, _ = demo_journeys(2 * args.journeys, seed=0)
-    t_j, trips = timed(lambda: journeys({"touchpoints": touches, "conversions": conversions}), 1)
-    paths = trips.paths
+    paths, n_journeys, t_j = demo_paths(args.journeys)
     sample = sample_paths()
-    print(f"{len(trips.journeys):,} journeys, {len(paths):,} distinct paths; "
+    print(f"{n_journeys:,} journeys, {len(paths):,} distinct paths; "
           f"journeys() took {t_j:.1f} s; sample table {len(sample):,} paths")
     rows = markov_rows(paths, (1, 3), "7 channels")
     rows += markov_rows(sample, (1, 2, 3, 4), "12 channels")

@@ -37,40 +37,47 @@ def shap_reasons(booster, X, names, k=3) -> pd.DataFrame:
                          **{f"reason_{i + 1}_effect": effects[:, i] for i in range(k)}})
 
 
+def setup(world_users: int, users: int):
+    """The demo world's beauty model and its scoring matrix tiled up to ``users`` rows."""
+    world = tg.demo_world(n_users=world_users, seed=0)
+    model = tg.PropensityModel("beauty", progress=False).fit(world.tables, world.as_of)
+    X = model.pipeline_.to_matrix(model.features(world.tables, world.as_of))
+    return model, np.resize(X, (users, X.shape[1]))  # tile the world's users up to the count
+
+
+def measure(model, X, repeat: int = 3) -> dict:
+    """Times of a plain prediction, our reasons and shap's, and how far the values differ."""
+    booster, names = model.booster_, model.pipeline_.feature_names_
+    t_pred, _ = timed(lambda: booster.predict(X, raw_score=True), repeat)
+    t_ours, ours = timed(lambda: reason_columns(model, X, 3), repeat)
+    t_shap, theirs = timed(lambda: shap_reasons(booster, X, names), repeat)
+    sample = X[:5_000]
+    diff = np.abs(shap.TreeExplainer(booster)(sample, check_additivity=False).values
+                  - booster.predict(sample, pred_contrib=True)[:, :-1]).max()
+    same = (ours.reason_1_effect.to_numpy() == theirs.reason_1_effect.to_numpy()).mean()
+    return {"predict": t_pred, "ours": t_ours, "shap": t_shap, "max_diff": float(diff),
+            "same_top": float(same), "trees": booster.best_iteration or booster.num_trees()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--world-users", type=int, default=50_000)
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-
-    world = tg.demo_world(n_users=args.world_users, seed=0)
-    model = tg.PropensityModel("beauty", progress=False).fit(world.tables, world.as_of)
-    X = model.pipeline_.to_matrix(model.features(world.tables, world.as_of))
-    X = np.resize(X, (args.users, X.shape[1]))  # tile the world's users up to the count
-    booster, names = model.booster_, model.pipeline_.feature_names_
-    trees = booster.best_iteration or booster.num_trees()
-    print(f"{args.users:,} users x {X.shape[1]} features, {trees} trees of "
-          f"{booster.params.get('num_leaves', 15)} leaves; medians of {args.repeat}", flush=True)
-
-    t_pred, _ = timed(lambda: booster.predict(X, raw_score=True), args.repeat)
-    print(f"plain Booster.predict (margin):                 {t_pred:8.2f} s", flush=True)
-    t_ours, ours = timed(lambda: reason_columns(model, X, 3), args.repeat)
-    print(f"targeting reasons: {t_ours:.2f} s", flush=True)
-    t_shap, theirs = timed(lambda: shap_reasons(booster, X, names), args.repeat)
-
-    sample = X[:5_000]
-    diff = np.abs(shap.TreeExplainer(booster)(sample, check_additivity=False).values
-                  - booster.predict(sample, pred_contrib=True)[:, :-1]).max()
-    same = (ours.reason_1_effect.to_numpy() == theirs.reason_1_effect.to_numpy()).mean()
-    print(f"targeting reasons (pred_contrib, top-3, silos): {t_ours:8.2f} s  "
-          f"({t_ours / args.users * 1e6:.0f} us per user)")
-    print(f"shap TreeExplainer + argsort top-3:             {t_shap:8.2f} s  "
-          f"ratio {t_ours / t_shap:.2f}x shap's time")
-    print(f"reasons cost {t_ours / t_pred:.0f}x a plain prediction")
-    print(f"max |SHAP difference| {diff:.1e}; same top reason effect for {same:.1%} of users")
-    per_million = t_ours / args.users * 1e6
-    print(f"projected for 1,000,000 users: {per_million / 60:.1f} min")
+    model, X = setup(args.world_users, args.users)
+    r = measure(model, X, args.repeat)
+    print(f"{args.users:,} users x {X.shape[1]} features, {r['trees']} trees of "
+          f"{model.booster_.params.get('num_leaves', 15)} leaves; medians of {args.repeat}")
+    print(f"plain Booster.predict (margin):                 {r['predict']:8.2f} s")
+    print(f"targeting reasons (pred_contrib, top-3, silos): {r['ours']:8.2f} s  "
+          f"({r['ours'] / args.users * 1e6:.0f} us per user)")
+    print(f"shap TreeExplainer + argsort top-3:             {r['shap']:8.2f} s  "
+          f"ratio {r['ours'] / r['shap']:.2f}x shap's time")
+    print(f"reasons cost {r['ours'] / r['predict']:.0f}x a plain prediction")
+    print(f"max |SHAP difference| {r['max_diff']:.1e}; same top reason effect for "
+          f"{r['same_top']:.1%} of users")
+    print(f"projected for 1,000,000 users: {r['ours'] / args.users * 1e6 / 60:.1f} min")
 
 
 if __name__ == "__main__":

@@ -1,19 +1,35 @@
-"""Benchmarks, as ratios against the obvious alternative measured in the same run.
+"""Benchmarks: every row of issue 17's table in one run, as ratios against the obvious
+alternative measured in the same run, with the peak memory of each group.
 
-    .venv/bin/python benchmarks/run.py [--users 200000] [--repeat 3]
+    .venv/bin/python benchmarks/run.py [--quick] [--only scoring uplift ...] [--repeat 3]
+        [--out benchmarks/results.md] [--write-readme]
 
-1. Feature building: the social and purchase builders (Polars inside, pandas at the door)
-   against DuckDB computing the same per-user aggregations in SQL on the same frames.
-2. ``score()`` batch throughput against raw ``Booster.predict`` on the same feature matrix.
-3. Single-user ``score()`` latency (feature frame of one row), p50 and p99.
+Groups (each runs in a fresh process, so its peak RSS is its own):
 
-The machine is shared and noisy: each figure is the median of ``--repeat`` runs.
+- ``world``: the demo world of ``--users``, then (1) the social and purchase builders against
+  DuckDB computing the same per-user aggregations in SQL on the same frames, (2) ``score()``
+  batch throughput against raw ``Booster.predict`` on the same feature matrix, (3) single-user
+  ``score()`` latency (feature frame of one row), p50 and p99.
+- ``attribution``: Markov attribution against ChannelAttribution on its 12-channel sample table
+  (orders 1-4) and on the demo world's ``--journeys`` journeys (orders 1 and 3).
+- ``uplift``: Qini, AUUC (both normalisations) and uplift at 30 % on ``--uplift-rows`` rows,
+  against scikit-uplift / causalml and one numpy argsort.
+- ``lookalike``: ``--lookalike-users`` x 64 users, ``--seeds`` seeds, end to end, against
+  per-seed kNN with faiss exact.
+- ``explain``: per-user reasons (TreeSHAP) for ``--explain-users`` users against
+  ``shap.TreeExplainer`` + argsort.
+
+``--quick`` sizes everything down (a few minutes on a shared 2-core machine; ratios at small
+sizes are not the issue's). The table is written as Markdown to ``--out``; ``--write-readme``
+also replaces the README's table between its ``benchmarks:start``/``benchmarks:end``
+markers. The machine is shared and noisy: each figure is the median of ``--repeat`` runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -123,25 +139,163 @@ def bench_scoring(world, repeat):
             "single-row Booster.predict p50 (ms)": float(np.median(raw_one) * 1000)}
 
 
+# -- the table --------------------------------------------------------------------------------
+FULL = {"users": 200_000, "journeys": 1_000_000, "uplift_rows": 10_000_000,
+        "lookalike_users": 1_000_000, "seeds": 10_000, "explain_world": 50_000,
+        "explain_users": 100_000}
+QUICK = {"users": 5_000, "journeys": 20_000, "uplift_rows": 500_000, "lookalike_users": 50_000,
+         "seeds": 1_000, "explain_world": 5_000, "explain_users": 5_000}
+GROUPS = ("world", "attribution", "uplift", "lookalike", "explain")
+README_START, README_END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
+
+
+def row(work, ours, alternative, ratio, goal, met) -> dict:
+    return {"work": work, "targeting": ours, "alternative, same run": alternative,
+            "ratio": ratio, "goal": goal, "met": met}
+
+
+def world_rows(size, repeat) -> list[dict]:
+    world = tg.demo_world(n_users=size["users"], seed=0)
+    f = bench_features(world, repeat)
+    s = bench_scoring(world, repeat)
+    users = f"{size['users']:,} users"
+    return [
+        row(f"social + purchase features, {users}, {f['feature rows in'] / 1e6:.1f} M rows",
+            f"{f['targeting (s)']:.2f} s", f"DuckDB SQL, same aggregations, "
+            f"{f['duckdb (s)']:.2f} s", f"{f['ratio targeting/duckdb']:.2f}x", "<= 1.0x",
+            f["ratio targeting/duckdb"] <= 1.0),
+        row(f"`score()` batch, {users}, {s['trees']} trees", f"{s['score() (s)']:.2f} s",
+            f"raw `Booster.predict` {s['raw Booster.predict (s)']:.2f} s",
+            f"{s['score() throughput vs raw']:.0%} of raw", ">= 100 %",
+            s["score() throughput vs raw"] >= 1.0),
+        row("single-user `score()`", f"p50 {s['single-user score() p50 (ms)']:.2f} ms, "
+            f"p99 {s['single-user score() p99 (ms)']:.2f} ms",
+            f"single-row `Booster.predict` p50 {s['single-row Booster.predict p50 (ms)']:.2f} ms",
+            f"{s['single-user score() p50 (ms)'] / s['single-row Booster.predict p50 (ms)']:.0f}x"
+            " (p50)", "p99 <= 0.5 ms", s["single-user score() p99 (ms)"] <= 0.5)]
+
+
+def attribution_rows(size, repeat) -> list[dict]:
+    from attribution import demo_paths, markov_rows, sample_paths
+
+    paths, n_journeys, _ = demo_paths(size["journeys"])
+    measured = markov_rows(sample_paths(), (1, 2, 3, 4), "12-channel sample table")
+    measured += markov_rows(paths, (1, 3), f"{n_journeys:,} journeys, 7 channels")
+    return [row(name, f"{ours:.3f} s", f"ChannelAttribution {peer:.3f} s", f"{ours / peer:.2f}x",
+                "<= 1.0x", ours <= peer) for name, ours, peer in measured]
+
+
+def uplift_rows(size, repeat) -> list[dict]:
+    from uplift import measure
+
+    sort, measured = measure(size["uplift_rows"], repeat)
+    out = []
+    for name, ours, peer_name, peer in measured:
+        partial = name.startswith("uplift at")  # a partial sort: only the peer ratio applies
+        out.append(row(f"{name}, {size['uplift_rows'] / 1e6:g} M rows", f"{ours:.2f} s",
+                       f"{peer_name} {peer:.2f} s; one argsort {sort:.2f} s",
+                       f"{peer / ours:.1f}x faster than the peer, {ours / sort:.2f}x the sort",
+                       ">= 3x the peer" + ("" if partial else ", <= 1.5x the sort"),
+                       peer / ours >= 3 and (partial or ours / sort <= 1.5)))
+    return out
+
+
+def lookalike_rows(size, repeat) -> list[dict]:
+    import faiss
+    from lookalike import end_to_end, per_seed_knn, synthetic_universe
+
+    n, seeds_n = size["lookalike_users"], size["seeds"]
+    frame, seeds, _ = synthetic_universe(n, 64, seeds_n, np.random.default_rng(0))
+    t, (model, _) = timed(lambda: end_to_end(frame, seeds, 2), repeat)
+    t_knn = per_seed_knn(faiss, model, frame, seeds)[-1]
+    return [row(f"lookalike, {n:,} users x 64, {seeds_n:,} seeds, end to end", f"{t:.2f} s",
+                f"per-seed kNN, faiss exact (search only) {t_knn:.2f} s",
+                f"{t / t_knn:.2f}x", "<= 5 s at 1 M users",
+                t <= 5.0 if n >= 1_000_000 else None)]  # a time goal: only at full size
+
+
+def explain_rows(size, repeat) -> list[dict]:
+    from explain import measure, setup
+
+    model, X = setup(size["explain_world"], size["explain_users"])
+    r = measure(model, X, repeat)
+    return [row(f"per-user reasons (TreeSHAP), {len(X):,} users, {r['trees']} trees",
+                f"{r['ours']:.2f} s", f"`shap.TreeExplainer` + argsort {r['shap']:.2f} s "
+                f"(max difference {r['max_diff']:.0e})", f"{r['ours'] / r['shap']:.2f}x",
+                "<= 1.0x shap's time, same values",
+                r["ours"] <= r["shap"] and r["max_diff"] <= 1e-12)]
+
+
+def _run_group(name: str, size: dict, repeat: int) -> tuple[list[dict], float]:
+    """One group's rows and its peak RSS in GiB (run in a fresh process)."""
+    import resource
+
+    rows = globals()[f"{name}_rows"](size, repeat)
+    return rows, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def markdown(rows: list[dict], header: str) -> str:
+    cols = [*rows[0]] if rows else []
+    lines = [header, "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for r in rows:
+        cells = ["yes" if v is True else "**no**" if v is False else "—" if v is None
+                 else str(v) for v in r.values()]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_readme(table: str, readme: Path) -> None:
+    """Replace the README's table between the benchmark markers."""
+    text = readme.read_text()
+    if README_START not in text or README_END not in text:
+        raise SystemExit(f"{readme} has no {README_START} ... {README_END} markers")
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    readme.write_text(f"{head}{README_START}\n{table}{README_END}{tail}")
+
+
 def main() -> None:
+    import multiprocessing
+    import platform
+    import shlex
+    import sys
+
     parser = argparse.ArgumentParser()
-    parser.add_argument("--users", type=int, default=200_000)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--only", choices=["features", "scoring"], default=None)
+    parser.add_argument("--quick", action="store_true", help="small sizes, one repeat")
+    parser.add_argument("--only", nargs="+", choices=GROUPS, default=list(GROUPS))
+    parser.add_argument("--repeat", type=int, default=None, help="default 3 (1 with --quick)")
+    for key, value in FULL.items():
+        parser.add_argument(f"--{key.replace('_', '-')}", type=int, default=None,
+                            help=f"default {value:,}")
+    parser.add_argument("--out", type=Path, default=Path(__file__).with_name("results.md"))
+    parser.add_argument("--write-readme", action="store_true")
     args = parser.parse_args()
-    world = tg.demo_world(n_users=args.users, seed=0)
-    print(f"demo world: {args.users:,} users, {len(world.tables['social_events']):,} social "
-          f"events, {len(world.tables['orders']):,} orders")
-    benches = {"features": ("feature building", bench_features),
-               "scoring": ("scoring", bench_scoring)}
-    for key, (title, bench) in benches.items():
-        if args.only not in (None, key):
-            continue
-        result = bench(world, args.repeat)
-        print(f"\n{title}")
-        for key, value in result.items():
-            print(f"  {key:<38} {value:,.4g}" if isinstance(value, float)
-                  else f"  {key:<38} {value:,}")
+    size = {k: getattr(args, k) or (QUICK if args.quick else FULL)[k] for k in FULL}
+    repeat = args.repeat or (1 if args.quick else 3)
+    rows = []
+    spawn = multiprocessing.get_context("spawn")
+    for name in args.only:
+        start = time.perf_counter()
+        with spawn.Pool(1) as pool:
+            group, rss = pool.apply(_run_group, (name, size, repeat))
+        for r in group:
+            r["peak RSS (group)"] = f"{rss:.1f} GiB"
+            print(f"{r['work']}: {r['targeting']} vs {r['alternative, same run']} -> "
+                  f"{r['ratio']} (goal {r['goal']}: "
+                  f"{ {True: 'met', False: 'NOT met', None: 'not judged'}[r['met']]}), "
+                  f"peak RSS {rss:.1f} GiB", flush=True)
+        print(f"[{name}: {time.perf_counter() - start:.0f} s]", flush=True)
+        rows += group
+    command = " ".join(shlex.quote(a) for a in ["benchmarks/run.py", *sys.argv[1:]])
+    header = (f"`.venv/bin/python {command}` ({multiprocessing.cpu_count()} cores, "
+              f"{platform.machine()}, medians of {repeat}, one run, "
+              f"{time.strftime('%Y-%m-%d', time.gmtime())}):")
+    table = markdown(rows, header)
+    args.out.write_text(table)
+    print(f"\nwrote {args.out}")
+    if args.write_readme:
+        write_readme(table, Path(__file__).resolve().parents[1] / "README.md")
+        print("replaced the README's benchmark table")
 
 
 if __name__ == "__main__":

@@ -40,6 +40,11 @@ class Scorer:
                                      dtype=int)
         self._profile_idx = np.array(
             [i for i, c in enumerate(names) if self.pipeline.silo_of(c) == "profile"], dtype=int)
+        cats = set(self.pipeline.categorical_indices_)
+        self._num_idx = [i for i in range(len(names)) if i not in cats]
+        self._cat_lookup = {i: {v: float(k) for k, v in enumerate(
+            self.pipeline.vocabularies_[names[i]])} for i in sorted(cats)}
+        self._layout: _Layout | None = None  # column positions of the last frame's columns
 
     def score_features(self, features: pd.DataFrame, *, reasons: int = 0,
                        drift: bool = False) -> pd.DataFrame:
@@ -47,7 +52,8 @@ class Scorer:
 
         ``reasons`` and ``drift`` as in :func:`score`.
         """
-        ids, X = _checked_matrix(self.pipeline, features)
+        fast = self._fast_matrix(features)
+        ids, X = fast if fast is not None else _checked_matrix(self.pipeline, features)
         scores = self.model.score_matrix(X)
         out = pd.DataFrame({"user_id": ids, "score": scores,
                             "decile": self.model.decile(scores).astype(np.int64),
@@ -59,6 +65,74 @@ class Scorer:
         if reasons or drift:
             _explain_scores(out, self.model, X, reasons, drift)
         return out
+
+    def _fast_matrix(self, features) -> tuple[np.ndarray, np.ndarray] | None:
+        """Ids and matrix of a well-formed frame, or None.
+
+        The columns' positions are looked up once per column layout; a frame with anything
+        the contract questions (a missing or mistyped column, an unknown level, a missing or
+        duplicated id) returns None, and :func:`_checked_matrix` then names every problem.
+        """
+        if not isinstance(features, pd.DataFrame) or len(features) == 0:
+            return None
+        layout = self._layout
+        if layout is None or not features.columns.equals(layout.columns):
+            layout = self._layout = _Layout(features.columns, self.pipeline.feature_names_,
+                                            self._num_idx)
+        if layout.positions is None:
+            return None
+        if len(features) <= _SMALL:
+            return self._small_matrix(features, layout)
+        return self._large_matrix(features, layout)
+
+    def _large_matrix(self, features, layout) -> tuple[np.ndarray, np.ndarray] | None:
+        """The batch path: float64 numeric features copied in one go, categorical levels
+        coded by factorising (each distinct value looked up once)."""
+        ids, problems = _user_ids(features)
+        numeric = layout.numeric
+        dtypes = features.dtypes.to_numpy()[numeric]
+        if problems or not all(d == np.float64 for d in dtypes):
+            return None  # other numeric dtypes: the strict path casts them as it always has
+        X = np.empty((len(features), len(layout.positions)))
+        k, first = len(numeric), int(numeric[0]) if len(numeric) else 0
+        if (self._num_idx == list(range(k))
+                and np.array_equal(numeric, np.arange(first, first + k))):
+            X[:, :k] = features.iloc[:, first:first + k].to_numpy()  # one block, no take
+        else:
+            X[:, self._num_idx] = features.iloc[:, numeric].to_numpy()
+        for i, lookup in self._cat_lookup.items():
+            codes, uniques = pd.factorize(features.iloc[:, layout.positions[i]].to_numpy(
+                dtype=object))
+            mapped = np.array([lookup.get(u, np.nan) for u in uniques] + [np.nan])
+            if np.isnan(mapped[:-1]).any():
+                return None  # an unknown level: the strict path names it
+            X[:, i] = mapped[codes]  # missing values (code -1) read the NaN at the end
+        return ids, X
+
+    def _small_matrix(self, features, layout) -> tuple[np.ndarray, np.ndarray] | None:
+        """The single-user path: one object array, levels by dictionary lookup."""
+        if layout.id_position is not None:
+            ids = features.iloc[:, layout.id_position].to_numpy()
+        elif features.index.name == "user_id":
+            ids = features.index.to_numpy()
+        else:
+            return None
+        if not layout.numeric_dtypes(features):
+            return None
+        if pd.isna(ids).any() or len(set(ids.tolist())) < len(ids):
+            return None
+        raw = features.to_numpy(dtype=object, na_value=np.nan)[:, layout.positions]
+        X = np.empty(raw.shape)
+        X[:, self._num_idx] = raw[:, self._num_idx].astype(float)
+        for i, lookup in self._cat_lookup.items():
+            for row, value in enumerate(raw[:, i]):
+                code = lookup.get(value)
+                if code is None:
+                    if not pd.isna(value):
+                        return None  # an unknown level: the strict path names it
+                    code = np.nan
+                X[row, i] = code
+        return ids, X
 
     def _notes(self, X: np.ndarray) -> np.ndarray:
         notes = np.full(len(X), "", dtype=object)
@@ -94,6 +168,27 @@ def _explain_scores(out: pd.DataFrame, model, X: np.ndarray, reasons: int,
                                           model.pipeline_.silo_of)
 
 
+_SMALL = 64  # frames up to this many rows take the single-user path
+
+
+class _Layout:
+    """Where a frame's columns hold the model's features (``positions``, None when some are
+    missing or duplicated), where its ``user_id`` column is, and which are numeric."""
+
+    def __init__(self, columns: pd.Index, names: list[str], numeric: list[int]):
+        self.columns = columns
+        where = {c: i for i, c in enumerate(columns.tolist())}
+        complete = len(where) == len(columns) and all(c in where for c in names)
+        self.positions = np.array([where[c] for c in names], dtype=np.intp) if complete else None
+        self.id_position = where.get("user_id")
+        self.numeric = self.positions[numeric] if complete else None
+
+    def numeric_dtypes(self, frame: pd.DataFrame) -> bool:
+        """True if every numeric feature has a numeric dtype (what ``to_matrix`` checks)."""
+        dtypes = frame.dtypes.to_numpy()
+        return all(getattr(d, "kind", "O") in "biuf" for d in dtypes[self.numeric])
+
+
 def _checked_matrix(pipeline, features) -> tuple[np.ndarray, np.ndarray]:
     """User ids and model matrix of a feature frame; one :class:`SchemaError` naming every
     problem with the ids and the columns together."""
@@ -118,6 +213,8 @@ def _user_ids(features) -> tuple[np.ndarray | None, list[str]]:
     if "user_id" in features.columns:
         ids = features["user_id"]
     elif features.index.name == "user_id":
+        if features.index.is_unique and not features.index.hasnans:  # both cached on the index
+            return features.index.to_numpy(), []
         ids = features.index.to_series()
     else:
         return np.arange(len(features)), ["features: no 'user_id' column or index"]

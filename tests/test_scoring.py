@@ -112,3 +112,39 @@ def test_bad_input_writes_nothing_to_mlflow(registered, small_world):
                  "models:/propensity@champion", small_world.as_of)
     runs_after = len(client.search_runs([e.experiment_id for e in client.search_experiments()]))
     assert runs_after == runs_before
+
+
+def test_small_frames_score_exactly_as_the_batch(small_model, features):
+    # Frames of up to 64 rows take the single-user path (prebuilt column index, LightGBM's
+    # single-row API for one row): same frame as the batch's rows, to the last bit.
+    scorer = tg.scoring.Scorer(small_model)
+    assert scorer._fast_matrix(features.iloc[[0]]) is not None  # the path under test is taken
+    # The batch path builds the strict path's matrix exactly (NaNs in the same places).
+    ids, X = scorer._fast_matrix(features)
+    np.testing.assert_array_equal(X, small_model.pipeline_.to_matrix(features))
+    np.testing.assert_array_equal(ids, features.index.to_numpy())
+    batch = tg.score(features, scorer)
+    for rows in ([0], [7], [3, 1, 4], list(range(10, 74))):
+        small = tg.score(features.iloc[rows], scorer)
+        pd.testing.assert_frame_equal(small, batch.iloc[rows].reset_index(drop=True))
+    as_column = tg.score(features.iloc[[5]].reset_index(), scorer)  # user_id as a column
+    pd.testing.assert_frame_equal(as_column, batch.iloc[[5]].reset_index(drop=True))
+    reordered = features.iloc[[2]][features.columns[::-1]]  # another column layout
+    pd.testing.assert_frame_equal(tg.score(reordered, scorer),
+                                  batch.iloc[[2]].reset_index(drop=True))
+
+
+def test_small_frames_are_as_strict_as_large_ones(small_model, features):
+    cat = small_model.pipeline_.feature_names_[-1]  # categorical features come last
+    num = small_model.pipeline_.feature_names_[0]
+    bad = [features.assign(**{cat: "no such level"}),
+           features.assign(**{num: features[num].astype(str)}),
+           features.drop(columns=[num]),
+           features.rename(index={features.index[0]: None})]
+    for frame in bad:
+        assert tg.scoring.Scorer(small_model)._fast_matrix(frame) is None  # the strict path
+        with pytest.raises(tg.SchemaError) as large:
+            tg.score(frame.iloc[:100], small_model)
+        with pytest.raises(tg.SchemaError) as small:
+            tg.score(frame.iloc[:1], small_model)
+        assert small.value.problems == large.value.problems

@@ -40,6 +40,9 @@ def _uplift_inputs(y, uplift, treatment):
     if t.dtype != bool and not np.issubdtype(t.dtype, np.number):
         raise ValueError(f"treatment must be 0 (control) or 1 (treated), got values of type "
                          f"{t.dtype}; map the arm names to 0/1 first")
+    if t.dtype == bool or (np.issubdtype(t.dtype, np.integer) and t.size
+                           and 0 <= t.min() and t.max() <= 1):  # two reductions, no copies
+        return _checked_y_u(y, u, t.astype(np.int8))
     t_int = t.astype(np.int8)
     if np.any(t_int != t):
         bad = np.unique(t[t_int != t])[:5].tolist()
@@ -47,9 +50,14 @@ def _uplift_inputs(y, uplift, treatment):
     if not np.all((t_int == 0) | (t_int == 1)):
         bad = np.unique(t_int[(t_int != 0) & (t_int != 1)])[:5].tolist()
         raise ValueError(f"treatment must be 0 (control) or 1 (treated), found {bad}")
+    return _checked_y_u(y, u, t_int)
+
+
+def _checked_y_u(y, u, t_int):
+    """Outcome and scores as float64 (no missing values), and the arms (both present)."""
     y, u = y.astype(np.float64, copy=False), u.astype(np.float64, copy=False)
     for name, a in (("outcome", y), ("uplift", u)):
-        if np.isnan(a).any():
+        if np.isnan(a.sum()) and np.isnan(a).any():  # one pass unless something is wrong
             raise ValueError(f"{int(np.isnan(a).sum())} missing values in {name}; drop or fill "
                              f"them before scoring")
     n_treated = int(t_int.sum())
@@ -70,16 +78,24 @@ def _descending(u: np.ndarray):
     return order, np.r_[np.flatnonzero(changes), s.size - 1]
 
 
-def _cumulative(y, t, order, ends):
-    """Cumulative counts of users taken in ``order``, at ``ends`` (every user when None)."""
-    if _is_binary(y):  # one small gather: outcome and arm packed in a byte
-        code = (2 * y.astype(np.int8) + t)[order]
+def _cumulative(y, t, order, ends, code=None):
+    """Cumulative counts of users taken in ``order``, at ``ends`` (every user when None).
+
+    ``code`` is ``2 * y + t`` as bytes when the outcome is 0/1 (:func:`_code`), else None."""
+    if code is None and _is_binary(y):
+        code = _code(y, t)
+    if code is not None:  # one small gather: outcome and arm packed in a byte
+        code = code[order]
         t_s, yt_s, y_s = code & 1, code == 3, code >> 1
     else:
         t_s, y_s = t[order], y[order]
         yt_s = y_s * t_s
-    # Float cumulative sums, subtracted in place: at ten million users the cost is memory.
-    n_t, y_t, y_c = (np.cumsum(a, dtype=np.float64) for a in (t_s, yt_s, y_s))
+    # Counts add up exactly in int32 (half the memory traffic of float64; every later use
+    # converts them exactly, so the curves are the same to the last bit); amounts in float64.
+    count = np.int32 if order.size < 2**31 else np.int64
+    n_t = np.cumsum(t_s, dtype=count)
+    y_t, y_c = (np.cumsum(a, dtype=count if code is not None else np.float64)
+                for a in (yt_s, y_s))
     if ends is None:
         n_all = np.arange(1.0, order.size + 1)
     else:
@@ -136,12 +152,13 @@ def uplift_curve(y, uplift, treatment) -> tuple[np.ndarray, np.ndarray]:
     return np.r_[0.0, counts[0]], np.r_[0.0, _uplift_values(*counts)]
 
 
-def _perfect_qini_key(y, t):
-    """A perfect model's score: treated responders first, control responders last."""
+def _perfect_qini_key(y, t, count=None):
+    """A perfect model's score: treated responders first, control responders last.
+    ``count``: users per row (the four (outcome, arm) cells), None when one row is one user."""
     return y * t - y * (1 - t)
 
 
-def _perfect_uplift_key(y, t):
+def _perfect_uplift_key(y, t, count=None):
     """The perfect ranking for the uplift curve: treated responders and control non-responders
     first, ordered so the curve's rates peak earliest (scikit-uplift's construction).
 
@@ -151,9 +168,10 @@ def _perfect_uplift_key(y, t):
     order. With 0/1 outcomes, or amounts that are a constant multiple of them, this is exactly
     scikit-uplift's ranking."""
     responded = y > 0
-    control_responders = np.sum(responded & (t == 0))
-    treated_non_responders = np.sum(~responded & (t == 1))
-    if _is_binary(y):
+    weight = 1 if count is None else count
+    control_responders = np.sum(weight * (responded & (t == 0)))
+    treated_non_responders = np.sum(weight * (~responded & (t == 1)))
+    if count is not None or _is_binary(y):
         tie_break = y if control_responders > treated_non_responders else t
         return 2.0 * (y == t) + tie_break
     within = y / (2.0 * y.max())  # in [0, 0.5]: orders amounts inside a group
@@ -164,16 +182,27 @@ def _perfect_uplift_key(y, t):
     return level + np.where(treated_spend, within, np.where(control_spend, 0.5 - within, 0.0))
 
 
-def _perfect_counts(y, t, key):
-    """Cumulative counts of the perfect ranking. With binary outcomes the key takes a handful
-    of integer levels, counted in one pass of ``bincount`` instead of sorting every user."""
-    if not _is_binary(y):
-        return _cumulative(y, t, *_descending(key))
-    level = key.astype(np.int8)
-    level = level.max() - level  # highest key first
+def _code(y, t) -> np.ndarray:
+    """Outcome and arm of 0/1 outcomes packed in a byte: ``2 * y + t``."""
+    code = y.astype(np.int8)
+    code *= 2
+    code += t
+    return code
+
+
+def _perfect_counts(y, t, perfect_key, code=None):
+    """Cumulative counts of the perfect ranking. With binary outcomes the key is a function of
+    (outcome, arm) alone: it is evaluated on the four users (0, 0), (0, 1), (1, 0), (1, 1),
+    weighted by how many users each stands for, instead of on every user and sorted."""
+    if code is None:
+        return _cumulative(y, t, *_descending(perfect_key(y, t)))
+    count = np.bincount(code, minlength=4)
+    y4, t4 = np.array([0.0, 0.0, 1.0, 1.0]), np.array([0, 1, 0, 1], dtype=np.int8)
+    key = perfect_key(y4, t4, count)
+    level = (key.max() - key).astype(np.int64)  # highest key first
     # One count per (level, outcome, arm) cell, then the four sums per level from the cells.
-    cells = np.bincount(4 * level.astype(np.int64) + 2 * y.astype(np.int8) + t,
-                        minlength=4 * (int(level.max()) + 1)).reshape(-1, 4).astype(float)
+    cells = np.zeros((int(level.max()) + 1, 4))
+    cells[level, np.arange(4)] = count
     n, n_t, y_t, y_all = cells.sum(1), cells[:, 1::2].sum(1), cells[:, 3], cells[:, 2:].sum(1)
     keep = n > 0
     n_all, n_t, y_t, y_all = (np.cumsum(a)[keep] for a in (n, n_t, y_t, y_all))
@@ -194,8 +223,9 @@ def _area(n_all, values) -> float:
 
 def _perfect_normalised(values_of, perfect_key, y, uplift, treatment) -> float:
     y, u, t = _uplift_inputs(y, uplift, treatment)
-    counts = _cumulative(y, t, *_descending(u))
-    perfect = _perfect_counts(y, t, perfect_key(y, t))
+    code = _code(y, t) if _is_binary(y) else None
+    counts = _cumulative(y, t, *_descending(u), code)
+    perfect = _perfect_counts(y, t, perfect_key, code)
     v, vp = values_of(*counts), values_of(*perfect)
     baseline = 0.5 * vp[-1] * perfect[0][-1]
     return float((_area(counts[0], v) - baseline) / (_area(perfect[0], vp) - baseline))

@@ -31,7 +31,7 @@ from targeting.data.schema import InsufficientDataError, SchemaError
 from targeting.data.tables import checked_tables
 from targeting.features.pipeline import BUILDERS, FeaturePipeline
 from targeting.features.reference import FeatureReference
-from targeting.models._base import Scorable, decile_edges
+from targeting.models._base import Scorable, decile_edges, margin_of_row
 from targeting.models._params import LightGBMParamsMixin
 
 _DEFAULT_LGB = {
@@ -317,6 +317,8 @@ class PropensityModel(Scorable, LightGBMParamsMixin, ClassifierMixin, BaseEstima
 
     def score_matrix(self, X: np.ndarray) -> np.ndarray:
         """Calibrated probabilities from the model matrix (``pipeline_.to_matrix``)."""
+        if len(X) == 1:  # one user: LightGBM's single-row path, set up once per booster
+            return self._calibrated(np.array([margin_of_row(self.booster_, X[0])]))
         # For a handful of rows, starting OpenMP threads costs more than the trees do.
         threads = {"num_threads": 1} if len(X) <= 256 else {}
         return self._calibrated(self.booster_.predict(X, raw_score=True, **threads))

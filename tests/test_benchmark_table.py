@@ -1,0 +1,56 @@
+"""benchmarks/run.py writes its table as Markdown and replaces the README's table in place."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def run():
+    sys.path.insert(0, str(BENCHMARKS))  # run.py imports its neighbour _timing
+    try:
+        spec = importlib.util.spec_from_file_location("benchmarks_run", BENCHMARKS / "run.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+
+def test_markdown_table_has_one_line_per_row_and_marks_goals(run):
+    rows = [run.row("a", "1 s", "peer 2 s", "0.5x", "<= 1.0x", True),
+            run.row("b", "3 s", "peer 1 s", "3.0x", "<= 1.0x", False),
+            run.row("c", "9 s", "peer 1 s", "9.0x", "<= 5 s at 1 M users", None)]
+    lines = run.markdown(rows, "header").splitlines()
+    assert lines[0] == "header"
+    assert lines[2].startswith("| work | targeting |") and lines[3].count("---") == 6
+    assert [line.split(" | ")[-1] for line in lines[4:]] == ["yes |", "**no** |", "— |"]
+
+
+def test_write_readme_replaces_only_the_marked_table(run, tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{run.README_START}\nold table\n{run.README_END}\nafter\n")
+    run.write_readme("new table\n", readme)
+    assert readme.read_text() == (f"intro\n{run.README_START}\nnew table\n{run.README_END}"
+                                  "\nafter\n")
+    readme.write_text("no markers here\n")
+    with pytest.raises(SystemExit, match="markers"):
+        run.write_readme("x\n", readme)
+
+
+def test_the_readme_has_the_markers(run):
+    text = (BENCHMARKS.parent / "README.md").read_text()
+    assert text.count(run.README_START) == 1 and text.count(run.README_END) == 1
+    assert text.index(run.README_START) < text.index(run.README_END)
+
+
+def test_every_group_has_a_quick_size(run):
+    assert set(run.QUICK) == set(run.FULL)
+    assert all(run.QUICK[k] < run.FULL[k] for k in run.FULL)
+    assert all(callable(getattr(run, f"{name}_rows")) for name in run.GROUPS)
