@@ -105,19 +105,21 @@ class FeaturePipeline(TransformerMixin, BaseEstimator):
         self.channels_ = _learn_channels(tables, as_of, self.max_categories)
         self.vocabularies_ = {}
         raw = self._build(tables, as_of, None)
-        if raw.empty:  # was a silent (0, 0) frame
+        if raw.height == 0 or raw.width <= 1:  # was a silent (0, 0) frame
             empty = sorted(name for name, frame in tables.items() if not len(frame))
             raise SchemaError([f"no users to build features for: empty table(s) {empty}; "
                                "features need at least one user (rows in identity or a silo)"])
-        self.vocabularies_ = {c: sorted(raw[c].dropna().unique().tolist())
-                              for c in CATEGORICAL_FEATURES if c in raw.columns}
+        self.vocabularies_ = {
+            c: sorted(raw.get_column(c).to_pandas().dropna().unique().tolist())
+            for c in CATEGORICAL_FEATURES if c in raw.columns}
         # Numeric features first, categorical last: the model matrix is then filled with one
         # contiguous slice copy, four times faster than a scattered one.
-        numeric = [c for c in raw.columns if c not in self.vocabularies_]
-        self.feature_names_ = numeric + [c for c in raw.columns if c in self.vocabularies_]
+        columns = [c for c in raw.columns if c != "user_id"]
+        numeric = [c for c in columns if c not in self.vocabularies_]
+        self.feature_names_ = numeric + [c for c in columns if c in self.vocabularies_]
         self.as_of_ = as_of
         if users is not None:
-            raw = _select_users(raw, users)
+            raw = _user_rows(users).join(raw, on="user_id", how="left", maintain_order="left")
         return self._finish(raw)
 
     # -- transforming ----------------------------------------------------------------------
@@ -140,13 +142,13 @@ class FeaturePipeline(TransformerMixin, BaseEstimator):
         as_of = _default_as_of(tables, as_of)
         return self._finish(self._build(tables, as_of, users))
 
-    def _build(self, tables, as_of, users) -> pd.DataFrame:
+    def _build(self, tables, as_of, users) -> pl.DataFrame:
         identity = resolve_identity(tables)
         ctx = self._context(tables, identity, as_of)
         frames = self._per_user_frames(ctx)
         if "graph" in self.builders:
             frames["graph"] = graph.build(ctx, frames.get("social"), frames.get("purchase"))
-        return self._join(identity, frames, users)
+        return self._join_polars(identity, frames, users)
 
     def _context(self, tables, identity: pd.DataFrame, as_of) -> BuildContext:
         # Pipelines fitted before channels were learnt used the package's fixed four.
@@ -159,35 +161,52 @@ class FeaturePipeline(TransformerMixin, BaseEstimator):
         return {name: module.build(ctx) for name, module in _PER_USER_BUILDERS.items()
                 if name in self.builders}
 
-    @staticmethod
-    def _join(identity: pd.DataFrame, frames: Mapping[str, pl.DataFrame | None],
+    @classmethod
+    def _join(cls, identity: pd.DataFrame, frames: Mapping[str, pl.DataFrame | None],
               users: Sequence | None) -> pd.DataFrame:
-        """One row per user (identity order, or ``users`` order), builders left-joined."""
-        ids = identity["user_id"] if users is None else pd.Series(list(users))
-        if users is not None and ids.duplicated().any():
-            raise SchemaError([f"users: {int(ids.duplicated().sum())} duplicated user id(s)"])
-        out = pl.DataFrame({"user_id": ids.to_numpy()})
-        for frame in frames.values():
-            if frame is not None:
-                out = out.join(frame, on="user_id", how="left", maintain_order="left")
-        return out.to_pandas().set_index("user_id")
+        """:meth:`_join_polars` as pandas indexed by ``user_id`` (the Dask partitions' form)."""
+        return cls._join_polars(identity, frames, users).to_pandas().set_index("user_id")
 
-    def _finish(self, raw: pd.DataFrame) -> pd.DataFrame:
+    @staticmethod
+    def _join_polars(identity: pd.DataFrame, frames: Mapping[str, pl.DataFrame | None],
+                     users: Sequence | None) -> pl.DataFrame:
+        """One row per user (identity order, or ``users`` order), builders left-joined."""
+        base = (pl.DataFrame({"user_id": identity["user_id"].to_numpy()}) if users is None
+                else _user_rows(users))
+        # Each builder's frame aligned to the rows once, then placed side by side (no copy):
+        # chained joins copied every earlier builder's columns again at each join.
+        present = [frame for frame in frames.values() if frame is not None]
+        aligned = [base.join(frame, on="user_id", how="left", maintain_order="left")
+                   for frame in present]
+        if any(a.height != base.height for a in aligned):  # a user twice in a silo
+            out = base
+            for frame in present:
+                out = out.join(frame, on="user_id", how="left", maintain_order="left")
+            return out
+        return pl.concat([base, *(a.drop("user_id") for a in aligned)], how="horizontal")
+
+    def _finish(self, raw: pd.DataFrame | pl.DataFrame) -> pd.DataFrame:
         """Fixed columns in fixed order, categorical levels from ``fit``, floats elsewhere.
 
         The numeric features are stored as one consolidated float block, so turning the frame
-        into the model matrix later is a single contiguous copy.
+        into the model matrix later is a single contiguous copy. A Polars ``raw`` (with a
+        ``user_id`` column) goes straight into that block, without a pandas frame between.
         """
         numeric = [c for c in self.feature_names_ if c not in self.vocabularies_]
-        block = np.full((len(raw), len(numeric)), np.nan)
-        for i, col in enumerate(numeric):
-            if col in raw.columns:
-                block[:, i] = raw[col].to_numpy(dtype=float, na_value=np.nan)
-        out = pd.DataFrame(block, index=raw.index, columns=numeric)
+        if isinstance(raw, pl.DataFrame):
+            index = pd.Index(raw.select("user_id").to_pandas()["user_id"])
+            block = _polars_block(raw, numeric)
+            raw = _PolarsColumns(raw, index)
+        else:
+            index, block = raw.index, np.full((len(raw), len(numeric)), np.nan)
+            for i, col in enumerate(numeric):
+                if col in raw.columns:
+                    block[:, i] = raw[col].to_numpy(dtype=float, na_value=np.nan)
+        out = pd.DataFrame(block, index=index, columns=numeric)
         problems = []
         for col in self.feature_names_[len(numeric):]:  # categorical ones, in output order
             levels = self.vocabularies_[col]
-            values = raw[col] if col in raw.columns else pd.Series(None, index=raw.index)
+            values = raw[col] if col in raw.columns else pd.Series(None, index=index)
             # Plain strings (not pandas categoricals): they travel through JSON, MLflow
             # signatures and serving unchanged; to_matrix maps them to fixed codes.
             values = values.astype(object).where(values.notna(), None)
@@ -380,12 +399,34 @@ def _learn_channels(tables, as_of, limit: int) -> list[str]:
     return vocabulary(counts, limit, ORDER_CHANNELS)
 
 
-def _select_users(raw: pd.DataFrame, users: Sequence) -> pd.DataFrame:
-    """The rows of ``users`` in their order; users without a row get an empty one."""
+def _user_rows(users: Sequence) -> pl.DataFrame:
+    """``users`` as a one-column frame to left-join features onto (duplicates are an error)."""
     ids = pd.Series(list(users))
     if ids.duplicated().any():
         raise SchemaError([f"users: {int(ids.duplicated().sum())} duplicated user id(s)"])
-    return raw.reindex(pd.Index(ids.to_numpy(), name=raw.index.name))
+    return pl.DataFrame({"user_id": ids.to_numpy()})
+
+
+def _polars_block(raw: pl.DataFrame, numeric: list[str]) -> np.ndarray:
+    """The ``numeric`` columns of ``raw`` as one C-ordered float matrix (NaN where missing or
+    absent), converted by Polars in one step."""
+    present = set(raw.columns)
+    columns = [pl.col(c).cast(pl.Float64) if c in present else pl.lit(None, pl.Float64).alias(c)
+               for c in numeric]
+    if not columns:
+        return np.empty((raw.height, 0))
+    return raw.select(columns).to_numpy(order="c")
+
+
+class _PolarsColumns:
+    """Read-only ``raw[col]`` / ``col in raw.columns`` over a Polars frame, as pandas Series
+    on ``index`` (only the few categorical columns are read this way)."""
+
+    def __init__(self, frame: pl.DataFrame, index: pd.Index):
+        self.frame, self.index, self.columns = frame, index, frame.columns
+
+    def __getitem__(self, col: str) -> pd.Series:
+        return self.frame.select(col).to_pandas()[col].set_axis(self.index)
 
 
 def _default_as_of(tables, as_of) -> pd.Timestamp:
