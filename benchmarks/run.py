@@ -2,8 +2,9 @@
 
     .venv/bin/python benchmarks/run.py [--users 200000] [--repeat 3]
 
-1. Feature building: the social and purchase builders (Polars inside, pandas at the door)
-   against DuckDB computing the same per-user aggregations in SQL on the same frames.
+1. Feature building: the social and purchase builders (pandas at the door; social events
+   streamed through numpy bincounts by account, orders in Polars) against DuckDB computing
+   the same per-user aggregations in SQL on the same frames, with each one's peak memory.
 2. ``score()`` batch throughput against raw ``Booster.predict`` on the same feature matrix.
 3. Single-user ``score()`` latency (feature frame of one row), p50 and p99.
 
@@ -17,6 +18,7 @@ import time
 
 import duckdb
 import numpy as np
+from _rss import GIB, peak_during
 from _timing import timed
 
 import targeting as tg
@@ -79,8 +81,11 @@ def ours(tables, as_of, categories):
 def bench_features(world, repeat):
     tables, as_of = world.tables, world.as_of
     categories = tg.FeaturePipeline().fit(tables, as_of).categories_
-    t_ours, (s1, p1) = timed(lambda: ours(tables, as_of, categories), repeat)
-    t_duck, (s2, p2) = timed(lambda: duckdb_features(tables, as_of, categories), repeat)
+    # Peak resident memory above the tables' own, over the repeats (each frees its memory).
+    (t_ours, (s1, p1)), before, peak_ours = peak_during(
+        lambda: timed(lambda: ours(tables, as_of, categories), repeat))
+    (t_duck, (s2, p2)), before_duck, peak_duck = peak_during(
+        lambda: timed(lambda: duckdb_features(tables, as_of, categories), repeat))
     # Same aggregations, same answers: compare one column from each builder.
     a = s1.set_index("user_id")["soc_eng_beauty"].sort_index()
     b = s2.set_index("user_id")["soc_eng_beauty"].sort_index().astype(float)
@@ -91,7 +96,9 @@ def bench_features(world, repeat):
     rows = len(tables["social_events"]) + len(tables["orders"])
     return {"feature rows in": rows, "targeting (s)": t_ours, "duckdb (s)": t_duck,
             "ratio targeting/duckdb": t_ours / t_duck,
-            "targeting events/s": rows / t_ours}
+            "targeting events/s": rows / t_ours,
+            "targeting peak RSS above input (GiB)": (peak_ours - before) / GIB,
+            "duckdb peak RSS above input (GiB)": (peak_duck - before_duck) / GIB}
 
 
 # -- 2 and 3. scoring -------------------------------------------------------------------------
