@@ -19,9 +19,9 @@ from targeting.data.vocab import ORDER_CHANNELS
 
 DAY_SECONDS = 86_400.0
 DAY_NS = DAY_SECONDS * 1e9
-# Rows per chunk of the streaming builders: about 40 bytes of scratch per row, so a table of any
-# length costs a few hundred MB on top of itself (150 M social events included).
-CHUNK_ROWS = 4_000_000
+# Rows per chunk of the streaming builders: about 60 bytes of scratch per row, so a table of any
+# length costs about 120 MB on top of itself (150 M social events included).
+CHUNK_ROWS = 2_000_000
 
 
 def events_before(frame: pd.DataFrame, columns: list[str], time_column: str,

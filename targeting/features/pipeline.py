@@ -425,6 +425,9 @@ def _polars_block(raw: pl.DataFrame, numeric: list[str]) -> np.ndarray:
     return raw.select(columns).to_numpy(order="c")
 
 
+_SCATTER_COLUMNS = 8
+
+
 class _Unjoined:
     """The builders' per-user frames and the rows to return (``base``: one ``user_id`` column),
     not joined: columns are aligned to the rows only when read, and the numeric ones are
@@ -460,12 +463,16 @@ class _Unjoined:
             pairs = frame.select("user_id").with_row_index("_r").join(rows, on="user_id",
                                                                        how="inner")
             r, i = pairs["_r"].to_numpy(), pairs["_i"].to_numpy()
-            values = frame.select(pl.col(cols).cast(pl.Float64)).to_numpy(order="c")
-            target = [where[c] for c in cols]
-            if target == list(range(target[0], target[0] + len(target))):
-                out[i, target[0]:target[0] + len(target)] = values[r]
-            else:
-                out[np.ix_(i, target)] = values[r]
+            # A few columns at a time: a whole frame's values (and their gathered copy) were
+            # the peak at a million users.
+            for k in range(0, len(cols), _SCATTER_COLUMNS):
+                part = cols[k:k + _SCATTER_COLUMNS]
+                values = frame.select(pl.col(part).cast(pl.Float64)).to_numpy(order="c")[r]
+                target = [where[c] for c in part]
+                if target == list(range(target[0], target[0] + len(target))):
+                    out[i, target[0]:target[0] + len(target)] = values
+                else:
+                    out[np.ix_(i, target)] = values
         return out
 
 
