@@ -6,8 +6,10 @@ alternative measured in the same run, with the peak memory of each group.
 
 Groups (each runs in a fresh process, so its peak RSS is its own):
 
-- ``world``: the demo world of ``--users``, then (1) the social and purchase builders against
-  DuckDB computing the same per-user aggregations in SQL on the same frames, (2) ``score()``
+- ``world``: the demo world of ``--users``, then (1) the social and purchase builders (social
+  events streamed through numpy bincounts by account, orders in Polars) against DuckDB
+  computing the same per-user aggregations in SQL on the same frames, each with its peak
+  memory, (2) ``score()``
   batch throughput against raw ``Booster.predict`` on the same feature matrix, (3) single-user
   ``score()`` latency (feature frame of one row), p50 and p99.
 - ``attribution``: Markov attribution against ChannelAttribution on its 12-channel sample table
@@ -33,6 +35,7 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
+from _rss import GIB, peak_during
 from _timing import timed
 
 import targeting as tg
@@ -95,8 +98,13 @@ def ours(tables, as_of, categories):
 def bench_features(world, repeat):
     tables, as_of = world.tables, world.as_of
     categories = tg.FeaturePipeline().fit(tables, as_of).categories_
-    t_ours, (s1, p1) = timed(lambda: ours(tables, as_of, categories), repeat)
-    t_duck, (s2, p2) = timed(lambda: duckdb_features(tables, as_of, categories), repeat)
+    # Peak resident memory while each runs, above what was resident before it. A lower bound:
+    # memory freed earlier (the world's, the other engine's) stays resident and is reused, so
+    # the second engine's figure in particular can read near zero.
+    (t_ours, (s1, p1)), before, peak_ours = peak_during(
+        lambda: timed(lambda: ours(tables, as_of, categories), repeat))
+    (t_duck, (s2, p2)), before_duck, peak_duck = peak_during(
+        lambda: timed(lambda: duckdb_features(tables, as_of, categories), repeat))
     # Same aggregations, same answers: compare one column from each builder.
     a = s1.set_index("user_id")["soc_eng_beauty"].sort_index()
     b = s2.set_index("user_id")["soc_eng_beauty"].sort_index().astype(float)
@@ -107,7 +115,9 @@ def bench_features(world, repeat):
     rows = len(tables["social_events"]) + len(tables["orders"])
     return {"feature rows in": rows, "targeting (s)": t_ours, "duckdb (s)": t_duck,
             "ratio targeting/duckdb": t_ours / t_duck,
-            "targeting events/s": rows / t_ours}
+            "targeting events/s": rows / t_ours,
+            "targeting peak RSS added, >= (GiB)": (peak_ours - before) / GIB,
+            "duckdb peak RSS added, >= (GiB)": (peak_duck - before_duck) / GIB}
 
 
 # -- 2 and 3. scoring -------------------------------------------------------------------------

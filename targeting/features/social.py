@@ -7,16 +7,16 @@ the core signals here.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import polars as pl
 
 from targeting.data.vocab import SCENES, SOCIAL_EVENTS
 from targeting.features.common import (
     BuildContext,
-    count_if,
-    events_before,
+    event_chunks,
     link,
-    per_category,
+    silo_keys,
     slug,
     to_pandas,
 )
@@ -25,30 +25,101 @@ PREFIX = "soc_"
 
 
 def build(ctx: BuildContext) -> pl.DataFrame | None:
-    """Per-user social features from ``social_events`` before ``ctx.as_of`` (None if absent)."""
+    """Per-user social features from ``social_events`` before ``ctx.as_of`` (None if absent).
+
+    One streaming pass over the table: every count is a ``bincount`` of the chunk's rows by
+    account (and event, scene, category or window bucket), every recency a running minimum,
+    so the whole table is read once and never copied whole (profile in benchmarks/run.py).
+    """
     if not ctx.has("social_events"):
         return None
-    events = events_before(ctx.tables["social_events"],
-                           ["social_id", "ts", "event", "scene", "category"], "ts", ctx.as_of,
-                           ctx.lookback_days, codes={"event": SOCIAL_EVENTS, "scene": SCENES,
-                                                     "category": ctx.categories})
-    event, scene, category = pl.col("event"), pl.col("scene"), pl.col("category")
-    engaged = event != SOCIAL_EVENTS.index("impression")
-    age = pl.col("age_days")
-    aggs = [pl.len().cast(pl.Float64).alias(f"{PREFIX}events"),
-            count_if(engaged, f"{PREFIX}engaged"),
-            age.min().alias(f"{PREFIX}days_since_last"),
-            age.max().alias(f"{PREFIX}days_since_first")]
-    aggs += [count_if(age < w, f"{PREFIX}events_{w}d") for w in ctx.windows]
-    aggs += [count_if(event == i, f"{PREFIX}n_{e}") for i, e in enumerate(SOCIAL_EVENTS)]
-    aggs += [count_if(scene == i, f"{PREFIX}scene_{s}") for i, s in enumerate(SCENES)]
-    aggs += per_category(lambda i: engaged & (category == i), age, ctx.categories,
-                         ctx.recent_days, lambda s: (f"{PREFIX}eng_{s}", f"{PREFIX}days_since_{s}"))
-    per_account = events.group_by("social_id").agg(aggs)
+    keys = silo_keys(ctx.identity, "social_id")
+    totals = _Totals(len(keys), ctx)
+    for chunk in event_chunks(ctx.tables["social_events"], "social_id", keys, "ts", ctx.as_of,
+                              ctx.lookback_days, codes={"event": SOCIAL_EVENTS, "scene": SCENES,
+                                                        "category": ctx.categories},
+                              chunk_rows=ctx.chunk_rows):
+        totals.add(chunk)
+    per_account = totals.frame(keys)
     engaged_total = pl.col(f"{PREFIX}engaged")
     shares = [(pl.col(f"{PREFIX}eng_{slug(c)}") / engaged_total).fill_nan(None)
               .alias(f"{PREFIX}share_{slug(c)}") for c in ctx.categories]
     return link(per_account.with_columns(shares), ctx.identity, "social_id")
+
+
+_IMPRESSION = SOCIAL_EVENTS.index("impression")
+
+
+class _Totals:
+    """Running per-account sums and minima over chunks of social events (exact: integers and
+    minima do not depend on the order in which rows arrive)."""
+
+    def __init__(self, n: int, ctx: BuildContext):
+        self.n, self.ctx = n, ctx
+        self.windows = sorted(set(ctx.windows))
+        n_cat = len(ctx.categories)
+        self.events = np.zeros((n, len(SOCIAL_EVENTS) + 1), np.int64)  # last: unknown event
+        self.scenes = np.zeros((n, len(SCENES) + 1), np.int64)
+        self.buckets = np.zeros((n, len(self.windows) + 1), np.int64)
+        self.cats = np.zeros((n, n_cat, 2), np.int64)  # engaged, [older, recent]
+        self.age_min = np.full(n, np.inf)
+        self.age_max = np.full(n, -np.inf)
+        self.cat_age_min = np.full(n * n_cat, np.inf)
+
+    def add(self, chunk: dict[str, np.ndarray]) -> None:
+        gid, age = chunk["gid"], chunk["age"]
+        event, category = chunk["event"], chunk["category"]
+        self.events += _counts(gid, event, *self.events.shape)
+        self.scenes += _counts(gid, chunk["scene"], *self.scenes.shape)
+        bucket = np.searchsorted(np.asarray(self.windows, float), age, side="right")
+        self.buckets += _counts(gid, bucket, *self.buckets.shape)
+        np.minimum.at(self.age_min, gid, age)
+        np.maximum.at(self.age_max, gid, age)
+        rows = np.flatnonzero((event != _IMPRESSION) & (category >= 0))
+        n_cat = self.cats.shape[1]
+        cell = gid[rows] * n_cat + category[rows]
+        recent = (age[rows] < self.ctx.recent_days).astype(np.int64)
+        self.cats += _counts(cell, recent, self.n * n_cat, 2).reshape(self.cats.shape)
+        np.minimum.at(self.cat_age_min, cell, age[rows])
+
+    def frame(self, keys: pl.Series) -> pl.DataFrame:
+        """The accounts with at least one event, columns in the builder's fixed order."""
+        total = self.events.sum(axis=1)
+        present = np.flatnonzero(total > 0)
+        ctx, col = self.ctx, {}
+        col[f"{PREFIX}events"] = total
+        col[f"{PREFIX}engaged"] = total - self.events[:, _IMPRESSION]
+        col[f"{PREFIX}days_since_last"] = self.age_min
+        col[f"{PREFIX}days_since_first"] = self.age_max
+        within = np.cumsum(self.buckets, axis=1)  # column j: age < windows[j]
+        for w in ctx.windows:
+            col[f"{PREFIX}events_{w}d"] = within[:, self.windows.index(w)]
+        for i, e in enumerate(SOCIAL_EVENTS):
+            col[f"{PREFIX}n_{e}"] = self.events[:, i]
+        for i, s in enumerate(SCENES):
+            col[f"{PREFIX}scene_{s}"] = self.scenes[:, i]
+        since = self.cat_age_min.reshape(self.n, len(ctx.categories))
+        for i, c in enumerate(ctx.categories):
+            name = f"{PREFIX}eng_{slug(c)}"
+            col[name] = self.cats[:, i].sum(axis=1)
+            col[f"{name}_{ctx.recent_days}d"] = self.cats[:, i, 1]
+            col[f"{PREFIX}days_since_{slug(c)}"] = np.where(col[name] > 0, since[:, i], np.nan)
+        return pl.DataFrame([keys.gather(present).alias("social_id")] + [
+            pl.Series(name, values[present].astype(np.float64), nan_to_null=True)
+            for name, values in col.items()])
+
+
+def _counts(group: np.ndarray, code: np.ndarray, n_groups: int, width: int) -> np.ndarray:
+    """Rows per (group, code) as a (groups, width) matrix; code -1 counts in the last column.
+
+    Examples
+    --------
+    >>> _counts(np.array([0, 1, 1]), np.array([1, 0, -1]), 2, 3).tolist()
+    [[0, 1, 0], [1, 0, 1]]
+    """
+    code = np.where(code < 0, width - 1, code)
+    flat = np.bincount(group * width + code, minlength=n_groups * width)
+    return flat.reshape(n_groups, width)
 
 
 def social_features(tables: dict[str, pd.DataFrame], as_of, categories,
