@@ -178,7 +178,8 @@ class CampaignLoop:
     holdout_share : float, default 0.1
         Share of the policy's list held out at random (not contacted) to measure it.
     explore_share : float, default 0.1
-        Share of the contacts sent to random users with a random arm.
+        Share of the contacts spent on the exploration slice (a random arm each, beside a
+        random control group), drawn where ``exploration`` says.
     exploration : {"margin", "random"}, default "margin"
         Where the exploration slice is drawn: at random from the band of users ranked right
         after the policy's list (twice the slice's size: where the decision is closest, at
