@@ -112,6 +112,8 @@ def simulate_loop(world: DemoWorld, waves: int = 5, *, store: str | Path,
     history : bool, default True
         Let wave 1 learn from the world's past randomised campaign (see
         :class:`CampaignLoop`); False starts with a randomised pilot.
+    learner, exploration, holdout_share, explore_share, control_share
+        As :class:`CampaignLoop` (defaults: the X-learner, exploration at the list's margin).
 
     Examples
     --------
