@@ -190,6 +190,57 @@ def test_a_store_from_before_the_setting_explores_at_random(tiny_world, tmp_path
         == "random"
 
 
+def test_a_store_from_before_the_guard_resumes_unguarded(tiny_world, tmp_path):
+    loop = CampaignLoop(tmp_path / "old", ["coupon", "push"], 300, 1.0, 60, tracking=False)
+    assert loop.guard is True
+    del loop.state["config"]["guard"]
+    loop.store.write_json(loop.state)
+    assert CampaignLoop(tmp_path / "old", tracking=False).guard is False
+
+
+# -- champion / challenger ----------------------------------------------------------------------
+def test_guard_decides_every_wave_and_says_so(tracked):
+    sim, _, _ = tracked
+    loop = sim.loop
+    s = loop.summary().table
+    assert set(s.model) <= {"kept", "replaced"}  # wave 1 has the history's model as champion
+    assert s[["champion_qini", "challenger_qini"]].notna().all().all()
+    replaced = s.challenger_qini >= s.champion_qini
+    assert (s.model == np.where(replaced, "replaced", "kept")).all()
+    for n in s.index:
+        champion = loop.model(n - 1)
+        model, kept = loop.model(n), s.model[n] == "kept"
+        # kept: the champion's own file again, the challenger stored beside it
+        assert kept == (loop.store.path / f"challenger_{n:03d}.pkl").exists()
+        assert kept == _same_predictions(model, champion, loop.training_data(n)[0][:200])
+
+
+def _same_predictions(a, b, X) -> bool:
+    return bool(np.allclose(a.predict_uplift(X).to_numpy(), b.predict_uplift(X).to_numpy()))
+
+
+def test_guard_keeps_the_champion_against_a_worse_challenger(tracked):
+    """A challenger fitted on shuffled outcomes (no signal left) against the real recipe of
+    the rows up to wave 3, cross-fitted on every randomised row up to wave 4: the guard keeps
+    the champion. Measured on this loop (8,000 users, seed 1) with shuffles 0-4: the real
+    recipe 0.026, the shuffled one -0.038 to 0.016 (kept 5 of 5); this test's shuffle is 0:
+    -0.020."""
+    from targeting.loop.guard import decide
+
+    loop = tracked[0].loop
+    ev, wave_of = loop.evidence(4)
+    rng = np.random.default_rng(0)
+
+    def shuffled(X, y, arm):
+        return loop._fit_on(X, rng.permutation(y), arm)
+
+    worse = decide(loop._fit_on, shuffled, ev, int((wave_of <= 3).sum()), seed=0)
+    assert not worse.replaced and worse.verdict == "kept"
+    assert worse.challenger_score < worse.champion_score
+    assert worse.rows == len(ev.y) == len(loop.training_data(4)[0])
+    assert worse.metrics()["guard_replaced"] == 0.0
+
+
 def test_summary_arithmetic_and_display(tracked):
     sim, _, _ = tracked
     loop = sim.loop
@@ -220,8 +271,8 @@ def test_mlflow_runs_nested_and_without_ids(tracked, world):
     assert len(parent) == 1 and len(children) == 4
     assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parent[0].info.run_id}
     assert all(r.info.status == "FINISHED" for r in runs)
-    assert {"measured_increment", "roi", "cumulative_roi", "contacts"} <= set(
-        children[0].data.metrics)
+    assert {"measured_increment", "roi", "cumulative_roi", "contacts", "guard_replaced",
+            "guard_champion_qini", "guard_challenger_qini"} <= set(children[0].data.metrics)
     ids = {str(u) for u in world.tables["identity"].user_id}
     ids |= {str(u) for u in sim.loop.wave(2).assignments.user_id}
     texts = []

@@ -51,16 +51,21 @@ from targeting.data.vocab import CONTROL_ARM
 from targeting.loop.store import LoopStore
 
 _CONFIG = ("arms", "budget", "cost_per_contact", "value_per_conversion", "holdout_share",
-           "explore_share", "control_share", "learner", "seed", "name", "history", "exploration")
+           "explore_share", "control_share", "learner", "seed", "name", "history", "exploration",
+           "guard")
 _DEFAULTS = {"holdout_share": 0.1, "explore_share": 0.1, "control_share": 0.5, "learner": "x",
-             "seed": 0, "name": "campaign-loop", "history": True, "exploration": "margin"}
-_LEGACY = {"exploration": "random"}  # stores made before the setting explored at random
+             "seed": 0, "name": "campaign-loop", "history": True, "exploration": "margin",
+             "guard": True}
+# Stores made before a setting existed resume as they were made: exploring at random, unguarded.
+_LEGACY = {"exploration": "random", "guard": False}
 EXPLORATIONS = ("margin", "random")
 _MARGIN_POOL = 2  # the margin band holds twice the exploration slice's users
 _PILOT = "randomised pilot (no campaign history yet): the budget's contacts at random, " \
          "every arm equally often, and a random control group"
 _TARGET = "uplift policy of the model fitted on {sources}, with a random {h:.0%} holdout " \
           "of its list and a random {e:.0%} exploration slice"
+_GUARD_COLUMNS = {"guard_champion_qini": "champion_qini",
+                  "guard_challenger_qini": "challenger_qini"}
 Z95 = float(stats.norm.ppf(0.975))
 
 
@@ -211,6 +216,15 @@ class CampaignLoop:
         (features at each campaign's send time) and wave 1 is the budgeted uplift policy
         (with its holdout and exploration slice); every later model learns from them too.
         Without such history (or with ``history=False``), wave 1 is a randomised pilot.
+    guard : bool, default True
+        Champion/challenger after every ``record``: the refitted model replaces the current
+        one only if it is not worse out of fold on every randomised row so far (the history
+        and every wave, the new one included): both recipes (the current model's rows, and
+        all rows) are cross-fitted in two folds and scored by the Qini of each arm within each
+        randomised stratum (:mod:`targeting.loop.guard`). Otherwise the current model stays
+        and the refitted one is stored as ``challenger_NNN.pkl``. Each wave's summary row and
+        MLflow run say which, with both scores. It costs four more fits per wave. A store made
+        before this setting resumes unguarded.
 
     Examples
     --------
@@ -234,14 +248,14 @@ class CampaignLoop:
                  learner: str = "x", seed: int = 0,
                  name: str = "campaign-loop", tracking: bool = True,
                  experiment: str = "targeting-loop", history: bool = True,
-                 exploration: str = "margin"):
+                 exploration: str = "margin", guard: bool = True):
         self.store = LoopStore(store)
         given = {"arms": None if arms is None else [str(a) for a in arms], "budget": budget,
                  "cost_per_contact": cost_per_contact,
                  "value_per_conversion": value_per_conversion, "holdout_share": holdout_share,
                  "explore_share": explore_share, "control_share": control_share,
                  "learner": learner, "seed": seed, "name": name, "history": bool(history),
-                 "exploration": exploration}
+                 "exploration": exploration, "guard": bool(guard)}
         self.tracking, self.experiment = tracking, experiment
         if self.store.exists():
             self.state = self.store.read_json()
@@ -451,8 +465,11 @@ class CampaignLoop:
         rows = _joined(wave.assignments, outcomes)
         self.store.write_frame(f"wave_{number:03d}_outcomes.parquet", rows)
         metrics = {**self._readout(rows, wave), **_report_metrics(self.readout(number, rows))}
-        model = self._fit(number)
+        model, decision, source = self._refit(number)
         self.store.write_object(f"model_{number:03d}.pkl", model)
+        if decision is not None:
+            metrics.update(decision.metrics())
+            pending.update(guard=decision.verdict, model_from=source)
         pending.update(status="recorded", metrics=metrics)
         self.store.write_json(self.state)
         if self.tracking:
@@ -493,10 +510,63 @@ class CampaignLoop:
                 "predicted_increment_target": float(predicted),
                 **{f"increment_{k}": float(v) for k, v in parts.items()}}
 
-    def _fit(self, last: int):
-        from targeting.models.uplift import UpliftModel
+    def _refit(self, number: int):
+        """The model after wave ``number`` and the guard's decision: the refitted model (the
+        challenger), unless the guard finds it worse than the current champion (then the
+        champion stays; the challenger is kept in the store as ``challenger_NNN.pkl``).
+        Also returns the wave whose rows the model was fitted on (0: the history alone)."""
+        from targeting.loop.guard import decide
+
+        challenger = self._fit(number)
+        if not self.guard or (number == 1 and not self.state.get("history")):
+            return challenger, None, number
+        source = self._model_source(number - 1)
+        ev, wave_of = self.evidence(number)
+        decision = decide(self._fit_on, self._fit_on, ev, int((wave_of <= source).sum()),
+                          seed=[int(self.seed), number, 1])
+        if decision.replaced:
+            return challenger, decision, number
+        self.store.write_object(f"challenger_{number:03d}.pkl", challenger)
+        return self.model(number - 1), decision, source
+
+    def _model_source(self, number: int) -> int:
+        """The wave whose rows (with the history's and every earlier wave's) ``model(number)``
+        was fitted on: ``number`` itself unless the guard kept an older champion."""
+        found = [w for w in self.state["waves"] if w["number"] == number]
+        return int(found[0].get("model_from", number)) if found else number
+
+    def evidence(self, last: int | None = None):
+        """:class:`~targeting.loop.guard.Evidence` of the rows :meth:`training_data` returns
+        (each row's randomised block), and each row's wave (0: the history)."""
+        from targeting.loop.guard import Evidence
 
         X, y, arm = self.training_data(last)
+        blocks, only, wave_of = [], [], []
+        if self.state.get("history"):
+            past = self.store.read_frame("history_outcomes.parquet")
+            blocks.append("history:" + past["campaign_id"].astype(str).to_numpy(dtype=object))
+            only.append(np.full(len(past), None, dtype=object))
+            wave_of.append(np.zeros(len(past), dtype=int))
+        for w in self.state["waves"]:
+            if (last is None and w["status"] != "recorded") or \
+                    (last is not None and w["number"] > last) or not self._has_outcomes(w):
+                continue
+            rows = self.outcomes(w["number"])
+            part = rows["slice"].to_numpy(dtype=object)
+            listed = np.isin(part, ["target", "holdout"])
+            blocks.append(np.where(listed, f"{w['number']}:list", f"{w['number']}:" + part))
+            only.append(np.where(listed, rows["recommended"].to_numpy(dtype=object), None))
+            wave_of.append(np.full(len(rows), w["number"]))
+        ev = Evidence(X, y, arm, np.concatenate(blocks).astype(object),
+                      np.concatenate(only).astype(object))
+        return ev, np.concatenate(wave_of)
+
+    def _fit(self, last: int):
+        return self._fit_on(*self.training_data(last))
+
+    def _fit_on(self, X: pd.DataFrame, y: np.ndarray, arm: np.ndarray):
+        from targeting.models.uplift import UpliftModel
+
         pipeline = self.store.read_object("pipeline.pkl")
         categorical = [pipeline.feature_names_[i] for i in pipeline.categorical_indices_]
         # Leaves of at least 2 % of the rows (50 to 300): the package default of 300 users per
@@ -594,7 +664,9 @@ class CampaignLoop:
 
     def summary(self) -> LoopSummary:
         """Per recorded wave: contacts, spend, measured increment and interval, ROI, and the
-        cumulative increment, spend and ROI."""
+        cumulative increment, spend and ROI; with the guard, both models' out-of-sample Qini
+        on the wave's rows and whether the refitted model replaced the champion or it was kept
+        (``first``: no champion yet, the first model)."""
         rows = [{"wave": w["number"], "as_of": pd.Timestamp(w["as_of"]), **w["metrics"]}
                 for w in self.state["waves"] if w["status"] == "recorded"]
         columns = ["as_of", "contacts", "spend", "measured_increment", "increment_low",
@@ -602,7 +674,12 @@ class CampaignLoop:
         if not rows:
             return LoopSummary(pd.DataFrame(columns=[*columns, "cumulative_increment",
                                                      "cumulative_spend", "cumulative_roi"]))
-        table = pd.DataFrame(rows).set_index("wave")[columns]
+        table = pd.DataFrame(rows).set_index("wave")
+        guarded = [c for c in _GUARD_COLUMNS if c in table.columns]
+        table = table[[*columns, *guarded]].rename(columns=_GUARD_COLUMNS)
+        if guarded:
+            table["model"] = [w.get("guard", "first") for w in self.state["waves"]
+                              if w["status"] == "recorded"]
         table["cumulative_increment"] = table.measured_increment.cumsum()
         table["cumulative_spend"] = table.spend.cumsum()
         table["cumulative_roi"] = ((table.cumulative_increment * self.value_per_conversion

@@ -96,7 +96,7 @@ def simulate_loop(world: DemoWorld, waves: int = 5, *, store: str | Path,
                   wave_days: int = demo_response.WAVE_DAYS,
                   tracking: bool = True, experiment: str = "targeting-loop",
                   progress: bool = False, history: bool = True,
-                  exploration: str = "margin") -> LoopSimulation:
+                  exploration: str = "margin", guard: bool = True) -> LoopSimulation:
     """Run ``waves`` waves of a :class:`CampaignLoop` on the demo world.
 
     Parameters
@@ -112,8 +112,9 @@ def simulate_loop(world: DemoWorld, waves: int = 5, *, store: str | Path,
     history : bool, default True
         Let wave 1 learn from the world's past randomised campaign (see
         :class:`CampaignLoop`); False starts with a randomised pilot.
-    learner, exploration, holdout_share, explore_share, control_share
-        As :class:`CampaignLoop` (defaults: the X-learner, exploration at the list's margin).
+    learner, exploration, guard, holdout_share, explore_share, control_share
+        As :class:`CampaignLoop` (defaults: the X-learner, exploration at the list's margin,
+        the champion/challenger guard on).
 
     Examples
     --------
@@ -136,7 +137,7 @@ def simulate_loop(world: DemoWorld, waves: int = 5, *, store: str | Path,
                         value_per_conversion, holdout_share, explore_share,
                         control_share=control_share, learner=learner,
                         seed=seed, tracking=tracking, experiment=experiment,
-                        history=history, exploration=exploration)
+                        history=history, exploration=exploration, guard=guard)
     rows = []
     for number in tqdm(range(1, int(waves) + 1), desc="waves", disable=not progress):
         as_of = demo_response.wave_time(world, number, wave_days)
