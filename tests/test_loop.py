@@ -23,6 +23,7 @@ import targeting as tg
 from targeting.data import demo_response
 from targeting.data.schema import SchemaError, TargetingError
 from targeting.loop import CampaignLoop, simulate_loop
+from targeting.loop.guard import WORSE_Z
 from targeting.loop.simulate import describe
 
 ROOT = Path(__file__).parents[1]
@@ -204,9 +205,10 @@ def test_guard_decides_every_wave_and_says_so(tracked):
     loop = sim.loop
     s = loop.summary().table
     assert set(s.model) <= {"kept", "replaced"}  # wave 1 has the history's model as champion
-    assert s[["champion_qini", "challenger_qini"]].notna().all().all()
-    replaced = s.challenger_qini >= s.champion_qini
-    assert (s.model == np.where(replaced, "replaced", "kept")).all()
+    assert s[["champion_qini", "challenger_qini", "difference_se"]].notna().all().all()
+    assert (s.difference_se > 0).all()
+    worse = s.challenger_qini < s.champion_qini - WORSE_Z * s.difference_se
+    assert (s.model == np.where(worse, "kept", "replaced")).all()
     for n in s.index:
         champion = loop.model(n - 1)
         model, kept = loop.model(n), s.model[n] == "kept"
@@ -219,26 +221,48 @@ def _same_predictions(a, b, X) -> bool:
     return bool(np.allclose(a.predict_uplift(X).to_numpy(), b.predict_uplift(X).to_numpy()))
 
 
-def test_guard_keeps_the_champion_against_a_worse_challenger(tracked):
-    """A challenger fitted on shuffled outcomes (no signal left) against the real recipe of
-    the rows up to wave 3, cross-fitted on every randomised row up to wave 4: the guard keeps
-    the champion. Measured on this loop (8,000 users, seed 1) with shuffles 0-4: the real
-    recipe 0.026, the shuffled one -0.038 to 0.016 (kept 5 of 5); this test's shuffle is 0:
-    -0.020."""
+def _planted_evidence(n: int, seed: int):
+    """A randomised campaign (one block, coupon or control at random) whose planted uplift a
+    real LightGBM uplift model can find: 0.3 for users with a positive first feature."""
+    from targeting.loop.guard import Evidence
+
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(rng.normal(size=(n, 3)), columns=["f0", "f1", "f2"])
+    arm = np.where(rng.random(n) < 0.5, "coupon", "control").astype(object)
+    p = 0.1 + 0.3 * (arm == "coupon") * (X.f0.to_numpy() > 0)
+    y = (rng.random(n) < p).astype(float)
+    return Evidence(X, y, arm, np.full(n, "pilot", dtype=object), np.full(n, None, dtype=object))
+
+
+def _fit(X, y, arm):
+    from targeting.models.uplift import UpliftModel
+
+    return UpliftModel("x", random_state=0, min_child_samples=50).fit(X, y, arm)
+
+
+def test_guard_keeps_the_champion_against_a_worse_challenger():
+    """A challenger fitted on shuffled outcomes (no signal left) against the real recipe,
+    both cross-fitted on a randomised campaign of 3,000 users: the guard keeps the champion.
+    Measured with campaign seeds 0-4 (shuffle seed 0): the real recipe's Qini 0.20-0.28, the
+    shuffled one's -0.02-0.06, 4.0-8.1 standard errors below (kept 5 of 5). The same recipe
+    on the same rows ties and replaces it; so does the real recipe on more rows.
+    (On the 8,000-user demo world the loop's own Qini differences are within chance: the
+    standard error, about 0.04, is larger than the recipes' scores; see the README.)"""
     from targeting.loop.guard import decide
 
-    loop = tracked[0].loop
-    ev, wave_of = loop.evidence(4)
+    ev = _planted_evidence(3_000, seed=0)
     rng = np.random.default_rng(0)
 
     def shuffled(X, y, arm):
-        return loop._fit_on(X, rng.permutation(y), arm)
+        return _fit(X, rng.permutation(y), arm)
 
-    worse = decide(loop._fit_on, shuffled, ev, int((wave_of <= 3).sum()), seed=0)
+    worse = decide(_fit, shuffled, ev, len(ev.y), seed=0)
     assert not worse.replaced and worse.verdict == "kept"
-    assert worse.challenger_score < worse.champion_score
-    assert worse.rows == len(ev.y) == len(loop.training_data(4)[0])
-    assert worse.metrics()["guard_replaced"] == 0.0
+    assert worse.challenger_score < worse.champion_score - 3 * worse.difference_se
+    assert worse.rows == 3_000 and worse.metrics()["guard_replaced"] == 0.0
+    same = decide(_fit, _fit, ev, len(ev.y), seed=0)
+    assert same.replaced and same.champion_score == same.challenger_score
+    assert decide(_fit, _fit, ev, 1_000, seed=0).replaced
 
 
 def test_summary_arithmetic_and_display(tracked):
@@ -272,7 +296,8 @@ def test_mlflow_runs_nested_and_without_ids(tracked, world):
     assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parent[0].info.run_id}
     assert all(r.info.status == "FINISHED" for r in runs)
     assert {"measured_increment", "roi", "cumulative_roi", "contacts", "guard_replaced",
-            "guard_champion_qini", "guard_challenger_qini"} <= set(children[0].data.metrics)
+            "guard_champion_qini", "guard_challenger_qini", "guard_difference_se"} <= set(
+        children[0].data.metrics)
     ids = {str(u) for u in world.tables["identity"].user_id}
     ids |= {str(u) for u in sim.loop.wave(2).assignments.user_id}
     texts = []
@@ -339,6 +364,18 @@ def test_killed_between_plan_and_record_loses_nothing(tiny_world, straight, tmp_
 
 
 # -- input checks and export ------------------------------------------------------------------
+def test_an_exploration_schedule_shrinks_the_slice_wave_by_wave(tiny_world, tmp_path):
+    sim = simulate_loop(tiny_world, 2, store=tmp_path / "s", seed=3, tracking=False,
+                        explore_share=[0.2, 0.1], guard=False)
+    loop = sim.loop
+    explored = [int((loop.wave(n).assignments.query("slice == 'explore'").contacted).sum())
+                for n in (1, 2)]
+    assert explored == [round(s * loop.contacts_per_wave) for s in (0.2, 0.1)]
+    assert [loop.explore_share_at(n) for n in (1, 2, 5)] == [0.2, 0.1, 0.1]
+    assert "20% exploration" in loop.wave(1).policy
+    assert CampaignLoop(tmp_path / "s", tracking=False).explore_share == [0.2, 0.1]
+
+
 def test_bad_input_names_the_problem(tiny_world, tmp_path):
     with pytest.raises(SchemaError, match="budget"):
         CampaignLoop(tmp_path / "a", ["coupon"], 0, 1.0, 60, tracking=False)
@@ -346,6 +383,13 @@ def test_bad_input_names_the_problem(tiny_world, tmp_path):
         CampaignLoop(tmp_path / "b", ["control", "push"], 10, 1.0, 60, tracking=False)
     with pytest.raises(SchemaError, match="exploration: one of"):
         CampaignLoop(tmp_path / "x", ["push"], 10, 1.0, 60, exploration="edge", tracking=False)
+    with pytest.raises(SchemaError, match="explore_share: a share"):
+        CampaignLoop(tmp_path / "y", ["push"], 10, 1.0, 60, explore_share=[0.2, 1.5],
+                     tracking=False)
+    with pytest.raises(SchemaError, match="holdout_share: a share"):
+        CampaignLoop(tmp_path / "h", ["push"], 10, 1.0, 60, [0.2], tracking=False)
+    with pytest.raises(SchemaError, match="non-empty list"):
+        CampaignLoop(tmp_path / "z", ["push"], 10, 1.0, 60, 0.1, [], tracking=False)
     loop = CampaignLoop(tmp_path / "c", ["coupon", "push"], 200, 1.0, 60, tracking=False)
     with pytest.raises(TargetingError, match="other parameters"):
         CampaignLoop(tmp_path / "c", ["coupon", "push"], 300, 1.0, 60, tracking=False)

@@ -65,7 +65,8 @@ _PILOT = "randomised pilot (no campaign history yet): the budget's contacts at r
 _TARGET = "uplift policy of the model fitted on {sources}, with a random {h:.0%} holdout " \
           "of its list and a random {e:.0%} exploration slice"
 _GUARD_COLUMNS = {"guard_champion_qini": "champion_qini",
-                  "guard_challenger_qini": "challenger_qini"}
+                  "guard_challenger_qini": "challenger_qini",
+                  "guard_difference_se": "difference_se"}
 Z95 = float(stats.norm.ppf(0.975))
 
 
@@ -182,9 +183,10 @@ class CampaignLoop:
         Margin of one conversion: a contact is worth uplift x value - cost.
     holdout_share : float, default 0.1
         Share of the policy's list held out at random (not contacted) to measure it.
-    explore_share : float, default 0.1
+    explore_share : float or list of float, default 0.1
         Share of the contacts spent on the exploration slice (a random arm each, beside a
-        random control group), drawn where ``exploration`` says.
+        random control group), drawn where ``exploration`` says; a list is a schedule, one
+        share per wave, the last one for every later wave (e.g. ``[0.2, 0.1, 0.05]``).
     exploration : {"margin", "random"}, default "margin"
         Where the exploration slice is drawn: at random from the band of users ranked right
         after the policy's list (twice the slice's size: where the decision is closest, at
@@ -218,13 +220,14 @@ class CampaignLoop:
         Without such history (or with ``history=False``), wave 1 is a randomised pilot.
     guard : bool, default True
         Champion/challenger after every ``record``: the refitted model replaces the current
-        one only if it is not worse out of fold on every randomised row so far (the history
-        and every wave, the new one included): both recipes (the current model's rows, and
-        all rows) are cross-fitted in two folds and scored by the Qini of each arm within each
-        randomised stratum (:mod:`targeting.loop.guard`). Otherwise the current model stays
-        and the refitted one is stored as ``challenger_NNN.pkl``. Each wave's summary row and
-        MLflow run say which, with both scores. It costs four more fits per wave. A store made
-        before this setting resumes unguarded.
+        one unless it is worse out of fold on every randomised row so far (the history and
+        every wave, the new one included): both recipes (the current model's rows, and all
+        rows) are cross-fitted in two folds and scored by the Qini of each arm within each
+        randomised stratum (:mod:`targeting.loop.guard`); worse means below by more than
+        1.645 standard errors of the paired difference (bootstrap). Then the current model
+        stays and the refitted one is stored as ``challenger_NNN.pkl``. Each wave's summary
+        row and MLflow run say which, with both scores. It costs four more fits per wave. A
+        store made before this setting resumes unguarded.
 
     Examples
     --------
@@ -244,7 +247,8 @@ class CampaignLoop:
     def __init__(self, store: str | Path, arms: Sequence[str] | None = None,
                  budget: float | None = None, cost_per_contact: float | None = None,
                  value_per_conversion: float | None = None, holdout_share: float = 0.1,
-                 explore_share: float = 0.1, *, control_share: float = 0.5,
+                 explore_share: float | Sequence[float] = 0.1, *,
+                 control_share: float = 0.5,
                  learner: str = "x", seed: int = 0,
                  name: str = "campaign-loop", tracking: bool = True,
                  experiment: str = "targeting-loop", history: bool = True,
@@ -253,7 +257,9 @@ class CampaignLoop:
         given = {"arms": None if arms is None else [str(a) for a in arms], "budget": budget,
                  "cost_per_contact": cost_per_contact,
                  "value_per_conversion": value_per_conversion, "holdout_share": holdout_share,
-                 "explore_share": explore_share, "control_share": control_share,
+                 "explore_share": [float(v) for v in explore_share]
+                 if isinstance(explore_share, (list, tuple)) else explore_share,
+                 "control_share": control_share,
                  "learner": learner, "seed": seed, "name": name, "history": bool(history),
                  "exploration": exploration, "guard": bool(guard)}
         self.tracking, self.experiment = tracking, experiment
@@ -329,9 +335,10 @@ class CampaignLoop:
         if model is None:
             assignments, policy = self._pilot(X, rng), _PILOT
         else:
-            assignments = self._targeted(X, model, rng)
-            policy = _TARGET.format(sources=self._sources(number - 1), h=self.holdout_share,
-                                    e=self.explore_share)
+            assignments = self._targeted(X, model, rng, self.explore_share_at(number))
+            policy = _TARGET.format(sources=self._sources(self._model_source(number - 1)),
+                                    h=self.holdout_share,
+                                    e=self.explore_share_at(number))
         campaign_id = f"{self.name}-wave-{number:02d}"
         assignments.insert(1, "campaign_id", campaign_id)
         assignments["sent_at"] = as_of
@@ -407,11 +414,19 @@ class CampaignLoop:
         arm = arm[rng.permutation(len(arm))]
         return _frame(X.index[picked], arm, "pilot", arm, np.nan)
 
-    def _targeted(self, X: pd.DataFrame, model, rng) -> pd.DataFrame:
+    def explore_share_at(self, number: int) -> float:
+        """The exploration share of wave ``number``: ``explore_share``, or its ``number``-th
+        entry if it is a schedule (the last entry for every later wave)."""
+        shares = self.explore_share
+        if isinstance(shares, (int, float)):
+            return float(shares)
+        return float(shares[min(number, len(shares)) - 1])
+
+    def _targeted(self, X: pd.DataFrame, model, rng, explore_share: float) -> pd.DataFrame:
         from targeting.evaluation.planning import plan_campaign
 
         k = len(self.arms)
-        n_explore = int(round(self.explore_share * self.contacts_per_wave))
+        n_explore = int(round(explore_share * self.contacts_per_wave))
         n_slice = n_explore + _control_size(n_explore, k, self.control_share)
         target_contacts = self.contacts_per_wave - n_explore
         listed = int(math.ceil(target_contacts / (1 - self.holdout_share)))
@@ -664,9 +679,9 @@ class CampaignLoop:
 
     def summary(self) -> LoopSummary:
         """Per recorded wave: contacts, spend, measured increment and interval, ROI, and the
-        cumulative increment, spend and ROI; with the guard, both models' out-of-sample Qini
-        on the wave's rows and whether the refitted model replaced the champion or it was kept
-        (``first``: no champion yet, the first model)."""
+        cumulative increment, spend and ROI; with the guard, both recipes' out-of-fold Qini,
+        the standard error of their difference, and whether the refitted model replaced the
+        champion or it was kept (``first``: no champion yet, the first model)."""
         rows = [{"wave": w["number"], "as_of": pd.Timestamp(w["as_of"]), **w["metrics"]}
                 for w in self.state["waves"] if w["status"] == "recorded"]
         columns = ["as_of", "contacts", "spend", "measured_increment", "increment_low",
@@ -713,14 +728,18 @@ def _check_config(c: dict) -> None:
     for key in ("budget", "cost_per_contact", "value_per_conversion"):
         if c[key] is None or not float(c[key]) > 0:
             problems.append(f"{key}: a positive number is needed, got {c[key]!r}")
+    if isinstance(c["explore_share"], (list, tuple)) and not c["explore_share"]:
+        problems.append("explore_share: a share, or a non-empty list of shares (one per wave)")
     for key in ("holdout_share", "explore_share", "control_share"):
-        if not 0 <= float(c[key]) < 1:
+        values = c[key] if key == "explore_share" and isinstance(c[key], (list, tuple)) \
+            else [c[key]]
+        if not all(isinstance(v, (int, float)) and 0 <= float(v) < 1 for v in values):
             problems.append(f"{key}: a share in [0, 1), got {c[key]!r}")
     if not problems and c["budget"] < c["cost_per_contact"]:
         problems.append("budget: smaller than one contact's cost")
     if c["exploration"] not in EXPLORATIONS:
         problems.append(f"exploration: one of {list(EXPLORATIONS)}, got {c['exploration']!r}")
-    if float(c["holdout_share"]) <= 0:
+    if isinstance(c["holdout_share"], (int, float)) and float(c["holdout_share"]) <= 0:
         problems.append("holdout_share: must be above 0; without a holdout a wave cannot be read "
                         "out")
     if problems:

@@ -25,6 +25,8 @@ from targeting.data.vocab import CONTROL_ARM
 
 GUARD_FOLDS = 2  # each fold costs two fits: the champion's recipe and the challenger's
 _MIN_GROUP = 10  # a stratum's treated and control users both need this many to be scored
+BOOTSTRAP_DRAWS = 50  # paired resamples for the standard error of the score difference
+WORSE_Z = 1.645  # the challenger is worse if below the champion by this many standard errors
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class GuardDecision:
     replaced: bool
     champion_score: float
     challenger_score: float
+    difference_se: float
     rows: int
 
     @property
@@ -45,7 +48,8 @@ class GuardDecision:
         """Aggregates for the wave's metrics (and its MLflow run): no ids."""
         return {"guard_replaced": float(self.replaced),
                 "guard_champion_qini": self.champion_score,
-                "guard_challenger_qini": self.challenger_score, "guard_rows": float(self.rows)}
+                "guard_challenger_qini": self.challenger_score,
+                "guard_difference_se": self.difference_se, "guard_rows": float(self.rows)}
 
 
 @dataclass(frozen=True)
@@ -91,20 +95,42 @@ def guard_score(scores: pd.DataFrame, y: np.ndarray, arm: np.ndarray, block: np.
     >>> bool(good > 0 > bad)
     True
     """
+    return compare(scores, scores, y, arm, block, only, draws=0)[0]
+
+
+def compare(first: pd.DataFrame, second: pd.DataFrame, y: np.ndarray, arm: np.ndarray,
+            block: np.ndarray, only: np.ndarray, *, draws: int = BOOTSTRAP_DRAWS,
+            seed=0) -> tuple[float, float, float]:
+    """Both scores (as :func:`guard_score`) and the standard error of their difference
+    (``second`` minus ``first``) over ``draws`` paired bootstrap resamples of each
+    stratum's rows (NaN with ``draws=0``)."""
     from targeting.evaluation.uplift_metrics import qini_coefficient
 
-    values, weights = [], []
-    for mask, a in strata(block, only, arm, scores.columns):
+    rng = np.random.default_rng(seed)
+    scored = []
+    for mask, a in strata(block, only, arm, first.columns):
         treated = (arm[mask] == a).astype(int)
         n_t = int(treated.sum())
         if min(n_t, len(treated) - n_t) < _MIN_GROUP or np.ptp(y[mask]) == 0:
             continue
-        values.append(qini_coefficient(y[mask], scores[a].to_numpy(dtype=float)[mask],
-                                       treated))
-        weights.append(int(mask.sum()))
-    if not values:
-        return float("nan")
-    return float(np.average(values, weights=weights))
+        scored.append((y[mask], treated, first[a].to_numpy(dtype=float)[mask],
+                       second[a].to_numpy(dtype=float)[mask]))
+    if not scored:
+        return float("nan"), float("nan"), float("nan")
+    weights = np.array([len(t) for _, t, _, _ in scored], dtype=float)
+
+    def both(pick) -> np.ndarray:
+        values = np.array([[qini_coefficient(yy[i], u1[i], t[i]),
+                            qini_coefficient(yy[i], u2[i], t[i])]
+                           for (yy, t, u1, u2), i in zip(scored, pick(), strict=True)])
+        return weights @ np.nan_to_num(values) / weights.sum()
+
+    a, b = both(lambda: [slice(None)] * len(scored))
+    differences = [np.subtract(*both(lambda: [rng.integers(0, len(t), len(t))
+                                              for _, t, _, _ in scored])[::-1])
+                   for _ in range(draws)]
+    se = float(np.std(differences, ddof=1)) if draws > 1 else float("nan")
+    return float(a), float(b), se
 
 
 def fold_ids(block: np.ndarray, arm: np.ndarray, folds: int, seed) -> np.ndarray:
@@ -133,12 +159,14 @@ def out_of_fold(fit: Callable, ev: Evidence, train_rows: int, ids: np.ndarray) -
 def decide(fit_champion: Callable, fit_challenger: Callable, ev: Evidence, champion_rows: int,
            seed, folds: int = GUARD_FOLDS) -> GuardDecision:
     """Cross-fit the champion's recipe (``fit_champion`` on the first ``champion_rows`` rows
-    of ``ev``) and the challenger's (``fit_challenger`` on all of them) and score both on
-    every row; the challenger wins ties (it learned from more)."""
+    of ``ev``) and the challenger's (``fit_challenger`` on all of them), score both on every
+    row, and keep the champion only if the challenger is worse beyond chance: below it by more
+    than ``WORSE_Z`` standard errors of the paired difference (one-sided, 95 %). Within
+    chance the challenger replaces it: it learned from more rows."""
     ids = fold_ids(ev.block, ev.arm, folds, seed)
-    champ = guard_score(out_of_fold(fit_champion, ev, champion_rows, ids), ev.y, ev.arm,
-                        ev.block, ev.only)
-    chall = guard_score(out_of_fold(fit_challenger, ev, len(ev.y), ids), ev.y, ev.arm,
-                        ev.block, ev.only)
-    replaced = bool(np.isnan(champ) or not chall < champ)
-    return GuardDecision(replaced, champ, chall, int(len(ev.y)))
+    champion = out_of_fold(fit_champion, ev, champion_rows, ids)
+    challenger = out_of_fold(fit_challenger, ev, len(ev.y), ids)
+    champ, chall, se = compare(champion, challenger, ev.y, ev.arm, ev.block, ev.only,
+                               seed=seed)
+    worse = bool(chall < champ - WORSE_Z * se) if not np.isnan(se) else bool(chall < champ)
+    return GuardDecision(not worse, champ, chall, se, int(len(ev.y)))

@@ -91,7 +91,7 @@ class LoopSimulation:
 def simulate_loop(world: DemoWorld, waves: int = 5, *, store: str | Path,
                   budget: float | None = None, cost_per_contact: float = 1.0,
                   value_per_conversion: float = 60.0, arms: list[str] | None = None,
-                  holdout_share: float = 0.1, explore_share: float = 0.1,
+                  holdout_share: float = 0.1, explore_share: float | list[float] = 0.1,
                   control_share: float = 0.5, learner: str = "x", seed: int = 0,
                   wave_days: int = demo_response.WAVE_DAYS,
                   tracking: bool = True, experiment: str = "targeting-loop",
