@@ -23,6 +23,7 @@ import targeting as tg
 from targeting.data import demo_response
 from targeting.data.schema import SchemaError, TargetingError
 from targeting.loop import CampaignLoop, simulate_loop
+from targeting.loop.guard import WORSE_Z
 from targeting.loop.simulate import describe
 
 ROOT = Path(__file__).parents[1]
@@ -110,17 +111,19 @@ def test_loop_learns_from_its_own_outcomes(tracked):
     sim, _, _ = tracked
     t = sim.table
     assert t.index.tolist() == [1, 2, 3, 4]
-    # Seeds 0-3 (wave 1 learns from the world's past campaign, 4,500-4,600 users): wave 1
-    # 1.9-2.4x random (a random pilot would be about 1x); last wave 2.0-2.8x random and
-    # 0.91-1.12x the one-shot model (the first model never refitted); cumulative 2.1-2.6x
-    # random and 0.92-1.03x the one-shot model; the interval covered the truth in 3-4 of 4
-    # waves. On this small world the regret does not fall on every seed (seed 1: 39 -> 42).
+    # Measured on worlds and loops of seeds 0-3 (defaults: X-learner, exploration at the list's
+    # margin; wave 1 learns from the world's past campaign): wave 1 1.97-2.49x random (a random
+    # pilot would be about 1x); last wave 2.28-2.88x random and 0.99-1.24x the one-shot model
+    # (the first model never refitted); cumulative 2.23-2.69x random and 0.95-1.15x the
+    # one-shot model; the interval covered the truth in 3-4 of 4 waves. On this small world
+    # the regret does not fall on every seed (seed 1: 37 -> 43 -> 35 -> 38). With the guard
+    # (default) seed 1's refits all replaced the champion: the same numbers (re-measured).
     assert t.loop.iloc[0] > 1.6 * t.random.iloc[0]
-    assert t.loop.iloc[-1] > 1.8 * t.random.iloc[-1]
-    assert t.loop.iloc[-1] > 0.8 * t.one_shot.iloc[-1]
+    assert t.loop.iloc[-1] > 2.0 * t.random.iloc[-1]
+    assert t.loop.iloc[-1] > 0.85 * t.one_shot.iloc[-1]
     total = sim.cumulative().iloc[-1]
-    assert total.loop > 1.8 * total.random
-    assert 0.85 < total.loop / total.one_shot < 1.15
+    assert total.loop > 2.0 * total.random
+    assert 0.85 < total.loop / total.one_shot < 1.25
     assert sim.covered_waves >= 3
     assert (t.oracle >= t.loop).all()
     assert 0 < sim.share_of_oracle()["loop"] < 1
@@ -153,6 +156,116 @@ def test_waves_are_randomised_and_within_budget(tracked, world):
     assert reports["target"].effects.index[-1] == "any treatment"
 
 
+def test_exploration_is_drawn_from_the_margin(tracked, world):
+    """The default exploration slice: random users from the band ranked right after the
+    policy's list (twice the slice's size), by the model the wave was planned with."""
+    from targeting.evaluation.planning import plan_campaign
+
+    loop = tracked[0].loop
+    assert loop.exploration == "margin"
+    users = demo_response.population(world)
+    for number in (1, 3):
+        a = loop.wave(number).assignments
+        X = loop.features(world.tables, loop.wave(number).as_of, users)
+        listed = int(a.slice.isin(["target", "holdout"]).sum())
+        explore = a[a.slice == "explore"]
+        plan = plan_campaign(loop.model(number - 1), X, budget=len(X), cost_per_contact=1.0,
+                             value_per_conversion=loop.value_per_conversion)
+        rank = pd.Series(np.arange(len(plan.audience)), index=plan.audience.index)
+        assert set(rank.index[:listed]) == set(a.user_id[a.slice.isin(["target", "holdout"])])
+        ranks = rank.reindex(explore.user_id)
+        assert ranks.notna().all() and (ranks >= listed).all()
+        assert (ranks < listed + 2 * len(explore)).all()
+        # Randomised inside the band: every arm, and a control group, at about planned shares.
+        assert set(explore.arm) == {"control", *loop.arms}
+        assert abs((explore.arm == "control").mean() - 0.5) < 0.02
+
+
+def test_a_store_from_before_the_setting_explores_at_random(tiny_world, tmp_path):
+    loop = CampaignLoop(tmp_path / "old", ["coupon", "push"], 300, 1.0, 60, tracking=False)
+    assert loop.exploration == "margin"
+    del loop.state["config"]["exploration"]
+    loop.store.write_json(loop.state)
+    again = CampaignLoop(tmp_path / "old", tracking=False)
+    assert again.exploration == "random"
+    assert CampaignLoop(tmp_path / "old", exploration="random", tracking=False).exploration \
+        == "random"
+
+
+def test_a_store_from_before_the_guard_resumes_unguarded(tiny_world, tmp_path):
+    loop = CampaignLoop(tmp_path / "old", ["coupon", "push"], 300, 1.0, 60, tracking=False)
+    assert loop.guard is True
+    del loop.state["config"]["guard"]
+    loop.store.write_json(loop.state)
+    assert CampaignLoop(tmp_path / "old", tracking=False).guard is False
+
+
+# -- champion / challenger ----------------------------------------------------------------------
+def test_guard_decides_every_wave_and_says_so(tracked):
+    sim, _, _ = tracked
+    loop = sim.loop
+    s = loop.summary().table
+    assert set(s.model) <= {"kept", "replaced"}  # wave 1 has the history's model as champion
+    assert s[["champion_qini", "challenger_qini", "difference_se"]].notna().all().all()
+    assert (s.difference_se > 0).all()
+    worse = s.challenger_qini < s.champion_qini - WORSE_Z * s.difference_se
+    assert (s.model == np.where(worse, "kept", "replaced")).all()
+    for n in s.index:
+        champion = loop.model(n - 1)
+        model, kept = loop.model(n), s.model[n] == "kept"
+        # kept: the champion's own file again, the challenger stored beside it
+        assert kept == (loop.store.path / f"challenger_{n:03d}.pkl").exists()
+        assert kept == _same_predictions(model, champion, loop.training_data(n)[0][:200])
+
+
+def _same_predictions(a, b, X) -> bool:
+    return bool(np.allclose(a.predict_uplift(X).to_numpy(), b.predict_uplift(X).to_numpy()))
+
+
+def _planted_evidence(n: int, seed: int):
+    """A randomised campaign (one block, coupon or control at random) whose planted uplift a
+    real LightGBM uplift model can find: 0.3 for users with a positive first feature."""
+    from targeting.loop.guard import Evidence
+
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(rng.normal(size=(n, 3)), columns=["f0", "f1", "f2"])
+    arm = np.where(rng.random(n) < 0.5, "coupon", "control").astype(object)
+    p = 0.1 + 0.3 * (arm == "coupon") * (X.f0.to_numpy() > 0)
+    y = (rng.random(n) < p).astype(float)
+    return Evidence(X, y, arm, np.full(n, "pilot", dtype=object), np.full(n, None, dtype=object))
+
+
+def _fit(X, y, arm):
+    from targeting.models.uplift import UpliftModel
+
+    return UpliftModel("x", random_state=0, min_child_samples=50).fit(X, y, arm)
+
+
+def test_guard_keeps_the_champion_against_a_worse_challenger():
+    """A challenger fitted on shuffled outcomes (no signal left) against the real recipe,
+    both cross-fitted on a randomised campaign of 3,000 users: the guard keeps the champion.
+    Measured with campaign seeds 0-4 (shuffle seed 0): the real recipe's Qini 0.20-0.28, the
+    shuffled one's -0.02-0.06, 4.0-8.1 standard errors below (kept 5 of 5). The same recipe
+    on the same rows ties and replaces it; so does the real recipe on more rows.
+    (On the 8,000-user demo world the loop's own Qini differences are within chance: the
+    standard error, about 0.04, is larger than the recipes' scores; see the README.)"""
+    from targeting.loop.guard import decide
+
+    ev = _planted_evidence(3_000, seed=0)
+    rng = np.random.default_rng(0)
+
+    def shuffled(X, y, arm):
+        return _fit(X, rng.permutation(y), arm)
+
+    worse = decide(_fit, shuffled, ev, len(ev.y), seed=0)
+    assert not worse.replaced and worse.verdict == "kept"
+    assert worse.challenger_score < worse.champion_score - 3 * worse.difference_se
+    assert worse.rows == 3_000 and worse.metrics()["guard_replaced"] == 0.0
+    same = decide(_fit, _fit, ev, len(ev.y), seed=0)
+    assert same.replaced and same.champion_score == same.challenger_score
+    assert decide(_fit, _fit, ev, 1_000, seed=0).replaced
+
+
 def test_summary_arithmetic_and_display(tracked):
     sim, _, _ = tracked
     loop = sim.loop
@@ -183,7 +296,8 @@ def test_mlflow_runs_nested_and_without_ids(tracked, world):
     assert len(parent) == 1 and len(children) == 4
     assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parent[0].info.run_id}
     assert all(r.info.status == "FINISHED" for r in runs)
-    assert {"measured_increment", "roi", "cumulative_roi", "contacts"} <= set(
+    assert {"measured_increment", "roi", "cumulative_roi", "contacts", "guard_replaced",
+            "guard_champion_qini", "guard_challenger_qini", "guard_difference_se"} <= set(
         children[0].data.metrics)
     ids = {str(u) for u in world.tables["identity"].user_id}
     ids |= {str(u) for u in sim.loop.wave(2).assignments.user_id}
@@ -251,11 +365,32 @@ def test_killed_between_plan_and_record_loses_nothing(tiny_world, straight, tmp_
 
 
 # -- input checks and export ------------------------------------------------------------------
+def test_an_exploration_schedule_shrinks_the_slice_wave_by_wave(tiny_world, tmp_path):
+    sim = simulate_loop(tiny_world, 2, store=tmp_path / "s", seed=3, tracking=False,
+                        explore_share=[0.2, 0.1], guard=False)
+    loop = sim.loop
+    explored = [int((loop.wave(n).assignments.query("slice == 'explore'").contacted).sum())
+                for n in (1, 2)]
+    assert explored == [round(s * loop.contacts_per_wave) for s in (0.2, 0.1)]
+    assert [loop.explore_share_at(n) for n in (1, 2, 5)] == [0.2, 0.1, 0.1]
+    assert "20% exploration" in loop.wave(1).policy
+    assert CampaignLoop(tmp_path / "s", tracking=False).explore_share == [0.2, 0.1]
+
+
 def test_bad_input_names_the_problem(tiny_world, tmp_path):
     with pytest.raises(SchemaError, match="budget"):
         CampaignLoop(tmp_path / "a", ["coupon"], 0, 1.0, 60, tracking=False)
     with pytest.raises(SchemaError, match="without 'control'"):
         CampaignLoop(tmp_path / "b", ["control", "push"], 10, 1.0, 60, tracking=False)
+    with pytest.raises(SchemaError, match="exploration: one of"):
+        CampaignLoop(tmp_path / "x", ["push"], 10, 1.0, 60, exploration="edge", tracking=False)
+    with pytest.raises(SchemaError, match="explore_share: a share"):
+        CampaignLoop(tmp_path / "y", ["push"], 10, 1.0, 60, explore_share=[0.2, 1.5],
+                     tracking=False)
+    with pytest.raises(SchemaError, match="holdout_share: a share"):
+        CampaignLoop(tmp_path / "h", ["push"], 10, 1.0, 60, [0.2], tracking=False)
+    with pytest.raises(SchemaError, match="non-empty list"):
+        CampaignLoop(tmp_path / "z", ["push"], 10, 1.0, 60, 0.1, [], tracking=False)
     loop = CampaignLoop(tmp_path / "c", ["coupon", "push"], 200, 1.0, 60, tracking=False)
     with pytest.raises(TargetingError, match="other parameters"):
         CampaignLoop(tmp_path / "c", ["coupon", "push"], 300, 1.0, 60, tracking=False)
@@ -345,23 +480,24 @@ def _config(loop: CampaignLoop) -> dict:
 def test_loop_on_the_default_world(tmp_path):
     """Five waves on the default world (50,000 users, seed 0), the README's figures.
 
-    Measured on seeds 0 and 1 (one run each, 3-5 minutes each on the shared 2-core machine),
-    wave 1 learning from the world's past campaign: cumulative share of the oracle 65.0 % and
-    65.9 % (one-shot, the history's model never refitted, 66.2 % and 69.4 %; propensity by the
-    true base probability 49.0 % and 49.8 %; random 22.8 % and 22.5 %); wave 1 60.7 % and
-    64.1 % of the oracle, the last wave 69.0 % and 67.2 %; regret 180 -> 142 and 163 -> 149;
-    intervals covered the truth in 5 of 5 waves on both. The loop beats propensity and random
-    by far, but not the one-shot model (it spends a tenth of its contacts exploring), and
-    does not reach 70 % of the oracle.
+    Measured on seeds 0 and 1 (one run each, 4-7 minutes each on the shared 2-core machine),
+    wave 1 learning from the world's past campaign, defaults (X-learner, exploration at the
+    list's margin): cumulative share of the oracle 70.1 % and 72.4 % (one-shot, the history's
+    model never refitted, 69.8 % and 75.0 %: the loop beats it on seed 0, not on seed 1;
+    propensity by the true base probability 49.0 % and 49.8 %; random 22.8 % and 22.5 %);
+    wave 1 66.3 % and 71.8 % of the oracle, the last wave 73.7 % and 75.7 %; regret
+    154 -> 120 and 128 -> 110; intervals covered the truth in 5 of 5 waves on both. With
+    the champion/challenger guard (the default) the challenger replaced the champion every
+    wave on both seeds, so these numbers are unchanged (re-measured with the guard).
     """
     world = tg.demo_world(n_users=50_000, seed=0)
     sim = simulate_loop(world, 5, store=tmp_path / "store", seed=0, tracking=False)
     t, total = sim.table, sim.cumulative().iloc[-1]
-    assert total.loop > 1.2 * total.propensity and total.propensity > total.random
-    assert total.loop > 0.6 * total.oracle
-    assert total.loop > 0.9 * total.one_shot
-    assert t.loop.iloc[0] > 0.55 * t.oracle.iloc[0]
-    assert t.loop.iloc[-1] > 0.63 * t.oracle.iloc[-1]
+    assert total.loop > 1.3 * total.propensity and total.propensity > total.random
+    assert total.loop > 0.68 * total.oracle
+    assert total.loop > 0.95 * total.one_shot
+    assert t.loop.iloc[0] > 0.62 * t.oracle.iloc[0]
+    assert t.loop.iloc[-1] > 0.7 * t.oracle.iloc[-1]
     assert t.regret.iloc[-1] < 0.9 * t.regret.iloc[0]
     assert np.polyfit(t.index, t.regret, 1)[0] < 0
     assert sim.covered_waves >= 4

@@ -91,11 +91,12 @@ class LoopSimulation:
 def simulate_loop(world: DemoWorld, waves: int = 5, *, store: str | Path,
                   budget: float | None = None, cost_per_contact: float = 1.0,
                   value_per_conversion: float = 60.0, arms: list[str] | None = None,
-                  holdout_share: float = 0.1, explore_share: float = 0.1,
-                  control_share: float = 0.5, learner: str = "t", seed: int = 0,
+                  holdout_share: float = 0.1, explore_share: float | list[float] = 0.1,
+                  control_share: float = 0.5, learner: str = "x", seed: int = 0,
                   wave_days: int = demo_response.WAVE_DAYS,
                   tracking: bool = True, experiment: str = "targeting-loop",
-                  progress: bool = False, history: bool = True) -> LoopSimulation:
+                  progress: bool = False, history: bool = True,
+                  exploration: str = "margin", guard: bool = True) -> LoopSimulation:
     """Run ``waves`` waves of a :class:`CampaignLoop` on the demo world.
 
     Parameters
@@ -111,6 +112,9 @@ def simulate_loop(world: DemoWorld, waves: int = 5, *, store: str | Path,
     history : bool, default True
         Let wave 1 learn from the world's past randomised campaign (see
         :class:`CampaignLoop`); False starts with a randomised pilot.
+    learner, exploration, guard, holdout_share, explore_share, control_share
+        As :class:`CampaignLoop` (defaults: the X-learner, exploration at the list's margin,
+        the champion/challenger guard on).
 
     Examples
     --------
@@ -133,7 +137,7 @@ def simulate_loop(world: DemoWorld, waves: int = 5, *, store: str | Path,
                         value_per_conversion, holdout_share, explore_share,
                         control_share=control_share, learner=learner,
                         seed=seed, tracking=tracking, experiment=experiment,
-                        history=history)
+                        history=history, exploration=exploration, guard=guard)
     rows = []
     for number in tqdm(range(1, int(waves) + 1), desc="waves", disable=not progress):
         as_of = demo_response.wave_time(world, number, wave_days)
