@@ -197,17 +197,15 @@ class LookalikeModel(LightGBMParamsMixin, BaseEstimator):
         self._reference_rows = reference
         # Pass 1: methods fitted on part of the seed, judged on the held-out part (every seed
         # held out once when the seed is cross-fitted) against its share of the reference.
-        parts, rounds = [], []
+        parts, self._fold_rounds = [], []  # the classifier's early-stopped rounds per fold
         for k, (fit_pos, hold_pos) in enumerate(folds):
             ref_rows = reference[k::len(folds)]
-            self._rounds = None  # the classifier's early-stopped rounds, when it runs
             first = self._fit_methods(rows[fit_pos], take_rows(weight, fit_pos),
                                       rows[hold_pos], ref_rows)
-            rounds.append(self._rounds)
             parts.append(({m: first[m](rows[hold_pos]) for m in self.methods_},
                           {m: first[m](ref_rows) for m in self.methods_}))
-        if rounds[0] is not None:
-            self._rounds = max(10, int(np.median(rounds)))
+        if self._fold_rounds:
+            self._rounds = max(10, int(np.median(self._fold_rounds)))
         bar.update()
         self._learn_blend(parts)
         # Pass 2: refit on every seed and score the universe.
@@ -355,7 +353,7 @@ class LookalikeModel(LightGBMParamsMixin, BaseEstimator):
                           lightgbm_params=self._lightgbm_params)
             pu.fit(X, seed_rows, weight, valid)
             if held_rows is not None:
-                self._rounds = max(10, int(np.median(pu.best_iterations_)))
+                self._fold_rounds.append(max(10, int(np.median(pu.best_iterations_))))
             self.pu_ = pu
             out["classifier"] = lambda rows, p=pu: (
                 p.score_universe(X, self.max_full_scores, always=self._reference_rows)
