@@ -209,7 +209,11 @@ class FeaturePipeline(TransformerMixin, BaseEstimator):
             for i, col in enumerate(numeric):
                 if col in raw.columns:
                     block[:, i] = raw[col].to_numpy(dtype=float, na_value=np.nan)
-        out = pd.DataFrame(block, index=index, columns=numeric)
+        # copy=False: pandas 3 copies an ndarray by default, which held the block twice at
+        # build time and stored it column-major, so every model matrix read from it was a
+        # transposing copy. Shared, it stays row-major: ``to_numpy`` of the numeric columns is
+        # the block itself.
+        out = pd.DataFrame(block, index=index, columns=numeric, copy=False)
         problems = []
         for col in self.feature_names_[len(numeric):]:  # categorical ones, in output order
             levels = self.vocabularies_[col]
