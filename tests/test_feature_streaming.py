@@ -36,6 +36,22 @@ def test_chunks_of_any_size_give_the_same_social_features(world, lookback_days):
                                       check_exact=True)
 
 
+def test_string_ids_give_the_features_of_integer_ids(world):
+    """Integer ids in a compact range are looked up in a table, others hashed: same rows."""
+    as_of = world.as_of - pd.Timedelta(days=20)
+    tables = dict(world.tables)
+    identity = tables["identity"].copy()
+    identity["social_id"] = ("wx_" + identity["social_id"].astype(str)).where(
+        identity["social_id"].notna(), None)
+    events = tables["social_events"].copy()
+    events["social_id"] = "wx_" + events["social_id"].astype(str)
+    tables.update(identity=identity, social_events=events)
+    as_strings = social.build(BuildContext(tables, identity, as_of, ["beauty", "baby"],
+                                           (7, 30, 90)))
+    pd.testing.assert_frame_equal(as_strings.to_pandas().set_index("user_id").sort_index(),
+                                  _social(world, as_of, 65_536), check_exact=True)
+
+
 def test_social_windows_scenes_and_recency_match_pandas(world):
     as_of = world.as_of - pd.Timedelta(days=20)
     got = _social(world, as_of, 1_001)

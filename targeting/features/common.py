@@ -85,11 +85,11 @@ def event_chunks(frame: pd.DataFrame, silo_id: str, keys: pl.Series, time_column
     t_all = _utc_nanoseconds(ts)
     end = int(_utc_nanoseconds(pd.Series([as_of]))[0])
     start = None if lookback_days is None else end - int(lookback_days * DAY_NS)
-    index = pd.Index(keys.to_numpy())
+    position = key_positions(keys)
     ids = frame[silo_id]
     for a in range(0, len(frame), chunk_rows):
         t = t_all[a:a + chunk_rows]
-        gid = index.get_indexer(ids.iloc[a:a + chunk_rows])
+        gid = position(ids.iloc[a:a + chunk_rows])
         keep = (t < end) & (gid >= 0)
         if start is not None:
             keep &= t >= start
@@ -101,6 +101,43 @@ def event_chunks(frame: pd.DataFrame, silo_id: str, keys: pl.Series, time_column
             chunk = {k: v[rows] for k, v in chunk.items()}
         chunk["age"] = age_days(end, chunk["t"])
         yield chunk
+
+
+def key_positions(keys: pl.Series):
+    """A function from a Series of ids to their positions in ``keys`` (-1 where absent).
+
+    Integer ids spanning a range at most four times their count (sequential or offset ids,
+    the common shape) are looked up in a table indexed by the id itself, several times faster
+    than hashing each of 150 M rows; other ids go through a hash index.
+
+    Examples
+    --------
+    >>> position = key_positions(pl.Series([12, 10, 15]))
+    >>> position(pd.Series([10, 11, 15, 99, -3])).tolist()
+    [1, -1, 2, -1, -1]
+    >>> key_positions(pl.Series(["b", "a"]))(pd.Series(["a", "z"])).tolist()
+    [1, -1]
+    >>> position(pd.Series([15, None], dtype="Int64")).tolist()
+    [2, -1]
+    """
+    values = keys.to_numpy()
+    index = pd.Index(values)
+    if values.dtype.kind not in "iu" or not len(values):
+        return lambda ids: index.get_indexer(ids)
+    low, high = int(values.min()), int(values.max())
+    if high - low + 1 > 4 * len(values) + 1024:
+        return lambda ids: index.get_indexer(ids)
+    table = np.full(high - low + 1, -1, dtype=np.int64)
+    table[values - low] = np.arange(len(values))
+
+    def position(ids: pd.Series) -> np.ndarray:
+        if not (isinstance(ids.dtype, np.dtype) and ids.dtype.kind in "iu"):  # nullable, other
+            return index.get_indexer(ids)
+        offset = ids.to_numpy() - low
+        inside = (offset >= 0) & (offset < len(table))
+        return np.where(inside, table[np.where(inside, offset, 0)], -1)
+
+    return position
 
 
 def age_days(end: int, t: np.ndarray) -> np.ndarray:

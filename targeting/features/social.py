@@ -52,7 +52,12 @@ _IMPRESSION = SOCIAL_EVENTS.index("impression")
 
 class _Totals:
     """Running per-account sums and minima over chunks of social events (exact: integers and
-    minima do not depend on the order in which rows arrive)."""
+    minima do not depend on the order in which rows arrive).
+
+    Counts are added in place at each row's flat cell (account x event, scene, window bucket,
+    category) with ``np.add.at``: a ``bincount`` per chunk allocated and added an output
+    spanning every cell (40 M for 1 M accounts x 20 categories x 2), 3-4x slower.
+    """
 
     def __init__(self, n: int, ctx: BuildContext):
         self.n, self.ctx = n, ctx
@@ -69,17 +74,17 @@ class _Totals:
     def add(self, chunk: dict[str, np.ndarray]) -> None:
         gid, age = chunk["gid"], chunk["age"]
         event, category = chunk["event"], chunk["category"]
-        self.events += _counts(gid, event, *self.events.shape)
-        self.scenes += _counts(gid, chunk["scene"], *self.scenes.shape)
         bucket = np.searchsorted(np.asarray(self.windows, float), age, side="right")
-        self.buckets += _counts(gid, bucket, *self.buckets.shape)
+        for totals, code in ((self.events, event), (self.scenes, chunk["scene"]),
+                             (self.buckets, bucket)):
+            np.add.at(totals.reshape(-1), _cells(gid, code, totals.shape[1]), 1)
         np.minimum.at(self.age_min, gid, age)
         np.maximum.at(self.age_max, gid, age)
         rows = np.flatnonzero((event != _IMPRESSION) & (category >= 0))
         n_cat = self.cats.shape[1]
         cell = gid[rows] * n_cat + category[rows]
         recent = (age[rows] < self.ctx.recent_days).astype(np.int64)
-        self.cats += _counts(cell, recent, self.n * n_cat, 2).reshape(self.cats.shape)
+        np.add.at(self.cats.reshape(-1), _cells(cell, recent, 2), 1)
         np.minimum.at(self.cat_age_min, cell, age[rows])
 
     def frame(self, keys: pl.Series) -> pl.DataFrame:
@@ -109,17 +114,15 @@ class _Totals:
             for name, values in col.items()])
 
 
-def _counts(group: np.ndarray, code: np.ndarray, n_groups: int, width: int) -> np.ndarray:
-    """Rows per (group, code) as a (groups, width) matrix; code -1 counts in the last column.
+def _cells(group: np.ndarray, code: np.ndarray, width: int) -> np.ndarray:
+    """Flat cell of each row in a (groups, width) count matrix; code -1 goes to the last column.
 
     Examples
     --------
-    >>> _counts(np.array([0, 1, 1]), np.array([1, 0, -1]), 2, 3).tolist()
-    [[0, 1, 0], [1, 0, 1]]
+    >>> _cells(np.array([0, 1, 1]), np.array([1, 0, -1]), 3).tolist()
+    [1, 3, 5]
     """
-    code = np.where(code < 0, width - 1, code)
-    flat = np.bincount(group * width + code, minlength=n_groups * width)
-    return flat.reshape(n_groups, width)
+    return group * width + np.where(code < 0, width - 1, code)
 
 
 def social_features(tables: dict[str, pd.DataFrame], as_of, categories,
