@@ -20,6 +20,8 @@ Groups (each runs in a fresh process, so its peak RSS is its own):
   per-seed kNN with faiss exact.
 - ``explain``: per-user reasons (TreeSHAP) for ``--explain-users`` users against
   ``shap.TreeExplainer`` + argsort.
+- ``scale``: the demo world of ``--scale-users`` (a million) and ``build_features`` on it,
+  time and peak resident memory (the process's, tables included) against the issue's goals.
 
 ``--quick`` sizes everything down (a few minutes on a shared 2-core machine; ratios at small
 sizes are not the issue's). The table is written as Markdown to ``--out``; ``--write-readme``
@@ -152,10 +154,10 @@ def bench_scoring(world, repeat):
 # -- the table --------------------------------------------------------------------------------
 FULL = {"users": 200_000, "journeys": 1_000_000, "uplift_rows": 10_000_000,
         "lookalike_users": 1_000_000, "seeds": 10_000, "explain_world": 50_000,
-        "explain_users": 100_000}
+        "explain_users": 100_000, "scale_users": 1_000_000}
 QUICK = {"users": 5_000, "journeys": 20_000, "uplift_rows": 500_000, "lookalike_users": 50_000,
-         "seeds": 1_000, "explain_world": 5_000, "explain_users": 5_000}
-GROUPS = ("world", "attribution", "uplift", "lookalike", "explain")
+         "seeds": 1_000, "explain_world": 5_000, "explain_users": 5_000, "scale_users": 20_000}
+GROUPS = ("world", "attribution", "uplift", "lookalike", "explain", "scale")
 README_START, README_END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
 
 
@@ -234,6 +236,34 @@ def explain_rows(size, repeat) -> list[dict]:
                 f"(max difference {r['max_diff']:.0e})", f"{r['ours'] / r['shap']:.2f}x",
                 "<= 1.0x shap's time, same values",
                 r["ours"] <= r["shap"] and r["max_diff"] <= 1e-12)]
+
+
+def scale_rows(size, repeat) -> list[dict]:
+    """The demo world and ``build_features`` at ``--scale-users`` (once: minutes at 1 M)."""
+    import gc
+    import resource
+
+    n = size["scale_users"]
+    start = time.perf_counter()
+    world = tg.demo_world(n_users=n, seed=0)
+    t_world = time.perf_counter() - start
+    world_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    tables, as_of = dict(world.tables), world.as_of
+    del world
+    gc.collect()
+    events = len(tables["social_events"])
+    start = time.perf_counter()
+    features, before, peak = peak_during(lambda: tg.build_features(tables, as_of))
+    t_features = time.perf_counter() - start
+    full = n >= 1_000_000  # the goals are for a million users
+    return [
+        row(f"demo world, {n:,} users ({events / 1e6:.0f} M social events)",
+            f"{t_world:.0f} s, peak {world_peak:.1f} GiB", "—", "—", "<= 6 GiB peak",
+            world_peak <= 6 if full else None),
+        row(f"`build_features`, {n:,} users x {features.shape[1]} features",
+            f"{t_features:.1f} s, peak {peak / GIB:.1f} GiB (tables {before / GIB:.1f} GiB "
+            f"of it)", "—", "—", "<= 45 s and <= 6 GiB peak",
+            (t_features <= 45 and peak / GIB <= 6) if full else None)]
 
 
 def _run_group(name: str, size: dict, repeat: int) -> tuple[list[dict], float]:
