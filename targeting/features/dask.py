@@ -24,13 +24,12 @@ from dask.delayed import Delayed, delayed
 from sklearn.utils.validation import check_is_fitted
 
 from targeting.data.dask import UserPartitions, as_partitions
-from targeting.data.dates import as_timestamp
 from targeting.data.identity import resolve_identity
 from targeting.data.labels import purchase_labels
 from targeting.data.vocab import ORDER_CHANNELS
 from targeting.features import graph
 from targeting.features.common import vocabulary
-from targeting.features.pipeline import CATEGORICAL_FEATURES, FeaturePipeline
+from targeting.features.pipeline import CATEGORICAL_FEATURES, FeaturePipeline, _counts_before
 
 TREE_WIDTH = 8  # partial group sums added up eight at a time
 
@@ -248,7 +247,7 @@ def _learn_categories(parts: UserPartitions, as_of, limit: int) -> list[str]:
     for name in ("orders", "social_events"):
         if name in parts.tables:
             frame = parts.tables[name][["ts", "category"]]
-            counts += [delayed(_category_counts)(p, as_of) for p in frame.to_delayed()]
+            counts += [delayed(_counts_before)(p, "category", as_of) for p in frame.to_delayed()]
     total: dict[str, int] = {}
     for part in dask.compute(*counts):
         for cat, n in part.items():
@@ -260,20 +259,8 @@ def _learn_channels(parts: UserPartitions, as_of, limit: int) -> list[str]:
     total: dict[str, int] = {}
     if "orders" in parts.tables:
         frame = parts.tables["orders"][["ts", "channel"]]
-        counts = [delayed(_value_counts)(p, as_of, "channel") for p in frame.to_delayed()]
+        counts = [delayed(_counts_before)(p, "channel", as_of) for p in frame.to_delayed()]
         for part in dask.compute(*counts):
             for level, n in part.items():
                 total[level] = total.get(level, 0) + n
     return vocabulary(total, limit, ORDER_CHANNELS)
-
-
-def _value_counts(frame: pd.DataFrame, as_of, column: str) -> dict[str, int]:
-    ts = frame["ts"]
-    seen = frame.loc[ts < as_timestamp(as_of, ts), column].dropna().astype(str)
-    return {str(k): int(v) for k, v in seen.value_counts().items()}
-
-
-def _category_counts(frame: pd.DataFrame, as_of) -> dict[str, int]:
-    ts = frame["ts"]
-    seen = frame.loc[ts < as_timestamp(as_of, ts), "category"].dropna().astype(str)
-    return {str(k): int(v) for k, v in seen.value_counts().items()}
