@@ -28,9 +28,11 @@ NOTE_UNKNOWN = "unknown user: no profile and no history; scored at the populatio
 class Scorer:
     """A fitted model prepared for fast, strict scoring of feature frames."""
 
-    def __init__(self, model, version: str | None = None):
+    def __init__(self, model, version: str | None = None, engine: str = "lightgbm"):
         self.model = model
         self.pipeline = model.pipeline_
+        self.engine = engine
+        self._margin = _engine_margin(model, engine)
         # Always name the model: registry "name/version", a URI, or say it was never logged.
         self.version = version or f"unlogged {type(model).__name__} (fitted in this session)"
         names = self.pipeline.feature_names_
@@ -54,7 +56,8 @@ class Scorer:
         """
         fast = self._fast_matrix(features)
         ids, X = fast if fast is not None else _checked_matrix(self.pipeline, features)
-        scores = self.model.score_matrix(X)
+        scores = (self.model.score_matrix(X) if self._margin is None
+                  else self.model.score_matrix(X, margin=self._margin))
         out = pd.DataFrame({"user_id": ids, "score": scores,
                             "decile": self.model.decile(scores).astype(np.int64),
                             "note": self._notes(X)})
@@ -143,6 +146,25 @@ class Scorer:
                 unknown = no_history & np.isnan(X[:, self._profile_idx]).all(axis=1)
                 notes[unknown] = NOTE_UNKNOWN
         return notes
+
+
+ENGINES = ("lightgbm", "compiled")
+
+
+def _engine_margin(model, engine: str):
+    """The batch margin function of ``engine`` (None: the model's own LightGBM booster)."""
+    if engine not in ENGINES:
+        raise TargetingError(f"engine must be one of {list(ENGINES)}, got {engine!r}")
+    if engine == "lightgbm":
+        return None
+    from targeting.models.propensity import PropensityModel
+
+    if not isinstance(model, PropensityModel):
+        raise TargetingError(f"engine='compiled' scores propensity models; this is a "
+                             f"{type(model).__name__}: use the default engine")
+    from targeting.compiled import CompiledBooster
+
+    return CompiledBooster(model.booster_).margin
 
 
 def _explain_scores(out: pd.DataFrame, model, X: np.ndarray, reasons: int,
@@ -248,11 +270,12 @@ class TargetingPyfunc(mlflow.pyfunc.PythonModel):
 
 
 # -- score() -----------------------------------------------------------------------------------
-_CACHE: dict[tuple[str, str], Scorer] = {}
+_CACHE: dict[tuple[str, str, str], Scorer] = {}
 _LOCK = threading.Lock()
 
 
-def load_model(model: str = DEFAULT_MODEL, *, refresh: bool = False) -> Scorer:
+def load_model(model: str = DEFAULT_MODEL, *, refresh: bool = False,
+               engine: str = "lightgbm") -> Scorer:
     """Load a registered or logged model once and keep it (thread-safe cache).
 
     ``model`` is any MLflow model URI (``models:/name@alias``, ``models:/name/3``,
@@ -265,14 +288,14 @@ def load_model(model: str = DEFAULT_MODEL, *, refresh: bool = False) -> Scorer:
     >>> scorer.version  # doctest: +SKIP
     'propensity/3'
     """
-    key = (mlflow.get_tracking_uri(), model)
+    key = (mlflow.get_tracking_uri(), model, engine)
     with _LOCK:
         if refresh or key not in _CACHE:
-            _CACHE[key] = _load(model)
+            _CACHE[key] = _load(model, engine)
         return _CACHE[key]
 
 
-def _load(model: str) -> Scorer:
+def _load(model: str, engine: str = "lightgbm") -> Scorer:
     """The model behind an MLflow URI; a missing or unreadable model is a TargetingError."""
     import pickle
 
@@ -281,7 +304,7 @@ def _load(model: str) -> Scorer:
     try:
         version = _resolve_version(model)
         loaded = mlflow.pyfunc.load_model(model)
-        return Scorer(loaded.unwrap_python_model().model, version)
+        return Scorer(loaded.unwrap_python_model().model, version, engine)
     except MlflowException as err:
         if err.error_code != "RESOURCE_DOES_NOT_EXIST":
             raise
@@ -316,7 +339,7 @@ def _resolve_version(uri: str) -> str:
 
 def score(data: Mapping[str, pd.DataFrame] | pd.DataFrame, model=DEFAULT_MODEL, as_of=None,
           *, users: Sequence | None = None, reasons: int = 0,
-          drift: bool = False) -> pd.DataFrame:
+          drift: bool = False, engine: str = "lightgbm") -> pd.DataFrame:
     """Score users with a propensity model.
 
     Parameters
@@ -343,6 +366,11 @@ def score(data: Mapping[str, pd.DataFrame] | pd.DataFrame, model=DEFAULT_MODEL, 
         feature and of the score, over the users with some history: the reference is the
         population that existed at the model's ``as_of``); log it with
         :func:`targeting.review.log_drift`.
+    engine : {"lightgbm", "compiled"}, default "lightgbm"
+        What evaluates the trees of a propensity model for batches: LightGBM, or the trees
+        compiled to native code (:mod:`targeting.compiled`, needs ``targeting[compiled]`` and a
+        C compiler; the same scores, about twice as fast on large batches, compiled once per
+        model and cached on disk). Ignored when ``model`` is already a :class:`Scorer`.
 
     Returns
     -------
@@ -368,7 +396,8 @@ def score(data: Mapping[str, pd.DataFrame] | pd.DataFrame, model=DEFAULT_MODEL, 
     (['user_id', 'score', 'decile', 'note'], True)
     """
     scorer = model if isinstance(model, Scorer) else (
-        load_model(model) if isinstance(model, str) else Scorer(_fitted(model)))
+        load_model(model, engine=engine) if isinstance(model, str)
+        else Scorer(_fitted(model), engine=engine))
     if is_dask(data):
         return _score_dask(scorer, data, as_of, users)
     if isinstance(data, Mapping):

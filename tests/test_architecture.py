@@ -22,7 +22,7 @@ LAYERS = [
     ("features",),
     ("models",),
     ("evaluation",),
-    ("scoring",),
+    ("scoring", "compiled"),
     ("store", "tracking", "server", "distributed"),
     ("experiments", "review", "loop"),
     ("cli",),

@@ -315,8 +315,14 @@ class PropensityModel(Scorable, LightGBMParamsMixin, ClassifierMixin, BaseEstima
         check_is_fitted(self, "booster_")
         return self.pipeline_.transform(tables, as_of, users=users)
 
-    def score_matrix(self, X: np.ndarray) -> np.ndarray:
-        """Calibrated probabilities from the model matrix (``pipeline_.to_matrix``)."""
+    def score_matrix(self, X: np.ndarray, *, margin=None) -> np.ndarray:
+        """Calibrated probabilities from the model matrix (``pipeline_.to_matrix``).
+
+        ``margin``, if given, computes the booster's raw margins of a batch in LightGBM's
+        place (the compiled trees of :mod:`targeting.compiled`); single rows stay on
+        LightGBM's single-row path."""
+        if margin is not None and len(X) > 1:
+            return self._calibrated(margin(X))
         if len(X) == 1:  # one user: LightGBM's single-row path, set up once per booster
             return self._calibrated(np.array([margin_of_row(self.booster_, X[0])]))
         # For a handful of rows, starting OpenMP threads costs more than the trees do.

@@ -1,0 +1,149 @@
+"""A LightGBM booster compiled to native code (tl2cgen), for batch scoring.
+
+``score(..., engine="compiled")`` scores through this: the booster's trees become C
+(treelite's model, tl2cgen's code generator), compiled once with the machine's C compiler into a
+shared library cached on disk under the booster's hash, so a model loaded from MLflow is
+compiled on first use and every later load reuses the library. The compiled trees add the same
+leaf values in the same order as LightGBM: the raw margins are identical (checked on load,
+against LightGBM on a probe of rows; see ``benchmarks/compiled_trees.py`` for the speed).
+
+Needs the optional extra ``targeting[compiled]`` (tl2cgen, treelite) and a C compiler (gcc or
+clang); without them the default engine, LightGBM itself, scores as always.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from targeting.data.schema import TargetingError
+
+_PROBE_ROWS = 256  # rows checked against LightGBM after loading a library
+
+
+def cache_dir() -> Path:
+    """Where compiled libraries are kept: ``$TARGETING_CACHE_DIR/compiled`` or
+    ``~/.cache/targeting/compiled``."""
+    root = os.environ.get("TARGETING_CACHE_DIR") or Path.home() / ".cache" / "targeting"
+    return Path(root) / "compiled"
+
+
+class CompiledBooster:
+    """Raw margins of a LightGBM booster from its compiled trees.
+
+    Parameters
+    ----------
+    booster : lightgbm.Booster
+        A single-output booster (binary or regression).
+    directory : path, optional
+        Cache of compiled libraries (default :func:`cache_dir`).
+
+    Raises
+    ------
+    TargetingError
+        tl2cgen or a C compiler is missing, or the compiled margins differ from LightGBM's.
+
+    Examples
+    --------
+    >>> import numpy as np, lightgbm as lgb
+    >>> X = np.random.default_rng(0).normal(size=(500, 4))
+    >>> booster = lgb.train({"objective": "binary", "verbose": -1},
+    ...                     lgb.Dataset(X, (X[:, 0] > 0).astype(int)), num_boost_round=5)
+    >>> compiled = CompiledBooster(booster)  # doctest: +SKIP
+    >>> bool(np.array_equal(compiled.margin(X), booster.predict(X, raw_score=True)))
+    ... # doctest: +SKIP
+    True
+    """
+
+    def __init__(self, booster, directory: str | Path | None = None):
+        tl2cgen = _require_tl2cgen()
+        if booster.num_model_per_iteration() != 1:
+            raise TargetingError("engine='compiled' scores single-output boosters only; "
+                                 "use the default engine for this model")
+        self.path = library_path(booster, directory)
+        if not self.path.exists():
+            _compile(booster, self.path)
+        self._tl2cgen = tl2cgen
+        self._predictor = tl2cgen.Predictor(str(self.path))
+        self._check(booster)
+
+    def margin(self, X: np.ndarray) -> np.ndarray:
+        """Raw margins (log-odds for a binary booster) of the rows of ``X``.
+
+        Categorical features must hold non-negative integer codes or NaN, as
+        ``FeaturePipeline.to_matrix`` writes them."""
+        matrix = self._tl2cgen.DMatrix(np.ascontiguousarray(X, dtype=np.float64),
+                                       dtype="float64")
+        out = self._predictor.predict(matrix, pred_margin=True)
+        return np.asarray(out, dtype=np.float64).reshape(len(X))
+
+    def _check(self, booster) -> None:
+        """Probe rows through both engines (a stale or foreign library must not score).
+
+        Categorical features get integer codes, as the pipeline writes them (up to two past
+        the largest code seen in training): LightGBM and the compiled trees read negative or
+        fractional codes differently, and ``score()`` never passes one."""
+        n = booster.num_feature()
+        rng = np.random.default_rng(0)
+        probe = rng.normal(scale=10.0, size=(_PROBE_ROWS, n))
+        infos = booster.dump_model(num_iteration=0)["feature_infos"]
+        for i, name in enumerate(booster.feature_name()):
+            codes = infos.get(name, {}).get("values") or []
+            if codes:
+                probe[:, i] = rng.integers(0, max(codes) + 3, _PROBE_ROWS)
+        probe[rng.random(probe.shape) < 0.2] = np.nan  # missing values take the default side
+        expected = booster.predict(probe, raw_score=True, num_threads=1)
+        got = self.margin(probe)
+        if not np.allclose(got, expected, rtol=0, atol=1e-12):
+            worst = float(np.max(np.abs(got - expected)))
+            raise TargetingError(f"the compiled trees in {self.path} differ from LightGBM by "
+                                 f"{worst:.1e}: delete that file, or use the default engine")
+
+
+def library_path(booster, directory: str | Path | None = None) -> Path:
+    """Where the compiled library of ``booster`` is cached: named by the hash of its trees,
+    the tl2cgen version and the machine, so a changed model never reuses a stale library."""
+    import tl2cgen
+
+    text = booster.model_to_string()
+    key = hashlib.sha256(f"{text}|{tl2cgen.__version__}|{platform.machine()}".encode())
+    directory = Path(directory) if directory is not None else cache_dir()
+    return directory / f"{key.hexdigest()[:24]}.so"
+
+
+def _require_tl2cgen():
+    try:
+        import tl2cgen
+        import treelite  # noqa: F401 - tl2cgen compiles treelite's model
+    except ImportError:
+        raise TargetingError("engine='compiled' needs tl2cgen and treelite: "
+                             "pip install 'targeting[compiled]' (and a C compiler), or use "
+                             "the default engine") from None
+    if not (shutil.which("gcc") or shutil.which("clang")):
+        raise TargetingError("engine='compiled' needs a C compiler (gcc or clang) on PATH; "
+                             "install one, or use the default engine")
+    return tl2cgen
+
+
+def _compile(booster, path: Path) -> None:
+    """Compile into a temporary name, then move into place (a concurrent or interrupted
+    compile never leaves a half-written library under the final name)."""
+    import tl2cgen
+    import treelite
+
+    toolchain = "gcc" if shutil.which("gcc") else "clang"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model = treelite.frontend.from_lightgbm(booster)
+    with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+        built = Path(tmp) / path.name
+        # One translation unit per ~100 trees: compiles in parallel and in bounded memory.
+        units = max(1, min(16, booster.num_trees() // 100))
+        tl2cgen.export_lib(model, toolchain=toolchain, libpath=str(built),
+                           params={"parallel_comp": units}, verbose=False)
+        os.replace(built, path)
