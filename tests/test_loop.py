@@ -111,24 +111,44 @@ def test_loop_learns_from_its_own_outcomes(tracked):
     sim, _, _ = tracked
     t = sim.table
     assert t.index.tolist() == [1, 2, 3, 4]
-    # Measured on worlds and loops of seeds 0-3 (defaults: X-learner, exploration at the list's
-    # margin; wave 1 learns from the world's past campaign): wave 1 1.97-2.49x random (a random
-    # pilot would be about 1x); last wave 2.28-2.88x random and 0.99-1.24x the one-shot model
-    # (the first model never refitted); cumulative 2.23-2.69x random and 0.95-1.15x the
-    # one-shot model; the interval covered the truth in 3-4 of 4 waves. On this small world
-    # the regret does not fall on every seed (seed 1: 37 -> 43 -> 35 -> 38). With the guard
-    # (default) seed 1's refits all replaced the champion: the same numbers (re-measured).
+    # Measured on worlds and loops of seeds 0-3 (defaults: X-learner, a 5 % exploration slice
+    # at the list's margin, the guard; wave 1 learns from the world's past campaign): wave 1
+    # 2.05-2.53x random (a random pilot would be about 1x); last wave 2.38-3.11x random and
+    # 1.07-1.22x the one-shot model (the first model never refitted); cumulative 2.20-2.85x
+    # random and 1.00-1.13x the one-shot model; the interval covered the truth in 2-4 of 4
+    # waves (2 on seed 2; 3-4 with the earlier 10 % slice). On this small world the regret
+    # does not fall on every seed (seed 1: 37 -> 39 -> 36 -> 35).
     assert t.loop.iloc[0] > 1.6 * t.random.iloc[0]
     assert t.loop.iloc[-1] > 2.0 * t.random.iloc[-1]
     assert t.loop.iloc[-1] > 0.85 * t.one_shot.iloc[-1]
     total = sim.cumulative().iloc[-1]
     assert total.loop > 2.0 * total.random
     assert 0.85 < total.loop / total.one_shot < 1.25
-    assert sim.covered_waves >= 3
+    assert sim.covered_waves >= 2
     assert (t.oracle >= t.loop).all()
     assert 0 < sim.share_of_oracle()["loop"] < 1
     assert "Regret" in sim.plot().axes[1].get_title()
     assert "Closed loop" in sim._repr_html_() and "share of the oracle" in describe(sim)
+
+
+def test_one_shot_held_out_prices_the_holdout(tracked, world):
+    """The one-shot model measured as the loop measures itself: the expectation of a random
+    holdout_share of a list a ninth longer held out, the same contacts."""
+    from targeting.evaluation.planning import plan_campaign
+
+    sim, _, _ = tracked
+    loop, t = sim.loop, sim.table
+    X = loop.features(world.tables, loop.wave(2).as_of, demo_response.population(world))
+    listed = int(np.ceil(loop.contacts_per_wave / (1 - loop.holdout_share)))
+    plan = plan_campaign(loop.model(0), X, budget=listed * loop.cost_per_contact,
+                         cost_per_contact=loop.cost_per_contact,
+                         value_per_conversion=loop.value_per_conversion, seed=loop.seed)
+    sent = plan.audience[["arm"]].rename_axis("user_id").reset_index()
+    expected = demo_response.true_increment(world, sent) * loop.contacts_per_wave / len(sent)
+    assert t.one_shot_held_out[2] == pytest.approx(expected)
+    # Seeds 0-3 (8,000 users, 4 waves): 0.953-1.006x the one-shot model without a holdout.
+    assert ((t.one_shot_held_out / t.one_shot).between(0.9, 1.02)).all()
+    assert "one-shot measured as the loop measures itself" in describe(sim)
 
 
 def test_waves_are_randomised_and_within_budget(tracked, world):
@@ -148,7 +168,7 @@ def test_waves_are_randomised_and_within_budget(tracked, world):
         assert abs((a.slice == "holdout").sum() / listed.sum() - 0.1) < 0.01
         assert (a.arm[a.slice == "holdout"] == "control").all()
         explore = a[a.slice == "explore"]
-        assert abs(explore.contacted.sum() - 0.1 * loop.contacts_per_wave) <= 1
+        assert abs(explore.contacted.sum() - loop.explore_share * loop.contacts_per_wave) <= 1
         assert not a.user_id.duplicated().any()
         assert wave.as_of == demo_response.wave_time(world, number)
     reports = loop.readout(2)
@@ -480,25 +500,27 @@ def _config(loop: CampaignLoop) -> dict:
 def test_loop_on_the_default_world(tmp_path):
     """Five waves on the default world (50,000 users, seed 0), the README's figures.
 
-    Measured on seeds 0 and 1 (one run each, 4-7 minutes each on the shared 2-core machine),
-    wave 1 learning from the world's past campaign, defaults (X-learner, exploration at the
-    list's margin): cumulative share of the oracle 70.1 % and 72.4 % (one-shot, the history's
-    model never refitted, 69.8 % and 75.0 %: the loop beats it on seed 0, not on seed 1;
-    propensity by the true base probability 49.0 % and 49.8 %; random 22.8 % and 22.5 %);
-    wave 1 66.3 % and 71.8 % of the oracle, the last wave 73.7 % and 75.7 %; regret
-    154 -> 120 and 128 -> 110; intervals covered the truth in 5 of 5 waves on both. With
-    the champion/challenger guard (the default) the challenger replaced the champion every
-    wave on both seeds, so these numbers are unchanged (re-measured with the guard).
+    Measured on seeds 0, 1 and 2 (one run each, about 3 minutes each on the shared 2-core
+    machine), wave 1 learning from the world's past campaign, defaults (X-learner, a 5 %
+    exploration slice at the list's margin, the guard): cumulative share of the oracle
+    72.0 %, 73.0 % and 70.2 %; the one-shot model (the history's model never refitted, no
+    holdout) 69.8 %, 75.0 % and 72.1 %: the loop beats it on seed 0 (1,646 against 1,597,
+    1.031x) but not on seeds 1 and 2 (0.974x both); the one-shot model measured with the
+    loop's holdout 68.7 %, 73.0 % and 71.0 %; propensity by the true base probability 49.0 %,
+    49.8 % and 46.7 %; random 22.8 %, 22.5 % and 22.5 %. Seed 0: waves 67.1 % -> 75.8 % of
+    the oracle, regret 151 -> 111, covered 5 of 5 waves (4 of 5 on seeds 1 and 2). The run
+    is deterministic for a seed; the margins below leave room for other platforms only.
     """
     world = tg.demo_world(n_users=50_000, seed=0)
     sim = simulate_loop(world, 5, store=tmp_path / "store", seed=0, tracking=False)
     t, total = sim.table, sim.cumulative().iloc[-1]
     assert total.loop > 1.3 * total.propensity and total.propensity > total.random
-    assert total.loop > 0.68 * total.oracle
-    assert total.loop > 0.95 * total.one_shot
-    assert t.loop.iloc[0] > 0.62 * t.oracle.iloc[0]
-    assert t.loop.iloc[-1] > 0.7 * t.oracle.iloc[-1]
-    assert t.regret.iloc[-1] < 0.9 * t.regret.iloc[0]
+    assert total.loop > 0.70 * total.oracle
+    assert total.loop > 1.01 * total.one_shot
+    assert total.loop > 1.02 * t.one_shot_held_out.sum()
+    assert t.loop.iloc[0] > 0.64 * t.oracle.iloc[0]
+    assert t.loop.iloc[-1] > 0.72 * t.oracle.iloc[-1]
+    assert t.regret.iloc[-1] < 0.85 * t.regret.iloc[0]
     assert np.polyfit(t.index, t.regret, 1)[0] < 0
     assert sim.covered_waves >= 4
 

@@ -11,6 +11,9 @@ same number of contacts per wave, the true expected increment of:
   (the world's past randomised campaign), the model fitted on it alone, which is also the
   loop's wave-1 model; without, the model fitted on wave 1 (the pilot) only, reused every later
   wave (wave 1 is the pilot itself).
+  ``one_shot_held_out``: the same model measured as the loop measures itself, a random
+  ``holdout_share`` of a list as long as the loop's held out (the same contacts, no exploration;
+  its expectation). Not a policy of the comparison: it shows what the holdout costs.
 
 The loop's own truth is the sum of the true uplift of the arm each contacted user got, its
 measurement the increment read out of the randomised parts; ``covered`` says whether the
@@ -91,7 +94,7 @@ class LoopSimulation:
 def simulate_loop(world: DemoWorld, waves: int = 5, *, store: str | Path,
                   budget: float | None = None, cost_per_contact: float = 1.0,
                   value_per_conversion: float = 60.0, arms: list[str] | None = None,
-                  holdout_share: float = 0.1, explore_share: float | list[float] = 0.1,
+                  holdout_share: float = 0.1, explore_share: float | list[float] = 0.05,
                   control_share: float = 0.5, learner: str = "x", seed: int = 0,
                   wave_days: int = demo_response.WAVE_DAYS,
                   tracking: bool = True, experiment: str = "targeting-loop",
@@ -160,25 +163,37 @@ def _truth(world: DemoWorld, loop: CampaignLoop, number: int, users: np.ndarray)
             "high": metrics["increment_high"],
             "covered": bool(metrics["increment_low"] <= truth <= metrics["increment_high"]),
             "oracle": static["oracle"],
-            "one_shot": _one_shot(world, loop, wave, users)
-            if number > 1 or loop.state.get("history") else truth,
+            **_one_shot(world, loop, wave, users, truth),
             "propensity": static["propensity"], "random": static["random"],
             "regret": static["oracle"] - truth}
 
 
-def _one_shot(world: DemoWorld, loop: CampaignLoop, wave, users: np.ndarray) -> float:
-    """True increment of the first model's budgeted plan at this wave's time: the model of the
-    history alone if the loop has one, else the model fitted on wave 1."""
+def _one_shot(world: DemoWorld, loop: CampaignLoop, wave, users: np.ndarray,
+              truth: float) -> dict:
+    """True increment of the first model's budgeted plan at this wave's time (``one_shot``:
+    the model of the history alone if the loop has one, else the model fitted on wave 1,
+    whose own wave is the pilot: ``truth``), and of the same model measured as the loop
+    measures itself (``one_shot_held_out``: a list as long as the loop's, ``holdout_share`` of
+    it held out at random, the same contacts; its expectation)."""
     from targeting.evaluation.planning import plan_campaign
 
+    if wave.number == 1 and not loop.state.get("history"):
+        return {"one_shot": truth, "one_shot_held_out": truth}
     X = loop.features(world.tables, wave.as_of, users)
     first = loop.model(0 if loop.state.get("history") else 1)
-    plan = plan_campaign(first, X, budget=loop.budget,
+    contacts = loop.contacts_per_wave
+    listed = int(np.ceil(contacts / (1 - loop.holdout_share)))
+    plan = plan_campaign(first, X, budget=listed * loop.cost_per_contact,
                          cost_per_contact=loop.cost_per_contact,
                          value_per_conversion=loop.value_per_conversion, seed=int(loop.seed))
-    sent = pd.DataFrame({"user_id": plan.audience.index.to_numpy(),
-                         "arm": plan.audience["arm"].to_numpy()})
-    return demo_response.true_increment(world, sent)
+    ranked = plan.audience
+    out = {}
+    for name, size in (("one_shot", contacts), ("one_shot_held_out", listed)):
+        top = ranked.iloc[:size]
+        sent = pd.DataFrame({"user_id": top.index.to_numpy(), "arm": top["arm"].to_numpy()})
+        share = min(1.0, contacts / len(top)) if len(top) else 0.0
+        out[name] = demo_response.true_increment(world, sent) * share
+    return out
 
 
 def run_demo_loop(waves: int = 5, *, n_users: int = 50_000, seed: int = 0,
@@ -205,6 +220,8 @@ def describe(sim: LoopSimulation) -> str:
              table.to_string(float_format=lambda v: f"{v:,.1f}"), "",
              "cumulative true increment as a share of the oracle's: "
              + ", ".join(f"{p} {share[p]:.1%}" for p in POLICIES),
+             f"one-shot measured as the loop measures itself (the same holdout, no "
+             f"exploration): {sim.table.one_shot_held_out.sum() / sim.table.oracle.sum():.1%}",
              f"last wave: loop {last.loop / last.oracle:.1%} of the oracle",
              f"measured interval covers the true increment in {sim.covered_waves} of "
              f"{len(table)} waves", "",
