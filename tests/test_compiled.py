@@ -14,7 +14,7 @@ from targeting.compiled import CompiledBooster, library_path
 from targeting.data.schema import TargetingError
 from targeting.tracking import log_propensity
 
-pytest.importorskip("tl2cgen")
+tl2cgen = pytest.importorskip("tl2cgen")
 pytestmark = pytest.mark.skipif(not (shutil.which("gcc") or shutil.which("clang")),
                                 reason="the compiled engine needs a C compiler")
 
@@ -59,6 +59,20 @@ def test_a_library_of_other_trees_is_refused(tmp_path, small_model):
     shutil.copy(stale, library_path(small_model.booster_, tmp_path))  # under the model's name
     with pytest.raises(TargetingError, match="differ from LightGBM"):
         CompiledBooster(small_model.booster_, tmp_path)
+
+
+def test_values_tl2cgen_would_read_as_missing_are_scored_by_lightgbm(tmp_path):
+    """1.6946105957031248's low 32 bits are all ones: tl2cgen's union reads it as missing."""
+    rng = np.random.default_rng(2)
+    X = rng.uniform(0, 3, size=(2_000, 2))
+    booster = lgb.train({"objective": "binary", "verbose": -1, "num_threads": 1},
+                        lgb.Dataset(X, (X[:, 0] > 1.5).astype(int)), num_boost_round=5)
+    rows = np.array([[1.6946105957031248, 1.0], [1.7, 1.0], [0.2, 1.6946105957031248]])
+    compiled = CompiledBooster(booster, tmp_path)
+    raw = compiled._predictor.predict(tl2cgen.DMatrix(rows, dtype="float64"), pred_margin=True)
+    expected = booster.predict(rows, raw_score=True)
+    assert np.ravel(raw)[0] != expected[0]  # the misreading this guards against
+    np.testing.assert_array_equal(compiled.margin(rows), expected)
 
 
 def test_registered_model_loads_with_the_compiled_engine(cache, mlflow_store, small_model,
