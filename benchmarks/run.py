@@ -143,12 +143,30 @@ def bench_scoring(world, repeat):
         start = time.perf_counter()
         model.booster_.predict(row)
         raw_one.append(time.perf_counter() - start)
-    return {"users": len(features), "trees": model.booster_.num_trees(),
+    compiled = bench_compiled(model, features, scorer, t_raw, repeat)
+    return {**compiled, "users": len(features), "trees": model.booster_.num_trees(),
             "raw Booster.predict (s)": t_raw, "score() (s)": t_score,
             "score() throughput vs raw": t_raw / t_score,
             "single-user score() p50 (ms)": float(np.percentile(lat, 50)),
             "single-user score() p99 (ms)": float(np.percentile(lat, 99)),
             "single-row Booster.predict p50 (ms)": float(np.median(raw_one) * 1000)}
+
+
+def bench_compiled(model, features, scorer, t_raw, repeat) -> dict:
+    """``score(engine="compiled")`` (tl2cgen) against the same raw predict, if installed."""
+    import os
+    import tempfile
+
+    try:
+        import tl2cgen  # noqa: F401
+    except ImportError:
+        return {}
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["TARGETING_CACHE_DIR"] = tmp  # compiled afresh, not from a cache
+        compiled = tg.scoring.Scorer(model, engine="compiled")
+        t, by_compiled = timed(lambda: tg.score(features, compiled), repeat)
+    same = np.array_equal(by_compiled.score.to_numpy(), tg.score(features, scorer).score)
+    return {"compiled score() (s)": t, "compiled vs raw": t_raw / t, "compiled identical": same}
 
 
 # -- the table --------------------------------------------------------------------------------
@@ -184,7 +202,14 @@ def world_rows(size, repeat) -> list[dict]:
             f"p99 {s['single-user score() p99 (ms)']:.2f} ms",
             f"single-row `Booster.predict` p50 {s['single-row Booster.predict p50 (ms)']:.2f} ms",
             f"{s['single-user score() p50 (ms)'] / s['single-row Booster.predict p50 (ms)']:.0f}x"
-            " (p50)", "p99 <= 0.5 ms", s["single-user score() p99 (ms)"] <= 0.5)]
+            " (p50)", "p99 <= 0.5 ms", s["single-user score() p99 (ms)"] <= 0.5)] + ([
+        row(f"`score(engine=\"compiled\")` batch (tl2cgen), {users}",
+            f"{s['compiled score() (s)']:.2f} s, scores identical: "
+            f"{'yes' if s['compiled identical'] else 'NO'}",
+            f"raw `Booster.predict` {s['raw Booster.predict (s)']:.2f} s",
+            f"{s['compiled vs raw']:.2f}x raw", ">= 2x raw, identical scores",
+            s["compiled vs raw"] >= 2 and s["compiled identical"])]
+        if "compiled vs raw" in s else [])
 
 
 def attribution_rows(size, repeat) -> list[dict]:
