@@ -24,9 +24,12 @@ Groups (each runs in a fresh process, so its peak RSS is its own):
   time and peak resident memory (the process's, tables included) against the issue's goals.
 
 ``--quick`` sizes everything down (a few minutes on a shared 2-core machine; ratios at small
-sizes are not the issue's). The table is written as Markdown to ``--out``; ``--write-readme``
-also replaces the README's table between its ``benchmarks:start``/``benchmarks:end``
-markers. The machine is shared and noisy: each figure is the median of ``--repeat`` runs.
+sizes are not the issue's). Full-size rows are kept per group in ``results.json`` beside
+``--out`` (each group's latest run, with its time and load average), so ``--only`` re-measures
+some groups and the table still has every row; the table is written as Markdown to ``--out``,
+and ``--write-readme`` also replaces the README's table between its
+``benchmarks:start``/``benchmarks:end`` markers. The machine is shared and noisy: each figure
+is the median of ``--repeat`` runs, and a ratio compares figures of the same group's run.
 """
 
 from __future__ import annotations
@@ -320,10 +323,10 @@ def write_readme(table: str, readme: Path) -> None:
 
 
 def main() -> None:
+    import json
     import multiprocessing
+    import os
     import platform
-    import shlex
-    import sys
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="small sizes, one repeat")
@@ -337,27 +340,32 @@ def main() -> None:
     args = parser.parse_args()
     size = {k: getattr(args, k) or (QUICK if args.quick else FULL)[k] for k in FULL}
     repeat = args.repeat or (1 if args.quick else 3)
-    rows = []
     spawn = multiprocessing.get_context("spawn")
+    store = args.out.with_suffix(".json")
+    measured = json.loads(store.read_text()) if store.exists() and not args.quick else {}
     for name in args.only:
         start = time.perf_counter()
         with spawn.Pool(1) as pool:
             group, rss = pool.apply(_run_group, (name, size, repeat))
+        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
         for r in group:
             r["peak RSS (group)"] = f"{rss:.1f} GiB"
             print(f"{r['work']}: {r['targeting']} vs {r['alternative, same run']} -> "
                   f"{r['ratio']} (goal {r['goal']}: "
                   f"{ {True: 'met', False: 'NOT met', None: 'not judged'}[r['met']]}), "
                   f"peak RSS {rss:.1f} GiB", flush=True)
+            r["measured"] = f"{when}, load {os.getloadavg()[0]:.1f}"
         print(f"[{name}: {time.perf_counter() - start:.0f} s]", flush=True)
-        rows += group
-    command = " ".join(shlex.quote(a) for a in ["benchmarks/run.py", *sys.argv[1:]])
-    header = (f"`.venv/bin/python {command}` ({multiprocessing.cpu_count()} cores, "
-              f"{platform.machine()}, medians of {repeat}, one run, "
-              f"{time.strftime('%Y-%m-%d', time.gmtime())}):")
+        measured[name] = group
+    if not args.quick:  # full-size figures only; each group keeps its latest run
+        store.write_text(json.dumps(measured, indent=1) + "\n")
+    rows = [r for name in GROUPS for r in measured.get(name, [])]
+    header = (f"`.venv/bin/python benchmarks/run.py` ({multiprocessing.cpu_count()} cores, "
+              f"{platform.machine()}, medians of {repeat}; ratios within one group's run, each "
+              f"group's rows from its latest run, `--only` re-runs some):")
     table = markdown(rows, header)
     args.out.write_text(table)
-    print(f"\nwrote {args.out}")
+    print(f"\nwrote {args.out}" + ("" if args.quick else f" and {store}"))
     if args.write_readme:
         write_readme(table, Path(__file__).resolve().parents[1] / "README.md")
         print("replaced the README's benchmark table")
