@@ -45,6 +45,7 @@ class Scorer:
         self._cat_lookup = {i: {v: float(k) for k, v in enumerate(
             self.pipeline.vocabularies_[names[i]])} for i in sorted(cats)}
         self._layout: _Layout | None = None  # column positions of the last frame's columns
+        self._column_major_ok = bool(getattr(model, "column_major_ok", False))
 
     def score_features(self, features: pd.DataFrame, *, reasons: int = 0,
                        drift: bool = False) -> pd.DataFrame:
@@ -93,13 +94,19 @@ class Scorer:
         dtypes = features.dtypes.to_numpy()[numeric]
         if problems or not all(d == np.float64 for d in dtypes):
             return None  # other numeric dtypes: the strict path casts them as it always has
-        X = np.empty((len(features), len(layout.positions)))
         k, first = len(numeric), int(numeric[0]) if len(numeric) else 0
         if (self._num_idx == list(range(k))
                 and np.array_equal(numeric, np.arange(first, first + k))):
-            X[:, :k] = features.iloc[:, first:first + k].to_numpy()  # one block, no take
+            block, where = features.iloc[:, first:first + k].to_numpy(), slice(0, k)  # no take
         else:
-            X[:, self._num_idx] = features.iloc[:, numeric].to_numpy()
+            block, where = features.iloc[:, numeric].to_numpy(), self._num_idx
+        # pandas holds a float block column by column: copied into a row-major matrix it is a
+        # transposing copy (twice the time of a straight one at 200,000 x 139). A model that
+        # reads column-major input (LightGBM does, in place) gets the block's own order.
+        order = ("F" if self._column_major_ok and block.flags.f_contiguous
+                 and not block.flags.c_contiguous else "C")
+        X = np.empty((len(features), len(layout.positions)), order=order)
+        X[:, where] = block
         for i, lookup in self._cat_lookup.items():
             codes, uniques = pd.factorize(features.iloc[:, layout.positions[i]].to_numpy(
                 dtype=object))

@@ -123,6 +123,13 @@ def test_small_frames_score_exactly_as_the_batch(small_model, features):
     ids, X = scorer._fast_matrix(features)
     np.testing.assert_array_equal(X, small_model.pipeline_.to_matrix(features))
     np.testing.assert_array_equal(ids, features.index.to_numpy())
+    # pandas holds the float block column by column; the batch path keeps that order (no
+    # transposing copy) and LightGBM reads it in place: the scores are raw predict's, bit for bit.
+    assert X.flags.f_contiguous and not X.flags.c_contiguous
+    margin = small_model.booster_.predict(small_model.pipeline_.to_matrix(features),
+                                          raw_score=True)
+    np.testing.assert_array_equal(tg.score(features, scorer).score.to_numpy(),
+                                  small_model._calibrated(margin))
     batch = tg.score(features, scorer)
     for rows in ([0], [7], [3, 1, 4], list(range(10, 74))):
         small = tg.score(features.iloc[rows], scorer)

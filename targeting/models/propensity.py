@@ -315,6 +315,9 @@ class PropensityModel(Scorable, LightGBMParamsMixin, ClassifierMixin, BaseEstima
         check_is_fitted(self, "booster_")
         return self.pipeline_.transform(tables, as_of, users=users)
 
+    # LightGBM reads a column-major matrix in place (no copy), same numbers bit for bit.
+    column_major_ok = True
+
     def score_matrix(self, X: np.ndarray) -> np.ndarray:
         """Calibrated probabilities from the model matrix (``pipeline_.to_matrix``)."""
         if len(X) == 1:  # one user: LightGBM's single-row path, set up once per booster
