@@ -308,6 +308,12 @@ class PropensityModel(Scorable, LightGBMParamsMixin, ClassifierMixin, BaseEstima
         a, b = self.calibration_
         return expit(a * margin + b)
 
+    def calibrated(self, margin: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities from the booster's raw margins (what ``score_matrix``
+        returns for the rows those margins belong to)."""
+        check_is_fitted(self, "booster_")
+        return self._calibrated(np.asarray(margin, dtype=float))
+
     # -- predicting --------------------------------------------------------------------------
     def features(self, tables: Mapping[str, pd.DataFrame], as_of=None,
                  users: Sequence | None = None) -> pd.DataFrame:
