@@ -213,14 +213,19 @@ def _explain_scores(out: pd.DataFrame, model, X: np.ndarray, reasons: int,
 
 _SMALL = 64  # frames up to this many rows take the single-user path
 _COMPILE_ROWS = 50_000  # batches from this size score through compiled trees (if available)
+# One thread: the compiled trees bring their own OpenMP runtime (a vendored libgomp), whose
+# spinning threads slowed every later LightGBM call with a parallel region on the 2-core
+# machine (a single-row Booster.predict from 0.04 ms to 7-8 ms); one thread has no pool.
+_NTHREAD = 1
 
 
 class _CompiledTrees:
     """A propensity booster's trees compiled to a shared library by tl2cgen (optional extra
     ``targeting[compiled]``, and a C compiler), cached on disk by the model's text.
 
-    At 200,000 users and 481 trees it scored 2.3 times as fast as ``Booster.predict`` with the
-    same margins bit for bit; compiling took about 6 s on 2 cores, once per model and machine.
+    At 200,000 users and 481 trees, on one thread, it scored twice as fast as LightGBM's
+    ``Booster.predict`` on two (busy shared machine), the same margins bit for bit; compiling
+    took 4-6 s on 2 cores, once per model and machine.
     It is only used when its margins equal LightGBM's exactly on the first rows it is built on.
     """
 
@@ -233,9 +238,8 @@ class _CompiledTrees:
         if booster is None or not hasattr(model, "calibrated"):
             return None
         try:
-            import tl2cgen
-
-            predictor = tl2cgen.Predictor(_compiled_library(booster))  # OpenMP's threads
+            tl2cgen, _ = _tl2cgen()
+            predictor = tl2cgen.Predictor(_compiled_library(booster), nthread=_NTHREAD)
         except Exception:  # noqa: BLE001 - no tl2cgen, no compiler, a model it cannot read
             return None
         out = cls(predictor)
@@ -245,10 +249,16 @@ class _CompiledTrees:
         return out
 
     def margin(self, X: np.ndarray) -> np.ndarray:
-        import tl2cgen
-
+        tl2cgen, _ = _tl2cgen()
         data = tl2cgen.DMatrix(np.ascontiguousarray(X), dtype="float64")
         return np.asarray(self.predictor.predict(data, pred_margin=True)).reshape(len(X))
+
+
+def _tl2cgen():
+    import tl2cgen
+    import treelite
+
+    return tl2cgen, treelite
 
 
 def _threads() -> int:
@@ -267,9 +277,8 @@ def _compiled_library(booster) -> str:
     from pathlib import Path
 
     import lightgbm as lgb
-    import tl2cgen
-    import treelite
 
+    tl2cgen, treelite = _tl2cgen()
     text = booster.model_to_string()
     key = hashlib.sha256(text.encode()).hexdigest()[:24]
     root = Path(os.environ.get("TARGETING_CACHE", Path.home() / ".cache" / "targeting"))
