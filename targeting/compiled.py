@@ -73,7 +73,10 @@ class CompiledBooster:
         if not self.path.exists():
             _compile(booster, self.path)
         self._tl2cgen, self._booster = tl2cgen, booster
-        self._predictor = tl2cgen.Predictor(str(self.path))
+        # One thread: tl2cgen's vendored OpenMP runtime keeps spinning threads that slowed every
+        # later LightGBM call on 2 cores (a single-row Booster.predict from 0.04 ms to 7-8 ms);
+        # one thread has no pool, and still scores twice as fast as LightGBM on two.
+        self._predictor = tl2cgen.Predictor(str(self.path), nthread=1)
         self._check(booster)
 
     def margin(self, X: np.ndarray) -> np.ndarray:
@@ -177,7 +180,7 @@ def _compile(booster, path: Path) -> None:
     with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
         built = Path(tmp) / path.name
         # One translation unit per ~100 trees: compiles in parallel and in bounded memory.
-        units = max(1, min(16, booster.num_trees() // 100))
+        units = max(1, min(16, booster.num_trees() // 100))  # gcc runs them on every core
         tl2cgen.export_lib(model, toolchain=toolchain, libpath=str(built),
                            params={"parallel_comp": units}, verbose=False)
         os.replace(built, path)

@@ -9,6 +9,7 @@ is ever dropped silently.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Mapping, Sequence
 
@@ -20,6 +21,8 @@ from targeting.data.engines import is_dask
 from targeting.data.schema import SchemaError, TargetingError
 from targeting.features.pipeline import PRESENCE_COLUMNS
 
+_log = logging.getLogger(__name__)
+
 DEFAULT_MODEL = "models:/propensity@champion"
 NOTE_PROFILE_ONLY = "no record in any silo before as_of: scored from the profile only"
 NOTE_UNKNOWN = "unknown user: no profile and no history; scored at the population baseline"
@@ -28,11 +31,14 @@ NOTE_UNKNOWN = "unknown user: no profile and no history; scored at the populatio
 class Scorer:
     """A fitted model prepared for fast, strict scoring of feature frames."""
 
-    def __init__(self, model, version: str | None = None, engine: str = "lightgbm"):
+    def __init__(self, model, version: str | None = None, engine: str = "auto"):
         self.model = model
+        # What evaluates the trees of a batch (see score()): compiled trees (tl2cgen), the
+        # same scores bit for bit, or LightGBM itself.
+        self.engine = _checked_engine(model, engine)
+        self._compiled = None  # the CompiledBooster once built; False: unavailable, not retried
+        self._compile_lock = threading.Lock()
         self.pipeline = model.pipeline_
-        self.engine = engine
-        self._margin = _engine_margin(model, engine)
         # Always name the model: registry "name/version", a URI, or say it was never logged.
         self.version = version or f"unlogged {type(model).__name__} (fitted in this session)"
         names = self.pipeline.feature_names_
@@ -47,6 +53,7 @@ class Scorer:
         self._cat_lookup = {i: {v: float(k) for k, v in enumerate(
             self.pipeline.vocabularies_[names[i]])} for i in sorted(cats)}
         self._layout: _Layout | None = None  # column positions of the last frame's columns
+        self._column_major_ok = bool(getattr(model, "column_major_ok", False))
 
     def score_features(self, features: pd.DataFrame, *, reasons: int = 0,
                        drift: bool = False) -> pd.DataFrame:
@@ -56,8 +63,9 @@ class Scorer:
         """
         fast = self._fast_matrix(features)
         ids, X = fast if fast is not None else _checked_matrix(self.pipeline, features)
-        scores = (self.model.score_matrix(X) if self._margin is None
-                  else self.model.score_matrix(X, margin=self._margin))
+        scores = self._compiled_scores(X)
+        if scores is None:
+            scores = self.model.score_matrix(X)
         out = pd.DataFrame({"user_id": ids, "score": scores,
                             "decile": self.model.decile(scores).astype(np.int64),
                             "note": self._notes(X)})
@@ -68,6 +76,46 @@ class Scorer:
         if reasons or drift:
             _explain_scores(out, self.model, X, reasons, drift)
         return out
+
+    def __getstate__(self) -> dict:
+        # The lock and a loaded library do not pickle (Dask ships scorers to its workers):
+        # a copy compiles, or loads the cached library, again when it first needs it.
+        return {**self.__dict__, "_compiled": None, "_compile_lock": None}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state, _compile_lock=threading.Lock())
+
+    def _compiles(self, n_rows: int) -> bool:
+        """Whether a batch of ``n_rows`` goes (or will try to go) through compiled trees."""
+        if self.engine == "lightgbm" or self._compiled is False or n_rows <= _SMALL:
+            return False
+        return self.engine == "compiled" or n_rows >= _COMPILE_ROWS
+
+    def _compiled_scores(self, X: np.ndarray) -> np.ndarray | None:
+        """Scores through the compiled trees, or None (not wanted, or, with ``"auto"``, not
+        available: then the booster scores, as always)."""
+        if not self._compiles(len(X)):
+            return None
+        if self._compiled is None:
+            with self._compile_lock:
+                if self._compiled is None:
+                    self._compiled = self._build_compiled()
+        if self._compiled is False:
+            return None
+        return self.model.calibrated(self._compiled.margin(X))
+
+    def _build_compiled(self):
+        """The model's CompiledBooster; with ``"auto"``, False when it cannot be had (no
+        tl2cgen, no compiler, a library that differs from LightGBM), said once."""
+        from targeting.compiled import CompiledBooster
+
+        try:
+            return CompiledBooster(self.model.booster_)
+        except Exception as err:  # noqa: BLE001 - auto falls back to LightGBM, as before
+            if self.engine == "compiled":
+                raise
+            _log.info("scoring with LightGBM, not compiled trees: %s", err)
+            return False
 
     def _fast_matrix(self, features) -> tuple[np.ndarray, np.ndarray] | None:
         """Ids and matrix of a well-formed frame, or None.
@@ -96,13 +144,20 @@ class Scorer:
         dtypes = features.dtypes.to_numpy()[numeric]
         if problems or not all(d == np.float64 for d in dtypes):
             return None  # other numeric dtypes: the strict path casts them as it always has
-        X = np.empty((len(features), len(layout.positions)))
         k, first = len(numeric), int(numeric[0]) if len(numeric) else 0
         if (self._num_idx == list(range(k))
                 and np.array_equal(numeric, np.arange(first, first + k))):
-            X[:, :k] = features.iloc[:, first:first + k].to_numpy()  # one block, no take
+            block, where = features.iloc[:, first:first + k].to_numpy(), slice(0, k)  # no take
         else:
-            X[:, self._num_idx] = features.iloc[:, numeric].to_numpy()
+            block, where = features.iloc[:, numeric].to_numpy(), self._num_idx
+        # pandas holds a float block column by column: copied into a row-major matrix it is a
+        # transposing copy (twice the time of a straight one at 200,000 x 139). A model that
+        # reads column-major input (LightGBM does, in place) gets the block's own order.
+        order = ("F" if self._column_major_ok and block.flags.f_contiguous
+                 and not block.flags.c_contiguous and not self._compiles(len(features))
+                 else "C")  # compiled trees read rows
+        X = np.empty((len(features), len(layout.positions)), order=order)
+        X[:, where] = block
         for i, lookup in self._cat_lookup.items():
             codes, uniques = pd.factorize(features.iloc[:, layout.positions[i]].to_numpy(
                 dtype=object))
@@ -148,23 +203,18 @@ class Scorer:
         return notes
 
 
-ENGINES = ("lightgbm", "compiled")
+ENGINES = ("auto", "compiled", "lightgbm")
 
 
-def _engine_margin(model, engine: str):
-    """The batch margin function of ``engine`` (None: the model's own LightGBM booster)."""
+def _checked_engine(model, engine: str) -> str:
+    """``engine`` if the model can use it; a TargetingError naming the choices otherwise."""
     if engine not in ENGINES:
         raise TargetingError(f"engine must be one of {list(ENGINES)}, got {engine!r}")
-    if engine == "lightgbm":
-        return None
-    from targeting.models.propensity import PropensityModel
-
-    if not isinstance(model, PropensityModel):
+    compilable = hasattr(model, "booster_") and hasattr(model, "calibrated")
+    if engine == "compiled" and not compilable:
         raise TargetingError(f"engine='compiled' scores propensity models; this is a "
-                             f"{type(model).__name__}: use the default engine")
-    from targeting.compiled import CompiledBooster
-
-    return CompiledBooster(model.booster_).margin
+                             f"{type(model).__name__}: use engine='lightgbm' or 'auto'")
+    return engine if compilable else "lightgbm"
 
 
 def _explain_scores(out: pd.DataFrame, model, X: np.ndarray, reasons: int,
@@ -191,6 +241,7 @@ def _explain_scores(out: pd.DataFrame, model, X: np.ndarray, reasons: int,
 
 
 _SMALL = 64  # frames up to this many rows take the single-user path
+_COMPILE_ROWS = 50_000  # with engine="auto", batches from this size use compiled trees
 
 
 class _Layout:
@@ -275,7 +326,7 @@ _LOCK = threading.Lock()
 
 
 def load_model(model: str = DEFAULT_MODEL, *, refresh: bool = False,
-               engine: str = "lightgbm") -> Scorer:
+               engine: str = "auto") -> Scorer:
     """Load a registered or logged model once and keep it (thread-safe cache).
 
     ``model`` is any MLflow model URI (``models:/name@alias``, ``models:/name/3``,
@@ -295,7 +346,7 @@ def load_model(model: str = DEFAULT_MODEL, *, refresh: bool = False,
         return _CACHE[key]
 
 
-def _load(model: str, engine: str = "lightgbm") -> Scorer:
+def _load(model: str, engine: str = "auto") -> Scorer:
     """The model behind an MLflow URI; a missing or unreadable model is a TargetingError."""
     import pickle
 
@@ -339,7 +390,7 @@ def _resolve_version(uri: str) -> str:
 
 def score(data: Mapping[str, pd.DataFrame] | pd.DataFrame, model=DEFAULT_MODEL, as_of=None,
           *, users: Sequence | None = None, reasons: int = 0,
-          drift: bool = False, engine: str = "lightgbm") -> pd.DataFrame:
+          drift: bool = False, engine: str = "auto") -> pd.DataFrame:
     """Score users with a propensity model.
 
     Parameters
@@ -366,11 +417,14 @@ def score(data: Mapping[str, pd.DataFrame] | pd.DataFrame, model=DEFAULT_MODEL, 
         feature and of the score, over the users with some history: the reference is the
         population that existed at the model's ``as_of``); log it with
         :func:`targeting.review.log_drift`.
-    engine : {"lightgbm", "compiled"}, default "lightgbm"
-        What evaluates the trees of a propensity model for batches: LightGBM, or the trees
-        compiled to native code (:mod:`targeting.compiled`, needs ``targeting[compiled]`` and a
-        C compiler; the same scores, about twice as fast on large batches, compiled once per
-        model and cached on disk). Ignored when ``model`` is already a :class:`Scorer`.
+    engine : {"auto", "compiled", "lightgbm"}, default "auto"
+        What evaluates a propensity model's trees for a batch. ``"compiled"``: the trees
+        compiled to native code (:mod:`targeting.compiled`; needs ``targeting[compiled]`` and
+        a C compiler; the same scores bit for bit, about twice LightGBM's speed on large
+        batches; compiled once per model, tens of seconds, and cached on disk).
+        ``"lightgbm"``: LightGBM itself. ``"auto"``: compiled trees for batches of 50,000
+        users or more when they can be had, LightGBM otherwise. Other models always use
+        their own predictors. Ignored when ``model`` is already a :class:`Scorer`.
 
     Returns
     -------

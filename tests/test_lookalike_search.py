@@ -59,3 +59,27 @@ def test_classifier_cascade_ranks_the_top_like_full_scoring():
     inside = cascade.scores_["classifier"].to_numpy()[scored]
     outside = cascade.scores_["classifier"].to_numpy()[~scored]
     assert outside.max() < np.sort(inside)[-12_000]
+
+
+def test_float_frames_take_the_fast_matrix_with_the_same_numbers():
+    import pandas as pd
+
+    from targeting.models.lookalike.universe import frame_pipeline, model_matrix
+
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((20_000, 12)).astype(np.float32)
+    X[rng.random(X.shape) < 0.05] = np.nan
+    index = pd.Index(np.arange(len(X)), name="user_id")
+    frame = pd.DataFrame(X, columns=[f"f{j}" for j in range(12)], index=index)
+    mixed = frame.assign(f3=frame.f3.astype(np.float64), f5=frame.f5.astype(np.float64))
+    coded = frame.assign(level=np.where(X[:, 0] > 0, "a", "b"))  # a categorical: to_matrix
+    for f in (frame, mixed, coded, frame.iloc[:700]):
+        pipe = frame_pipeline(f)
+        fast = model_matrix(pipe, f, rows_per_step=1_000)  # steps that do not divide the rows
+        assert fast.dtype == np.float64 and fast.flags.c_contiguous
+        np.testing.assert_array_equal(fast, pipe.to_matrix(f))  # NaNs in the same places
+    # The similarity score does not depend on how many rows are standardised at a time.
+    pipe = frame_pipeline(frame)
+    M = model_matrix(pipe, frame)
+    space = SimilaritySpace(n_clusters=5).fit(M, np.flatnonzero(X[:, 0] > 1.5))
+    np.testing.assert_array_equal(space.score(M), space.score(M, chunk=65_536))

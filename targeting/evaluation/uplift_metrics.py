@@ -223,12 +223,98 @@ def _area(n_all, values) -> float:
 
 def _perfect_normalised(values_of, perfect_key, y, uplift, treatment) -> float:
     y, u, t = _uplift_inputs(y, uplift, treatment)
-    code = _code(y, t) if _is_binary(y) else None
-    counts = _cumulative(y, t, *_descending(u), code)
-    perfect = _perfect_counts(y, t, perfect_key, code)
-    v, vp = values_of(*counts), values_of(*perfect)
+    if _is_binary(y):
+        code = _code(y, t)
+        ranked, s = _codes_by_score(u, code)
+        ranked, s = ranked[::-1], s[::-1]  # highest score first
+        area, _ = _fused_area(values_of, ranked, _run_ends(s))
+        perfect = _perfect_counts(y, t, perfect_key, code)
+    else:  # amounts: sorted with the users' outcomes
+        counts = _cumulative(y, t, *_descending(u))
+        v = values_of(*counts)
+        area = _area(counts[0], v)
+        perfect = _perfect_counts(y, t, perfect_key)
+    vp = values_of(*perfect)
     baseline = 0.5 * vp[-1] * perfect[0][-1]
-    return float((_area(counts[0], v) - baseline) / (_area(perfect[0], vp) - baseline))
+    return float((area - baseline) / (_area(perfect[0], vp) - baseline))
+
+
+# -- the fused pass over 0/1 outcomes ------------------------------------------------------------
+# Ranking 10 M users by score is the floor of every area above. An argsort of the scores costs
+# several times a sort of the values (numpy's vectorised sort), and gathering each user's
+# outcome and arm through it is a random access per user; the curve's arithmetic then made a
+# dozen 10 M-long temporaries. Instead: users grouped by (outcome, arm) code, each group's
+# scores sorted as values, the four sorted runs merged (which code sits at which rank), and
+# one pass over the ranks in chunks that stay in cache, carrying the running counts and area.
+_CHUNK = 1 << 16
+
+
+def _codes_by_score(u: np.ndarray, code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each rank's code (``2 * y + t``) in ascending order of score, and the sorted scores.
+
+    Users grouped by code (a counting sort of bytes), each group's scores sorted, and the
+    four sorted runs merged by a stable argsort (timsort merges presorted runs in a few linear
+    passes). Among tied scores the codes come in code order: only the tie-aware areas and the
+    untied mean-gain curve read them, and neither sees the order within a tie."""
+    bounds = np.cumsum(np.bincount(code, minlength=4))
+    grouped = u[np.argsort(code, kind="stable")]
+    for start, end in zip(np.r_[0, bounds[:-1]], bounds, strict=True):
+        grouped[start:end].sort()
+    merge = np.argsort(grouped, kind="stable")
+    ranked = (merge >= bounds[0]).astype(np.int8)
+    ranked += merge >= bounds[1]
+    ranked += merge >= bounds[2]
+    return ranked, grouped[merge]  # four increasing streams: a cheap gather
+
+
+def _run_ends(s: np.ndarray) -> np.ndarray | None:
+    """Where each run of tied scores ends in the sorted scores ``s`` (None: no ties)."""
+    changes = s[1:] != s[:-1]
+    if changes.all():
+        return None
+    return np.r_[np.flatnonzero(changes), s.size - 1]
+
+
+def _points(ranked: np.ndarray, ends: np.ndarray | None):
+    """The curve's cumulative counts ``(n_all, n_t, n_c, y_t, y_c)`` chunk by chunk: after
+    every user (``ends`` None) or at the ends of tied runs, users taken in ``ranked`` order
+    (their codes, highest score first). Counts add up exactly in int32, as in
+    :func:`_cumulative`, so every point is the same to the last bit."""
+    count = np.int32 if ranked.size < 2**31 else np.int64
+    carry = np.zeros(3, dtype=count)  # treated, treated responders, responders
+    for a in range(0, ranked.size, _CHUNK):
+        c = ranked[a:a + _CHUNK]
+        n_t, y_t, y_all = (np.cumsum(x, dtype=count) for x in (c & 1, c == 3, c >> 1))
+        n_t += carry[0]
+        y_t += carry[1]
+        y_all += carry[2]
+        carry[:] = n_t[-1], y_t[-1], y_all[-1]
+        n_all = np.arange(a + 1.0, a + c.size + 1)
+        if ends is not None:
+            lo, hi = np.searchsorted(ends, [a, a + c.size])
+            at = ends[lo:hi] - a
+            n_all, n_t, y_t, y_all = n_all[at], n_t[at], y_t[at], y_all[at]
+        y_all -= y_t
+        yield n_all, n_t, n_all - n_t, y_t, y_all
+
+
+def _fused_area(values_of, ranked, ends) -> tuple[float, tuple[float, float]]:
+    """Trapezoid area under the curve's points and the origin (as :func:`_area`), and the
+    last point ``(n, value)``, in one pass of :func:`_points`."""
+    area, n_prev, v_prev = 0.0, 0.0, 0.0
+    for counts in _points(ranked, ends):
+        v = values_of(*counts)
+        if v.size == 0:
+            continue
+        if ends is None:  # one point per user: unit steps, the half of the end comes off last
+            area += v.sum()
+        else:
+            steps = np.diff(counts[0], prepend=n_prev)
+            area += steps @ v - 0.5 * steps @ (v - np.r_[v_prev, v[:-1]])
+        n_prev, v_prev = counts[0][-1], v[-1]
+    if ends is None:
+        area -= v_prev / 2
+    return float(area), (float(n_prev), float(v_prev))
 
 
 def _mean_gain(values_of, y, uplift, treatment, *, against_random: bool) -> float:
@@ -236,8 +322,41 @@ def _mean_gain(values_of, y, uplift, treatment, *, against_random: bool) -> floa
     before both arms appear interpolated from the origin, divided by its end value and
     averaged over the ``n + 1`` points."""
     y, u, t = _uplift_inputs(y, uplift, treatment)
-    order = np.argsort(u)[::-1]
-    counts = _cumulative(y, t, order, None)
+    if not _is_binary(y):
+        return _mean_gain_of(values_of, _cumulative(y, t, np.argsort(u)[::-1], None),
+                             against_random)
+    code = _code(y, t)
+    ranked, s = _codes_by_score(u, code)
+    if _run_ends(s) is not None:  # ties: in the argsort's order, as they always were
+        ranked = code[np.argsort(u)[::-1]]
+    else:
+        ranked = ranked[::-1]
+    # The curve's sum in one pass; the head (before both arms appear) replaced afterwards.
+    total, head, first, v_first, v_end = 0.0, 0.0, 0, 0.0, 0.0
+    for counts in _points(ranked, None):
+        v = values_of(*counts)
+        total += v.sum()
+        if not first:
+            both = (counts[1] > 0) & (counts[2] > 0)
+            if both.any():
+                at = int(np.argmax(both))
+                first, v_first = int(counts[0][at]), float(v[at])
+                head += v[:at].sum()
+            else:
+                head += v.sum()
+        v_end = float(v[-1])
+    if v_end == 0:
+        return float("nan")  # the curve ends at 0: nothing to divide by
+    # curve[j] = curve[first] * j / first for j < first: those sum to v_first * (first - 1) / 2
+    curve_sum = (total - head + v_first * (first - 1) / 2) / abs(v_end)
+    mean = curve_sum / (ranked.size + 1)
+    if against_random:
+        mean -= np.sign(v_end) / 2  # the random line's mean height
+    return float(mean)
+
+
+def _mean_gain_of(values_of, counts, against_random: bool) -> float:
+    """:func:`_mean_gain` from the per-user counts of :func:`_cumulative` (amounts)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         curve = np.r_[0.0, values_of(*counts)]
     # Once both arms have appeared every later point is defined: only a head is missing.

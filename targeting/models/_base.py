@@ -48,6 +48,10 @@ class Scorable:
     ``decile_edges_`` when fitted and implement ``score_matrix``."""
 
     reference_ = None  # no drift reference unless the model fits one
+    # True if ``score_matrix`` gives the same numbers, bit for bit, for a column-major
+    # (Fortran-ordered) matrix: ``score()`` then copies a feature frame's float block as it
+    # lies in pandas (column by column) instead of transposing it.
+    column_major_ok = False
 
     def score_matrix(self, X: np.ndarray) -> np.ndarray:
         raise NotImplementedError

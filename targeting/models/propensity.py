@@ -308,6 +308,12 @@ class PropensityModel(Scorable, LightGBMParamsMixin, ClassifierMixin, BaseEstima
         a, b = self.calibration_
         return expit(a * margin + b)
 
+    def calibrated(self, margin: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities from the booster's raw margins (what ``score_matrix``
+        returns for the rows those margins belong to)."""
+        check_is_fitted(self, "booster_")
+        return self._calibrated(np.asarray(margin, dtype=float))
+
     # -- predicting --------------------------------------------------------------------------
     def features(self, tables: Mapping[str, pd.DataFrame], as_of=None,
                  users: Sequence | None = None) -> pd.DataFrame:
@@ -315,14 +321,11 @@ class PropensityModel(Scorable, LightGBMParamsMixin, ClassifierMixin, BaseEstima
         check_is_fitted(self, "booster_")
         return self.pipeline_.transform(tables, as_of, users=users)
 
-    def score_matrix(self, X: np.ndarray, *, margin=None) -> np.ndarray:
-        """Calibrated probabilities from the model matrix (``pipeline_.to_matrix``).
+    # LightGBM reads a column-major matrix in place (no copy), same numbers bit for bit.
+    column_major_ok = True
 
-        ``margin``, if given, computes the booster's raw margins of a batch in LightGBM's
-        place (the compiled trees of :mod:`targeting.compiled`); single rows stay on
-        LightGBM's single-row path."""
-        if margin is not None and len(X) > 1:
-            return self._calibrated(margin(X))
+    def score_matrix(self, X: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities from the model matrix (``pipeline_.to_matrix``)."""
         if len(X) == 1:  # one user: LightGBM's single-row path, set up once per booster
             return self._calibrated(np.array([margin_of_row(self.booster_, X[0])]))
         # For a handful of rows, starting OpenMP threads costs more than the trees do.

@@ -56,6 +56,7 @@ from targeting.models.lookalike.universe import (
     bought_before,
     consenting,
     frame_pipeline,
+    model_matrix,
     profile_columns,
     silo_presence,
     with_user_index,
@@ -265,7 +266,7 @@ class LookalikeModel(LightGBMParamsMixin, BaseEstimator):
         if len(features) == 0:
             raise ValueError("the universe is empty: no users in the data")
         self.user_ids_ = features.index.to_numpy()
-        self._X = self.pipeline_.to_matrix(features)
+        self._X = model_matrix(self.pipeline_, features)
         self._space0 = SimilaritySpace(self.n_clusters, self.pipeline_.categorical_indices_,
                                        self.pipeline_.feature_names_, self.random_state)
         self._space0.fit_scaler(self._X)  # the universe's scale, shared by every seed fit
