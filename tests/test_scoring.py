@@ -123,9 +123,17 @@ def test_small_frames_score_exactly_as_the_batch(small_model, features):
     ids, X = scorer._fast_matrix(features)
     np.testing.assert_array_equal(X, small_model.pipeline_.to_matrix(features))
     np.testing.assert_array_equal(ids, features.index.to_numpy())
-    # pandas holds the float block column by column; the batch path keeps that order (no
-    # transposing copy) and LightGBM reads it in place: the scores are raw predict's, bit for bit.
-    assert X.flags.f_contiguous and not X.flags.c_contiguous
+    # The batch path copies the float block in the order pandas holds it (no transposing copy:
+    # row-major for the pipeline's own frames, which share their block; column by column for
+    # frames pandas built), and LightGBM reads either in place: raw predict's scores, bit for bit.
+    numeric = [c for c in small_model.pipeline_.feature_names_
+               if c not in small_model.pipeline_.vocabularies_]
+    assert X.flags.c_contiguous and features[numeric].to_numpy().flags.c_contiguous
+    by_column = pd.DataFrame({c: features[c].to_numpy() for c in features.columns},
+                             index=features.index)  # built by pandas: column by column
+    _, X_copied = scorer._fast_matrix(by_column)
+    assert X_copied.flags.f_contiguous and not X_copied.flags.c_contiguous
+    np.testing.assert_array_equal(X_copied, X)
     margin = small_model.booster_.predict(small_model.pipeline_.to_matrix(features),
                                           raw_score=True)
     np.testing.assert_array_equal(tg.score(features, scorer).score.to_numpy(),
