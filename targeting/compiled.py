@@ -21,6 +21,7 @@ import platform
 import shutil
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,7 @@ import numpy as np
 from targeting.data.schema import TargetingError
 
 _PROBE_ROWS = 256  # rows checked against LightGBM after loading a library
+_MIN_CHUNK_ROWS = 20_000  # smaller batches are not worth a thread each
 
 
 def cache_dir() -> Path:
@@ -73,9 +75,9 @@ class CompiledBooster:
         if not self.path.exists():
             _compile(booster, self.path)
         self._tl2cgen, self._booster = tl2cgen, booster
-        # One thread: tl2cgen's vendored OpenMP runtime keeps spinning threads that slowed every
-        # later LightGBM call on 2 cores (a single-row Booster.predict from 0.04 ms to 7-8 ms);
-        # one thread has no pool, and still scores twice as fast as LightGBM on two.
+        # One OpenMP thread per call: tl2cgen's vendored OpenMP runtime keeps spinning threads
+        # that slowed every later LightGBM call on 2 cores (a single-row Booster.predict from
+        # 0.04 ms to 7-8 ms). Python threads split a batch instead (see margin).
         self._predictor = tl2cgen.Predictor(str(self.path), nthread=1)
         self._check(booster)
 
@@ -84,15 +86,25 @@ class CompiledBooster:
 
         Categorical features must hold non-negative integer codes or NaN, as
         ``FeaturePipeline.to_matrix`` writes them. Rows the compiled code would misread (see
-        :func:`misread_rows`) are scored by LightGBM itself."""
+        :func:`misread_rows`) are scored by LightGBM itself. Large batches are split across
+        the machine's cores, one single-threaded call each (the calls release the GIL)."""
         X = np.ascontiguousarray(X, dtype=np.float64)
-        matrix = self._tl2cgen.DMatrix(X, dtype="float64")
-        out = np.asarray(self._predictor.predict(matrix, pred_margin=True),
-                         dtype=np.float64).reshape(len(X))
+        chunks = _row_chunks(len(X), _threads())
+        if len(chunks) == 1:
+            out = self._margin_of(X)
+        else:
+            with ThreadPoolExecutor(len(chunks)) as pool:
+                out = np.concatenate(list(pool.map(self._margin_of,
+                                                   [X[a:b] for a, b in chunks])))
         rows = misread_rows(X)
         if rows.size:
             out[rows] = self._booster.predict(X[rows], raw_score=True, num_threads=1)
         return out
+
+    def _margin_of(self, X: np.ndarray) -> np.ndarray:
+        matrix = self._tl2cgen.DMatrix(X, dtype="float64")
+        return np.asarray(self._predictor.predict(matrix, pred_margin=True),
+                          dtype=np.float64).reshape(len(X))
 
     def _check(self, booster) -> None:
         """Probe rows through both engines (a stale or foreign library must not score).
@@ -115,6 +127,23 @@ class CompiledBooster:
             worst = float(np.max(np.abs(got - expected)))
             raise TargetingError(f"the compiled trees in {self.path} differ from LightGBM by "
                                  f"{worst:.1e}: delete that file, or use the default engine")
+
+
+def _threads() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def _row_chunks(n_rows: int, threads: int) -> list[tuple[int, int]]:
+    """``[start, stop)`` row ranges, one per thread, none under ``_MIN_CHUNK_ROWS``.
+
+    Examples
+    --------
+    >>> _row_chunks(50_000, 2), _row_chunks(10_000, 2)
+    ([(0, 25000), (25000, 50000)], [(0, 10000)])
+    """
+    k = max(1, min(threads, n_rows // _MIN_CHUNK_ROWS))
+    edges = np.linspace(0, n_rows, k + 1).astype(int)
+    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
 
 
 def misread_rows(X: np.ndarray) -> np.ndarray:
