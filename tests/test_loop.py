@@ -323,8 +323,8 @@ def test_mlflow_runs_nested_and_without_ids(tracked, world):
     assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parent[0].info.run_id}
     assert all(r.info.status == "FINISHED" for r in runs)
     assert {"measured_increment", "roi", "cumulative_roi", "contacts", "guard_replaced",
-            "guard_champion_qini", "guard_challenger_qini", "guard_difference_se"} <= set(
-        children[0].data.metrics)
+            "guard_champion_qini", "guard_challenger_qini", "guard_difference_se",
+            "cumulative_low", "cumulative_high"} <= set(children[0].data.metrics)
     ids = {str(u) for u in world.tables["identity"].user_id}
     ids |= {str(u) for u in sim.loop.wave(2).assignments.user_id}
     texts = []
