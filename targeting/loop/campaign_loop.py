@@ -184,7 +184,9 @@ class CampaignLoop:
     holdout_share : float or list of float, default 0.1
         Share of the policy's list held out at random (not contacted) to measure it; a list
         is a schedule, one share per wave, the last one for every later wave (e.g.
-        ``[0.1, 0.05]``: 10 % in wave 1, 5 % from wave 2). Every share must be above 0.
+        ``[0.1, 0.05]``: 10 % in wave 1, 5 % from wave 2). Every share must be above 0. That
+        schedule was measured on the default demo world and not kept: it did not beat the
+        one-shot model on seeds 1 and 2 (see the README's loop section).
     explore_share : float or list of float, default 0.05
         Share of the contacts spent on the exploration slice (a random arm each, beside a
         random control group), drawn where ``exploration`` says; a list is a schedule, one
