@@ -298,6 +298,12 @@ def test_summary_arithmetic_and_display(tracked):
     np.testing.assert_allclose(s.roi, roi)
     cum = (s.measured_increment.cumsum() * value - s.spend.cumsum()) / s.spend.cumsum()
     np.testing.assert_allclose(s.cumulative_roi, cum)
+    # The cumulative interval pools the waves: variances add, so it is narrower than the
+    # waves' own intervals added up, and wider than any one wave's.
+    half = (s.increment_high - s.increment_low) / 2
+    pooled = (s.cumulative_high - s.cumulative_low) / 2
+    np.testing.assert_allclose(pooled, np.sqrt((half**2).cumsum()))
+    assert (pooled.iloc[1:] < half.cumsum().iloc[1:]).all() and (pooled >= half).all()
     assert "Campaign loop" in loop.summary()._repr_html_()
     assert len(loop.summary().plot().axes) == 2
     # The model is refitted on every recorded wave: more rows each time.
@@ -317,8 +323,8 @@ def test_mlflow_runs_nested_and_without_ids(tracked, world):
     assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parent[0].info.run_id}
     assert all(r.info.status == "FINISHED" for r in runs)
     assert {"measured_increment", "roi", "cumulative_roi", "contacts", "guard_replaced",
-            "guard_champion_qini", "guard_challenger_qini", "guard_difference_se"} <= set(
-        children[0].data.metrics)
+            "guard_champion_qini", "guard_challenger_qini", "guard_difference_se",
+            "cumulative_low", "cumulative_high"} <= set(children[0].data.metrics)
     ids = {str(u) for u in world.tables["identity"].user_id}
     ids |= {str(u) for u in sim.loop.wave(2).assignments.user_id}
     texts = []
@@ -397,6 +403,22 @@ def test_an_exploration_schedule_shrinks_the_slice_wave_by_wave(tiny_world, tmp_
     assert CampaignLoop(tmp_path / "s", tracking=False).explore_share == [0.2, 0.1]
 
 
+def test_a_holdout_schedule_holds_out_each_wave_its_share(tiny_world, tmp_path):
+    sim = simulate_loop(tiny_world, 3, store=tmp_path / "s", seed=3, tracking=False,
+                        holdout_share=[0.2, 0.05], guard=False)
+    loop = sim.loop
+    assert [loop.holdout_share_at(n) for n in (1, 2, 3, 7)] == [0.2, 0.05, 0.05, 0.05]
+    for n, share in ((1, 0.2), (2, 0.05), (3, 0.05)):
+        listed = loop.wave(n).assignments.query("slice in ['target', 'holdout']")
+        held = int((listed.slice == "holdout").sum())
+        assert held == max(len(listed) - int(listed.contacted.sum()),
+                           round(share * len(listed)))
+        assert abs(held / len(listed) - share) < 0.01
+        assert f"random {share:.0%} holdout" in loop.wave(n).policy
+    assert sim.table.covered.dtype == bool and sim.table.low.lt(sim.table.high).all()
+    assert CampaignLoop(tmp_path / "s", tracking=False).holdout_share == [0.2, 0.05]
+
+
 def test_bad_input_names_the_problem(tiny_world, tmp_path):
     with pytest.raises(SchemaError, match="budget"):
         CampaignLoop(tmp_path / "a", ["coupon"], 0, 1.0, 60, tracking=False)
@@ -408,7 +430,11 @@ def test_bad_input_names_the_problem(tiny_world, tmp_path):
         CampaignLoop(tmp_path / "y", ["push"], 10, 1.0, 60, explore_share=[0.2, 1.5],
                      tracking=False)
     with pytest.raises(SchemaError, match="holdout_share: a share"):
-        CampaignLoop(tmp_path / "h", ["push"], 10, 1.0, 60, [0.2], tracking=False)
+        CampaignLoop(tmp_path / "h", ["push"], 10, 1.0, 60, [0.2, 1.0], tracking=False)
+    with pytest.raises(SchemaError, match="above 0 in every wave"):
+        CampaignLoop(tmp_path / "h0", ["push"], 10, 1.0, 60, [0.1, 0.0], tracking=False)
+    with pytest.raises(SchemaError, match="holdout_share: a share, or a non-empty"):
+        CampaignLoop(tmp_path / "h1", ["push"], 10, 1.0, 60, [], tracking=False)
     with pytest.raises(SchemaError, match="non-empty list"):
         CampaignLoop(tmp_path / "z", ["push"], 10, 1.0, 60, 0.1, [], tracking=False)
     loop = CampaignLoop(tmp_path / "c", ["coupon", "push"], 200, 1.0, 60, tracking=False)

@@ -181,8 +181,12 @@ class CampaignLoop:
         Each wave contacts at most ``budget // cost_per_contact`` users.
     value_per_conversion : float
         Margin of one conversion: a contact is worth uplift x value - cost.
-    holdout_share : float, default 0.1
-        Share of the policy's list held out at random (not contacted) to measure it.
+    holdout_share : float or list of float, default 0.1
+        Share of the policy's list held out at random (not contacted) to measure it; a list
+        is a schedule, one share per wave, the last one for every later wave (e.g.
+        ``[0.1, 0.05]``: 10 % in wave 1, 5 % from wave 2). Every share must be above 0. That
+        schedule was measured on the default demo world and not kept: it did not beat the
+        one-shot model on seeds 1 and 2 (see the README's loop section).
     explore_share : float or list of float, default 0.05
         Share of the contacts spent on the exploration slice (a random arm each, beside a
         random control group), drawn where ``exploration`` says; a list is a schedule, one
@@ -249,7 +253,8 @@ class CampaignLoop:
 
     def __init__(self, store: str | Path, arms: Sequence[str] | None = None,
                  budget: float | None = None, cost_per_contact: float | None = None,
-                 value_per_conversion: float | None = None, holdout_share: float = 0.1,
+                 value_per_conversion: float | None = None,
+                 holdout_share: float | Sequence[float] = 0.1,
                  explore_share: float | Sequence[float] = 0.05, *,
                  control_share: float = 0.5,
                  learner: str = "x", seed: int = 0,
@@ -259,9 +264,9 @@ class CampaignLoop:
         self.store = LoopStore(store)
         given = {"arms": None if arms is None else [str(a) for a in arms], "budget": budget,
                  "cost_per_contact": cost_per_contact,
-                 "value_per_conversion": value_per_conversion, "holdout_share": holdout_share,
-                 "explore_share": [float(v) for v in explore_share]
-                 if isinstance(explore_share, (list, tuple)) else explore_share,
+                 "value_per_conversion": value_per_conversion,
+                 "holdout_share": _schedule(holdout_share),
+                 "explore_share": _schedule(explore_share),
                  "control_share": control_share,
                  "learner": learner, "seed": seed, "name": name, "history": bool(history),
                  "exploration": exploration, "guard": bool(guard)}
@@ -338,9 +343,10 @@ class CampaignLoop:
         if model is None:
             assignments, policy = self._pilot(X, rng), _PILOT
         else:
-            assignments = self._targeted(X, model, rng, self.explore_share_at(number))
+            assignments = self._targeted(X, model, rng, self.explore_share_at(number),
+                                         self.holdout_share_at(number))
             policy = _TARGET.format(sources=self._sources(self._model_source(number - 1)),
-                                    h=self.holdout_share,
+                                    h=self.holdout_share_at(number),
                                     e=self.explore_share_at(number))
         campaign_id = f"{self.name}-wave-{number:02d}"
         assignments.insert(1, "campaign_id", campaign_id)
@@ -420,19 +426,22 @@ class CampaignLoop:
     def explore_share_at(self, number: int) -> float:
         """The exploration share of wave ``number``: ``explore_share``, or its ``number``-th
         entry if it is a schedule (the last entry for every later wave)."""
-        shares = self.explore_share
-        if isinstance(shares, (int, float)):
-            return float(shares)
-        return float(shares[min(number, len(shares)) - 1])
+        return _share_at(self.explore_share, number)
 
-    def _targeted(self, X: pd.DataFrame, model, rng, explore_share: float) -> pd.DataFrame:
+    def holdout_share_at(self, number: int) -> float:
+        """The holdout share of wave ``number``: ``holdout_share``, or its ``number``-th entry
+        if it is a schedule (the last entry for every later wave)."""
+        return _share_at(self.holdout_share, number)
+
+    def _targeted(self, X: pd.DataFrame, model, rng, explore_share: float,
+                  holdout_share: float) -> pd.DataFrame:
         from targeting.evaluation.planning import plan_campaign
 
         k = len(self.arms)
         n_explore = int(round(explore_share * self.contacts_per_wave))
         n_slice = n_explore + _control_size(n_explore, k, self.control_share)
         target_contacts = self.contacts_per_wave - n_explore
-        listed = int(math.ceil(target_contacts / (1 - self.holdout_share)))
+        listed = int(math.ceil(target_contacts / (1 - holdout_share)))
         margin = self.exploration == "margin"
         if margin:  # the band ranked right after the list: where the decision is closest
             candidates = np.arange(len(X))
@@ -449,7 +458,7 @@ class CampaignLoop:
             explore_rows = _margin_rows(X.index, audience.index, plan.audience.index[listed:],
                                         n_slice, rng)
         held = max(len(audience) - target_contacts,
-                   int(round(self.holdout_share * len(audience))))
+                   int(round(holdout_share * len(audience))))
         holdout = np.zeros(len(audience), dtype=bool)
         holdout[rng.permutation(len(audience))[:held]] = True
         recommended = audience["arm"].to_numpy(dtype=object)
@@ -682,7 +691,8 @@ class CampaignLoop:
 
     def summary(self) -> LoopSummary:
         """Per recorded wave: contacts, spend, measured increment and interval, ROI, and the
-        cumulative increment, spend and ROI; with the guard, both recipes' out-of-fold Qini,
+        cumulative increment (with its 95 % interval, pooling every wave's randomised parts),
+        spend and ROI; with the guard, both recipes' out-of-fold Qini,
         the standard error of their difference, and whether the refitted model replaced the
         champion or it was kept (``first``: no champion yet, the first model)."""
         rows = [{"wave": w["number"], "as_of": pd.Timestamp(w["as_of"]), **w["metrics"]}
@@ -691,6 +701,7 @@ class CampaignLoop:
                    "increment_high", "roi"]
         if not rows:
             return LoopSummary(pd.DataFrame(columns=[*columns, "cumulative_increment",
+                                                     "cumulative_low", "cumulative_high",
                                                      "cumulative_spend", "cumulative_roi"]))
         table = pd.DataFrame(rows).set_index("wave")
         guarded = [c for c in _GUARD_COLUMNS if c in table.columns]
@@ -699,6 +710,15 @@ class CampaignLoop:
             table["model"] = [w.get("guard", "first") for w in self.state["waves"]
                               if w["status"] == "recorded"]
         table["cumulative_increment"] = table.measured_increment.cumsum()
+        # Every wave's randomised parts are independent draws: their variances add, so the
+        # cumulative interval pools every wave's holdout (narrower, relative to the increment,
+        # than any one wave's).
+        se = pd.Series([w["metrics"].get("increment_se", np.nan)
+                        for w in self.state["waves"] if w["status"] == "recorded"],
+                       index=table.index)
+        pooled_se = np.sqrt((se**2).cumsum())
+        table["cumulative_low"] = table.cumulative_increment - Z95 * pooled_se
+        table["cumulative_high"] = table.cumulative_increment + Z95 * pooled_se
         table["cumulative_spend"] = table.spend.cumsum()
         table["cumulative_roi"] = ((table.cumulative_increment * self.value_per_conversion
                                     - table.cumulative_spend) / table.cumulative_spend)
@@ -731,22 +751,37 @@ def _check_config(c: dict) -> None:
     for key in ("budget", "cost_per_contact", "value_per_conversion"):
         if c[key] is None or not float(c[key]) > 0:
             problems.append(f"{key}: a positive number is needed, got {c[key]!r}")
-    if isinstance(c["explore_share"], (list, tuple)) and not c["explore_share"]:
-        problems.append("explore_share: a share, or a non-empty list of shares (one per wave)")
+    for key in ("holdout_share", "explore_share"):
+        if isinstance(c[key], (list, tuple)) and not c[key]:
+            problems.append(f"{key}: a share, or a non-empty list of shares (one per wave)")
     for key in ("holdout_share", "explore_share", "control_share"):
-        values = c[key] if key == "explore_share" and isinstance(c[key], (list, tuple)) \
-            else [c[key]]
+        values = c[key] if isinstance(c[key], (list, tuple)) else [c[key]]
         if not all(isinstance(v, (int, float)) and 0 <= float(v) < 1 for v in values):
             problems.append(f"{key}: a share in [0, 1), got {c[key]!r}")
     if not problems and c["budget"] < c["cost_per_contact"]:
         problems.append("budget: smaller than one contact's cost")
     if c["exploration"] not in EXPLORATIONS:
         problems.append(f"exploration: one of {list(EXPLORATIONS)}, got {c['exploration']!r}")
-    if isinstance(c["holdout_share"], (int, float)) and float(c["holdout_share"]) <= 0:
-        problems.append("holdout_share: must be above 0; without a holdout a wave cannot be read "
-                        "out")
+    held = c["holdout_share"] if isinstance(c["holdout_share"], (list, tuple)) \
+        else [c["holdout_share"]]
+    if any(isinstance(v, (int, float)) and float(v) <= 0 for v in held):
+        problems.append("holdout_share: must be above 0 in every wave; without a holdout a "
+                        "wave cannot be read out")
     if problems:
         raise SchemaError(problems)
+
+
+def _schedule(share):
+    """A share as given, or a schedule (list or tuple) as a list of floats."""
+    return [float(v) for v in share] if isinstance(share, (list, tuple)) else share
+
+
+def _share_at(shares, number: int) -> float:
+    """``shares`` itself, or its ``number``-th entry if it is a schedule (the last entry for
+    every later wave)."""
+    if isinstance(shares, (int, float)):
+        return float(shares)
+    return float(shares[min(number, len(shares)) - 1])
 
 
 def _control_size(contacts: int, arms: int, share: float | None) -> int:

@@ -78,8 +78,10 @@ def _wave_run(loop: CampaignLoop, client, experiment: str, parent: str, w: dict)
             client.log_metric(run_id, key, float(value))
     summary = loop.summary()
     cumulative = summary.table.loc[w["number"]]
-    for key in ("cumulative_increment", "cumulative_spend", "cumulative_roi"):
-        client.log_metric(run_id, key, float(cumulative[key]))
+    for key in ("cumulative_increment", "cumulative_low", "cumulative_high",
+                "cumulative_spend", "cumulative_roi"):
+        if math.isfinite(float(cumulative[key])):
+            client.log_metric(run_id, key, float(cumulative[key]))
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
         _arm_table(loop.outcomes(w["number"])).to_csv(folder / "arms.csv")
@@ -94,8 +96,8 @@ def _wave_run(loop: CampaignLoop, client, experiment: str, parent: str, w: dict)
 def _refresh_parent(loop: CampaignLoop, client, parent: str) -> None:
     summary = loop.summary()
     for number, row in summary.table.iterrows():
-        for key in ("cumulative_increment", "cumulative_spend", "cumulative_roi",
-                    "measured_increment", "roi"):
+        for key in ("cumulative_increment", "cumulative_low", "cumulative_high",
+                    "cumulative_spend", "cumulative_roi", "measured_increment", "roi"):
             if math.isfinite(float(row[key])):
                 client.log_metric(parent, key, float(row[key]), step=int(number))
     if len(summary.table):

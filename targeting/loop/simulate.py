@@ -94,7 +94,8 @@ class LoopSimulation:
 def simulate_loop(world: DemoWorld, waves: int = 5, *, store: str | Path,
                   budget: float | None = None, cost_per_contact: float = 1.0,
                   value_per_conversion: float = 60.0, arms: list[str] | None = None,
-                  holdout_share: float = 0.1, explore_share: float | list[float] = 0.05,
+                  holdout_share: float | list[float] = 0.1,
+                  explore_share: float | list[float] = 0.05,
                   control_share: float = 0.5, learner: str = "x", seed: int = 0,
                   wave_days: int = demo_response.WAVE_DAYS,
                   tracking: bool = True, experiment: str = "targeting-loop",
@@ -173,8 +174,8 @@ def _one_shot(world: DemoWorld, loop: CampaignLoop, wave, users: np.ndarray,
     """True increment of the first model's budgeted plan at this wave's time (``one_shot``:
     the model of the history alone if the loop has one, else the model fitted on wave 1,
     whose own wave is the pilot: ``truth``), and of the same model measured as the loop
-    measures itself (``one_shot_held_out``: a list as long as the loop's, ``holdout_share`` of
-    it held out at random, the same contacts; its expectation)."""
+    measures itself (``one_shot_held_out``: a list as long as the loop's, the wave's
+    ``holdout_share`` of it held out at random, the same contacts; its expectation)."""
     from targeting.evaluation.planning import plan_campaign
 
     if wave.number == 1 and not loop.state.get("history"):
@@ -182,7 +183,7 @@ def _one_shot(world: DemoWorld, loop: CampaignLoop, wave, users: np.ndarray,
     X = loop.features(world.tables, wave.as_of, users)
     first = loop.model(0 if loop.state.get("history") else 1)
     contacts = loop.contacts_per_wave
-    listed = int(np.ceil(contacts / (1 - loop.holdout_share)))
+    listed = int(np.ceil(contacts / (1 - loop.holdout_share_at(wave.number))))
     plan = plan_campaign(first, X, budget=listed * loop.cost_per_contact,
                          cost_per_contact=loop.cost_per_contact,
                          value_per_conversion=loop.value_per_conversion, seed=int(loop.seed))
