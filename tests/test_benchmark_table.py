@@ -54,3 +54,12 @@ def test_every_group_has_a_quick_size(run):
     assert set(run.QUICK) == set(run.FULL)
     assert all(run.QUICK[k] < run.FULL[k] for k in run.FULL)
     assert all(callable(getattr(run, f"{name}_rows")) for name in run.GROUPS)
+
+
+def test_stored_results_cover_every_group(run):
+    """The README table is assembled from results.json: every group has rows there."""
+    import json
+
+    stored = json.loads((BENCHMARKS / "results.json").read_text())
+    assert set(stored) == set(run.GROUPS)
+    assert all(stored[g] and all(r["measured"] for r in stored[g]) for g in run.GROUPS)
