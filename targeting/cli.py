@@ -566,6 +566,9 @@ def _add_loop_command(sub) -> None:
     loop.add_argument("--store", default="campaign-loop",
                       help="the loop's folder (an existing one is resumed)")
     loop.add_argument("--experiment", default="targeting-loop")
+    loop.add_argument("--no-history", action="store_true",
+                      help="ignore the world's past campaign: wave 1 is a randomised pilot and "
+                           "the one-shot model is the one fitted on it")
     loop.add_argument("--no-progress", action="store_true")
 
 
@@ -573,7 +576,8 @@ def _cmd_loop(args) -> int:
     from targeting.loop.simulate import run_demo_loop
 
     print(run_demo_loop(args.waves, n_users=args.users, seed=args.seed, store=args.store,
-                        experiment=args.experiment, progress=not args.no_progress))
+                        experiment=args.experiment, progress=not args.no_progress,
+                        history=not args.no_history))
     return 0
 
 

@@ -7,6 +7,7 @@ SQLite MLflow store, a killed subprocess. Tolerances come from four world seeds 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -129,6 +130,23 @@ def test_loop_learns_from_its_own_outcomes(tracked):
     assert 0 < sim.share_of_oracle()["loop"] < 1
     assert "Regret" in sim.plot().axes[1].get_title()
     assert "Closed loop" in sim._repr_html_() and "share of the oracle" in describe(sim)
+
+
+def test_loop_from_a_pilot_outlearns_the_pilot_model(world, tmp_path):
+    """Without history, wave 1 is the randomised pilot and the one-shot model is fitted on it
+    alone; the loop, refitted on every wave, pulls away from it.
+
+    Measured on 8,000-user worlds and loops of seeds 0-3 (four waves, defaults): cumulative
+    1.18-1.44x the one-shot model, the last wave 1.43-2.09x; regret in the last wave
+    0.52-0.62x the first's; covered 3-4 of 4. The bounds sit below the smallest of them."""
+    sim = simulate_loop(world, 4, store=tmp_path / "pilot", seed=1, tracking=False,
+                        history=False)
+    t, total = sim.table, sim.cumulative().iloc[-1]
+    assert sim.loop.state["history"] == [] and t.loop.iloc[0] == t.one_shot.iloc[0]
+    assert total.loop > 1.10 * total.one_shot
+    assert t.loop.iloc[-1] > 1.30 * t.one_shot.iloc[-1]
+    assert t.regret.iloc[-1] < 0.75 * t.regret.iloc[0]
+    assert sim.covered_waves >= 2
 
 
 def test_one_shot_held_out_prices_the_holdout(tracked, world):
@@ -490,7 +508,22 @@ def test_cli_loop(tmp_path, monkeypatch, capsys):
         mlflow.set_tracking_uri(None)
     out = capsys.readouterr().out
     assert "share of the oracle" in out and "covers the true increment" in out
+    assert "one-shot: the model fitted on the past randomised campaign(s)" in out
     assert (tmp_path / "store" / "state.json").exists()
+    # --no-history: wave 1 is the randomised pilot, and the one-shot model is fitted on it.
+    try:
+        assert main(["loop", "--waves", "2", "--users", "3000", "--no-progress",
+                     "--no-history", "--store", str(tmp_path / "pilot")]) == 0
+    finally:
+        mlflow.set_tracking_uri(None)
+    out = capsys.readouterr().out
+    assert "one-shot: the model fitted on wave 1 (the randomised pilot)" in out
+    state = json.loads((tmp_path / "pilot" / "state.json").read_text())
+    assert "pilot" in state["waves"][0]["policy"] and state["history"] == []
+    # The pilot's 57 contacts per arm cannot be halved into folds of 50: the guard does
+    # not cross-fit, the refitted model replaces the pilot's and the wave says so.
+    second = state["waves"][1]
+    assert second["guard"] == "replaced" and second["metrics"]["guard_cross_fitted"] == 0.0
 
 
 def test_a_failed_record_leaves_the_wave_pending(tiny_world, straight, tmp_path, monkeypatch):
@@ -547,6 +580,32 @@ def test_loop_on_the_default_world(tmp_path):
     assert t.loop.iloc[0] > 0.64 * t.oracle.iloc[0]
     assert t.loop.iloc[-1] > 0.72 * t.oracle.iloc[-1]
     assert t.regret.iloc[-1] < 0.85 * t.regret.iloc[0]
+    assert np.polyfit(t.index, t.regret, 1)[0] < 0
+    assert sim.covered_waves >= 4
+
+
+@pytest.mark.slow
+def test_loop_from_a_pilot_beats_the_pilot_model_on_the_default_world(tmp_path):
+    """Five waves on the default world (50,000 users, seed 0) without the past campaign: wave 1
+    is the randomised pilot and the one-shot model is the one fitted on it (the issue's "one-shot
+    uplift model trained on the first wave only").
+
+    Measured on seeds 0, 1 and 2 (one run each, 70-80 s on the shared 2-core machine):
+    cumulative share of the oracle, loop 50.6 %, 56.3 % and 57.7 % against the one-shot model's
+    39.8 %, 51.8 % and 54.1 % (1.27x, 1.09x and 1.07x) and propensity's 49.0 %, 49.8 % and
+    46.7 % (1.03x, 1.13x and 1.24x); the last wave 68.5 %, 70.3 % and 73.3 % against 46.6 %,
+    62.2 % and 63.1 % (1.47x, 1.13x and 1.16x); covered in 4, 4 and 5 of 5 waves. The bounds
+    are the smallest of the three seeds', rounded down; the run is deterministic for a seed.
+    """
+    world = tg.demo_world(n_users=50_000, seed=0)
+    sim = simulate_loop(world, 5, store=tmp_path / "store", seed=0, tracking=False,
+                        history=False)
+    t, total = sim.table, sim.cumulative().iloc[-1]
+    assert total.loop > 1.05 * total.one_shot
+    assert total.loop > total.propensity > total.random
+    assert t.loop.iloc[-1] > 1.10 * t.one_shot.iloc[-1]
+    assert t.loop.iloc[-1] > 0.68 * t.oracle.iloc[-1]
+    assert t.regret.iloc[-1] < 0.45 * t.regret.iloc[0]  # 0.38x, 0.36x and 0.32x measured
     assert np.polyfit(t.index, t.regret, 1)[0] < 0
     assert sim.covered_waves >= 4
 

@@ -143,6 +143,16 @@ def test_missing_outcomes_are_refused():
         m.uplift_at_k([1, 0, 1], [0.4, 0.3, 0.2, 0.1], [1, 0, 1, 0])
 
 
+def test_nothing_to_rank_is_undefined_without_a_warning():
+    """No conversion at all (a bootstrap resample of a small stratum can have none): the
+    perfect model's area is the random line's, so the normalised coefficients are NaN,
+    silently."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.isnan(m.qini_coefficient([0, 0, 0, 0], [0.4, 0.3, 0.2, 0.1], [1, 0, 1, 0]))
+        assert np.isnan(m.auuc([0, 0, 0, 0], [0.4, 0.3, 0.2, 0.1], [1, 0, 1, 0]))
+
+
 # -- amounts (revenue): the perfect ranking generalised ------------------------------------------
 @pytest.fixture(scope="module")
 def revenue():

@@ -236,7 +236,10 @@ def _perfect_normalised(values_of, perfect_key, y, uplift, treatment) -> float:
         perfect = _perfect_counts(y, t, perfect_key)
     vp = values_of(*perfect)
     baseline = 0.5 * vp[-1] * perfect[0][-1]
-    return float((area - baseline) / (_area(perfect[0], vp) - baseline))
+    room = _area(perfect[0], vp) - baseline
+    if room == 0:  # nothing to rank (e.g. every outcome equal): the coefficient is undefined
+        return float("nan")
+    return float((area - baseline) / room)
 
 
 # -- the fused pass over 0/1 outcomes ------------------------------------------------------------

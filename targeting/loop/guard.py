@@ -39,6 +39,7 @@ class GuardDecision:
     challenger_score: float
     difference_se: float
     rows: int
+    cross_fitted: bool = True
 
     @property
     def verdict(self) -> str:
@@ -49,7 +50,8 @@ class GuardDecision:
         return {"guard_replaced": float(self.replaced),
                 "guard_champion_qini": self.champion_score,
                 "guard_challenger_qini": self.challenger_score,
-                "guard_difference_se": self.difference_se, "guard_rows": float(self.rows)}
+                "guard_difference_se": self.difference_se, "guard_rows": float(self.rows),
+                "guard_cross_fitted": float(self.cross_fitted)}
 
 
 @dataclass(frozen=True)
@@ -162,11 +164,28 @@ def decide(fit_champion: Callable, fit_challenger: Callable, ev: Evidence, champ
     of ``ev``) and the challenger's (``fit_challenger`` on all of them), score both on every
     row, and keep the champion only if the challenger is worse beyond chance: below it by more
     than ``WORSE_Z`` standard errors of the paired difference (one-sided, 95 %). Within
-    chance the challenger replaces it: it learned from more rows."""
+    chance the challenger replaces it: it learned from more rows. If a fold leaves the
+    champion's rows an arm too small to fit (a pilot of a few hundred contacts), nothing is
+    cross-fitted and the challenger replaces it (``cross_fitted`` False, scores NaN)."""
     ids = fold_ids(ev.block, ev.arm, folds, seed)
+    if not _fits_in_every_fold(ev.arm[:champion_rows], ids[:champion_rows]):
+        nan = float("nan")
+        return GuardDecision(True, nan, nan, nan, int(len(ev.y)), cross_fitted=False)
     champion = out_of_fold(fit_champion, ev, champion_rows, ids)
     challenger = out_of_fold(fit_challenger, ev, len(ev.y), ids)
     champ, chall, se = compare(champion, challenger, ev.y, ev.arm, ev.block, ev.only,
                                seed=seed)
     worse = bool(chall < champ - WORSE_Z * se) if not np.isnan(se) else bool(chall < champ)
     return GuardDecision(not worse, champ, chall, se, int(len(ev.y)))
+
+
+def _fits_in_every_fold(arm: np.ndarray, ids: np.ndarray) -> bool:
+    """Whether every arm (the control included) keeps enough users to be fitted when any one
+    fold is left out."""
+    from targeting.models.uplift import MIN_ARM_USERS
+
+    for k in np.unique(ids):
+        counts = pd.Series(arm[ids != k]).value_counts()
+        if (counts < MIN_ARM_USERS).any():
+            return False
+    return True

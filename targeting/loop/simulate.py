@@ -199,13 +199,14 @@ def _one_shot(world: DemoWorld, loop: CampaignLoop, wave, users: np.ndarray,
 
 def run_demo_loop(waves: int = 5, *, n_users: int = 50_000, seed: int = 0,
                   store: str | Path = "campaign-loop", experiment: str = "targeting-loop",
-                  progress: bool = True) -> str:
-    """``targeting loop``: simulate the loop on a demo world and describe it in text."""
+                  progress: bool = True, history: bool = True) -> str:
+    """``targeting loop``: simulate the loop on a demo world and describe it in text
+    (``history=False``: ``targeting loop --no-history``, wave 1 a randomised pilot)."""
     import targeting as tg
 
     world = tg.demo_world(n_users=n_users, seed=seed)
     sim = simulate_loop(world, waves, store=store, seed=seed, experiment=experiment,
-                        progress=progress)
+                        progress=progress, history=history)
     return describe(sim)
 
 
@@ -221,6 +222,10 @@ def describe(sim: LoopSimulation) -> str:
              table.to_string(float_format=lambda v: f"{v:,.1f}"), "",
              "cumulative true increment as a share of the oracle's: "
              + ", ".join(f"{p} {share[p]:.1%}" for p in POLICIES),
+             "one-shot: " + ("the model fitted on the past randomised campaign(s) alone"
+                             if sim.loop.state.get("history") else
+                             "the model fitted on wave 1 (the randomised pilot) alone")
+             + ", never refitted",
              f"one-shot measured as the loop measures itself (the same holdout, no "
              f"exploration): {sim.table.one_shot_held_out.sum() / sim.table.oracle.sum():.1%}",
              f"last wave: loop {last.loop / last.oracle:.1%} of the oracle",

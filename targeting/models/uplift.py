@@ -54,6 +54,8 @@ _DEFAULT_LGB = {
     "n_jobs": 1,
 }
 
+MIN_ARM_USERS = 50  # fewer users in an arm (or the control) cannot be fitted
+
 
 class UpliftModel(LightGBMParamsMixin, BaseEstimator):
     """Uplift meta-learner on LightGBM, for one or several treatment arms.
@@ -560,8 +562,9 @@ def _treatment_arms(treatment: np.ndarray, control) -> list:
         raise SchemaError([f"every user is in the control arm {control!r}: nothing to "
                            "compare"])
     counts = pd.Series(treatment).value_counts()
-    small = {str(a): int(counts[a]) for a in [*arms, control] if counts[a] < 50}
+    small = {str(a): int(counts[a]) for a in [*arms, control] if counts[a] < MIN_ARM_USERS}
     if small:
-        raise SchemaError([f"arm(s) with fewer than 50 users, too few to learn an effect: "
+        raise SchemaError([f"arm(s) with fewer than {MIN_ARM_USERS} users, too few to learn "
+                           f"an effect: "
                            f"{small}"])
     return arms
