@@ -479,7 +479,7 @@ def _score_dask(scorer: Scorer, data, as_of, users):
                                                                      as_of)
     meta = pd.DataFrame({"user_id": pd.Series([], dtype=np.int64), "score": [],
                          "decile": pd.Series([], dtype=np.int64),
-                         "note": pd.Series([], dtype=object)})
+                         "note": pd.Series([], dtype=str)})  # as score_features makes it
     try:  # models with more to say (an uplift model's arm) describe their columns on no rows
         empty = np.empty((0, len(scorer.pipeline.feature_names_)))
         for name, values in scorer.model.extra_columns(empty).items():

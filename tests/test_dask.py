@@ -151,6 +151,8 @@ def test_dask_scores_equal_score(small_world, dask_model, parts):
     expected = tg.score(small_world.tables, model, small_world.as_of)
     lazy = tg.score(parts, model, small_world.as_of)
     assert hasattr(lazy, "dask")  # lazy until computed
+    # The lazy frame declares the dtypes the partitions have (pandas 3: ``note`` is str).
+    assert dict(lazy.dtypes) == dict(expected.dtypes)
     got = lazy.compute().set_index("user_id").loc[expected.user_id]
     np.testing.assert_allclose(got.score.to_numpy(), expected.score.to_numpy(), rtol=0, atol=1e-12)
     assert (got.decile.to_numpy() == expected.decile.to_numpy()).all()
