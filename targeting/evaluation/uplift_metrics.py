@@ -237,7 +237,7 @@ def _perfect_normalised(values_of, perfect_key, y, uplift, treatment) -> float:
     vp = values_of(*perfect)
     baseline = 0.5 * vp[-1] * perfect[0][-1]
     room = _area(perfect[0], vp) - baseline
-    if room == 0:  # nothing to rank (e.g. every outcome equal): the coefficient is undefined
+    if room == 0:  # nothing to rank (no conversion at all): the coefficient is undefined
         return float("nan")
     return float((area - baseline) / room)
 

@@ -441,7 +441,7 @@ class CampaignLoop:
         n_explore = int(round(explore_share * self.contacts_per_wave))
         n_slice = n_explore + _control_size(n_explore, k, self.control_share)
         target_contacts = self.contacts_per_wave - n_explore
-        listed = int(math.ceil(target_contacts / (1 - holdout_share)))
+        listed = listed_for(target_contacts, holdout_share)
         margin = self.exploration == "margin"
         if margin:  # the band ranked right after the list: where the decision is closest
             candidates = np.arange(len(X))
@@ -755,16 +755,13 @@ def _check_config(c: dict) -> None:
         if isinstance(c[key], (list, tuple)) and not c[key]:
             problems.append(f"{key}: a share, or a non-empty list of shares (one per wave)")
     for key in ("holdout_share", "explore_share", "control_share"):
-        values = c[key] if isinstance(c[key], (list, tuple)) else [c[key]]
-        if not all(isinstance(v, (int, float)) and 0 <= float(v) < 1 for v in values):
+        if not all(isinstance(v, (int, float)) and 0 <= float(v) < 1 for v in _shares(c[key])):
             problems.append(f"{key}: a share in [0, 1), got {c[key]!r}")
     if not problems and c["budget"] < c["cost_per_contact"]:
         problems.append("budget: smaller than one contact's cost")
     if c["exploration"] not in EXPLORATIONS:
         problems.append(f"exploration: one of {list(EXPLORATIONS)}, got {c['exploration']!r}")
-    held = c["holdout_share"] if isinstance(c["holdout_share"], (list, tuple)) \
-        else [c["holdout_share"]]
-    if any(isinstance(v, (int, float)) and float(v) <= 0 for v in held):
+    if any(isinstance(v, (int, float)) and float(v) <= 0 for v in _shares(c["holdout_share"])):
         problems.append("holdout_share: must be above 0 in every wave; without a holdout a "
                         "wave cannot be read out")
     if problems:
@@ -774,6 +771,17 @@ def _check_config(c: dict) -> None:
 def _schedule(share):
     """A share as given, or a schedule (list or tuple) as a list of floats."""
     return [float(v) for v in share] if isinstance(share, (list, tuple)) else share
+
+
+def _shares(share) -> list:
+    """Every share of a schedule, or the one share as a list."""
+    return list(share) if isinstance(share, (list, tuple)) else [share]
+
+
+def listed_for(contacts: int, holdout_share: float) -> int:
+    """Length of a policy's list whose random ``holdout_share`` held out leaves ``contacts``
+    to contact."""
+    return int(math.ceil(contacts / (1 - holdout_share)))
 
 
 def _share_at(shares, number: int) -> float:

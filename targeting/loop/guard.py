@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from targeting.data.vocab import CONTROL_ARM
+from targeting.models.uplift import small_arms
 
 GUARD_FOLDS = 2  # each fold costs two fits: the champion's recipe and the challenger's
 _MIN_GROUP = 10  # a stratum's treated and control users both need this many to be scored
@@ -168,7 +169,9 @@ def decide(fit_champion: Callable, fit_challenger: Callable, ev: Evidence, champ
     champion's rows an arm too small to fit (a pilot of a few hundred contacts), nothing is
     cross-fitted and the challenger replaces it (``cross_fitted`` False, scores NaN)."""
     ids = fold_ids(ev.block, ev.arm, folds, seed)
-    if not _fits_in_every_fold(ev.arm[:champion_rows], ids[:champion_rows]):
+    champion_ids = ids[:champion_rows]
+    if any(small_arms(ev.arm[:champion_rows][champion_ids != k])
+           for k in np.unique(champion_ids)):
         nan = float("nan")
         return GuardDecision(True, nan, nan, nan, int(len(ev.y)), cross_fitted=False)
     champion = out_of_fold(fit_champion, ev, champion_rows, ids)
@@ -178,14 +181,3 @@ def decide(fit_champion: Callable, fit_challenger: Callable, ev: Evidence, champ
     worse = bool(chall < champ - WORSE_Z * se) if not np.isnan(se) else bool(chall < champ)
     return GuardDecision(not worse, champ, chall, se, int(len(ev.y)))
 
-
-def _fits_in_every_fold(arm: np.ndarray, ids: np.ndarray) -> bool:
-    """Whether every arm (the control included) keeps enough users to be fitted when any one
-    fold is left out."""
-    from targeting.models.uplift import MIN_ARM_USERS
-
-    for k in np.unique(ids):
-        counts = pd.Series(arm[ids != k]).value_counts()
-        if (counts < MIN_ARM_USERS).any():
-            return False
-    return True

@@ -32,7 +32,7 @@ import pandas as pd
 
 from targeting.data import demo_response
 from targeting.data.demo import DemoWorld
-from targeting.loop.campaign_loop import CampaignLoop, LoopSummary
+from targeting.loop.campaign_loop import CampaignLoop, LoopSummary, listed_for
 
 POLICIES = ("loop", "oracle", "one_shot", "propensity", "random")
 
@@ -183,7 +183,7 @@ def _one_shot(world: DemoWorld, loop: CampaignLoop, wave, users: np.ndarray,
     X = loop.features(world.tables, wave.as_of, users)
     first = loop.model(0 if loop.state.get("history") else 1)
     contacts = loop.contacts_per_wave
-    listed = int(np.ceil(contacts / (1 - loop.holdout_share_at(wave.number))))
+    listed = listed_for(contacts, loop.holdout_share_at(wave.number))
     plan = plan_campaign(first, X, budget=listed * loop.cost_per_contact,
                          cost_per_contact=loop.cost_per_contact,
                          value_per_conversion=loop.value_per_conversion, seed=int(loop.seed))

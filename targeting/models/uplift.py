@@ -561,10 +561,21 @@ def _treatment_arms(treatment: np.ndarray, control) -> list:
     if not arms:
         raise SchemaError([f"every user is in the control arm {control!r}: nothing to "
                            "compare"])
-    counts = pd.Series(treatment).value_counts()
-    small = {str(a): int(counts[a]) for a in [*arms, control] if counts[a] < MIN_ARM_USERS}
+    small = small_arms(treatment)
     if small:
         raise SchemaError([f"arm(s) with fewer than {MIN_ARM_USERS} users, too few to learn "
-                           f"an effect: "
-                           f"{small}"])
+                           f"an effect: {small}"])
     return arms
+
+
+def small_arms(treatment) -> dict[str, int]:
+    """The arms (the control included) with fewer than ``MIN_ARM_USERS`` users, and their
+    counts: an :class:`UpliftModel` refuses to fit on them.
+
+    Examples
+    --------
+    >>> small_arms(["control"] * 60 + ["coupon"] * 49)
+    {'coupon': 49}
+    """
+    counts = pd.Series(treatment).value_counts()
+    return {str(a): int(n) for a, n in counts.items() if n < MIN_ARM_USERS}
