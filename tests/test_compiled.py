@@ -3,10 +3,12 @@ LightGBM does, are compiled once per model, and a library that does not match is
 
 from __future__ import annotations
 
+import pickle
 import shutil
 
 import lightgbm as lgb
 import numpy as np
+import pandas as pd
 import pytest
 
 import targeting as tg
@@ -34,12 +36,23 @@ def features(small_model, small_world):
 
 
 def test_compiled_scores_equal_lightgbm_exactly(cache, small_model, features):
-    plain = tg.score(features, small_model)
-    compiled = tg.score(features, small_model, engine="compiled")
-    np.testing.assert_array_equal(compiled.score.to_numpy(), plain.score.to_numpy())
-    assert compiled.drop(columns="score").equals(plain.drop(columns="score"))
+    plain = tg.score(features, tg.scoring.Scorer(small_model, engine="lightgbm"))
+    scorer = tg.scoring.Scorer(small_model, engine="compiled")
+    compiled = tg.score(features, scorer)
+    assert isinstance(scorer._compiled, CompiledBooster)  # the compiled path ran
+    pd.testing.assert_frame_equal(compiled, plain, check_exact=True)
     one = tg.score(features.iloc[[3]], small_model, engine="compiled")
     assert one.score.iloc[0] == plain.score.iloc[3]
+    # Shuffled rows and a copy through pickle (as Dask ships it; it loads the cached library).
+    again = pickle.loads(pickle.dumps(scorer))
+    shuffled = features.sample(frac=1, random_state=1)
+    pd.testing.assert_frame_equal(tg.score(shuffled, again),
+                                  plain.set_index("user_id").loc[shuffled.index].reset_index(),
+                                  check_exact=True)
+    # Below _COMPILE_ROWS the default ("auto") keeps LightGBM (no compile for small batches).
+    default = tg.scoring.Scorer(small_model)
+    tg.score(features, default)
+    assert default._compiled is None
 
 
 def test_a_model_is_compiled_once_and_reused(cache, small_model):

@@ -163,33 +163,3 @@ def test_small_frames_are_as_strict_as_large_ones(small_model, features):
         with pytest.raises(tg.SchemaError) as small:
             tg.score(frame.iloc[:1], small_model)
         assert small.value.problems == large.value.problems
-
-
-def test_compiled_trees_score_bit_for_bit_like_lightgbm(small_model, features, tmp_path,
-                                                         monkeypatch):
-    pytest.importorskip("tl2cgen")
-    import pickle
-    import shutil
-
-    if shutil.which("gcc") is None:
-        pytest.skip("no C compiler: score() keeps LightGBM")
-
-    from targeting.compiled import CompiledBooster
-
-    monkeypatch.setenv("TARGETING_CACHE_DIR", str(tmp_path))  # a fresh cache: really compiled
-    plain = tg.score(features, tg.scoring.Scorer(small_model, engine="lightgbm"))
-    scorer = tg.scoring.Scorer(small_model, engine="compiled")
-    compiled = tg.score(features, scorer)
-    assert isinstance(scorer._compiled, CompiledBooster)  # the compiled path ran
-    assert list((tmp_path / "compiled").glob("*.so"))
-    pd.testing.assert_frame_equal(compiled, plain, check_exact=True)
-    # Shuffled rows and a copy through pickle (as Dask ships it; it loads the cached library).
-    again = pickle.loads(pickle.dumps(scorer))
-    shuffled = features.sample(frac=1, random_state=1)
-    pd.testing.assert_frame_equal(tg.score(shuffled, again),
-                                  plain.set_index("user_id").loc[shuffled.index].reset_index(),
-                                  check_exact=True)
-    # Below _COMPILE_ROWS the default ("auto") keeps LightGBM (no compile for small batches).
-    default = tg.scoring.Scorer(small_model)
-    tg.score(features, default)
-    assert default._compiled is None
