@@ -1,6 +1,6 @@
 """Batch scoring with a compiled-tree predictor (tl2cgen) against ``score()`` and raw LightGBM.
 
-    .venv/bin/pip install tl2cgen treelite       # benchmark-only; needs a C compiler (gcc)
+    .venv/bin/pip install -e ".[compiled]"       # tl2cgen and treelite; needs gcc or clang
     .venv/bin/python benchmarks/compiled_trees.py [--users 200000] [--repeat 3]
 
 Issue 17 asks to adopt a compiled predictor only if its scores equal LightGBM's to 1e-12 and

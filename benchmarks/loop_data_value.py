@@ -25,6 +25,7 @@ import tempfile
 
 import numpy as np
 import pandas as pd
+from sklearn.base import clone
 
 import targeting as tg
 from targeting.data import demo_response
@@ -56,8 +57,9 @@ def one_seed(seed: int, n_users: int = 50_000) -> dict[str, float]:
                                   np.concatenate([p[1] for p in parts]),
                                   np.concatenate([p[2] for p in parts])))
 
+    own = loop._fit_on(*history)  # the one-shot model: LightGBM seeded by the loop's seed
     rng = np.random.default_rng([seed, 5])
-    row = {"history rows": len(history[1]), "history": share([history])}
+    row = {"history rows": len(history[1]), "history": plans(own)}
     for k in (1, 2):
         half = rng.permutation(len(history[1]))[:len(history[1]) // 2]
         row[f"half {k}"] = share([tuple(_take(part, half) for part in history)])
@@ -71,23 +73,12 @@ def one_seed(seed: int, n_users: int = 50_000) -> dict[str, float]:
         observed.append(_answered(world, Xw, np.full(len(Xw), "control", dtype=object),
                                   f"observed-{wave}"))
         row[f"+{wave} wave(s) observed uncontacted"] = share(observed)
-    models = [_fitted_with_seed(loop, history, r) for r in range(5)]
+    models = [clone(own).set_params(random_state=r).fit(*history) for r in range(5)]
     seeds = [plans(model) for model in models]
     row["seeds 0-4, lowest"], row["seeds 0-4, highest"] = min(seeds), max(seeds)
     row["seeds 0-4, mean"] = float(np.mean(seeds))
     row["seeds 0-4, their average uplift"] = plans(_Average(models))
     return row
-
-
-def _fitted_with_seed(loop: CampaignLoop, rows: tuple, seed: int):
-    """The loop's recipe on ``rows`` with LightGBM's random seed ``seed`` (the loop's own
-    is its ``seed``)."""
-    own = loop.seed
-    loop.seed = seed
-    try:
-        return loop._fit_on(*rows)
-    finally:
-        loop.seed = own
 
 
 class _Average:
