@@ -45,7 +45,7 @@ def markov_rows(paths: pd.DataFrame, orders, label: str) -> list[tuple[str, floa
 def demo_paths(n_journeys: int):
     """The demo world's path table for about ``n_journeys`` journeys (7 channels), the
     number of journeys, and the time ``journeys()`` took to build it."""
-    touches, conversions, _ = demo_journeys(2 * n_journeys, seed=0)
+    touches, conversions, _ = demo_journeys(2 * n_journeys, random_state=0)
     t_j, trips = timed(lambda: journeys({"touchpoints": touches, "conversions": conversions}), 1)
     return trips.paths, len(trips.journeys), t_j
 

@@ -23,17 +23,17 @@ import targeting as tg
 def owner_value(world):
     started = time.perf_counter()
     value = tg.rank_owners(world.tables, world.as_of)
-    ev = tg.evaluate_owners(value, world.truth["owners"])
+    ev = tg.evaluate_owners(value, truth=world.truth["owners"])
     plans = {by: tg.plan_owners(value, budget=BUDGET, by=by) for by in ("net_low", "net_value")}
     return value, ev, plans, time.perf_counter() - started
 
 
 def owner_potential(world, value):
-    model = tg.OwnerPotentialModel().fit(world.tables, world.as_of, value)
+    model = tg.OwnerPotentialModel().fit(world.tables, value)
     propensity = tg.PropensityModel(None, progress=False).fit(world.tables, world.as_of)
     features = propensity.features(world.tables, world.as_of)
     scores = pd.Series(propensity.predict_proba(features)[:, 1], index=features.index)
-    return model, tg.evaluate_potential(model.scores_, world.truth["owner_potential"],
+    return model, tg.evaluate_potential(model.scores_, truth=world.truth["owner_potential"],
                                         baselines={"propensity (any purchase)": scores})
 
 
@@ -52,15 +52,15 @@ def main() -> None:
         os.environ["TARGETING_MIN_SEED_SIZE"] = str(args.min_seed_size)
     pd.set_option("display.width", 160)
     for seed in args.seeds:
-        world = tg.demo_world(n_users=args.users, seed=seed)
+        world = tg.demo_world(n_users=args.users, random_state=seed)
         value, ev, plans, seconds = owner_value(world)
-        print(f"\n== {args.users:,} users, seed {seed}: {len(value.owners)} owners, "
+        print(f"\n== {args.users:,} users, seed {seed}: {len(value.table)} owners, "
               f"rank_owners {seconds:.0f} s, interval coverage {ev.coverage:.3f} "
               f"({value.confidence:.0%} nominal)")
         print(ev.table.round(3).to_string())
         for by, plan in plans.items():
-            s = plan.summary
-            true = world.truth["owners"].incremental_orders.reindex(plan.owners.index).sum()
+            s = plan.totals
+            true = world.truth["owners"].incremental_orders.reindex(plan.table.index).sum()
             print(f"plan by {by}, commission budget {BUDGET:,.0f}: {s.owners:.0f} owners, "
                   f"commission {s.commission:,.0f}, net value {s.net_value:,.0f} "
                   f"({s.net_low:,.0f} to {s.net_high:,.0f}); true incremental orders of the "

@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    world = tg.demo_world(n_users=args.users, seed=0)
+    world = tg.demo_world(n_users=args.users, random_state=0)
     model = tg.PropensityModel("beauty", progress=False).fit(world.tables, world.as_of)
     features = model.features(world.tables, world.as_of)
     matrix = model.pipeline_.to_matrix(features)

@@ -39,7 +39,7 @@ def shap_reasons(booster, X, names, k=3) -> pd.DataFrame:
 
 def setup(world_users: int, users: int):
     """The demo world's beauty model and its scoring matrix tiled up to ``users`` rows."""
-    world = tg.demo_world(n_users=world_users, seed=0)
+    world = tg.demo_world(n_users=world_users, random_state=0)
     model = tg.PropensityModel("beauty", progress=False).fit(world.tables, world.as_of)
     X = model.pipeline_.to_matrix(model.features(world.tables, world.as_of))
     return model, np.resize(X, (users, X.shape[1]))  # tile the world's users up to the count

@@ -22,18 +22,18 @@ METHODS = ("blend", "classifier", "similarity", "graph", "random")
 
 
 def one_world(n_users: int, seed: int) -> dict:
-    world = tg.demo_world(n_users=n_users, seed=seed)
-    seeds = tg.segment_seed(world, fraction=0.4)
+    world = tg.demo_world(n_users=n_users, random_state=seed)
+    seeds = tg.segment_seed(world, size=0.4)
     model = tg.LookalikeModel(progress=False).fit(world.tables, seeds, world.as_of)
     evaluation = tg.evaluate(model, world, category="baby")
     segment = world.truth["segment"].reindex(model.user_ids_).to_numpy(dtype=bool)
     outside = ~model.is_seed_
     return {
         "seeds": int(model.is_seed_.sum()),
-        "precision": evaluation.metric("segment_precision"),
-        "recall": evaluation.metric("segment_recall"),
-        "lift": evaluation.metric("lift"),
-        "buy": evaluation.metric("purchase_rate"),
+        "precision": evaluation.table["segment_precision"],
+        "recall": evaluation.table["segment_recall"],
+        "lift": evaluation.table["lift"],
+        "buy": evaluation.table["purchase_rate"],
         "weights": model.weights_,
         "share_ratio": model.seed_report_.estimated_share / segment[outside].mean(),
     }

@@ -34,7 +34,7 @@ from targeting.loop.campaign_loop import CampaignLoop
 
 
 def one_seed(seed: int, n_users: int = 50_000) -> dict[str, float]:
-    world = tg.demo_world(n_users=n_users, seed=seed)
+    world = tg.demo_world(n_users=n_users, random_state=seed)
     users, arms = demo_response.population(world), demo_response.arms(world)
     contacts = int(round(0.1 * len(users)))
     loop = CampaignLoop(tempfile.mkdtemp(), arms, contacts, 1.0, 60.0, tracking=False)

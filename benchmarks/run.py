@@ -182,7 +182,7 @@ def row(work, ours, alternative, ratio, goal, met) -> dict:
 
 
 def world_rows(size, repeat) -> list[dict]:
-    world = tg.demo_world(n_users=size["users"], seed=0)
+    world = tg.demo_world(n_users=size["users"], random_state=0)
     f = bench_features(world, repeat)
     s = bench_scoring(world, repeat)
     users = f"{size['users']:,} users"
@@ -270,7 +270,7 @@ def scale_rows(size, repeat) -> list[dict]:
 
     n = size["scale_users"]
     start = time.perf_counter()
-    world = tg.demo_world(n_users=n, seed=0)
+    world = tg.demo_world(n_users=n, random_state=0)
     t_world = time.perf_counter() - start
     world_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     tables, as_of = dict(world.tables), world.as_of

@@ -43,7 +43,7 @@ def write_world(folder: Path, chunks: int, users: int) -> dict:
 
     as_of, rows, started = None, {}, time.perf_counter()
     for k in range(chunks):
-        world = tg.demo_world(n_users=users, seed=100 + k)
+        world = tg.demo_world(n_users=users, random_state=100 + k)
         as_of = as_of or world.as_of
         assert world.as_of == as_of, "chunks must share as_of"
         for name, frame in world.tables.items():

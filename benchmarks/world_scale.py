@@ -28,7 +28,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=1_000_000)
     args = parser.parse_args()
     start = time.perf_counter()
-    world = tg.demo_world(n_users=args.users, seed=0)
+    world = tg.demo_world(n_users=args.users, random_state=0)
     t_world = time.perf_counter() - start
     tables, as_of = dict(world.tables), world.as_of
     del world

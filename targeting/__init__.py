@@ -4,7 +4,7 @@ Names are imported on first use (PEP 562), so ``import targeting`` is quick and 
 MLflow, shap or Dask until a name that needs them is touched.
 
 >>> import targeting as tg
->>> world = tg.demo_world(n_users=2_000, seed=0)
+>>> world = tg.demo_world(n_users=2_000, random_state=0)
 >>> features = tg.build_features(world.tables, world.as_of)
 """
 
@@ -47,8 +47,15 @@ _API = {
     "evaluate_potential": "evaluation.community", "plan_owners": "evaluation.community",
     "OwnerPotentialModel": "models.owner_potential", "OwnerValue": "models.owners",
     "rank_owners": "models.owners",
-    "CampaignLoop": "loop", "LoopSimulation": "loop", "LoopSummary": "loop",
+    "CampaignLoop": "loop", "LoopSimulation": "loop", "LoopReport": "loop",
     "simulate_loop": "loop",
+    "incrementality": "evaluation.incrementality", "Incrementality": "evaluation.incrementality",
+    "reliability_curve": "evaluation.audience", "persuadable_share": "evaluation.audience",
+    "BetaGeoModel": "models.btyd", "DaskPropensityModel": "models.dask",
+    "LoggedModel": "tracking", "log_attribution": "tracking", "log_lookalike": "tracking",
+    "log_owners": "tracking", "log_propensity": "tracking", "log_uplift": "tracking",
+    "check_store": "store", "log_drift": "review", "promote": "review",
+    "ExperimentResult": "experiments", "run_experiment": "experiments",
 }
 _SUBMODULES = {"data", "features", "models", "evaluation", "scoring", "store", "tracking",
                "server", "distributed", "experiments", "review", "privacy", "loop", "cli"}
@@ -67,7 +74,7 @@ def __getattr__(name: str):
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_API, *_SUBMODULES])
+    return sorted([*_API, *_SUBMODULES, "__version__"])
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
@@ -89,7 +96,12 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     )
     from targeting.evaluation import evaluate  # noqa: F401
     from targeting.evaluation.attribution import attribute, compare_attribution  # noqa: F401
-    from targeting.evaluation.audience import LookalikeEvaluation, segment_seed  # noqa: F401
+    from targeting.evaluation.audience import (  # noqa: F401  # noqa: F401
+        LookalikeEvaluation,
+        persuadable_share,
+        reliability_curve,
+        segment_seed,
+    )
     from targeting.evaluation.campaign import CampaignReport, campaign_report  # noqa: F401
     from targeting.evaluation.community import (  # noqa: F401
         OwnerEvaluation,
@@ -101,6 +113,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     )
     from targeting.evaluation.drift import DriftReport  # noqa: F401
     from targeting.evaluation.explain import Explanation, explain  # noqa: F401
+    from targeting.evaluation.incrementality import Incrementality, incrementality  # noqa: F401
     from targeting.evaluation.journeys import journeys, journeys_from_paths  # noqa: F401
     from targeting.evaluation.metrics import PropensityEvaluation  # noqa: F401
     from targeting.evaluation.planning import CampaignPlan, plan_campaign  # noqa: F401
@@ -111,12 +124,25 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
         evaluate_uplift,
         uplift_scorer,
     )
+    from targeting.experiments import ExperimentResult, run_experiment  # noqa: F401
     from targeting.features.campaign import CampaignData, campaign_dataset  # noqa: F401
     from targeting.features.pipeline import FeaturePipeline, build_features  # noqa: F401
-    from targeting.loop import CampaignLoop, LoopSimulation, LoopSummary, simulate_loop  # noqa: F401
+    from targeting.loop import CampaignLoop, LoopReport, LoopSimulation, simulate_loop  # noqa: F401
+    from targeting.models.btyd import BetaGeoModel  # noqa: F401
+    from targeting.models.dask import DaskPropensityModel  # noqa: F401
     from targeting.models.lookalike import Audience, LookalikeModel, SeedReport  # noqa: F401
     from targeting.models.owner_potential import OwnerPotentialModel  # noqa: F401
     from targeting.models.owners import OwnerValue, rank_owners  # noqa: F401
     from targeting.models.propensity import PropensityModel  # noqa: F401
     from targeting.models.uplift import UpliftModel  # noqa: F401
+    from targeting.review import log_drift, promote  # noqa: F401
     from targeting.scoring import clear_model_cache, load_model, score  # noqa: F401
+    from targeting.store import check_store  # noqa: F401
+    from targeting.tracking import (  # noqa: F401
+        LoggedModel,
+        log_attribution,
+        log_lookalike,
+        log_owners,
+        log_propensity,
+        log_uplift,
+    )

@@ -21,7 +21,7 @@ DEMO_STEPS = ("demo world", "fused model", "social-only model", "purchase-only m
 DEMO_MARGIN = 60.0  # margin of one conversion in the demo's campaign plan (currency units)
 
 
-def run_demo(n_users: int = 50_000, seed: int = 0, category: str = "beauty",
+def run_demo(n_users: int = 50_000, random_state: int = 0, category: str = "beauty",
              experiment: str = "targeting-demo", progress: bool = True,
              engine: str = "local", workers: int = 2, scheduler: str | None = None) -> dict:
     """The end-to-end journey on the demo world; returns the summary it prints.
@@ -33,10 +33,10 @@ def run_demo(n_users: int = 50_000, seed: int = 0, category: str = "beauty",
 
     check_store(experiment=experiment)  # seconds, before minutes of fitting
     with make_engine(engine, workers, scheduler) as runner:
-        return _run_demo(n_users, seed, category, experiment, progress, runner)
+        return _run_demo(n_users, random_state, category, experiment, progress, runner)
 
 
-def _run_demo(n_users, seed, category, experiment, progress, runner) -> dict:
+def _run_demo(n_users, random_state, category, experiment, progress, runner) -> dict:
     import targeting as tg
     from targeting.tracking import log_propensity
 
@@ -48,7 +48,7 @@ def _run_demo(n_users, seed, category, experiment, progress, runner) -> dict:
         bar.set_postfix_str(name)
 
     step(DEMO_STEPS[0])
-    world = tg.demo_world(n_users=n_users, seed=seed)
+    world = tg.demo_world(n_users=n_users, random_state=random_state)
     bar.update()
     evaluations = {}
     models = {}
@@ -65,8 +65,8 @@ def _run_demo(n_users, seed, category, experiment, progress, runner) -> dict:
     logged = log_propensity(
         models["fused"], fused, world.tables, experiment=experiment,
         run_name=f"propensity-{category}-demo",
-        extra_params={"demo.n_users": n_users, "demo.seed": seed, "engine": runner.name},
-        extra_metrics={"auc_social_only": evaluations["social-only"].metrics["auc"],
+        params={"demo.n_users": n_users, "demo.random_state": random_state, "engine": runner.name},
+        metrics={"auc_social_only": evaluations["social-only"].metrics["auc"],
                        "auc_purchase_only": evaluations["purchase-only"].metrics["auc"]})
     bar.update()
     step(DEMO_STEPS[5])
@@ -132,23 +132,24 @@ def _demo_uplift(world, experiment: str) -> dict:
     truth = world.truth["uplift"]
     comparison = tg.compare_uplift(data, truth=truth, n_bootstrap=50, progress=False)
     half = np.random.default_rng(0).random(len(data)) < 0.5
-    model = tg.UpliftModel(comparison.best, categorical_feature=data.categorical_features)
-    model.fit(data.X[half], data.y[half], data.arm[half])
+    model = tg.UpliftModel(comparison.best, categorical_feature=data.categorical_features,
+                           progress=False)
+    model.fit(data.X[half], data.y[half], data.treatment[half])
     # Calibrated: expectations from out-of-fold rankings on the half the model saw, measured
     # on its randomised outcomes, with intervals (not the model's own sums).
     plan = tg.plan_campaign(model, data.X[~half], budget=0.1 * (~half).sum(),
                             cost_per_contact=1.0, value_per_conversion=DEMO_MARGIN, truth=truth,
-                            calibration=(data.X[half], data.y[half], data.arm[half]))
+                            calibration=(data.X[half], data.y[half], data.treatment[half]))
     logged = log_uplift(comparison, data, experiment=experiment, run_name="uplift-demo",
                         plan=plan)
-    effects = report.effects
+    effects = report.table
     return {"campaign": {"srm_p": report.srm["p_value"],
                          "effects": effects[["effect", "low", "high"]].to_dict("index"),
                          "true_effects": {a: float(truth[f"uplift_{a}"].mean())
                                           for a in data.arms}},
             "uplift_table": comparison.table, "uplift_best": comparison.best,
             "uplift_registered": f"{logged.name} v{logged.version}",
-            "plan": plan.summary, "_uplift": (model, data.pipeline, data.as_of)}
+            "plan": plan.table, "_uplift": (model, data.pipeline, data.as_of)}
 
 
 def _demo_lookalike(world, experiment: str, seed_fraction: float = 0.4,
@@ -161,13 +162,13 @@ def _demo_lookalike(world, experiment: str, seed_fraction: float = 0.4,
     segment = int(world.truth["segment"].sum())
     # Small demo worlds have small segments: take enough of it to pass the minimum seed size.
     n_seeds = min(segment, max(int(seed_fraction * segment), 120))
-    seeds = tg.segment_seed(world, n=n_seeds)
+    seeds = tg.segment_seed(world, size=n_seeds)
     model = tg.LookalikeModel().fit(world.tables, seeds, world.as_of)
     audience = model.expand(size=size)
     evaluation = tg.evaluate(model, world)
     logged = log_lookalike(model, audience, evaluation, experiment=experiment,
                            run_name="lookalike-demo")
-    precision = evaluation.metric("segment_precision")
+    precision = evaluation.table["segment_precision"]
     summary = {"seeds": len(seeds), "audience": len(audience),
                "precision": precision.to_dict("index"),
                "registered": f"{logged.name} v{logged.version}"}
@@ -395,7 +396,7 @@ def _cmd_train(args) -> int:
                             champion_metric=args.champion_metric)
     print(f"Holdout window {holdout.date()} to {as_of.date()} ({args.horizon_days} days), "
           f"{evaluation.metrics['positive_rate']:.1%} bought:")
-    print(evaluation.comparison()[["auc", "lift_at_5pct"]].round(3).to_string())
+    print(evaluation.table[["auc", "lift_at_5pct"]].round(3).to_string())
     print(f"run {logged.run_id}: registered {logged.name} v{logged.version}; "
           f"{'now champion' if logged.is_champion else 'NOT champion'}: {logged.reason}")
     return 0
@@ -419,7 +420,7 @@ def _cmd_score(args) -> int:
         from targeting.review import log_drift
 
         report = out.attrs["drift"]
-        run_id = log_drift(report, model_version=out.attrs.get("model_version"))
+        run_id = log_drift(report, model_version=out.attrs.get("model_version")).run_id
         print(f"drift: score PSI {report.score_psi:.4f} ({report.score_level}); "
               f"logged as run {run_id}")
     if args.out.endswith(".csv"):
@@ -575,7 +576,7 @@ def _add_loop_command(sub) -> None:
 def _cmd_loop(args) -> int:
     from targeting.loop.simulate import run_demo_loop
 
-    print(run_demo_loop(args.waves, n_users=args.users, seed=args.seed, store=args.store,
+    print(run_demo_loop(args.waves, n_users=args.users, random_state=args.seed, store=args.store,
                         experiment=args.experiment, progress=not args.no_progress,
                         history=not args.no_history))
     return 0

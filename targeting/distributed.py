@@ -10,7 +10,7 @@ Examples
 --------
 >>> import targeting as tg
 >>> from targeting.distributed import engine
->>> world = tg.demo_world(n_users=3_000, seed=4)
+>>> world = tg.demo_world(n_users=3_000, random_state=4)
 >>> with engine("local") as run:
 ...     model = run.fit(tg.PropensityModel("snacks", progress=False), world.tables, world.as_of)
 >>> type(model).__name__

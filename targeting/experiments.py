@@ -14,7 +14,7 @@ Example file (see ``experiments/`` for more)::
     [data]
     source = "demo"
     n_users = 20000
-    seed = 0
+    random_state = 0
     [target]
     category = "beauty"
     [model.params]
@@ -44,13 +44,13 @@ from targeting.tracking import LoggedModel, log_propensity
 ENGINE_KEYS = {"engine", "workers", "scheduler"}  # top-level keys, not sections
 SECTIONS = {
     "experiment": {"name", "mlflow_experiment", "description"},
-    "data": {"source", "n_users", "seed", "path", "as_of", "mapping"},
+    "data": {"source", "n_users", "random_state", "path", "as_of", "mapping"},
     "target": {"category", "horizon_days"},
     "model": {"kind", "builders", "snapshot_every_days", "max_snapshots", "max_train_rows",
               "lookback_days", "n_estimators", "early_stopping_rounds", "calibrate",
               "random_state", "params"},
     "evaluation": {"as_of", "register_as"},
-    "search": {"n_trials", "seed", "space"},
+    "search": {"n_trials", "random_state", "space"},
 }
 
 
@@ -114,7 +114,7 @@ def run_experiment(source: str | Path, *, progress: bool = True) -> ExperimentRe
     """Execute an experiment file (or TOML text): fit, evaluate, log, register.
 
     With a ``[search]`` section, Optuna first tries ``n_trials`` parameter sets (TPE sampler
-    seeded by ``search.seed``), each scored by its validation-window log loss, never by the
+    seeded by ``search.random_state``), each scored by its validation-window log loss, never by the
     evaluation window; the best is refitted and logged as the parent run, the trials as nested
     runs under it.
 
@@ -141,7 +141,7 @@ def run_experiment(source: str | Path, *, progress: bool = True) -> ExperimentRe
     logged = log_propensity(
         model, evaluation, tables, experiment=exp.get("mlflow_experiment", "targeting"),
         run_name=exp["name"], register_as=register_as,
-        extra_params={**{f"data.{k}": v for k, v in config["data"].items()},
+        params={**{f"data.{k}": v for k, v in config["data"].items()},
                       "engine": config.get("engine", "local")},
         tags={"experiment.name": exp["name"], "experiment.sha256": digest,
               "experiment.description": exp.get("description", "")})
@@ -171,7 +171,7 @@ def _load_data(data: dict):
 
     if data.get("source", "demo") == "demo":
         world = tg.demo_world(n_users=int(data.get("n_users", 50_000)),
-                              seed=int(data.get("seed", 0)))
+                              random_state=int(data.get("random_state", 0)))
         as_of = strict_timestamp(data["as_of"]) if "as_of" in data else world.as_of
         return world.tables, as_of, world
     from targeting.data.io import read_tables
@@ -185,7 +185,8 @@ def _model(config: dict, params: dict, progress: bool) -> tg.PropensityModel:
     if "builders" in spec:
         spec["builders"] = tuple(spec["builders"])
     target = config.get("target", {})
-    return tg.PropensityModel(target.get("category", "beauty"),
+    category = target.get("category", "any")  # TOML has no None: "any" is any purchase
+    return tg.PropensityModel(None if category in ("any", "all") else category,
                               horizon_days=int(target.get("horizon_days", 30)),
                               progress=progress, **spec, **params)
 
@@ -221,8 +222,8 @@ def _search(config: dict, tables, as_of, progress: bool) -> tuple[pd.DataFrame, 
         return loss
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(direction="minimize",
-                                sampler=optuna.samplers.TPESampler(seed=int(search.get("seed", 0))))
+    sampler = optuna.samplers.TPESampler(seed=int(search.get("random_state", 0)))
+    study = optuna.create_study(direction="minimize", sampler=sampler)
     n_trials = int(search.get("n_trials", 10))
     bar = tqdm(total=n_trials, desc="search", disable=not progress, leave=False)
     study.optimize(objective, n_trials=n_trials, callbacks=[lambda *_: bar.update()])

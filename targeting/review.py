@@ -17,7 +17,7 @@ from mlflow import MlflowClient
 
 import targeting
 from targeting.store import run_owner_tags
-from targeting.tracking import CHAMPION, experiment_id
+from targeting.tracking import CHAMPION, LoggedModel, experiment_id
 
 
 @dataclass
@@ -84,24 +84,23 @@ def _version_of_run(client: MlflowClient, name: str, run_id: str) -> tuple[str, 
 
 
 def log_drift(report, *, model_version: str | None = None, experiment: str = "targeting",
-              run_name: str = "drift") -> str:
-    """Log a :class:`~targeting.DriftReport` as a run: PSI metrics, table and plot.
-
-    Returns the run id.
-    """
+              run_name: str | None = "drift", params: dict | None = None,
+              tags: dict | None = None) -> LoggedModel:
+    """Log a :class:`~targeting.DriftReport` as a run: PSI metrics, table and plot (no model:
+    ``model_uri`` is empty)."""
     import matplotlib.pyplot as plt
 
     figure = report.plot()
     with tempfile.TemporaryDirectory() as tmp:
-        report.features.to_csv(Path(tmp) / "drift.csv")
+        report.table.to_csv(Path(tmp) / "drift.csv")
         figure.savefig(Path(tmp) / "drift.png", dpi=100)
         plt.close(figure)
         with mlflow.start_run(experiment_id=experiment_id(experiment), run_name=run_name,
                               tags=run_owner_tags()) as run:
-            mlflow.log_metrics(report.metrics())
+            mlflow.log_metrics(report.metrics)
             mlflow.log_params({"scored_rows": report.n_rows,
-                               "reference_rows": report.reference_rows})
+                               "reference_rows": report.reference_rows, **(params or {})})
             mlflow.set_tags({"targeting.version": targeting.__version__, "model_kind": "drift",
-                             "model_version": model_version or "unknown"})
+                             "model_version": model_version or "unknown", **(tags or {})})
             mlflow.log_artifacts(tmp)
-    return run.info.run_id
+    return LoggedModel(run.info.run_id, "", reason="drift: no model to register")

@@ -443,7 +443,7 @@ def score(data: Mapping[str, pd.DataFrame] | pd.DataFrame, model=DEFAULT_MODEL, 
     Examples
     --------
     >>> import targeting as tg
-    >>> world = tg.demo_world(n_users=3_000, seed=4)
+    >>> world = tg.demo_world(n_users=3_000, random_state=4)
     >>> model = tg.PropensityModel("snacks", progress=False).fit(world.tables, world.as_of)
     >>> out = score(world.tables, model, world.as_of)
     >>> list(out.columns), len(out) == 3_000

@@ -50,7 +50,7 @@ CHAMPION = "champion"
 LOWER_IS_BETTER = ("brier", "log_loss", "logloss", "auc_gap_to_oracle", "mae", "ece")
 __all__ = ["CHAMPION", "LoggedModel", "TrackingStoreError", "check_store", "cleanup_runs",
            "configure", "data_fingerprint", "experiment_id", "log_attribution", "log_lookalike",
-           "log_propensity", "log_uplift", "tracking_uri"]
+           "log_owners", "log_propensity", "log_uplift", "tracking_uri"]
 
 
 def _features(model, tables) -> pd.DataFrame:
@@ -93,19 +93,19 @@ class LoggedModel:
         return f"<table>{rows}</table>"
 
 
-def log_propensity(model, evaluation, tables: Mapping[str, pd.DataFrame], *,
+def log_propensity(model, evaluation, data: Mapping[str, pd.DataFrame], *,
                    experiment: str = "targeting", run_name: str | None = None,
-                   register_as: str | None = "propensity", extra_params: dict | None = None,
-                   tags: dict | None = None, champion_metric: str | None = None,
-                   extra_metrics: dict | None = None) -> LoggedModel:
+                   register_as: str | None = "propensity", params: dict | None = None,
+                   metrics: dict | None = None, tags: dict | None = None,
+                   champion_metric: str | None = None) -> LoggedModel:
     """Log a fitted PropensityModel with its evaluation, register it, apply the champion rule.
 
     The champion rule: a model that a baseline matches or beats is never crowned; otherwise
     it is crowned if it beats the champion's AUC on the same window. If the champion predicts
     another category or horizon (not comparable), ``champion_metric`` (e.g. ``"auc"``) decides
     explicitly on the two runs' logged values; without it the champion stays and the reason
-    (also warned) says how to decide. ``extra_metrics`` (e.g. comparison models' AUCs) are
-    logged as metrics beside the evaluation's.
+    (also warned) says how to decide. ``params`` and ``metrics`` (e.g. comparison models'
+    AUCs) are logged beside the model's and the evaluation's.
 
     For the reviewer: each input table is logged as an MLflow dataset input (name, digest,
     schema and row count; no rows), and the run gets a markdown description
@@ -118,15 +118,16 @@ def log_propensity(model, evaluation, tables: Mapping[str, pd.DataFrame], *,
     fingerprint of the input data, the package version, and the model as an MLflow pyfunc
     (FeaturePipeline inside) with a signature and an input example free of identifiers.
     """
+    tables = data
     features = _features(model, tables)
     explanation = _explanation(model, features)
     example = _anonymous_example(features.head(5))
     outputs = Scorer(model).score_features(example)
     signature = infer_signature(example, outputs)
-    params = _run_params(model, extra_params)
+    params = _run_params(model, params)
     metrics = {**evaluation.metrics,
                **{f"validation_{k}": v for k, v in model.validation_.items()
-                  if isinstance(v, float | int)}, **(extra_metrics or {})}
+                  if isinstance(v, float | int)}, **(metrics or {})}
     figure = evaluation.plot()
     with tempfile.TemporaryDirectory() as tmp:
         _write_artifacts(Path(tmp), model, figure)
@@ -349,10 +350,11 @@ def _by_metric(client, current, evaluation, metric: str, what: str) -> tuple[boo
 
 
 def log_attribution(comparison, *, experiment: str = "targeting", run_name: str | None = None,
-                    params: dict | None = None, journey_stats: pd.DataFrame | None = None) -> str:
+                    params: dict | None = None, tags: dict | None = None,
+                    journey_stats: pd.DataFrame | None = None) -> LoggedModel:
     """Log an attribution comparison as one run: parameters, each method's error against the
-    truth (if known), the share table and its plot. Returns the run id."""
-    figure = comparison.plot().figure
+    truth (if known), the share table and its plot (no model: ``model_uri`` is empty)."""
+    figure = comparison.plot()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         comparison.table.to_csv(folder / "attribution_shares.csv")
@@ -364,13 +366,15 @@ def log_attribution(comparison, *, experiment: str = "targeting", run_name: str 
                                                    if c != "truth"), **(params or {})})
             if comparison.errors is not None:
                 mlflow.log_metrics({f"mae_{m}": v for m, v in comparison.errors.items()})
+            mlflow.set_tags(tags or {})
             mlflow.log_artifacts(tmp)
-    return run.info.run_id
+    return LoggedModel(run.info.run_id, "", reason="attribution: no model to register")
 
 
 # -- uplift --------------------------------------------------------------------------------------
 def log_uplift(comparison, data, *, experiment: str = "targeting", run_name: str | None = None,
-               register_as: str | None = "uplift", plan=None) -> LoggedModel:
+               register_as: str | None = "uplift", params: dict | None = None,
+               tags: dict | None = None, plan=None) -> LoggedModel:
     """Log an uplift comparison: one parent run, one nested run per learner, the best learner's
     model (pipeline inside) registered as ``uplift``.
 
@@ -393,7 +397,7 @@ def log_uplift(comparison, data, *, experiment: str = "targeting", run_name: str
         campaign_id, outcome = str(comparison.campaign_id or "plain"), "y"
         arms = sorted({str(a) for a in np.asarray(arm)} - {str(best.control)})
     else:
-        X, y, arm = data.X, data.y, data.arm
+        X, y, arm = data.X, data.y, data.treatment
         example = _anonymous_example(data.pipeline.decode(data.X.head(5)))
         pyfunc = TargetingPyfunc(UpliftScorer(best, data.pipeline, best.predict(data.X)))
         signature = infer_signature(example, pyfunc.predict(None, example))
@@ -410,14 +414,15 @@ def log_uplift(comparison, data, *, experiment: str = "targeting", run_name: str
         table.to_csv(folder / "uplift_comparison.csv")
         save_figure(comparison.plot(), folder / "qini_policy.png")
         if plan is not None:
-            plan.summary.to_csv(folder / "campaign_plan.csv")
+            plan.table.to_csv(folder / "campaign_plan.csv")
             save_figure(plan.plot(), folder / "campaign_plan.png")
         with _run_or_delete(experiment, run_name or f"uplift {campaign_id}",
                             "uplift") as parent:
-            mlflow.log_params(parent_params)
+            mlflow.log_params({**parent_params, **(params or {})})
             mlflow.log_metrics({f"policy_qini_{name}": float(v)
                                 for name, v in table.policy_qini.items()})
-            mlflow.set_tags({"data_fingerprint": fingerprint, "campaign_id": campaign_id})
+            mlflow.set_tags({"data_fingerprint": fingerprint, "campaign_id": campaign_id,
+                             **(tags or {})})
             mlflow.log_artifacts(tmp)
             info = None
             for learner, model in comparison.models.items():
@@ -509,7 +514,7 @@ def _register_uplift(logged: LoggedModel, name: str, comparison, data, fingerpri
 # -- lookalike audiences ---------------------------------------------------------------------
 def log_lookalike(model, audience=None, evaluation=None, *, experiment: str = "targeting",
                   run_name: str | None = None, register_as: str | None = "lookalike",
-                  tags: dict | None = None) -> LoggedModel:
+                  params: dict | None = None, tags: dict | None = None) -> LoggedModel:
     """Log one expansion: parameters, seed and audience statistics, curves, plots and the
     feature-based scorer as a pyfunc (so ``score()`` ranks any user by similarity to the seed).
 
@@ -518,9 +523,10 @@ def log_lookalike(model, audience=None, evaluation=None, *, experiment: str = "t
     """
     import copy
 
-
+    extra = params
     params = {k: v for k, v in model.get_params().items() if k != "progress"}
     params["builders"] = "+".join(params["builders"])
+    params.update(extra or {})
     params.update(as_of=str(model.as_of_), methods="+".join(model.methods_),
                   n_features=len(model.pipeline_.feature_names_),
                   universe_size=round_count(len(model.user_ids_)))
@@ -529,7 +535,7 @@ def log_lookalike(model, audience=None, evaluation=None, *, experiment: str = "t
                        if k != "n_eligible"})
     metrics = dict(model.seed_report_.to_dict())
     if audience is not None:
-        metrics.update(audience.summary())
+        metrics.update(audience.summary()["value"].to_dict())
     if evaluation is not None:
         metrics.update(evaluation.metrics)
     with tempfile.TemporaryDirectory() as tmp:
@@ -543,7 +549,7 @@ def log_lookalike(model, audience=None, evaluation=None, *, experiment: str = "t
             audience.composition().to_csv(folder / "composition.csv")
             save_figure(audience.plot(), folder / "audience.png")
         if evaluation is not None:
-            evaluation.table.to_csv(folder / "evaluation.csv", index=False)
+            evaluation.table.stack("size").to_csv(folder / "evaluation.csv")
             save_figure(evaluation.plot(), folder / "evaluation.png")
         scorer = None
         if model.scorer_ is not None:
@@ -580,3 +586,61 @@ def _lookalike_example(model) -> pd.DataFrame:
         frame[col] = [None if np.isnan(c) else levels[int(c)] for c in codes]
     frame.insert(0, "user_id", range(1, len(frame) + 1))
     return frame
+
+
+# -- community owners ----------------------------------------------------------------------------
+_OWNER_COLUMNS = ["members", "lower_tier_share", "referral_revenue", "commission_cost",
+                  "incremental_orders", "incremental_low", "incremental_high", "net_value",
+                  "net_low", "net_high"]
+
+
+def log_owners(value, *, plan=None, evaluation=None, experiment: str = "targeting",
+               run_name: str | None = None, params: dict | None = None,
+               tags: dict | None = None) -> LoggedModel:
+    """Log an owner ranking (:func:`~targeting.rank_owners`), and optionally its plan and its
+    evaluation, as one run: settings, rounded counts, plan totals, plots, and the ranked table
+    without any id (no owner, member or group id; rows are ranks). No model is registered:
+    ``model_uri`` is empty.
+
+    Examples
+    --------
+    >>> import targeting as tg
+    >>> world = tg.demo_world(n_users=3_000, random_state=2)
+    >>> value = tg.rank_owners(world.tables, world.as_of, n_folds=3, n_estimators=40,
+    ...                        progress=False)
+    >>> log_owners(value, plan=tg.plan_owners(value, budget=500.0)).model_uri  # doctest: +SKIP
+    ''
+    """
+    from targeting.models.lookalike.seeds import round_count
+
+    run_params = {"as_of": str(value.as_of), "window_days": value.window_days,
+                  "commission_rate": value.commission_rate, "margin": value.margin,
+                  "confidence": value.confidence, **(params or {})}
+    metrics = {"owners": float(round_count(len(value.table))),
+               "owners_net_positive": float(round_count(int((value.table.net_low > 0).sum())))}
+    if plan is not None:
+        totals = plan.totals.drop(["z", "owners", "members_reached"], errors="ignore")
+        metrics.update({f"plan_{k}": float(v) for k, v in totals.items()})
+        metrics["plan_owners"] = float(round_count(int(plan.totals.owners)))
+        run_params["plan_budget"] = plan.budget
+    if evaluation is not None:
+        for name, row in evaluation.table.iterrows():
+            key = "".join(c if c.isalnum() else "_" for c in name).strip("_")
+            metrics.update({f"{key}_{m}": float(v) for m, v in row.items() if pd.notna(v)})
+        metrics["interval_coverage"] = float(evaluation.coverage)
+    ranked = value.table.sort_values("net_value", ascending=False)[_OWNER_COLUMNS]
+    ranked = ranked.reset_index(drop=True).rename_axis("rank")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        ranked.round(3).to_csv(folder / "owner_value.csv")
+        save_figure(value.plot(), folder / "owner_value.png")
+        if plan is not None:
+            save_figure(plan.plot(), folder / "owner_plan.png")
+        if evaluation is not None:
+            save_figure(evaluation.plot(), folder / "owner_evaluation.png")
+        with _run_or_delete(experiment, run_name or "community owners", "owners") as run:
+            mlflow.log_params(run_params)
+            mlflow.log_metrics(metrics)
+            mlflow.set_tags(tags or {})
+            mlflow.log_artifacts(tmp)
+    return LoggedModel(run.info.run_id, "", reason="owners: no model to register")

@@ -10,7 +10,7 @@ import targeting as tg
 
 @pytest.fixture(scope="session")
 def small_world():
-    return tg.demo_world(n_users=4_000, seed=11)
+    return tg.demo_world(n_users=4_000, random_state=11)
 
 
 @pytest.fixture(scope="session")
@@ -44,7 +44,7 @@ mlflow_experiment = "targeting-tests"
 [data]
 source = "demo"
 n_users = 3000
-seed = 0
+random_state = 0
 [target]
 category = "snacks"
 [model]
@@ -53,7 +53,7 @@ max_snapshots = 4
 num_threads = 1
 [search]
 n_trials = 2
-seed = 3
+random_state = 3
 [search.space]
 learning_rate = { low = 0.03, high = 0.12, log = true }
 num_leaves = { low = 7, high = 31 }

@@ -198,7 +198,7 @@ def test_a_fit_validates_its_tables_once(monkeypatch):
     import targeting as tg
     from targeting.data import schema
 
-    world = tg.demo_world(n_users=2_000, seed=4)
+    world = tg.demo_world(n_users=2_000, random_state=4)
     # validate() checks each table once per call: count the checks of the orders table.
     orders = schema.CONTRACTS["orders"]
     checks = _count_calls(monkeypatch, schema, "_check_table",
@@ -214,7 +214,7 @@ def test_campaign_dataset_builds_features_once(monkeypatch):
     from targeting.data import schema
     from targeting.features.pipeline import FeaturePipeline
 
-    world = tg.demo_world(n_users=2_000, seed=1)
+    world = tg.demo_world(n_users=2_000, random_state=1)
     builds = _count_calls(monkeypatch, FeaturePipeline, "_build")
     campaign = schema.CONTRACTS["campaign"]
     checks = _count_calls(monkeypatch, schema, "_check_table",

@@ -13,7 +13,7 @@ from targeting.evaluation.journeys import journeys
 
 @pytest.fixture(scope="module")
 def world():
-    return tg.demo_world(n_users=30_000, seed=4)
+    return tg.demo_world(n_users=30_000, random_state=4)
 
 
 @pytest.fixture(scope="module")
@@ -194,7 +194,7 @@ def test_journeys_from_a_real_path_table_match_channel_attribution(sample_paths)
                                flg_pro=False).set_index("channel_name")
     for ours, theirs in (("first_touch", "first_touch"), ("last_touch", "last_touch"),
                          ("linear", "linear_touch")):
-        credit = tg.attribute(trips, ours).credit.reindex(peer.index)
+        credit = tg.attribute(trips, ours).table.reindex(peer.index)
         np.testing.assert_allclose(credit.conversions, peer[f"{theirs}_conversions"],
                                    rtol=1e-9)
         np.testing.assert_allclose(credit.value, peer[f"{theirs}_value"], rtol=1e-9)
@@ -205,7 +205,7 @@ def test_journeys_from_a_real_path_table_match_channel_attribution(sample_paths)
                                  order=order, sep=">", nsim_start=1e6, flg_pro=False,
                                  verbose=False).set_index("channel_name").total_conversions
         large = markov > 0.05 * markov.sum()
-        ours = tg.attribute(trips, "markov", order=order, n_bootstrap=0).credit.conversions
+        ours = tg.attribute(trips, "markov", order=order, n_bootstrap=0).table.conversions
         np.testing.assert_allclose(ours.reindex(markov.index)[large], markov[large], rtol=0.03)
 
 
@@ -215,7 +215,7 @@ def test_heuristics_match_channel_attribution_exactly(paths):
                                flg_pro=False).set_index("channel_name")
     for ours, theirs in (("first_touch", "first_touch"), ("last_touch", "last_touch"),
                          ("linear", "linear_touch")):
-        credit = attribute(paths, ours).credit.reindex(peer.index).fillna(0.0)
+        credit = attribute(paths, ours).table.reindex(peer.index).fillna(0.0)
         np.testing.assert_allclose(credit.conversions, peer[f"{theirs}_conversions"],
                                    rtol=1e-9)
         np.testing.assert_allclose(credit.value, peer[f"{theirs}_value"], rtol=1e-9)
@@ -226,7 +226,7 @@ def test_markov_matches_channel_attribution_within_its_simulation_noise(paths):
     peer = ca.markov_model(paths, "path", "conversions", var_value="value", var_null="nulls",
                            order=1, nsim_start=1e6, flg_pro=False, verbose=False)
     peer = peer.set_index("channel_name").total_conversions
-    ours = attribute(paths, "markov", n_bootstrap=0).credit.conversions.reindex(peer.index)
+    ours = attribute(paths, "markov", n_bootstrap=0).table.conversions.reindex(peer.index)
     np.testing.assert_allclose(ours, peer, rtol=0.03)
 
 
@@ -234,7 +234,7 @@ def test_markov_matches_channel_attribution_within_its_simulation_noise(paths):
 def test_sparse_markov_equals_the_dense_closed_form(order, sample_paths):
     from targeting.evaluation.markov import markov_credit
 
-    small = journeys(tg.demo_world(n_users=3_000, seed=5).tables).paths
+    small = journeys(tg.demo_world(n_users=3_000, random_state=5).tables).paths
     for table in (small, sample_paths.head(400 if order == 4 else 1_500)):
         ours = markov_credit(table, order)
         reference = _dense_removal_effects(table, order).reindex(ours.index)
@@ -279,7 +279,7 @@ def test_markov_value_credit_follows_value_like_channel_attribution(order, sampl
             for seed in (0, 7, 1234)]
     peer = pd.concat([r.total_conversion_value for r in runs], axis=1).mean(axis=1)
     large = runs[0].total_conversions > 0.05 * runs[0].total_conversions.sum()
-    ours = attribute(sample_paths, "markov", order=order, n_bootstrap=0).credit
+    ours = attribute(sample_paths, "markov", order=order, n_bootstrap=0).table
     np.testing.assert_allclose(ours.value.reindex(peer.index)[large], peer[large], rtol=0.02)
     assert ours.value.sum() == pytest.approx(sample_paths.value.sum())
 
@@ -292,12 +292,12 @@ def test_markov_order_4_with_the_default_bootstrap_is_fast(paths):
     start = time.perf_counter()
     result = attribute(paths, "markov", order=4)
     assert time.perf_counter() - start < 30
-    assert (result.credit.share_low <= result.credit.share).all()
+    assert (result.table.share_low <= result.table.share).all()
 
 
 def test_markov_is_deterministic_and_orders_run(paths):
-    a = attribute(paths, "markov", order=3, n_bootstrap=0).credit
-    b = attribute(paths, "markov", order=3, n_bootstrap=0).credit
+    a = attribute(paths, "markov", order=3, n_bootstrap=0).table
+    b = attribute(paths, "markov", order=3, n_bootstrap=0).table
     pd.testing.assert_frame_equal(a, b)
     assert a.share.sum() == pytest.approx(1.0)
     with pytest.raises(ValueError, match="order must be 1 to 4"):
@@ -321,7 +321,7 @@ def test_shapley_counts_the_journeys_that_did_not_convert():
     # a 4, b 0.5, "a > b" 10, so a gets 10 * (0.5 * 4 + 0.5 * 9.5) = 67.5 of that path's 100.
     paths = pd.DataFrame({"path": ["a > b", "a", "b"], "conversions": [10, 5, 5],
                           "nulls": [0, 0, 95], "value": [100.0, 20.0, 50.0]})
-    credit = attribute(paths, "shapley", n_bootstrap=0).credit
+    credit = attribute(paths, "shapley", n_bootstrap=0).table
     np.testing.assert_allclose(credit.conversions, [14.75, 5.25])
     np.testing.assert_allclose(credit.value, [20 + 67.5, 50 + 32.5])
 
@@ -331,7 +331,7 @@ def test_shapley_recovers_the_planted_credit(paths, world):
     # 0.019-0.023 over demo worlds 1, 2, 4 (30,000 users); the equal split it replaced scored
     # 0.053-0.057, Markov 0.070-0.072, last touch 0.118-0.126.
     truth = world.truth["channel_credit"].set_index("channel").share
-    share = attribute(paths, "shapley", n_bootstrap=0).credit.share
+    share = attribute(paths, "shapley", n_bootstrap=0).table.share
     assert float((share - truth.reindex(share.index)).abs().mean()) < 0.035
 
 
@@ -344,7 +344,7 @@ def test_data_driven_methods_beat_last_touch_against_the_truth(world, paths):
 
 
 def test_bootstrap_interval_brackets_the_estimate(paths):
-    credit = attribute(paths, "shapley", n_bootstrap=100).credit
+    credit = attribute(paths, "shapley", n_bootstrap=100).table
     assert (credit.share_low <= credit.share + 1e-12).all()
     assert (credit.share <= credit.share_high + 1e-12).all()
     # The rate game pays for counting non-conversions with noise: widest 90 % interval 0.102
@@ -353,7 +353,7 @@ def test_bootstrap_interval_brackets_the_estimate(paths):
 
 
 def test_path_table_input_and_bad_input(paths):
-    assert attribute(paths[["path", "conversions"]], "linear").credit.share.sum() == (
+    assert attribute(paths[["path", "conversions"]], "linear").table.share.sum() == (
         pytest.approx(1.0))
     with pytest.raises(tg.SchemaError, match="missing column"):
         attribute(paths.rename(columns={"path": "route"}), "linear")
@@ -385,7 +385,7 @@ def test_comparison_is_logged_as_one_run(mlflow_store, world, paths):
 
     truth = world.truth["channel_credit"].set_index("channel").share
     run_id = log_attribution(compare_attribution(paths, truth=truth), experiment="attr",
-                             params={"order": 1})
+                             params={"order": 1}).run_id
     run = mlflow.MlflowClient().get_run(run_id)
     assert run.data.metrics["mae_markov"] < run.data.metrics["mae_last_touch"]
     names = {a.path for a in mlflow.MlflowClient().list_artifacts(run_id)}

@@ -334,7 +334,7 @@ def test_score_corrupted_logged_model(store, small_model, features):
 # -- lookalike ---------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def lookalike(small_world):
-    seeds = tg.segment_seed(small_world, fraction=0.6)
+    seeds = tg.segment_seed(small_world, size=0.6)
     return tg.LookalikeModel(progress=False, n_bags=2).fit(small_world.tables, seeds,
                                                             small_world.as_of)
 
@@ -362,7 +362,7 @@ def test_lookalike_fit_seeds_frame_without_user_id(small_world):
 
 
 def test_lookalike_fit_ambiguous_as_of(small_world):
-    seeds = tg.segment_seed(small_world, fraction=0.6)
+    seeds = tg.segment_seed(small_world, size=0.6)
     with pytest.raises(tg.SchemaError, match="not an ISO 8601 date"):
         tg.LookalikeModel(progress=False).fit(small_world.tables, seeds, "09/10/2026")
 
@@ -380,7 +380,7 @@ def campaign(small_world):
 
 @pytest.fixture(scope="module")
 def uplift(campaign):
-    return tg.UpliftModel("t", n_estimators=20).fit(campaign.X, campaign.y, campaign.arm)
+    return tg.UpliftModel("t", n_estimators=20).fit(campaign.X, campaign.y, campaign.treatment)
 
 
 def test_campaign_dataset_unknown_campaign(small_world):
@@ -402,25 +402,25 @@ def test_campaign_dataset_unknown_outcome(small_world):
 
 def test_uplift_fit_lengths_differ(campaign):
     with pytest.raises(tg.SchemaError, match="X, y and treatment differ in length"):
-        tg.UpliftModel("t").fit(campaign.X, campaign.y[:-3], campaign.arm)
+        tg.UpliftModel("t").fit(campaign.X, campaign.y[:-3], campaign.treatment)
 
 
 def test_uplift_fit_missing_outcome(campaign):
     y = campaign.y.copy()
     y[:4] = np.nan
     with pytest.raises(tg.SchemaError, match=r"4 missing outcome\(s\)"):
-        tg.UpliftModel("t").fit(campaign.X, y, campaign.arm)
+        tg.UpliftModel("t").fit(campaign.X, y, campaign.treatment)
 
 
 def test_uplift_fit_infinite_outcome(campaign):
     y = campaign.y.copy()
     y[:2] = np.inf
     with pytest.raises(tg.SchemaError, match=r"2 infinite outcome\(s\)"):
-        tg.UpliftModel("t").fit(campaign.X, y, campaign.arm)
+        tg.UpliftModel("t").fit(campaign.X, y, campaign.treatment)
 
 
 def test_uplift_fit_no_control(campaign):
-    arm = np.where(campaign.arm == "control", "push", campaign.arm)
+    arm = np.where(campaign.treatment == "control", "push", campaign.treatment)
     with pytest.raises(tg.SchemaError, match="no control users"):
         tg.UpliftModel("t").fit(campaign.X, campaign.y, arm)
 
@@ -492,7 +492,8 @@ def test_from_transactions_names_the_problem(case):
 FLAT = pd.DataFrame({"id": range(6), "seg": ["c", "t"] * 3, "conv": [0, 1, 0, 0, 1, 1],
                      "spend": [0, 1.0, 0, 0, 2, 3]})
 CAMPAIGN_CASES = {
-    "unknown arm column": (dict(arm="segment"), r"column\(s\) \['segment'\] not in the frame"),
+    "unknown arm column": (dict(treatment="segment"),
+                           r"column\(s\) \['segment'\] not in the frame"),
     "control not an arm": (dict(control="x"), r"control='x' is not among the arms"),
     "non-binary outcome": (dict(frame=FLAT.assign(conv=[0, 2, 0, 0, 1, 1])),
                            "a binary outcome must be bool or 0/1, found"),
@@ -513,7 +514,7 @@ CAMPAIGN_CASES = {
 @pytest.mark.parametrize("case", list(CAMPAIGN_CASES))
 def test_from_campaign_names_the_problem(case):
     kwargs, phrase = CAMPAIGN_CASES[case]
-    kwargs = {"frame": FLAT, "user": "id", "arm": "seg", "control": "c", "outcome": "conv",
+    kwargs = {"frame": FLAT, "user": "id", "treatment": "seg", "control": "c", "outcome": "conv",
               "revenue": "spend", **kwargs}
     with pytest.raises(tg.SchemaError, match=phrase):
         tg.from_campaign(kwargs.pop("frame"), **kwargs)

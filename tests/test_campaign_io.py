@@ -25,7 +25,7 @@ def raw() -> pd.DataFrame:
 def hillstrom(raw):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # the defaults summary, tested below
-        return tg.from_campaign(raw, arm="segment", outcome=["conversion", "visit"],
+        return tg.from_campaign(raw, treatment="segment", outcome=["conversion", "visit"],
                                 revenue="spend", covariates=COVARIATES, control="No E-Mail")
 
 
@@ -57,11 +57,11 @@ def test_adapter_builds_the_contract_table(raw, hillstrom):
 
 def test_absent_optional_columns_are_filled_and_said_once(raw):
     with pytest.warns(UserWarning) as caught:
-        c = tg.from_campaign(raw.head(300), arm="segment", revenue="spend",
+        c = tg.from_campaign(raw.head(300), treatment="segment", revenue="spend",
                              control="No E-Mail")
     assert len(caught) == 1
     summary = str(caught[0].message)
-    assert summary == c.summary
+    assert summary == c.notes
     for default in ("user_id = row number", "sent_at = 1970-01-01", "converted = spend > 0"):
         assert default in summary
     assert (c.campaign.converted == (raw.spend.head(300) > 0)).all()
@@ -71,23 +71,23 @@ def test_absent_optional_columns_are_filled_and_said_once(raw):
     frame = raw.head(300).assign(uid=np.arange(300) * 7, sent=pd.Timestamp("2008-03-01"))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        c = tg.from_campaign(frame, user="uid", arm="segment", outcome="conversion",
+        c = tg.from_campaign(frame, user="uid", treatment="segment", outcome="conversion",
                              revenue="spend", covariates=["recency"], control="No E-Mail",
                              sent_at="sent")
-    assert "defaults" not in c.summary and c.campaign.user_id.iloc[1] == 7
+    assert "defaults" not in c.notes and c.campaign.user_id.iloc[1] == 7
 
 
 def test_bad_input_is_named(raw):
     head = raw.head(200)
     cases = [
-        (dict(arm="segmnt", outcome="conversion"), r"\['segmnt'\] not in the frame"),
-        (dict(arm="segment", outcome="conversion"), "which arm is the control"),
-        (dict(arm="segment", outcome="conversion", control="None"), "control='None' is not"),
-        (dict(arm="segment", outcome="history", control="No E-Mail"), "bool or 0/1"),
-        (dict(arm="segment", control="No E-Mail"), "no outcome"),
-        (dict(arm="segment", outcome="visit", covariates=["visit"], control="No E-Mail"),
+        (dict(treatment="segmnt", outcome="conversion"), r"\['segmnt'\] not in the frame"),
+        (dict(treatment="segment", outcome="conversion"), "which arm is the control"),
+        (dict(treatment="segment", outcome="conversion", control="None"), "control='None' is not"),
+        (dict(treatment="segment", outcome="history", control="No E-Mail"), "bool or 0/1"),
+        (dict(treatment="segment", control="No E-Mail"), "no outcome"),
+        (dict(treatment="segment", outcome="visit", covariates=["visit"], control="No E-Mail"),
          "both an outcome"),
-        (dict(arm="segment", outcome="visit", user="recency", control="No E-Mail"),
+        (dict(treatment="segment", outcome="visit", user="recency", control="No E-Mail"),
          "share a user id"),
     ]
     for kwargs, message in cases:
@@ -98,17 +98,17 @@ def test_bad_input_is_named(raw):
     broken.loc[5, "visit"] = np.nan
     with pytest.raises(tg.SchemaError) as err, warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        tg.from_campaign(broken, arm="segment", outcome="visit", revenue="spend",
+        tg.from_campaign(broken, treatment="segment", outcome="visit", revenue="spend",
                          control="No E-Mail")
     assert len(err.value.problems) == 2  # every problem at once: the spend and the visit gaps
     with pytest.raises(tg.SchemaError, match="DataFrame"):
-        tg.from_campaign(head.to_dict(), arm="segment", outcome="visit")
+        tg.from_campaign(head.to_dict(), treatment="segment", outcome="visit")
 
 
 def test_zero_one_arms_default_to_control_zero(raw):
     frame = raw.head(500).assign(t=(raw.segment.head(500) != "No E-Mail").astype(int))
     with pytest.warns(UserWarning, match="control = 0"):
-        c = tg.from_campaign(frame, arm="t", outcome="conversion", covariates=["recency"])
+        c = tg.from_campaign(frame, treatment="t", outcome="conversion", covariates=["recency"])
     assert c.arms == ["1"] and c.source_control == "0"
 
 
@@ -129,7 +129,7 @@ def test_readout_effects_are_a_plain_difference_of_means(raw, report):
         pooled = y[segment != "No E-Mail"].mean() - means["No E-Mail"]
         assert report.outcome_effects.loc[(outcome, "any treatment"), "effect"] == pooled
     # The men's e-mail lifted spend per customer by about 77 cents, clear of zero.
-    row = report.effects.loc["Mens E-Mail"]
+    row = report.table.loc["Mens E-Mail"]
     assert row.revenue_low > 0 and row.revenue_effect == pytest.approx(0.7698, abs=1e-4)
     assert report.binary == {"converted": True, "visit": True, "revenue": False}
     assert report.arms.loc["control", "users"] == 21_306
@@ -169,7 +169,7 @@ def test_trustworthy_counts_only_the_checks_that_ran(hillstrom):
     bare = tg.campaign_report(hillstrom.campaign, outcomes=["visit"])
     assert bare.checks["balance"].startswith("not run")
     assert bare.trustworthy and bare.balance.empty
-    assert list(bare.effects.index) == ["Mens E-Mail", "Womens E-Mail", "any treatment"]
+    assert list(bare.table.index) == ["Mens E-Mail", "Womens E-Mail", "any treatment"]
     # A covariate out of balance (the treated have a longer history) fails the balance check.
     skewed = hillstrom.covariates.assign(
         history=hillstrom.covariates.history + 200.0 * (hillstrom.campaign.arm != "control")

@@ -35,7 +35,7 @@ def test_demo_command_runs_end_to_end(tmp_path):
 def test_train_and_score_commands_on_parquet_tables(tmp_path):
     import targeting as tg
 
-    world = tg.demo_world(3_000, seed=2)
+    world = tg.demo_world(3_000, random_state=2)
     data = tmp_path / "data"
     data.mkdir()
     for name, frame in world.tables.items():

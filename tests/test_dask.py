@@ -127,7 +127,7 @@ def test_to_local_carries_every_fitted_attribute_and_drift_works(small_world, sm
     # Drift against the Dask fit's reference: the same population scores with small PSI.
     out = tg.score(small_world.tables, local, small_world.as_of, drift=True)
     report = out.attrs["drift"]
-    assert report.features.psi.max() < 0.1 and report.score_psi < 0.1
+    assert report.table.psi.max() < 0.1 and report.score_psi < 0.1
 
 
 def test_training_partitions_meet_on_the_same_worker_every_fit(client):
@@ -169,7 +169,7 @@ def test_dask_model_logs_and_registers_like_a_local_one(small_world, dask_model,
 
     model = dask_model.to_local()
     logged = log_propensity(model, tg.evaluate(model, parts), parts,
-                            extra_params={"engine": "dask"})
+                            params={"engine": "dask"})
     assert logged.is_champion
     scored = tg.score(small_world.tables, "models:/propensity@champion", small_world.as_of)
     direct = tg.score(small_world.tables, model, small_world.as_of)

@@ -13,14 +13,15 @@ from targeting.tracking import data_fingerprint
 
 @pytest.fixture(scope="module")
 def world():
-    return tg.demo_world(n_users=20_000, seed=3)
+    return tg.demo_world(n_users=20_000, random_state=3)
 
 
 def test_same_seed_same_world_other_seed_other_world():
-    a, b = tg.demo_world(2_000, seed=5), tg.demo_world(2_000, seed=5)
+    a, b = tg.demo_world(2_000, random_state=5), tg.demo_world(2_000, random_state=5)
     assert data_fingerprint(a.tables) == data_fingerprint(b.tables)
     assert a.truth["purchase_proba"].equals(b.truth["purchase_proba"])
-    assert data_fingerprint(tg.demo_world(2_000, seed=6).tables) != data_fingerprint(a.tables)
+    assert data_fingerprint(tg.demo_world(2_000,
+                                          random_state=6).tables) != data_fingerprint(a.tables)
 
 
 def test_silos_overlap_only_partly(world):

@@ -16,7 +16,7 @@ FIT = """
 import json, sys
 import numpy as np
 import targeting as tg
-world = tg.demo_world(n_users=2_000, seed=5)
+world = tg.demo_world(n_users=2_000, random_state=5)
 model = tg.PropensityModel("snacks", progress=False).fit(world.tables, world.as_of)
 p = model.predict_proba(model.features(world.tables, world.as_of))[:, 1]
 np.save(sys.argv[1] + ".npy", p)

@@ -12,7 +12,7 @@ import targeting as tg
 @pytest.fixture(scope="module")
 def event_log():
     # The demo world's events, renamed the way a platform export names them.
-    world = tg.demo_world(n_users=1_500, seed=6)
+    world = tg.demo_world(n_users=1_500, random_state=6)
     events = world.tables["social_events"].head(20_000)
     rename = {"impression": "View", "read": "article_read", "share": "Forward"}
     return world, events.assign(

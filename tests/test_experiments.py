@@ -83,7 +83,8 @@ def test_engine_dask_in_the_file_trains_on_a_cluster(mlflow_store, tmp_path):
     from targeting.experiments import run_experiment
 
     text = ('engine = "dask"\nworkers = 2\n[experiment]\nname = "dask-run"\n'
-            '[data]\nsource = "demo"\nn_users = 3000\nseed = 0\n[target]\ncategory = "snacks"\n'
+            '[data]\nsource = "demo"\nn_users = 3000\nrandom_state = 0\n'
+            '[target]\ncategory = "snacks"\n'
             '[model]\nmax_snapshots = 4\n')
     result = run_experiment(text, progress=False)
     run = mlflow.MlflowClient().get_run(result.run_id)

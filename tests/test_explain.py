@@ -82,7 +82,7 @@ def test_explanations_point_at_the_planted_interest(small_world, small_model):
     """The world makes snack buyers out of snack interest: the target category's own features
     carry more of the explanation than any other category's."""
     ex = tg.explain(small_model, small_world.tables, small_world.as_of, sample=2_000)
-    importance = ex.importance()
+    importance = ex.table["mean_abs_shap"]
     share = {c: importance[[f for f in importance.index if f.endswith(f"_{c}")
                             or f"_{c}_" in f]].sum()
              for c in small_model.pipeline_.categories_}
@@ -103,7 +103,7 @@ def test_explanation_object_plots_and_saves(small_world, small_model, tmp_path):
     ex = tg.explain(small_model, small_world.tables, small_world.as_of, sample=400)
     assert "silo" in ex._repr_html_()
     for kind in ("summary", "silo", "dependence"):
-        assert ex.plot(kind).axes
+        assert ex.plot(kind=kind).axes
     written = ex.save(tmp_path, n_dependence=2)
     assert {"shap_summary.png", "shap_silos.png", "shap_importance.csv"} <= set(written)
     assert all((tmp_path / name).stat().st_size > 1000 for name in written)
@@ -111,7 +111,7 @@ def test_explanation_object_plots_and_saves(small_world, small_model, tmp_path):
     portrait = ex.portrait(user, k=4)
     assert len(portrait) == 4 and set(portrait.direction) <= {"raises", "lowers"}
     with pytest.raises(KeyError, match="unknown feature"):
-        ex.plot("dependence", feature="nope")
+        ex.plot(kind="dependence", feature="nope")
 
 
 def test_weighted_boosters_explain_their_weighted_margin(small_model, matrix):

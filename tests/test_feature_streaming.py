@@ -18,7 +18,7 @@ from targeting.features.pipeline import FeaturePipeline, _counts_before, _Unjoin
 
 @pytest.fixture(scope="module")
 def world():
-    return tg.demo_world(n_users=1_500, seed=5)
+    return tg.demo_world(n_users=1_500, random_state=5)
 
 
 def _social(world, as_of, chunk_rows, lookback_days=None) -> pd.DataFrame:

@@ -14,7 +14,7 @@ from targeting.features.pipeline import FeaturePipeline
 
 @pytest.fixture(scope="module")
 def world():
-    return tg.demo_world(n_users=1_500, seed=21)
+    return tg.demo_world(n_users=1_500, random_state=21)
 
 
 @pytest.fixture(scope="module")

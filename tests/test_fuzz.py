@@ -27,7 +27,7 @@ SETTINGS = settings(deadline=None, derandomize=True, database=None,
 
 @pytest.fixture(scope="module")
 def tiny():
-    return tg.demo_world(n_users=600, seed=11)
+    return tg.demo_world(n_users=600, random_state=11)
 
 
 def _ops(frame: pd.DataFrame) -> list[str]:

@@ -19,12 +19,12 @@ SIZES = (0.01, 0.05, 0.10)
 
 @pytest.fixture(scope="module")
 def world():
-    return tg.demo_world(n_users=20_000, seed=3)
+    return tg.demo_world(n_users=20_000, random_state=3)
 
 
 @pytest.fixture(scope="module")
 def model(world):
-    seeds = tg.segment_seed(world, fraction=0.4)
+    seeds = tg.segment_seed(world, size=0.4)
     return tg.LookalikeModel(progress=False).fit(world.tables, seeds, world.as_of)
 
 
@@ -35,7 +35,7 @@ def evaluation(model, world):
 
 @pytest.fixture(scope="module")
 def small(small_world):
-    seeds = tg.segment_seed(small_world, fraction=0.6)
+    seeds = tg.segment_seed(small_world, size=0.6)
     return tg.LookalikeModel(progress=False, n_bags=2).fit(small_world.tables, seeds,
                                                             small_world.as_of)
 
@@ -44,8 +44,8 @@ def small(small_world):
 def test_blend_matches_the_best_method_and_beats_random_on_the_planted_segment(evaluation):
     # On this world only the classifier adds to the others (see the next test): the blend is
     # the classifier's ranking, no longer a mix that swings with the holdout draw.
-    precision = evaluation.metric("segment_precision")
-    recall = evaluation.metric("segment_recall")
+    precision = evaluation.table["segment_precision"]
+    recall = evaluation.table["segment_recall"]
     for size in SIZES:
         blend = precision.loc["blend", size]
         assert blend >= precision.loc["classifier", size], (size, precision)
@@ -103,10 +103,10 @@ def test_selection_drops_a_useless_method_whatever_the_holdout_draw():
 def test_blend_matches_or_beats_each_method_on_default_worlds(seed):
     # At least the classifier everywhere (on world 1 the blend equals it at 1 %: 0.968 both),
     # above the similarity and graph methods.
-    world = tg.demo_world(seed=seed)
-    seeds = tg.segment_seed(world, fraction=0.4)
+    world = tg.demo_world(random_state=seed)
+    seeds = tg.segment_seed(world, size=0.4)
     model = tg.LookalikeModel(progress=False).fit(world.tables, seeds, world.as_of)
-    precision = tg.evaluate(model, world).metric("segment_precision")
+    precision = tg.evaluate(model, world).table["segment_precision"]
     for size in SIZES:
         assert precision.loc["blend", size] >= precision.loc["classifier", size], size
         for method in ("similarity", "graph"):
@@ -114,7 +114,7 @@ def test_blend_matches_or_beats_each_method_on_default_worlds(seed):
 
 
 def test_heldout_seeds_are_found_far_above_chance(evaluation):
-    lift = evaluation.metric("lift")
+    lift = evaluation.table["lift"]
     assert (lift.loc["blend"] > 4).all()
     assert np.allclose(lift.loc["random"], 1.0)
     # The blend's own recall is cross-fitted (its weights never saw the seed they rank), so
@@ -125,7 +125,7 @@ def test_heldout_seeds_are_found_far_above_chance(evaluation):
 
 
 def test_audience_buys_more_than_a_random_audience(evaluation):
-    rate = evaluation.metric("purchase_rate")
+    rate = evaluation.table["purchase_rate"]
     assert (rate.loc["blend"] > 2 * rate.loc["random"]).all()
 
 
@@ -166,9 +166,9 @@ def test_calibrated_share_is_within_a_quarter_of_the_truth_on_six_worlds():
     # The claim, on every world the README quotes (20,000 users, seeds 0-5). Before the
     # seed was cross-fitted world 5 read 0.68 and world 1 1.18 of the truth; now 0.88 to 1.18.
     for seed in range(6):
-        world = tg.demo_world(n_users=20_000, seed=seed)
+        world = tg.demo_world(n_users=20_000, random_state=seed)
         model = tg.LookalikeModel(progress=False).fit(
-            world.tables, tg.segment_seed(world, fraction=0.4), world.as_of)
+            world.tables, tg.segment_seed(world, size=0.4), world.as_of)
         segment = world.truth["segment"].reindex(model.user_ids_).to_numpy()
         true = segment[~model.is_seed_].mean()
         assert 0.75 * true < model.seed_report_.estimated_share < 1.25 * true, seed
@@ -180,8 +180,8 @@ def test_sizes_are_nested_and_requests_deterministic(model):
     assert len(one) == 200 and len(two) == 400
     assert set(one.user_ids) <= set(two.user_ids)
     assert one.user_ids.tolist() == two.top(200).user_ids.tolist()
-    assert model.expand(size=0.01).users.equals(one.users)
-    assert (np.diff(two.users.score) <= 0).all() and two.users["rank"].tolist()[:3] == [1, 2, 3]
+    assert model.expand(size=0.01).table.equals(one.table)
+    assert (np.diff(two.table.score) <= 0).all() and two.table["rank"].tolist()[:3] == [1, 2, 3]
 
 
 def test_seeds_excluded_by_default(model):
@@ -215,14 +215,14 @@ def test_threshold_locked_audience(model):
     scores = model.scores_["score"]
     eligible = scores[~model.is_seed_ & model.consent_]
     assert len(aud) == int((eligible >= 0.5).sum()) > 0
-    assert (aud.users.score >= 0.5).all()
+    assert (aud.table.score >= 0.5).all()
 
 
 def test_audience_result_explains_itself(model):
     aud = model.expand(size=0.05)
-    assert (aud.users.reasons.str.len() > 0).mean() > 0.95
+    assert (aud.table.reasons.str.len() > 0).mean() > 0.95
     by_graph = model.expand(size=0.05, method="graph")
-    assert by_graph.users.reasons.str.contains("seed").any()  # chat-group ties
+    assert by_graph.table.reasons.str.contains("seed").any()  # chat-group ties
     curve = aud.reach_curve()
     assert (np.diff(curve.min_score) <= 1e-12).all()
     assert (np.diff(curve.heldout_recall) >= -1e-12).all()
@@ -249,7 +249,7 @@ def test_seed_report_counts_silos_and_homogeneity(model):
 
 # -- bad input -----------------------------------------------------------------------------------
 def test_unknown_seeds_are_reported_not_dropped_silently(small_world):
-    seeds = list(tg.segment_seed(small_world, fraction=0.6)) + [-1, -2, 999]
+    seeds = list(tg.segment_seed(small_world, size=0.6)) + [-1, -2, 999]
     model = tg.LookalikeModel("similarity", progress=False).fit(small_world.tables, seeds,
                                                                  small_world.as_of)
     assert sorted(model.seed_report_.unknown) == [-2, -1, 999]
@@ -266,7 +266,7 @@ def test_empty_or_unknown_seeds_raise(small_world, seeds, message):
 
 
 def test_tiny_seed_raises_with_the_minimum(small_world):
-    seeds = tg.segment_seed(small_world, n=60)
+    seeds = tg.segment_seed(small_world, size=60)
     with pytest.raises(ValueError, match="at least 100 are needed"):
         tg.LookalikeModel(progress=False).fit(small_world.tables, seeds, small_world.as_of)
 
@@ -291,7 +291,7 @@ def test_bad_sizes_raise(small):
     ({"method": "knn"}, "method must be 'blend' or one of"),
 ])
 def test_bad_parameters_raise_before_any_work(small_world, params, message):
-    seeds = tg.segment_seed(small_world, fraction=0.6)
+    seeds = tg.segment_seed(small_world, size=0.6)
     with pytest.raises(ValueError, match=message):
         tg.LookalikeModel(progress=False, **params).fit(small_world.tables, seeds,
                                                         small_world.as_of)
@@ -300,7 +300,7 @@ def test_bad_parameters_raise_before_any_work(small_world, params, message):
 # -- seeds with values and dates ----------------------------------------------------------------
 def test_value_weighted_seeds_pull_the_audience_towards_valuable_seeds(small_world):
     users = small_world.tables["users"].set_index("user_id")
-    seeds = pd.DataFrame({"user_id": tg.segment_seed(small_world, fraction=0.8)})
+    seeds = pd.DataFrame({"user_id": tg.segment_seed(small_world, size=0.8)})
     seeds["value"] = np.where(users.loc[seeds.user_id, "city_tier"].to_numpy() <= 2, 20.0, 1.0)
     plain = tg.LookalikeModel("similarity", progress=False).fit(
         small_world.tables, seeds.user_id, small_world.as_of)
@@ -312,7 +312,7 @@ def test_value_weighted_seeds_pull_the_audience_towards_valuable_seeds(small_wor
 
 
 def test_dated_seeds_hold_out_the_latest(small_world):
-    ids = tg.segment_seed(small_world, fraction=0.8)
+    ids = tg.segment_seed(small_world, size=0.8)
     seeds = pd.DataFrame({"user_id": ids,
                           "joined": pd.date_range("2026-01-01", periods=len(ids), freq="D")})
     model = tg.LookalikeModel("similarity", date_column="joined", progress=False).fit(
@@ -359,7 +359,7 @@ def test_privacy_floors_can_be_raised_not_lowered(small, small_world, tmp_path, 
         small.expand(size=150).export(tmp_path / "a.csv", salt="s3cret-salt", min_size=1)
     with pytest.raises(ValueError, match="too small to export: fewer than 200"):
         small.expand(size=150).export(tmp_path / "a.csv", salt="s3cret-salt", min_size=200)
-    seeds = tg.segment_seed(small_world, fraction=0.6)
+    seeds = tg.segment_seed(small_world, size=0.6)
     with pytest.raises(PrivacyFloorError, match="min_seed_size=20 is below"):
         tg.LookalikeModel(progress=False, min_seed_size=20).fit(small_world.tables, seeds,
                                                                 small_world.as_of)
@@ -375,14 +375,14 @@ def test_counts_round_half_up_and_logged_shares_do_not_reveal_exact_sizes(small)
     assert [round_count(n) for n in (4, 5, 15, 25, 994, 995, 1249, 1250)] == \
         [0, 10, 20, 30, 990, 1000, 1200, 1300]
     aud = small.expand(size=123)
-    summary = aud.summary()
+    summary = aud.summary()["value"]
     # 123 users: the logged share gives back the rounded 120, never 123.
     assert summary["audience_share"] * len(small.user_ids_) == pytest.approx(120, abs=0.5)
     assert summary["audience_lower_tier_share"] == round(summary["audience_lower_tier_share"], 2)
 
 
 def test_value_weighted_seeds_need_enough_seeds_carrying_value(small_world):
-    ids = tg.segment_seed(small_world, fraction=0.6)
+    ids = tg.segment_seed(small_world, size=0.6)
     seeds = pd.DataFrame({"user_id": ids, "value": np.r_[np.full(5, 100.0),
                                                            np.zeros(len(ids) - 5)]})
     assert len(ids) >= 100
@@ -393,7 +393,7 @@ def test_value_weighted_seeds_need_enough_seeds_carrying_value(small_world):
 
 def test_the_graph_weighs_seeds_by_their_value(small_world):
     # Ten seeds carry most of the value: users in their chat groups rise in the graph's ranking.
-    ids = tg.segment_seed(small_world, fraction=0.6)
+    ids = tg.segment_seed(small_world, size=0.6)
     seeds = pd.DataFrame({"user_id": ids, "value": np.r_[np.full(10, 50.0),
                                                            np.ones(len(ids) - 10)]})
     fit = {"progress": False, "refit": False}
@@ -472,10 +472,10 @@ def test_every_unlabeled_user_has_a_bag_that_did_not_train_on_it():
 
 def test_evaluation_counts_only_users_expand_would_deliver(model, world, evaluation):
     segment = world.truth["segment"]
-    table = evaluation.table.set_index(["method", "size"])
+    table = evaluation.table["segment_precision"]
     for size in SIZES:
         delivered = model.expand(size=size).user_ids
-        assert table.loc[("blend", size), "segment_precision"] == pytest.approx(
+        assert table.loc["blend", size] == pytest.approx(
             segment.loc[delivered].mean())
 
 
@@ -487,12 +487,12 @@ def test_reasons_explain_the_score_that_ranked_the_user(model):
     aud = model.expand(size=300)
     rows = model.order_[~model.is_seed_[model.order_] & model.consent_[model.order_]][:300]
     expected = ["; ".join(r) for r in _classifier_reasons(model, rows, 3)]
-    assert aud.users.reasons.tolist() == expected
+    assert aud.table.reasons.tolist() == expected
     similarity = ["; ".join(r) for r in model.space_.reasons(model._z(rows), 3)]
     assert np.mean([a != b for a, b in zip(expected, similarity, strict=True)]) > 0.5
-    assert not aud.users.reasons.str.contains("seed").any()
+    assert not aud.table.reasons.str.contains("seed").any()
     # Ranked by one method, explained by that method.
     sim = model.expand(size=300, method="similarity")
     rows = np.searchsorted(model.user_ids_, sim.user_ids)
-    assert sim.users.reasons.tolist() == ["; ".join(r) for r in
+    assert sim.table.reasons.tolist() == ["; ".join(r) for r in
                                           model.space_.reasons(model._z(rows), 3)]

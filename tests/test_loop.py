@@ -32,19 +32,19 @@ ROOT = Path(__file__).parents[1]
 
 @pytest.fixture(scope="module")
 def world():
-    return tg.demo_world(n_users=8_000, seed=1)
+    return tg.demo_world(n_users=8_000, random_state=1)
 
 
 @pytest.fixture(scope="module")
 def tiny_world():
-    return tg.demo_world(n_users=3_000, seed=2)
+    return tg.demo_world(n_users=3_000, random_state=2)
 
 
 @pytest.fixture(scope="module")
 def straight(tiny_world, tmp_path_factory):
     """Three waves on the 3,000-user world, seed 3, uninterrupted."""
     store = tmp_path_factory.mktemp("straight") / "store"
-    return simulate_loop(tiny_world, 3, store=store, seed=3, tracking=False)
+    return simulate_loop(tiny_world, 3, store=store, random_state=3, tracking=False)
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,8 @@ def tracked(world, tmp_path_factory):
     os.environ.update(MLFLOW_TRACKING_URI=uri, MLFLOW_REGISTRY_URI=uri)
     mlflow.set_tracking_uri(uri)
     try:
-        sim = simulate_loop(world, 4, store=folder / "store", seed=1, experiment="loop-tests")
+        sim = simulate_loop(world, 4, store=folder / "store", random_state=1,
+                            experiment="loop-tests")
     finally:
         for key, value in saved.items():
             if value is None:
@@ -139,7 +140,7 @@ def test_loop_from_a_pilot_outlearns_the_pilot_model(world, tmp_path):
     Measured on 8,000-user worlds and loops of seeds 0-3 (four waves, defaults): cumulative
     1.18-1.44x the one-shot model, the last wave 1.43-2.09x; regret in the last wave
     0.52-0.62x the first's; covered 3-4 of 4. The bounds sit below the smallest of them."""
-    sim = simulate_loop(world, 4, store=tmp_path / "pilot", seed=1, tracking=False,
+    sim = simulate_loop(world, 4, store=tmp_path / "pilot", random_state=1, tracking=False,
                         history=False)
     t, total = sim.table, sim.cumulative().iloc[-1]
     assert sim.loop.state["history"] == [] and t.loop.iloc[0] == t.one_shot.iloc[0]
@@ -160,7 +161,8 @@ def test_one_shot_held_out_prices_the_holdout(tracked, world):
     listed = int(np.ceil(loop.contacts_per_wave / (1 - loop.holdout_share)))
     plan = plan_campaign(loop.model(0), X, budget=listed * loop.cost_per_contact,
                          cost_per_contact=loop.cost_per_contact,
-                         value_per_conversion=loop.value_per_conversion, seed=loop.seed)
+                         value_per_conversion=loop.value_per_conversion,
+                         random_state=loop.random_state)
     sent = plan.audience[["arm"]].rename_axis("user_id").reset_index()
     expected = demo_response.true_increment(world, sent) * loop.contacts_per_wave / len(sent)
     assert t.one_shot_held_out[2] == pytest.approx(expected)
@@ -220,7 +222,8 @@ def test_exploration_is_drawn_from_the_margin(tracked, world):
 
 
 def test_a_store_from_before_the_setting_explores_at_random(tiny_world, tmp_path):
-    loop = CampaignLoop(tmp_path / "old", ["coupon", "push"], 300, 1.0, 60, tracking=False)
+    loop = CampaignLoop(tmp_path / "old", arms=["coupon", "push"], budget=300, cost_per_contact=1.0,
+                     value_per_conversion=60, tracking=False)
     assert loop.exploration == "margin"
     del loop.state["config"]["exploration"]
     loop.store.write_json(loop.state)
@@ -231,7 +234,8 @@ def test_a_store_from_before_the_setting_explores_at_random(tiny_world, tmp_path
 
 
 def test_a_store_from_before_the_guard_resumes_unguarded(tiny_world, tmp_path):
-    loop = CampaignLoop(tmp_path / "old", ["coupon", "push"], 300, 1.0, 60, tracking=False)
+    loop = CampaignLoop(tmp_path / "old", arms=["coupon", "push"], budget=300, cost_per_contact=1.0,
+                     value_per_conversion=60, tracking=False)
     assert loop.guard is True
     del loop.state["config"]["guard"]
     loop.store.write_json(loop.state)
@@ -242,7 +246,7 @@ def test_a_store_from_before_the_guard_resumes_unguarded(tiny_world, tmp_path):
 def test_guard_decides_every_wave_and_says_so(tracked):
     sim, _, _ = tracked
     loop = sim.loop
-    s = loop.summary().table
+    s = loop.report().table
     assert set(s.model) <= {"kept", "replaced"}  # wave 1 has the history's model as champion
     assert s[["champion_qini", "challenger_qini", "difference_se"]].notna().all().all()
     assert (s.difference_se > 0).all()
@@ -295,19 +299,19 @@ def test_guard_keeps_the_champion_against_a_worse_challenger():
     def shuffled(X, y, arm):
         return _fit(X, rng.permutation(y), arm)
 
-    worse = decide(_fit, shuffled, ev, len(ev.y), seed=0)
+    worse = decide(_fit, shuffled, ev, len(ev.y), random_state=0)
     assert not worse.replaced and worse.verdict == "kept"
     assert worse.challenger_score < worse.champion_score - 3 * worse.difference_se
     assert worse.rows == 3_000 and worse.metrics()["guard_replaced"] == 0.0
-    same = decide(_fit, _fit, ev, len(ev.y), seed=0)
+    same = decide(_fit, _fit, ev, len(ev.y), random_state=0)
     assert same.replaced and same.champion_score == same.challenger_score
-    assert decide(_fit, _fit, ev, 1_000, seed=0).replaced
+    assert decide(_fit, _fit, ev, 1_000, random_state=0).replaced
 
 
 def test_summary_arithmetic_and_display(tracked):
     sim, _, _ = tracked
     loop = sim.loop
-    s = loop.summary().table
+    s = loop.report().table
     assert s.index.tolist() == [1, 2, 3, 4]
     assert (s.increment_low < s.measured_increment).all()
     assert (s.measured_increment < s.increment_high).all()
@@ -322,8 +326,8 @@ def test_summary_arithmetic_and_display(tracked):
     pooled = (s.cumulative_high - s.cumulative_low) / 2
     np.testing.assert_allclose(pooled, np.sqrt((half**2).cumsum()))
     assert (pooled.iloc[1:] < half.cumsum().iloc[1:]).all() and (pooled >= half).all()
-    assert "Campaign loop" in loop.summary()._repr_html_()
-    assert len(loop.summary().plot().axes) == 2
+    assert "Campaign loop" in loop.report()._repr_html_()
+    assert len(loop.report().plot().axes) == 2
     # The model is refitted on every recorded wave: more rows each time.
     sizes = [len(loop.training_data(n)[0]) for n in (1, 2, 3, 4)]
     assert sizes == sorted(sizes) and sizes[0] < sizes[-1]
@@ -364,12 +368,12 @@ def test_mlflow_runs_nested_and_without_ids(tracked, world):
 # -- determinism and crash safety --------------------------------------------------------------
 def test_same_seed_reproduces_every_number(tiny_world, straight, tmp_path):
     a = straight
-    b = simulate_loop(tiny_world, 3, store=tmp_path / "b", seed=3, tracking=False)
+    b = simulate_loop(tiny_world, 3, store=tmp_path / "b", random_state=3, tracking=False)
     pd.testing.assert_frame_equal(a.table, b.table)
-    pd.testing.assert_frame_equal(a.summary.table, b.summary.table)
+    pd.testing.assert_frame_equal(a.loop.report().table, b.loop.report().table)
     for n in (1, 2, 3):
         pd.testing.assert_frame_equal(a.loop.wave(n).assignments, b.loop.wave(n).assignments)
-    c = simulate_loop(tiny_world, 1, store=tmp_path / "c", seed=4, tracking=False)
+    c = simulate_loop(tiny_world, 1, store=tmp_path / "c", random_state=4, tracking=False)
     assert not c.loop.wave(1).assignments.equals(a.loop.wave(1).assignments)
 
 
@@ -378,8 +382,8 @@ import os, signal, sys
 import targeting as tg
 from targeting.data import demo_response
 from targeting.loop import simulate_loop
-world = tg.demo_world(n_users=3_000, seed=2)
-sim = simulate_loop(world, 1, store=sys.argv[1], seed=3, tracking=False)
+world = tg.demo_world(n_users=3_000, random_state=2)
+sim = simulate_loop(world, 1, store=sys.argv[1], random_state=3, tracking=False)
 sim.loop.plan(world.tables, demo_response.wave_time(world, 2),
               users=demo_response.population(world))
 os.kill(os.getpid(), signal.SIGKILL)
@@ -403,14 +407,14 @@ def test_killed_between_plan_and_record_loses_nothing(tiny_world, straight, tmp_
     again = loop.plan(tiny_world.tables, demo_response.wave_time(tiny_world, 2), users=users)
     pd.testing.assert_frame_equal(again.assignments, pending.assignments)
     loop.record(tiny_world.respond(pending.assignments))
-    resumed = simulate_loop(tiny_world, 3, store=store, seed=3, tracking=False)
+    resumed = simulate_loop(tiny_world, 3, store=store, random_state=3, tracking=False)
     pd.testing.assert_frame_equal(resumed.table, straight.table)
-    pd.testing.assert_frame_equal(resumed.summary.table, straight.summary.table)
+    pd.testing.assert_frame_equal(resumed.loop.report().table, straight.loop.report().table)
 
 
 # -- input checks and export ------------------------------------------------------------------
 def test_an_exploration_schedule_shrinks_the_slice_wave_by_wave(tiny_world, tmp_path):
-    sim = simulate_loop(tiny_world, 2, store=tmp_path / "s", seed=3, tracking=False,
+    sim = simulate_loop(tiny_world, 2, store=tmp_path / "s", random_state=3, tracking=False,
                         explore_share=[0.2, 0.1], guard=False)
     loop = sim.loop
     explored = [int((loop.wave(n).assignments.query("slice == 'explore'").contacted).sum())
@@ -422,7 +426,7 @@ def test_an_exploration_schedule_shrinks_the_slice_wave_by_wave(tiny_world, tmp_
 
 
 def test_a_holdout_schedule_holds_out_each_wave_its_share(tiny_world, tmp_path):
-    sim = simulate_loop(tiny_world, 3, store=tmp_path / "s", seed=3, tracking=False,
+    sim = simulate_loop(tiny_world, 3, store=tmp_path / "s", random_state=3, tracking=False,
                         holdout_share=[0.2, 0.05], guard=False)
     loop = sim.loop
     assert [loop.holdout_share_at(n) for n in (1, 2, 3, 7)] == [0.2, 0.05, 0.05, 0.05]
@@ -439,25 +443,36 @@ def test_a_holdout_schedule_holds_out_each_wave_its_share(tiny_world, tmp_path):
 
 def test_bad_input_names_the_problem(tiny_world, tmp_path):
     with pytest.raises(SchemaError, match="budget"):
-        CampaignLoop(tmp_path / "a", ["coupon"], 0, 1.0, 60, tracking=False)
+        CampaignLoop(tmp_path / "a", arms=["coupon"], budget=0, cost_per_contact=1.0,
+                     value_per_conversion=60, tracking=False)
     with pytest.raises(SchemaError, match="without 'control'"):
-        CampaignLoop(tmp_path / "b", ["control", "push"], 10, 1.0, 60, tracking=False)
+        CampaignLoop(tmp_path / "b", arms=["control", "push"], budget=10, cost_per_contact=1.0,
+                     value_per_conversion=60, tracking=False)
     with pytest.raises(SchemaError, match="exploration: one of"):
-        CampaignLoop(tmp_path / "x", ["push"], 10, 1.0, 60, exploration="edge", tracking=False)
+        CampaignLoop(tmp_path / "x", arms=["push"], budget=10, cost_per_contact=1.0,
+                     value_per_conversion=60, exploration="edge", tracking=False)
     with pytest.raises(SchemaError, match="explore_share: a share"):
-        CampaignLoop(tmp_path / "y", ["push"], 10, 1.0, 60, explore_share=[0.2, 1.5],
+        CampaignLoop(tmp_path / "y", arms=["push"], budget=10, cost_per_contact=1.0,
+                     value_per_conversion=60, explore_share=[0.2, 1.5],
                      tracking=False)
     with pytest.raises(SchemaError, match="holdout_share: a share"):
-        CampaignLoop(tmp_path / "h", ["push"], 10, 1.0, 60, [0.2, 1.0], tracking=False)
+        CampaignLoop(tmp_path / "h", arms=["push"], budget=10, cost_per_contact=1.0,
+                     value_per_conversion=60, holdout_share=[0.2, 1.0], tracking=False)
     with pytest.raises(SchemaError, match="above 0 in every wave"):
-        CampaignLoop(tmp_path / "h0", ["push"], 10, 1.0, 60, [0.1, 0.0], tracking=False)
+        CampaignLoop(tmp_path / "h0", arms=["push"], budget=10, cost_per_contact=1.0,
+                     value_per_conversion=60, holdout_share=[0.1, 0.0], tracking=False)
     with pytest.raises(SchemaError, match="holdout_share: a share, or a non-empty"):
-        CampaignLoop(tmp_path / "h1", ["push"], 10, 1.0, 60, [], tracking=False)
+        CampaignLoop(tmp_path / "h1", arms=["push"], budget=10, cost_per_contact=1.0,
+                     value_per_conversion=60, holdout_share=[], tracking=False)
     with pytest.raises(SchemaError, match="non-empty list"):
-        CampaignLoop(tmp_path / "z", ["push"], 10, 1.0, 60, 0.1, [], tracking=False)
-    loop = CampaignLoop(tmp_path / "c", ["coupon", "push"], 200, 1.0, 60, tracking=False)
+        CampaignLoop(tmp_path / "z", arms=["push"], budget=10, cost_per_contact=1.0,
+                     value_per_conversion=60, holdout_share=0.1, explore_share=[],
+                     tracking=False)
+    loop = CampaignLoop(tmp_path / "c", arms=["coupon", "push"], budget=200, cost_per_contact=1.0,
+                     value_per_conversion=60, tracking=False)
     with pytest.raises(TargetingError, match="other parameters"):
-        CampaignLoop(tmp_path / "c", ["coupon", "push"], 300, 1.0, 60, tracking=False)
+        CampaignLoop(tmp_path / "c", arms=["coupon", "push"], budget=300, cost_per_contact=1.0,
+                     value_per_conversion=60, tracking=False)
     with pytest.raises(TargetingError, match="plan one first"):
         loop.record(pd.DataFrame({"user_id": [1], "converted": [True]}))
     users = demo_response.population(tiny_world)
@@ -468,7 +483,8 @@ def test_bad_input_names_the_problem(tiny_world, tmp_path):
     with pytest.raises(SchemaError, match="another arm"):
         loop.record(out.assign(arm="push"))
     with pytest.raises(SchemaError, match="ISO 8601"):
-        CampaignLoop(tmp_path / "d", ["push"], 10, 1.0, 60, tracking=False).plan(
+        CampaignLoop(tmp_path / "d", arms=["push"], budget=10, cost_per_contact=1.0,
+                     value_per_conversion=60, tracking=False).plan(
             tiny_world.tables, "09/01/2026")
     loop.record(out)
     with pytest.raises(TargetingError, match="go forward in time"):
@@ -476,7 +492,8 @@ def test_bad_input_names_the_problem(tiny_world, tmp_path):
 
 
 def test_wave_export_is_hashed_and_respects_the_floor(tiny_world, tmp_path):
-    loop = CampaignLoop(tmp_path / "e", ["coupon", "push"], 400, 1.0, 60, tracking=False)
+    loop = CampaignLoop(tmp_path / "e", arms=["coupon", "push"], budget=400, cost_per_contact=1.0,
+                     value_per_conversion=60, tracking=False)
     wave = loop.plan(tiny_world.tables, tiny_world.as_of,
                      users=demo_response.population(tiny_world))
     written = wave.export(tmp_path / "wave.csv", salt="pepper-123")
@@ -545,8 +562,8 @@ def test_a_failed_record_leaves_the_wave_pending(tiny_world, straight, tmp_path,
     assert [w["status"] for w in reopened.waves] == ["planned"]
     assert not (tmp_path / "f" / "model_001.pkl").exists()
     reopened.record(outcomes)
-    pd.testing.assert_frame_equal(reopened.summary().table,
-                                  straight.summary.table.loc[[1]])
+    pd.testing.assert_frame_equal(reopened.report().table,
+                                  straight.loop.report().table.loc[[1]])
 
 
 def _config(loop: CampaignLoop) -> dict:
@@ -570,8 +587,8 @@ def test_loop_on_the_default_world(tmp_path):
     the oracle, regret 151 -> 111, covered 5 of 5 waves (4 of 5 on seeds 1 and 2). The run
     is deterministic for a seed; the margins below leave room for other platforms only.
     """
-    world = tg.demo_world(n_users=50_000, seed=0)
-    sim = simulate_loop(world, 5, store=tmp_path / "store", seed=0, tracking=False)
+    world = tg.demo_world(n_users=50_000, random_state=0)
+    sim = simulate_loop(world, 5, store=tmp_path / "store", random_state=0, tracking=False)
     t, total = sim.table, sim.cumulative().iloc[-1]
     assert total.loop > 1.3 * total.propensity and total.propensity > total.random
     assert total.loop > 0.70 * total.oracle
@@ -597,8 +614,8 @@ def test_loop_from_a_pilot_beats_the_pilot_model_on_the_default_world(tmp_path):
     62.2 % and 63.1 % (1.47x, 1.13x and 1.16x); covered in 4, 4 and 5 of 5 waves. The bounds
     are the smallest of the three seeds', rounded down; the run is deterministic for a seed.
     """
-    world = tg.demo_world(n_users=50_000, seed=0)
-    sim = simulate_loop(world, 5, store=tmp_path / "store", seed=0, tracking=False,
+    world = tg.demo_world(n_users=50_000, random_state=0)
+    sim = simulate_loop(world, 5, store=tmp_path / "store", random_state=0, tracking=False,
                         history=False)
     t, total = sim.table, sim.cumulative().iloc[-1]
     assert total.loop > 1.05 * total.one_shot
@@ -613,7 +630,8 @@ def test_loop_from_a_pilot_beats_the_pilot_model_on_the_default_world(tmp_path):
 def test_plan_without_a_user_list_takes_everyone_who_exists(tiny_world, tmp_path):
     """On real data there is no planted truth: the loop plans over every user with a record
     before ``as_of`` (prospects who join later are never contacted)."""
-    loop = CampaignLoop(tmp_path / "g", ["coupon", "push"], 300, 1.0, 60, tracking=False)
+    loop = CampaignLoop(tmp_path / "g", arms=["coupon", "push"], budget=300, cost_per_contact=1.0,
+                     value_per_conversion=60, tracking=False)
     wave = loop.plan(tiny_world.tables, tiny_world.as_of)
     joined = tiny_world.truth["lifecycle"].joined
     assert (joined.loc[wave.assignments.user_id] < tiny_world.as_of).all()
@@ -636,7 +654,8 @@ def test_without_history_wave_1_is_a_randomised_pilot(tiny_world, tmp_path):
     assert "pilot" in early.plan(tiny_world.tables, tiny_world.as_of, users=users).policy
     assert early.state["history"] == []
     # Neither is one without every arm of the loop.
-    other = CampaignLoop(tmp_path / "o", ["coupon", "sms"], 300, 1.0, 60, tracking=False)
+    other = CampaignLoop(tmp_path / "o", arms=["coupon", "sms"], budget=300, cost_per_contact=1.0,
+                     value_per_conversion=60, tracking=False)
     first = other.plan(tiny_world.tables, demo_response.wave_time(tiny_world, 1), users=users)
     assert "pilot" in first.policy
 

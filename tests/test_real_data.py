@@ -27,7 +27,7 @@ def test_the_model_beats_every_baseline_on_the_holdout(cdnow_tables, fitted, hor
     # Measured (as_of 1998-01-01, benchmarks/real_data.py): 30 days model 0.8142 against the
     # best baseline's 0.8102 (frequency); 90 days 0.8010 against 0.8008 (RFM). At least a match:
     # the paired AUC difference on 23,570 customers has a standard error of about 0.002.
-    assert evaluation.metrics["auc"] >= table["auc"].max() - 0.003, evaluation.comparison()
+    assert evaluation.metrics["auc"] >= table["auc"].max() - 0.003, evaluation.table
 
 
 def test_only_customers_who_exist_at_as_of_are_evaluated_and_notes_stay_honest(
@@ -117,7 +117,7 @@ def test_a_duckdb_database_reads_as_tables_or_through_a_query(tmp_path, cdnow_lo
         tables["orders"].sort_values("order_id").reset_index(drop=True),
         expected["orders"].sort_values("order_id").reset_index(drop=True), check_dtype=False)
     # A database holding the contract tables themselves: read by name, features as from frames.
-    world = tg.demo_world(n_users=800, seed=2)
+    world = tg.demo_world(n_users=800, random_state=2)
     with duckdb.connect(str(tmp_path / "world.duckdb")) as con:
         for name in ("identity", "users", "orders"):
             con.register("frame", world.tables[name])

@@ -45,7 +45,7 @@ def test_readout_intervals_cover_the_true_average_effect(world):
     truth = world.truth["uplift"]
     for arm in ("coupon", "group_invite", "push"):
         true_effect = truth[f"uplift_{arm}"].mean()  # the average over everyone sent to
-        row = report.effects.loc[arm]
+        row = report.table.loc[arm]
         assert row.low < true_effect < row.high, (arm, true_effect, row.low, row.high)
     assert report.arms.users.sum() == len(truth)
     tiers = report.breakdown.query("dimension == 'city_tier' and arm == 'any treatment' "
@@ -124,10 +124,10 @@ def test_out_of_fold_uplift_tracks_the_truth(world, data, comparison):
 def test_uplift_targeting_keeps_up_with_propensity_at_the_same_budget(world, data):
     half = np.random.default_rng(1).random(len(data)) < 0.5
     model = tg.UpliftModel("x", categorical_feature=data.categorical_features).fit(
-        data.X[half], data.y[half], data.arm[half])
+        data.X[half], data.y[half], data.treatment[half])
     plan = tg.plan_campaign(model, data.X[~half], budget=2_000, cost_per_contact=1.0,
                             value_per_conversion=60.0, truth=world.truth["uplift"])
-    s = plan.summary
+    s = plan.table
     assert s.loc["uplift", "contacts"] == s.loc["propensity", "contacts"] == len(plan.audience)
     # On the life-cycle world the likeliest buyers are often persuadable too: the demo's plan
     # measured uplift 143 against propensity 145 and random 54 (1,431 contacts). The uplift
@@ -148,7 +148,7 @@ def test_uplift_targeting_keeps_up_with_propensity_at_the_same_budget(world, dat
 def test_every_learner_fits_binary_and_revenue(small_data, learner):
     d = small_data
     for y in (d.y, np.where(d.y > 0, 150.0, 0.0)):  # conversion, then revenue
-        model = tg.UpliftModel(learner, n_estimators=20).fit(d.X, y, d.arm)
+        model = tg.UpliftModel(learner, n_estimators=20).fit(d.X, y, d.treatment)
         uplift = model.predict_uplift(d.X)
         assert list(uplift.columns) == d.arms and uplift.notna().all().all()
         assert set(model.recommend(d.X)) <= {*d.arms, "control"}
@@ -157,7 +157,7 @@ def test_every_learner_fits_binary_and_revenue(small_data, learner):
 
 def test_estimated_propensity_agrees_with_the_known_one_when_randomised(data):
     rows = slice(0, 8_000)
-    X, y, arm = data.X.iloc[rows], data.y[rows], data.arm[rows]
+    X, y, arm = data.X.iloc[rows], data.y[rows], data.treatment[rows]
     known = tg.UpliftModel("t").fit(X, y, arm).predict(X)
     estimated = tg.UpliftModel("x", propensity="estimated").fit(X, y, arm)
     rates = [estimated.propensity_models_[a].predict_proba(X)[:, 1].mean() for a in data.arms]
@@ -168,41 +168,41 @@ def test_estimated_propensity_agrees_with_the_known_one_when_randomised(data):
 def test_bad_treatment_and_outcomes_are_refused(small_data):
     d = small_data
     with pytest.raises(tg.SchemaError, match="0 \\(control\\) or 1"):
-        tg.UpliftModel(control=0).fit(d.X, d.y, np.where(d.arm == "control", 0.0, 2.0))
+        tg.UpliftModel(control=0).fit(d.X, d.y, np.where(d.treatment == "control", 0.0, 2.0))
     with pytest.raises(tg.SchemaError, match="no control users"):
-        tg.UpliftModel().fit(d.X, d.y, np.where(d.arm == "control", "coupon", d.arm))
+        tg.UpliftModel().fit(d.X, d.y, np.where(d.treatment == "control", "coupon", d.treatment))
     with pytest.raises(tg.SchemaError, match="pass control=0"):
-        tg.UpliftModel().fit(d.X, d.y, (d.arm != "control").astype(int))
+        tg.UpliftModel().fit(d.X, d.y, (d.treatment != "control").astype(int))
     y = d.y.copy()
     y[:2] = np.nan
     with pytest.raises(tg.SchemaError, match="2 missing outcome"):
-        tg.UpliftModel().fit(d.X, y, d.arm)
+        tg.UpliftModel().fit(d.X, y, d.treatment)
     with pytest.raises(tg.SchemaError, match="y must be numeric"):
-        tg.UpliftModel().fit(d.X, np.where(d.y > 0, "yes", "no"), d.arm)
-    arm = d.arm.copy()
+        tg.UpliftModel().fit(d.X, np.where(d.y > 0, "yes", "no"), d.treatment)
+    arm = d.treatment.copy()
     arm[:3] = None
     with pytest.raises(tg.SchemaError, match="3 user\\(s\\) without an arm"):
         tg.UpliftModel().fit(d.X, d.y, arm)
     with pytest.raises(ValueError, match="learner must be one of"):
-        tg.UpliftModel("z").fit(d.X, d.y, d.arm)
-    model = tg.UpliftModel("s", n_estimators=10).fit(d.X, d.y, d.arm)
+        tg.UpliftModel("z").fit(d.X, d.y, d.treatment)
+    model = tg.UpliftModel("s", n_estimators=10).fit(d.X, d.y, d.treatment)
     with pytest.raises(ValueError, match="lacks 1 feature"):
         model.predict(d.X.drop(columns=d.X.columns[0]))
 
 
 def test_grid_search_tunes_with_the_uplift_scorer(small_data):
     d = small_data
-    treated = (d.arm != "control").astype(int)
+    treated = (d.treatment != "control").astype(int)
     search = GridSearchCV(tg.UpliftModel("t", control=0, n_estimators=20),
                           {"num_leaves": [3, 7], "min_child_samples": [50, 200]},
-                          scoring=tg.uplift_scorer("qini"), cv=2)
+                          scoring=tg.uplift_scorer("qini", control=0), cv=2)
     with sklearn.config_context(enable_metadata_routing=True):
         search.fit(d.X, d.y, treatment=treated)
     scores = search.cv_results_["mean_test_score"]
     assert len(scores) == 4 and np.isfinite(scores).all() and len(set(scores)) > 1
     # The scorer is the Qini coefficient of the model's predictions, nothing else.
     with sklearn.config_context(enable_metadata_routing=True):
-        scored = tg.uplift_scorer("qini")(search.best_estimator_, d.X, d.y, treatment=treated)
+        scored = tg.uplift_scorer("qini", control=0)(search.best_estimator_, d.X, d.y, treatment=treated)
     assert scored == m.qini_coefficient(d.y, search.best_estimator_.predict(d.X), treated)
 
 
@@ -257,7 +257,7 @@ def test_shap_values_add_up_to_the_predicted_uplift(small_data, learner):
     from targeting.evaluation.explain import contributions
 
     d = small_data
-    model = tg.UpliftModel(learner, n_estimators=30).fit(d.X, d.y, d.arm)
+    model = tg.UpliftModel(learner, n_estimators=30).fit(d.X, d.y, d.treatment)
     X = d.X.to_numpy()
     for arm in d.arms:
         phi = contributions(model.explainer(d.pipeline, arm), X)
@@ -270,8 +270,8 @@ def test_shap_values_add_up_to_the_predicted_uplift(small_data, learner):
 
 def test_learners_that_cannot_be_summed_say_so(small_data):
     d = small_data
-    model = tg.UpliftModel("t", n_estimators=10).fit(d.X, d.y, d.arm)
+    model = tg.UpliftModel("t", n_estimators=10).fit(d.X, d.y, d.treatment)
     with pytest.raises(ValueError, match="difference of probabilities"):
         model.explain_boosters("coupon")
     with pytest.raises(ValueError, match="unknown arm"):
-        tg.UpliftModel("dr", n_estimators=10).fit(d.X, d.y, d.arm).explain_boosters("sms")
+        tg.UpliftModel("dr", n_estimators=10).fit(d.X, d.y, d.treatment).explain_boosters("sms")

@@ -24,7 +24,7 @@ COVARIATES = ["recency", "history", "mens", "womens", "zip_code", "newbie", "cha
 def hillstrom():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        return tg.from_campaign(pd.read_csv(DATA), arm="segment",
+        return tg.from_campaign(pd.read_csv(DATA), treatment="segment",
                                 outcome=["conversion", "visit"], revenue="spend",
                                 covariates=COVARIATES, control="No E-Mail")
 
@@ -34,7 +34,7 @@ def numeric(hillstrom):
     """The covariates as plain numbers (category codes), visits, arms, and one half split."""
     X = hillstrom.covariates.apply(lambda s: s.cat.codes if s.dtype == "category" else s)
     arm = hillstrom.campaign.arm.astype(str).to_numpy(dtype=object)
-    (fit_rows, test_rows), = splits(arm, holdout=0.5, seed=0)
+    (fit_rows, test_rows), = splits(arm, holdout=0.5, random_state=0)
     return (X.to_numpy(float), hillstrom.campaign.visit.to_numpy(float), arm, fit_rows,
             test_rows)
 
@@ -147,20 +147,20 @@ def test_cross_fitting_and_bad_input(hillstrom):
     c = hillstrom
     head = c.covariates.iloc[:6_000]
     folds = tg.compare_uplift(head, c.campaign.visit[:6_000], c.campaign.arm[:6_000], ("s",),
-                              folds=3, n_bootstrap=0, progress=False, n_estimators=20)
+                              n_folds=3, n_bootstrap=0, progress=False, n_estimators=20)
     assert folds.split == "3-fold cross-fitting" and len(folds.evaluated) == 6_000
     # A CampaignData without a feature pipeline (external data) works too.
     data = tg.CampaignData(X=head, y=c.campaign.visit[:6_000].to_numpy(float),
-                           arm=c.campaign.arm[:6_000].astype(str).to_numpy(dtype=object),
+                           treatment=c.campaign.arm[:6_000].astype(str).to_numpy(dtype=object),
                            pipeline=None, campaign_id="hillstrom", as_of=pd.Timestamp(0),
                            outcome="visit")
-    same = tg.compare_uplift(data, ("s",), folds=3, n_bootstrap=0, progress=False,
+    same = tg.compare_uplift(data, ("s",), n_folds=3, n_bootstrap=0, progress=False,
                              n_estimators=20)
     assert same.table.loc["s", "policy_qini"] == folds.table.loc["s", "policy_qini"]
     with pytest.raises(ValueError, match="not both"):
         tg.compare_uplift(head, c.campaign.visit[:6_000], c.campaign.arm[:6_000], ("s",),
-                          folds=3, holdout=0.5, progress=False)
-    with pytest.raises(tg.SchemaError, match="needs X, y and arm"):
+                          n_folds=3, holdout=0.5, progress=False)
+    with pytest.raises(tg.SchemaError, match="needs X, y and treatment"):
         tg.compare_uplift(head, progress=False)
     with pytest.raises(tg.SchemaError, match="differ in length"):
         tg.compare_uplift(head, c.campaign.visit, c.campaign.arm, ("s",), progress=False)
@@ -214,13 +214,13 @@ def _plan_on_halves(hillstrom, seeds) -> pd.DataFrame:
     arm = c.campaign.arm.astype(str).to_numpy(dtype=object)
     rows = []
     for seed in seeds:
-        (a, b), = splits(arm, holdout=0.5, seed=seed)
+        (a, b), = splits(arm, holdout=0.5, random_state=seed)
         model = tg.UpliftModel("t").fit(X.iloc[a], y[a], arm[a])
         plan = tg.plan_campaign(model, X.iloc[b], budget=0.3 * len(b) * 0.01,
                                 cost_per_contact=0.01, calibration=(X.iloc[a], y[a], arm[a]),
-                                seed=seed)
+                                random_state=seed)
         realised = plan.measure(y[b], arm[b])
-        rows.append(plan.summary.join(realised).assign(seed=seed))
+        rows.append(plan.table.join(realised).assign(seed=seed))
     assert plan.calibrated and "out of fold" in plan._repr_html_() and plan.plot().axes
     return pd.concat(rows).rename_axis("policy").reset_index()
 

@@ -43,7 +43,7 @@ class CampaignInput:
         The outcome columns of ``campaign`` that were given (``converted`` first).
     source_control : str
         The control arm's name in the source (renamed ``"control"`` in ``campaign``).
-    summary : str
+    notes : str
         One line: sizes, arms, outcomes, covariates and every default that was filled in.
     """
 
@@ -51,7 +51,7 @@ class CampaignInput:
     covariates: pd.DataFrame
     outcomes: list[str]
     source_control: str
-    summary: str
+    notes: str
 
     def __iter__(self) -> Iterator[pd.DataFrame]:
         yield self.campaign
@@ -68,7 +68,7 @@ class CampaignInput:
 
     def _repr_html_(self) -> str:
         means = self.campaign.groupby("arm", observed=True)[self.outcomes].mean()
-        return (f"<p>{html.escape(self.summary)}</p>"
+        return (f"<p>{html.escape(self.notes)}</p>"
                 + means.to_html(float_format=lambda v: f"{v:.4f}"))
 
     def plot(self, ax=None):
@@ -85,18 +85,18 @@ class CampaignInput:
         return ax.figure
 
 
-def from_campaign(df: pd.DataFrame, *, arm: str, user: str | None = None,
+def from_campaign(data: pd.DataFrame, *, treatment: str, user: str | None = None,
                   outcome: str | Sequence[str] | None = None, revenue: str | None = None,
-                  covariates: Sequence[str] | None = None, control=None,
+                  covariates: Sequence[str] | None = None, control="control",
                   sent_at: str | pd.Timestamp | None = None,
                   campaign_id: str = "campaign") -> CampaignInput:
     """Turn a flat campaign frame (one row per user) into the contract campaign table.
 
     Parameters
     ----------
-    df : DataFrame
+    data : DataFrame
         One row per user sent to (control included).
-    arm : str
+    treatment : str
         Column holding the randomised arm; any names (or codes) are accepted.
     user : str, optional
         Column of user ids (unique). Default: the row number.
@@ -109,9 +109,9 @@ def from_campaign(df: pd.DataFrame, *, arm: str, user: str | None = None,
     covariates : list of str, optional
         Pre-campaign columns for balance checks, breakdowns and uplift models. Default: every
         column not named above.
-    control : optional
-        The control arm's value in ``arm`` (renamed ``"control"``). Default: an arm already
-        called ``"control"``, or ``0`` when the arms are 0/1.
+    control : default "control"
+        The control arm's value in ``treatment`` (renamed ``"control"``). When no arm is
+        called ``"control"`` and the arms are 0/1, ``0`` is the control (said in the notes).
     sent_at : str or Timestamp, optional
         Column of send times, or one time for everyone. Default: 1970-01-01 (the readout and
         uplift models do not use it; demo-world features do).
@@ -120,8 +120,8 @@ def from_campaign(df: pd.DataFrame, *, arm: str, user: str | None = None,
     Returns
     -------
     CampaignInput
-        ``campaign`` (validated against ``CONTRACTS["campaign"]``), ``covariates``, ``summary``.
-        When a default was filled in, the summary is also issued as a ``UserWarning``.
+        ``campaign`` (validated against ``CONTRACTS["campaign"]``), ``covariates``, ``notes``.
+        When a default was filled in, the notes are also issued as a ``UserWarning``.
 
     Raises
     ------
@@ -135,17 +135,18 @@ def from_campaign(df: pd.DataFrame, *, arm: str, user: str | None = None,
     >>> df = pd.DataFrame({"id": range(6), "segment": ["No E-Mail", "Mens E-Mail"] * 3,
     ...                    "conversion": [0, 1, 0, 0, 1, 1], "spend": [0, 30.5, 0, 0, 12, 8],
     ...                    "recency": [1, 4, 2, 9, 3, 5]})
-    >>> c = from_campaign(df, user="id", arm="segment", outcome="conversion", revenue="spend",
+    >>> c = from_campaign(df, user="id", treatment="segment", outcome="conversion", revenue="spend",
     ...                   covariates=["recency"], control="No E-Mail", sent_at="2008-03-01")
     >>> c.campaign.dtypes["converted"], c.arms
     (dtype('bool'), ['Mens E-Mail'])
-    >>> c.summary.split(";")[0]
+    >>> c.notes.split(";")[0]
     'from_campaign: 6 users, arms control (was No E-Mail) 3, Mens E-Mail 3'
     """
-    if not isinstance(df, pd.DataFrame):
-        raise SchemaError([f"from_campaign needs a pandas DataFrame, got {type(df).__name__}"])
+    if not isinstance(data, pd.DataFrame):
+        raise SchemaError([f"from_campaign needs a pandas DataFrame, got {type(data).__name__}"])
+    df = data
     outcomes = [outcome] if isinstance(outcome, str) else list(outcome or [])
-    named = [c for c in [arm, user, revenue, *outcomes] if c is not None]
+    named = [c for c in [treatment, user, revenue, *outcomes] if c is not None]
     if isinstance(sent_at, str) and sent_at in df.columns:
         named.append(sent_at)
     _check_columns(df, named, covariates)
@@ -154,7 +155,7 @@ def from_campaign(df: pd.DataFrame, *, arm: str, user: str | None = None,
     defaults: list[str] = []
     problems: list[str] = []
     users = _user_ids(df, user, defaults, problems)
-    arms, source_control = _arms(df[arm], control, defaults, problems)
+    arms, source_control = _arms(df[treatment], control, defaults, problems)
     table = pd.DataFrame({"user_id": users, "campaign_id": campaign_id})
     table["arm"] = arms
     table["sent_at"] = _sent_at(df, sent_at, defaults, problems)
@@ -165,11 +166,11 @@ def from_campaign(df: pd.DataFrame, *, arm: str, user: str | None = None,
     table = table[contract + [c for c in table.columns if c not in contract]]
     validate({"campaign": table})
     frame = _covariate_frame(df, covariates, users)
-    summary = _summary(table, source_control, outcomes, revenue, given, frame, defaults)
+    notes = _notes(table, source_control, outcomes, revenue, given, frame, defaults)
     table.attrs["targeting_outcomes"] = list(given)
     if defaults:
-        warnings.warn(summary, UserWarning, stacklevel=2)
-    return CampaignInput(table, frame, given, str(source_control), summary)
+        warnings.warn(notes, UserWarning, stacklevel=2)
+    return CampaignInput(table, frame, given, str(source_control), notes)
 
 
 def _check_columns(df: pd.DataFrame, named: list, covariates) -> None:
@@ -204,10 +205,8 @@ def _arms(values: pd.Series, control, defaults, problems):
     if values.isna().any():
         problems.append(f"{values.name}: {int(values.isna().sum())} user(s) without an arm")
     present = pd.unique(values.dropna())
-    if control is None:
-        if CONTROL_ARM in set(map(str, present)):
-            control = CONTROL_ARM
-        elif set(present.tolist()) <= {0, 1} and len(present) == 2:
+    if control == CONTROL_ARM and CONTROL_ARM not in set(map(str, present)):
+        if set(present.tolist()) <= {0, 1} and len(present) == 2:
             control = 0
             defaults.append("control = 0 (the arm is 0/1)")
         else:
@@ -317,7 +316,7 @@ def _covariate_frame(df, covariates, users) -> pd.DataFrame:
     return frame
 
 
-def _summary(table, source_control, outcomes, revenue, given, frame, defaults) -> str:
+def _notes(table, source_control, outcomes, revenue, given, frame, defaults) -> str:
     sizes = table["arm"].astype(str).value_counts()
     arm_text = ", ".join(
         (f"control (was {source_control})" if a == CONTROL_ARM and str(source_control)

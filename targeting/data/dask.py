@@ -105,7 +105,7 @@ def shuffle_by_user(tables: Mapping[str, pd.DataFrame | dd.DataFrame],
     Examples
     --------
     >>> import targeting as tg
-    >>> world = tg.demo_world(n_users=500, seed=1)
+    >>> world = tg.demo_world(n_users=500, random_state=1)
     >>> shuffle_by_user(world.tables, 2).npartitions
     2
     """
@@ -195,7 +195,7 @@ def read_parquet_tables(source: str, *, tables: list[str] | None = None,
     Examples
     --------
     >>> import targeting as tg
-    >>> world = tg.demo_world(n_users=500, seed=1)
+    >>> world = tg.demo_world(n_users=500, random_state=1)
     >>> _ = write_user_partitions(world.tables, "memory://doc-world", npartitions=2)
     >>> sorted(read_parquet_tables("memory://doc-world"))[:3]
     ['campaign', 'conversions', 'crm']

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from targeting.data.demo import DemoWorld
 
 WAVE_DAYS = 7
-_STREAM = 9_013  # the responses' random streams: (seed, _STREAM, crc32(campaign_id))
+_STREAM = 9_013  # the responses' random streams: (random_state, _STREAM, crc32(campaign_id))
 
 
 def truth_table(world: DemoWorld) -> pd.DataFrame:
@@ -47,7 +47,7 @@ def truth_table(world: DemoWorld) -> pd.DataFrame:
     Examples
     --------
     >>> import targeting as tg
-    >>> truth = truth_table(tg.demo_world(n_users=1_000, seed=0))
+    >>> truth = truth_table(tg.demo_world(n_users=1_000, random_state=0))
     >>> list(truth.columns)
     ['p_control', 'uplift_coupon', 'uplift_group_invite', 'uplift_push']
     """
@@ -72,7 +72,7 @@ def wave_time(world: DemoWorld, wave: int, wave_days: int = WAVE_DAYS) -> pd.Tim
     Examples
     --------
     >>> import targeting as tg
-    >>> world = tg.demo_world(n_users=1_000, seed=0)
+    >>> world = tg.demo_world(n_users=1_000, random_state=0)
     >>> str(wave_time(world, 3).date())
     '2026-09-19'
     """
@@ -104,7 +104,7 @@ def respond(world: DemoWorld, assignments: pd.DataFrame, *,
     Examples
     --------
     >>> import targeting as tg
-    >>> world = tg.demo_world(n_users=2_000, seed=0)
+    >>> world = tg.demo_world(n_users=2_000, random_state=0)
     >>> users = population(world)[:500]
     >>> sent = pd.DataFrame({"user_id": users, "arm": "coupon", "campaign_id": "w1"})
     >>> out = world.respond(sent)
@@ -120,7 +120,7 @@ def respond(world: DemoWorld, assignments: pd.DataFrame, *,
     p = _probability(truth, user, arm)
     # Draws in user-id order, so the outcomes do not depend on the row order.
     order = np.argsort(user, kind="stable")
-    rng = np.random.default_rng([world.seed, _STREAM, zlib.crc32(campaign_id.encode())])
+    rng = np.random.default_rng([world.random_state, _STREAM, zlib.crc32(campaign_id.encode())])
     draw, amount = np.empty(len(user)), np.empty(len(user))
     draw[order] = rng.random(len(user))
     amount[order] = np.round(rng.lognormal(np.log(160), 0.4, len(user)), 2)
@@ -145,7 +145,7 @@ def true_increment(world: DemoWorld, assignments: pd.DataFrame) -> float:
     Examples
     --------
     >>> import targeting as tg
-    >>> world = tg.demo_world(n_users=2_000, seed=0)
+    >>> world = tg.demo_world(n_users=2_000, random_state=0)
     >>> users = population(world)[:100]
     >>> held = pd.DataFrame({"user_id": users, "arm": "control", "campaign_id": "w"})
     >>> true_increment(world, held)
@@ -172,7 +172,7 @@ def policy_increments(world: DemoWorld, contacts: int, *, value_per_conversion: 
     Examples
     --------
     >>> import targeting as tg
-    >>> world = tg.demo_world(n_users=2_000, seed=0)
+    >>> world = tg.demo_world(n_users=2_000, random_state=0)
     >>> p = policy_increments(world, 100, value_per_conversion=60, cost_per_contact=1)
     >>> bool(p["oracle"] > p["random"])
     True

@@ -20,7 +20,7 @@ from targeting.data.schema import SchemaError
 from targeting.data.vocab import SCENES, SOCIAL_EVENTS
 
 
-def from_events(frame: pd.DataFrame, *, user: str, ts: str, event: str,
+def from_events(data: pd.DataFrame, *, user: str, ts: str, event: str,
                 scene: str | None = None, category: str | None = None,
                 events: Mapping[str, str] | None = None,
                 scenes: Mapping[str, str] | None = None, default_scene: str = "moments",
@@ -30,7 +30,7 @@ def from_events(frame: pd.DataFrame, *, user: str, ts: str, event: str,
 
     Parameters
     ----------
-    frame : DataFrame
+    data : DataFrame
         The log, one row per event.
     user, ts, event : str
         Column names of the account id, the event time (datetime or ISO 8601 text) and the
@@ -61,20 +61,20 @@ def from_events(frame: pd.DataFrame, *, user: str, ts: str, event: str,
     >>> tables["social_events"].event.tolist()
     ['impression', 'share', 'read']
     """
-    _check_frame(frame, "events", {"user": user, "ts": ts, "event": event, "scene": scene,
+    _check_frame(data, "events", {"user": user, "ts": ts, "event": event, "scene": scene,
                                    "category": category})
     problems: list[str] = []
     notes: list[str] = []
     out = pd.DataFrame({
-        "social_id": _ids(frame[user], f"events.{user}", problems),
-        "ts": _times(frame[ts], f"events.{ts}", date_format, problems),
-        "event": _mapped(frame[event], events, SOCIAL_EVENTS, "event", "events", problems,
+        "social_id": _ids(data[user], f"events.{user}", problems),
+        "ts": _times(data[ts], f"events.{ts}", date_format, problems),
+        "event": _mapped(data[event], events, SOCIAL_EVENTS, "event", "events", problems,
                          notes),
-        "scene": (pd.Series(default_scene, index=frame.index, dtype="string")
+        "scene": (pd.Series(default_scene, index=data.index, dtype="string")
                   if scene is None else
-                  _mapped(frame[scene], scenes, SCENES, "scene", "scenes", problems, notes)),
-        "category": (pd.Series(pd.NA, index=frame.index, dtype="string") if category is None
-                     else frame[category].astype("string")),
+                  _mapped(data[scene], scenes, SCENES, "scene", "scenes", problems, notes)),
+        "category": (pd.Series(pd.NA, index=data.index, dtype="string") if category is None
+                     else data[category].astype("string")),
     }).reset_index(drop=True)
     if scene is None:
         notes.append(f"scene: {default_scene!r} for every event")

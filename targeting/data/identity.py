@@ -17,7 +17,7 @@ SILO_IDS = {"social_id": ("social_events", "groups"), "shop_id": ("orders",),
             "member_id": ("crm",)}
 
 
-def resolve_identity(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+def resolve_identity(data: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     """Return the identity table, deriving it when a brand has a single silo.
 
     With an ``identity`` table it is returned as is. Without one, a brand whose data come from one
@@ -31,24 +31,24 @@ def resolve_identity(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     >>> resolve_identity({"orders": orders}).user_id.tolist()
     [7, 9]
     """
-    resolved = getattr(tables, "resolved_identity", None)  # ValidatedTables: done once
+    resolved = getattr(data, "resolved_identity", None)  # ValidatedTables: done once
     if resolved is not None:
         return resolved
-    if "identity" in tables:
-        return tables["identity"]
+    if "identity" in data:
+        return data["identity"]
     present = {sid: names for sid, names in SILO_IDS.items()
-               if any(n in tables for n in names)}
+               if any(n in data for n in names)}
     if len(present) > 1:
         raise SchemaError([
             f"missing table 'identity': the silos {sorted(present)} cannot be linked without it "
             "(one row per user_id with its social_id, shop_id and member_id)"])
     if not present:
-        if "users" in tables:
-            return tables["users"][["user_id"]].assign(social_id=None, shop_id=None,
+        if "users" in data:
+            return data["users"][["user_id"]].assign(social_id=None, shop_id=None,
                                                        member_id=None)
         raise SchemaError(["no user table found: pass 'identity' or at least one silo table"])
     (silo_id, names), = present.items()
-    ids = pd.concat([tables[n][silo_id] for n in names if n in tables]).drop_duplicates()
+    ids = pd.concat([data[n][silo_id] for n in names if n in data]).drop_duplicates()
     frame = pd.DataFrame({"user_id": ids.sort_values().to_numpy()})
     for sid in SILO_IDS:
         frame[sid] = frame.user_id if sid == silo_id else pd.NA

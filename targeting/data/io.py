@@ -30,7 +30,7 @@ TRANSACTION_FIELDS = ("user", "ts", "amount", "order", "category", "quantity", "
                       "promo", "brand")
 
 
-def from_transactions(frame: pd.DataFrame, *, user: str, ts: str, amount: str | None = None,
+def from_transactions(data: pd.DataFrame, *, user: str, ts: str, amount: str | None = None,
                       order: str | None = None, category: str | None = None,
                       quantity: str | None = None, channel: str | None = None,
                       promo: str | None = None, brand: str | None = None,
@@ -40,7 +40,7 @@ def from_transactions(frame: pd.DataFrame, *, user: str, ts: str, amount: str | 
 
     Parameters
     ----------
-    frame : DataFrame
+    data : DataFrame
         The log. Only the user id and the time are required.
     user, ts : str
         Column names of the customer id (any dtype: strings stay strings) and the order time
@@ -75,37 +75,37 @@ def from_transactions(frame: pd.DataFrame, *, user: str, ts: str, amount: str | 
     >>> tables["orders"][["shop_id", "amount", "category"]].to_dict("list")
     {'shop_id': ['a7', 'a7', 'b2'], 'amount': [12.5, 30.0, 8.0], 'category': ['all', 'all', 'all']}
     """
-    if not isinstance(frame, pd.DataFrame):
+    if not isinstance(data, pd.DataFrame):
         raise SchemaError([f"transactions: expected a pandas DataFrame, got "
-                           f"{type(frame).__name__}"])
+                           f"{type(data).__name__}"])
     given = {"user": user, "ts": ts, "amount": amount, "order": order, "category": category,
              "quantity": quantity, "channel": channel, "promo": promo, "brand": brand}
     missing = [f"transactions: no column {col!r} (given as {field}=); columns are "
-               f"{list(frame.columns)[:20]}" for field, col in given.items()
-               if col is not None and col not in frame.columns]
-    if not len(frame):
+               f"{list(data.columns)[:20]}" for field, col in given.items()
+               if col is not None and col not in data.columns]
+    if not len(data):
         missing.append("transactions: the log has no rows; pass at least one order line")
     if missing:
         raise SchemaError(missing)
     problems: list[str] = []
     notes: list[str] = []
-    n = len(frame)
-    ids = _ids(frame[user], "transactions." + user, problems)
-    times = _times(frame[ts], "transactions." + ts, date_format, problems)
+    n = len(data)
+    ids = _ids(data[user], "transactions." + user, problems)
+    times = _times(data[ts], "transactions." + ts, date_format, problems)
     orders = pd.DataFrame({
         "order_id": (np.arange(1, n + 1, dtype=np.int64) if order is None
-                     else _ids(frame[order], "transactions." + order, problems)),
+                     else _ids(data[order], "transactions." + order, problems)),
         "shop_id": ids,
         "ts": times,
-        "category": _text(frame, category, default_category, notes, "category"),
-        "brand": (pd.Series(pd.NA, index=frame.index, dtype="string") if brand is None
-                  else frame[brand].astype("string")),
-        "amount": _numbers(frame, amount, 0.0, "amount", problems, notes, minimum=0),
-        "quantity": _numbers(frame, quantity, 1, "quantity", problems, notes,
+        "category": _text(data, category, default_category, notes, "category"),
+        "brand": (pd.Series(pd.NA, index=data.index, dtype="string") if brand is None
+                  else data[brand].astype("string")),
+        "amount": _numbers(data, amount, 0.0, "amount", problems, notes, minimum=0),
+        "quantity": _numbers(data, quantity, 1, "quantity", problems, notes,
                              minimum=1).astype(np.int64),
-        "channel": _channels(frame, channel, notes),
-        "referrer_social_id": pd.Series(pd.NA, index=frame.index, dtype="Int64"),
-        "promo": _flags(frame, promo, "promo", problems, notes),
+        "channel": _channels(data, channel, notes),
+        "referrer_social_id": pd.Series(pd.NA, index=data.index, dtype="Int64"),
+        "promo": _flags(data, promo, "promo", problems, notes),
     }).reset_index(drop=True)
     if order is None:
         notes.append("order_id: one order per row")

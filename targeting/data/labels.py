@@ -16,7 +16,7 @@ def purchase_labels(tables: dict[str, pd.DataFrame], as_of, horizon_days: int,
     Examples
     --------
     >>> import targeting as tg
-    >>> w = tg.demo_world(n_users=1_000, seed=3)
+    >>> w = tg.demo_world(n_users=1_000, random_state=3)
     >>> y = purchase_labels(w.tables, w.as_of, 30, "beauty", w.truth["purchase_proba"].index)
     >>> bool(0 < y.mean() < 0.2)
     True

@@ -164,12 +164,12 @@ CONTRACTS: dict[str, TableContract] = {
 """The table contracts by table name: columns, kinds, keys and time column of each table."""
 
 
-def validate(tables: Mapping[str, pd.DataFrame], *, require: tuple[str, ...] = ()) -> None:
+def validate(data: Mapping[str, pd.DataFrame], *, require: tuple[str, ...] = ()) -> None:
     """Check tables against their contracts; raise one :class:`SchemaError` listing all issues.
 
     Parameters
     ----------
-    tables : mapping of str to DataFrame
+    data : mapping of str to DataFrame
         Any subset of the contract tables (see ``CONTRACTS``).
     require : tuple of str
         Tables that must be present for the caller's purpose.
@@ -186,14 +186,14 @@ def validate(tables: Mapping[str, pd.DataFrame], *, require: tuple[str, ...] = (
     ...     print(len(err.problems))
     2
     """
-    if not isinstance(tables, Mapping):
-        raise SchemaError([f"expected a dict of DataFrames, got {type(tables).__name__}"])
+    if not isinstance(data, Mapping):
+        raise SchemaError([f"expected a dict of DataFrames, got {type(data).__name__}"])
     problems: list[str] = []
     for name in require:
-        if name not in tables:
+        if name not in data:
             problems.append(f"missing table '{name}'")
     tz_seen: dict[str, str] = {}
-    for name, frame in tables.items():
+    for name, frame in data.items():
         if name not in CONTRACTS:
             problems.append(f"unknown table '{name}'; known tables: {sorted(CONTRACTS)}")
             continue
@@ -201,7 +201,7 @@ def validate(tables: Mapping[str, pd.DataFrame], *, require: tuple[str, ...] = (
             problems.append(f"{name}: expected a pandas DataFrame, got {type(frame).__name__}")
             continue
         problems += _check_table(CONTRACTS[name], frame, tz_seen)
-    problems += _id_kind_problems(tables)
+    problems += _id_kind_problems(data)
     if len(set(tz_seen.values())) > 1:
         detail = ", ".join(f"{col} is {tz}" for col, tz in sorted(tz_seen.items()))
         problems.append(f"timestamps mix time zones ({detail}); make them all tz-aware in one "

@@ -28,7 +28,7 @@ class ValidatedTables(Mapping):
     Examples
     --------
     >>> import targeting as tg
-    >>> world = tg.demo_world(n_users=1_000, seed=0)
+    >>> world = tg.demo_world(n_users=1_000, random_state=0)
     >>> tables = checked_tables(world.tables)
     >>> checked_tables(tables) is tables, sorted(tables) == sorted(world.tables)
     (True, True)

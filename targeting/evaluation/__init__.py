@@ -40,7 +40,7 @@ def evaluate(model, data=None, as_of=None, **options):
     Examples
     --------
     >>> import targeting as tg
-    >>> world = tg.demo_world(n_users=3_000, seed=4)
+    >>> world = tg.demo_world(n_users=3_000, random_state=4)
     >>> model = tg.PropensityModel("snacks", progress=False).fit(world.tables, world.as_of)
     >>> type(tg.evaluate(model, world)).__name__
     'PropensityEvaluation'

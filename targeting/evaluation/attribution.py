@@ -77,16 +77,16 @@ class Attribution:
     """
 
     method: str
-    credit: pd.DataFrame
+    table: pd.DataFrame
     params: dict = field(default_factory=dict)
 
     def _repr_html_(self) -> str:
         title = html.escape(f"Attribution: {self.method} {self.params or ''}")
         note = ""
-        if "share_low" in self.credit:
+        if "share_low" in self.table:
             note = ("<p>share_low / share_high: bootstrap interval over journeys, sampling noise "
                     "only (not the method's error against the truth).</p>")
-        return f"<h4>{title}</h4>" + note + self.credit.round(4).to_html()
+        return f"<h4>{title}</h4>" + note + self.table.round(4).to_html()
 
     def plot(self, ax=None):
         """Share of conversions per channel, with the bootstrap interval where there is one."""
@@ -94,7 +94,7 @@ class Attribution:
 
         if ax is None:
             _, ax = plt.subplots(figsize=(7, 4))
-        c = self.credit.sort_values("share")
+        c = self.table.sort_values("share")
         err = None
         if "share_low" in c:
             err = np.vstack([c.share - c.share_low, c.share_high - c.share])
@@ -105,7 +105,8 @@ class Attribution:
 
 
 def attribute(data, method: str = "markov", *, order: int = 1, half_life: float = 2.0,
-              n_bootstrap: int = 200, confidence: float = 0.9, seed: int = 0) -> Attribution:
+              n_bootstrap: int = 200, confidence: float = 0.95,
+              random_state: int = 0) -> Attribution:
     """Credit each channel with conversions and value.
 
     Parameters
@@ -120,15 +121,15 @@ def attribute(data, method: str = "markov", *, order: int = 1, half_life: float 
         For ``time_decay``: touches back from the conversion at which the weight halves.
     n_bootstrap : int, default 200
         Poisson-bootstrap replicates over journeys for the data-driven intervals (0: none).
-    confidence : float, default 0.9
+    confidence : float, default 0.95
         Coverage of those intervals (sampling noise only).
-    seed : int, default 0
+    random_state : int, default 0
         Seed of the bootstrap (and of sampled Shapley orders).
 
     Returns
     -------
     Attribution
-        ``credit``: per channel ``conversions``, ``value``, ``share`` (and for data-driven
+        ``table``: per channel ``conversions``, ``value``, ``share`` (and for data-driven
         methods ``share_low``/``share_high``: a ``confidence`` Poisson-bootstrap interval over
         journeys, which covers sampling noise only, not the method's error).
 
@@ -146,7 +147,7 @@ def attribute(data, method: str = "markov", *, order: int = 1, half_life: float 
     >>> import pandas as pd
     >>> paths = pd.DataFrame({"path": ["a > b", "b"], "conversions": [3, 1], "value": [30., 5.],
     ...                       "nulls": [1, 5]})
-    >>> attribute(paths, "last_touch").credit.conversions.to_dict()
+    >>> attribute(paths, "last_touch").table.conversions.to_dict()
     {'a': 0.0, 'b': 4.0}
     """
     if method not in METHODS:
@@ -158,11 +159,11 @@ def attribute(data, method: str = "markov", *, order: int = 1, half_life: float 
                          f"and {confidence}")
     paths = as_paths(data)
     chain = MarkovChain.build(paths, order) if method == "markov" else None
-    credit = _credit(paths, method, order, half_life, seed, chain)
+    credit = _credit(paths, method, order, half_life, random_state, chain)
     params = {"order": order} if method == "markov" else (
         {"half_life": half_life} if method == "time_decay" else {})
     if method in DATA_DRIVEN and n_bootstrap:
-        table = _bootstrap(paths, method, order, seed, chain, n_bootstrap)
+        table = _bootstrap(paths, method, order, random_state, chain, n_bootstrap)
         table = table.reindex(credit.index).fillna(0.0)
         alpha = (1 - confidence) / 2
         credit["share_low"] = table.quantile(alpha, axis=1)
@@ -170,13 +171,13 @@ def attribute(data, method: str = "markov", *, order: int = 1, half_life: float 
     return Attribution(method, credit, params)
 
 
-def _bootstrap(paths, method, order, seed, chain, n_bootstrap) -> pd.DataFrame:
+def _bootstrap(paths, method, order, random_state, chain, n_bootstrap) -> pd.DataFrame:
     """Shares of conversions over Poisson-bootstrap replicates of the journeys (one column each).
 
     A path's conversions and nulls are redrawn, its value scaled with its conversions. The
     Markov chain is parsed once and re-weighted per replicate.
     """
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_state)
     conv = paths.conversions.to_numpy(dtype=float)
     per_conversion = np.divide(paths.value.to_numpy(dtype=float), conv,
                                out=np.zeros(len(conv)), where=conv > 0)
@@ -187,11 +188,11 @@ def _bootstrap(paths, method, order, seed, chain, n_bootstrap) -> pd.DataFrame:
                             value=drawn * per_conversion)
         if chain is None:
             boot = boot[(boot.conversions + boot.nulls) > 0]
-        shares.append(_credit(boot, method, order, 2.0, seed, chain).share)
+        shares.append(_credit(boot, method, order, 2.0, random_state, chain).share)
     return pd.concat(shares, axis=1)
 
 
-def _credit(paths, method, order, half_life, seed, chain=None) -> pd.DataFrame:
+def _credit(paths, method, order, half_life, random_state, chain=None) -> pd.DataFrame:
     total_conv = float(paths.conversions.sum())
     total_value = float(paths.value.sum())
     if method in HEURISTICS:
@@ -201,7 +202,7 @@ def _credit(paths, method, order, half_life, seed, chain=None) -> pd.DataFrame:
         if method == "markov":
             raw = markov_credit(paths, order, chain)
         else:
-            raw, se = shapley_credit(paths, seed=seed)
+            raw, se = shapley_credit(paths, random_state=random_state)
         raw = raw.clip(lower=0.0)
         out = pd.DataFrame({"conversions": _scaled(raw.conversions, total_conv),
                             "value": _scaled(raw.value, total_value)})
@@ -269,7 +270,7 @@ def compare_attribution(data, methods=METHODS, *, truth: pd.Series | None = None
     """
     paths = as_paths(data)
     table = pd.DataFrame({m: attribute(paths, m, order=order, n_bootstrap=n_bootstrap)
-                          .credit.share for m in methods}).fillna(0.0)
+                          .table.share for m in methods}).fillna(0.0)
     errors = None
     if truth is not None:
         table["truth"] = truth.reindex(table.index).fillna(0.0)

@@ -20,44 +20,48 @@ import pandas as pd
 @dataclass
 class LookalikeEvaluation:
     """Per method and audience size: held-out seed recall and lift, and (demo world) precision,
-    recall and purchase rate against the truth. ``table`` has one row per (method, size)."""
+    recall and purchase rate against the truth.
+
+    ``table`` has one row per method and a column per (metric, size):
+    ``table["segment_precision"]`` is the method x size grid of one metric.
+    """
 
     table: pd.DataFrame
     extra: dict = field(default_factory=dict)
-
-    def metric(self, name: str) -> pd.DataFrame:
-        """One metric as a method x size grid."""
-        return self.table.pivot(index="method", columns="size", values=name)
 
     @property
     def metrics(self) -> dict[str, float]:
         """Flat ``{metric_method_size: value}`` for MLflow."""
         out = {}
-        for row in self.table.itertuples(index=False):
-            for col in self.table.columns:
-                if col in ("method", "size"):
-                    continue
-                value = getattr(row, col)
+        for method, row in self.table.iterrows():
+            for (name, size), value in row.items():
                 if pd.notna(value):
-                    out[f"{col}_{row.method}_{int(round(row.size * 100))}pct"] = float(value)
+                    out[f"{name}_{method}_{int(round(size * 100))}pct"] = float(value)
         return out
+
+    def _names(self) -> list[str]:
+        return [n for n in dict.fromkeys(self.table.columns.get_level_values(0))
+                if self.table[n].notna().any().any()]
 
     def _repr_html_(self) -> str:
         parts = [f"<b>Lookalike evaluation</b> {html.escape(str(self.extra))}"]
-        for name in self.table.columns:
-            if name not in ("method", "size") and self.table[name].notna().any():
-                parts.append(f"<p>{name}</p>" + self.metric(name).round(3).to_html())
+        for name in self._names():
+            parts.append(f"<p>{name}</p>" + self.table[name].round(3).to_html())
         return "<div>" + "".join(parts) + "</div>"
 
-    def plot(self):
+    def plot(self, ax=None):
         """Held-out seed recall and (when known) segment precision by audience size."""
         import matplotlib.pyplot as plt
 
         names = [n for n in ("heldout_recall", "segment_precision", "purchase_rate")
-                 if n in self.table and self.table[n].notna().any()]
-        fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.6), squeeze=False)
-        for ax, name in zip(axes[0], names, strict=True):
-            grid = self.metric(name).T
+                 if n in self._names()]
+        if ax is None:
+            _, ax = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.6),
+                                 squeeze=False)
+        axes = np.ravel(ax)
+        fig = axes[0].figure
+        for ax, name in zip(axes, names, strict=False):
+            grid = self.table[name].T
             grid.index = [f"{s:.0%}" for s in grid.index]
             grid.plot.bar(ax=ax, rot=0)
             ax.set_title(name.replace("_", " "))
@@ -104,7 +108,10 @@ def evaluate_lookalike(model, world=None, sizes: Sequence[float] = (0.01, 0.05, 
             rows.append(row)
     extra = {"seed_matched": model.seed_report_.n_matched,
              "heldout_seeds": model.seed_report_.n_holdout}
-    return LookalikeEvaluation(pd.DataFrame(rows), extra)
+    long = pd.DataFrame(rows).set_index(["method", "size"])
+    table = long.unstack("size")
+    table = table.loc[list(dict.fromkeys(long.index.get_level_values("method")))]
+    return LookalikeEvaluation(table, extra)
 
 
 def _truth(model, world, category):
@@ -141,27 +148,27 @@ def _against_truth(truth, take, eligible, size, n) -> dict:
             "purchase_rate": float(buy[take].mean())}
 
 
-def segment_seed(world, n: int | None = None, fraction: float = 0.4,
-                 random_state: int = 0) -> np.ndarray:
-    """A seed drawn from a demo world's planted segment: ``n`` members, or a ``fraction`` of it.
+def segment_seed(world, size: int | float = 0.4, random_state: int = 0) -> np.ndarray:
+    """A seed drawn from a demo world's planted segment: ``size`` members (an int), or that
+    share of it (a float in (0, 1]).
 
     Examples
     --------
     >>> import targeting as tg
-    >>> world = tg.demo_world(n_users=2_000, seed=1)
-    >>> seeds = segment_seed(world, n=50)
+    >>> world = tg.demo_world(n_users=2_000, random_state=1)
+    >>> seeds = segment_seed(world, 50)
     >>> bool(world.truth["segment"].loc[seeds].all())
     True
     """
     members = world.truth["segment"]
     members = members[members].index.to_numpy()
-    k = int(round(fraction * members.size)) if n is None else int(n)
+    k = int(size) if isinstance(size, int | np.integer) else int(round(size * members.size))
     if k > members.size:
         raise ValueError(f"the planted segment has {members.size} users; asked for {k}")
     return np.sort(np.random.default_rng(random_state).choice(members, k, replace=False))
 
 
-def persuadable_share(user_ids, uplift_model, pipeline, tables, as_of, *,
+def persuadable_share(user_ids, uplift_model, pipeline, data, as_of, *,
                       truth: pd.DataFrame | None = None) -> pd.Series:
     """How much of an audience a campaign would move, not only how similar it is.
 
@@ -174,16 +181,16 @@ def persuadable_share(user_ids, uplift_model, pipeline, tables, as_of, *,
     Examples
     --------
     >>> import targeting as tg
-    >>> world = tg.demo_world(n_users=3_000, seed=0)
+    >>> world = tg.demo_world(n_users=3_000, random_state=0)
     >>> data = tg.campaign_dataset(world.tables, world.campaign_id)
-    >>> model = tg.UpliftModel("t", n_estimators=20).fit(data.X, data.y, data.arm)
+    >>> model = tg.UpliftModel("t", n_estimators=20).fit(data.X, data.y, data.treatment)
     >>> share = persuadable_share(data.X.index[:500], model, data.pipeline, world.tables,
     ...                           data.as_of, truth=world.truth["uplift"])
     >>> sorted(share.index)
     ['mean_predicted_uplift', 'predicted_responders', 'true_persuadable', 'users']
     """
     ids = np.asarray(user_ids)
-    features = pipeline.transform(tables, as_of, users=ids)
+    features = pipeline.transform(data, as_of, users=ids)
     best = uplift_model.predict(pipeline.to_matrix(features))
     out = {"users": float(len(ids)), "mean_predicted_uplift": float(best.mean()),
            "predicted_responders": float((best > 0).mean())}
@@ -230,7 +237,7 @@ def reliability_curve(model, world, edges: Sequence[float] = (0, 0.02, 0.05, 0.1
     Examples
     --------
     >>> import targeting as tg
-    >>> world = tg.demo_world(n_users=3_000, seed=4)
+    >>> world = tg.demo_world(n_users=3_000, random_state=4)
     >>> seg = world.truth["segment"]
     >>> model = tg.LookalikeModel(progress=False, n_bags=2).fit(
     ...     world.tables, seg[seg].index[:120], world.as_of)

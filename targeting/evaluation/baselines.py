@@ -35,7 +35,7 @@ def purchase_summary(tables: Mapping[str, pd.DataFrame], as_of, users: pd.Index,
     Examples
     --------
     >>> import targeting as tg
-    >>> w = tg.demo_world(n_users=1_000, seed=3)
+    >>> w = tg.demo_world(n_users=1_000, random_state=3)
     >>> s = purchase_summary(w.tables, w.as_of, w.truth["purchase_proba"].index)
     >>> sorted(s.columns)
     ['amount', 'days', 'first_age', 'last_age']
@@ -66,7 +66,7 @@ def baseline_scores(tables: Mapping[str, pd.DataFrame], as_of, users: pd.Index,
     Examples
     --------
     >>> import targeting as tg
-    >>> w = tg.demo_world(n_users=2_000, seed=3)
+    >>> w = tg.demo_world(n_users=2_000, random_state=3)
     >>> users = w.truth["purchase_proba"].index
     >>> list(baseline_scores(w.tables, w.as_of, users, "beauty").columns)
     ['recency', 'frequency', 'rfm', 'bgnbd']

@@ -47,7 +47,7 @@ _BREAKDOWN_COLUMNS = ["outcome", "dimension", "group", "arm", "treated", "contro
 class CampaignReport:
     """The readout of one campaign.
 
-    ``outcome_effects`` holds every outcome's effects (``(outcome, arm)`` index); ``effects``
+    ``outcome_effects`` holds every outcome's effects (``(outcome, arm)`` index); ``table``
     is the first outcome's table, the one to quote.
     """
 
@@ -84,7 +84,7 @@ class CampaignReport:
         return float(values.max()) if values.size else float("nan")
 
     @property
-    def effects(self) -> pd.DataFrame:
+    def table(self) -> pd.DataFrame:
         """The first outcome's effects by arm (with revenue's beside them when reported)."""
         primary = self.outcomes[0]
         table = self.outcome_effects.loc[primary].copy()
@@ -111,11 +111,12 @@ class CampaignReport:
                 + f"<p>Average effect over the control ({self.confidence:.0%} intervals)</p>"
                 + self.outcome_effects.to_html(**fmt))
 
-    def plot(self, axes=None):
+    def plot(self, ax=None):
         """The first outcome by arm, and each arm's effect on it with its interval (or, with
         breakdowns, the pooled effect within the first breakdown's groups)."""
         import matplotlib.pyplot as plt
 
+        axes = ax
         if axes is None:
             _, axes = plt.subplots(1, 2, figsize=(11, 4))
         ax, forest = axes
@@ -146,7 +147,7 @@ class CampaignReport:
         return ax.figure
 
 
-def campaign_report(campaign: pd.DataFrame | Mapping[str, pd.DataFrame] | CampaignInput,
+def campaign_report(data: pd.DataFrame | Mapping[str, pd.DataFrame] | CampaignInput,
                     campaign_id: str | None = None, *,
                     covariates: pd.DataFrame | None = None,
                     outcomes: Sequence[str] | None = None,
@@ -157,7 +158,7 @@ def campaign_report(campaign: pd.DataFrame | Mapping[str, pd.DataFrame] | Campai
 
     Parameters
     ----------
-    campaign : DataFrame, CampaignInput or dict of str to DataFrame
+    data : DataFrame, CampaignInput or dict of str to DataFrame
         The contract ``campaign`` table (e.g. from :func:`~targeting.from_campaign`, whose
         result can be passed whole: its covariates and outcomes are then the defaults), or
         contract tables with ``campaign`` (demo world: ``users`` and ``orders`` give
@@ -180,30 +181,30 @@ def campaign_report(campaign: pd.DataFrame | Mapping[str, pd.DataFrame] | Campai
     Examples
     --------
     >>> import targeting as tg
-    >>> world = tg.demo_world(n_users=3_000, seed=0)
+    >>> world = tg.demo_world(n_users=3_000, random_state=0)
     >>> report = campaign_report(world.tables, world.campaign_id,
     ...                          allocation=world.campaign_allocation)
-    >>> report.effects.index.tolist()
+    >>> report.table.index.tolist()
     ['coupon', 'group_invite', 'push', 'any treatment']
     >>> bool(report.srm["p_value"] > 0.001)
     True
     """
-    source = _source(campaign, covariates, outcomes)
-    campaign, covariates, outcomes = source
-    if isinstance(campaign, Mapping):
-        tables = campaign
+    source = _source(data, covariates, outcomes)
+    data, covariates, outcomes = source
+    if isinstance(data, Mapping):
+        tables = data
         validate(tables)
         rows = _rows(tables, campaign_id, outcomes, control)
         derived = _derived_covariates(tables, rows) if covariates is None else None
         if breakdowns is None:  # the usual ones the tables can give, none made up
             breakdowns = [d for d in BREAKDOWNS if derived is not None and d in derived.columns]
     else:
-        if not isinstance(campaign, pd.DataFrame):
+        if not isinstance(data, pd.DataFrame):
             raise SchemaError([f"campaign_report needs the campaign table (a DataFrame), a "
                                f"from_campaign result or a dict of tables, got "
-                               f"{type(campaign).__name__}"])
-        validate({"campaign": campaign}, require=("campaign",))
-        rows = _rows({"campaign": campaign}, campaign_id, outcomes, control)
+                               f"{type(data).__name__}"])
+        validate({"campaign": data}, require=("campaign",))
+        rows = _rows({"campaign": data}, campaign_id, outcomes, control)
         derived = None
         breakdowns = () if breakdowns is None else breakdowns
     if derived is not None:

@@ -49,10 +49,10 @@ class OwnerEvaluation:
         self.table[["precision_top", "spearman_incremental"]].plot.barh(ax=ax)
         ax.axvline(0, color="grey", lw=0.8)
         ax.set_xlabel("against the planted truth")
-        return ax
+        return ax.figure
 
 
-def evaluate_owners(value: OwnerValue, truth: pd.DataFrame, *,
+def evaluate_owners(value: OwnerValue, *, truth: pd.DataFrame,
                     top_share: float = 0.2) -> OwnerEvaluation:
     """Score owner rankings against planted owner truth (``world.truth["owners"]``).
 
@@ -67,9 +67,9 @@ def evaluate_owners(value: OwnerValue, truth: pd.DataFrame, *,
     Examples
     --------
     >>> import targeting as tg
-    >>> world = tg.demo_world(n_users=3_000, seed=2)
+    >>> world = tg.demo_world(n_users=3_000, random_state=2)
     >>> value = tg.rank_owners(world.tables, world.as_of, n_folds=3, n_estimators=40)
-    >>> ev = evaluate_owners(value, world.truth["owners"])
+    >>> ev = evaluate_owners(value, truth=world.truth["owners"])
     >>> list(ev.table.columns)
     ['precision_top', 'spearman_incremental', 'spearman_influence']
     """
@@ -79,7 +79,7 @@ def evaluate_owners(value: OwnerValue, truth: pd.DataFrame, *,
         raise SchemaError([f"owner truth: missing column(s) {missing}"])
     if not 0 < top_share <= 1:
         raise SchemaError([f"top_share must be in (0, 1], got {top_share}"])
-    owners = value.owners
+    owners = value.table
     t = truth.reindex(owners.index)
     k = max(1, int(round(top_share * len(owners))))
     rows = {}
@@ -101,16 +101,16 @@ def evaluate_owners(value: OwnerValue, truth: pd.DataFrame, *,
 class OwnerPlan:
     """The owners to back under a commission budget, and what they are expected to earn."""
 
-    owners: pd.DataFrame
-    summary: pd.Series
+    table: pd.DataFrame  # the owners backed, best value per commission first
+    totals: pd.Series
     budget: float
 
     def _repr_html_(self) -> str:
-        s = self.summary
+        s = self.totals
         head = (f"<h4>Owner plan: back {int(s.owners):,} owners for {s.commission:,.0f} of "
                 f"{self.budget:,.0f} commission</h4><p>expected net value {s.net_value:,.0f} "
                 f"(interval {s.net_low:,.0f} to {s.net_high:,.0f})</p>")
-        return head + self.owners.head(20).to_html(float_format="{:,.1f}".format)
+        return head + self.table.head(20).to_html(float_format="{:,.1f}".format)
 
     def plot(self, ax=None):
         """Cumulative expected net value (with interval) against commission spent."""
@@ -118,19 +118,19 @@ class OwnerPlan:
 
         if ax is None:
             _, ax = plt.subplots(figsize=(6, 3.5))
-        o = self.owners
+        o = self.table
         x = o.commission_cost.cumsum()
         ax.plot(x, o.net_value.cumsum(), label="expected net value")
-        spread = np.sqrt(o.net_sd.pow(2).cumsum()) * self.summary.z
+        spread = np.sqrt(o.net_sd.pow(2).cumsum()) * self.totals.z
         ax.fill_between(x, o.net_value.cumsum() - spread, o.net_value.cumsum() + spread,
                         alpha=0.3, label="interval")
         ax.set_xlabel("commission spent")
         ax.set_ylabel("net value")
         ax.legend()
-        return ax
+        return ax.figure
 
 
-def plan_owners(value: OwnerValue, budget: float, *, by: str = "net_low") -> OwnerPlan:
+def plan_owners(value: OwnerValue, *, budget: float, by: str = "net_low") -> OwnerPlan:
     """Back owners, best value per unit of commission first, while the budget lasts.
 
     Parameters
@@ -155,10 +155,10 @@ def plan_owners(value: OwnerValue, budget: float, *, by: str = "net_low") -> Own
     Examples
     --------
     >>> import targeting as tg
-    >>> world = tg.demo_world(n_users=3_000, seed=2)
+    >>> world = tg.demo_world(n_users=3_000, random_state=2)
     >>> value = tg.rank_owners(world.tables, world.as_of, n_folds=3, n_estimators=40)
     >>> plan = plan_owners(value, budget=500.0)
-    >>> bool(plan.summary.commission <= 500.0)
+    >>> bool(plan.totals.commission <= 500.0)
     True
     """
     if not np.isfinite(budget) or budget <= 0:
@@ -166,7 +166,7 @@ def plan_owners(value: OwnerValue, budget: float, *, by: str = "net_low") -> Own
     if by not in ("net_low", "net_value"):
         raise SchemaError([f"by must be 'net_low' or 'net_value', got {by!r}"])
     z = stats.norm.ppf(0.5 + value.confidence / 2)
-    o = value.owners[value.owners[by] > 0].copy()
+    o = value.table[value.table[by] > 0].copy()
     o["net_sd"] = (o.net_high - o.net_low) / (2 * z)
     o["value_per_commission"] = o[by] / o.commission_cost.clip(lower=1.0)
     o = o.sort_values("value_per_commission", ascending=False, kind="stable")
@@ -178,13 +178,13 @@ def plan_owners(value: OwnerValue, budget: float, *, by: str = "net_low") -> Own
     chosen = o.loc[take]
     sd = float(np.sqrt((chosen.net_sd ** 2).sum()))
     net = float(chosen.net_value.sum())
-    summary = pd.Series({"owners": len(chosen), "commission": float(chosen.commission_cost.sum()),
+    totals = pd.Series({"owners": len(chosen), "commission": float(chosen.commission_cost.sum()),
                          "net_value": net, "net_low": net - z * sd, "net_high": net + z * sd,
                          "incremental_orders": float(chosen.incremental_orders.sum()),
                          "members_reached": float(chosen.members.sum()), "z": z})
     cols = ["owner_user_id", "members", "lower_tier_share", "commission_cost",
             "incremental_orders", "net_value", "net_low", "net_high", "net_sd"]
-    return OwnerPlan(chosen[cols], summary, float(budget))
+    return OwnerPlan(chosen[cols], totals, float(budget))
 
 
 @dataclass
@@ -211,12 +211,12 @@ class PotentialEvaluation:
         self.table.filter(like="lift").plot.barh(ax=ax)
         ax.axvline(1, color="grey", lw=0.8)
         ax.set_xlabel("lift over the population")
-        return ax
+        return ax.figure
 
 
-def evaluate_potential(scores: pd.Series, truth: pd.Series, *,
+def evaluate_potential(scores: pd.Series, *, truth: pd.Series,
                        baselines: dict[str, pd.Series] | None = None,
-                       sizes: tuple[float, ...] = (0.01, 0.05), seed: int = 0
+                       sizes: tuple[float, ...] = (0.01, 0.05), random_state: int = 0
                        ) -> PotentialEvaluation:
     """Score an owner-potential ranking (and baselines) against the planted potential.
 
@@ -236,7 +236,7 @@ def evaluate_potential(scores: pd.Series, truth: pd.Series, *,
     --------
     >>> import pandas as pd
     >>> truth = pd.Series([0.9, 0.1, 0.5, 0.2], index=[1, 2, 3, 4])
-    >>> ev = evaluate_potential(truth, truth, sizes=(0.25,))
+    >>> ev = evaluate_potential(truth, truth=truth, sizes=(0.25,))
     >>> float(ev.table.loc["owner potential", "precision_25%"])
     0.9
     """
@@ -247,7 +247,7 @@ def evaluate_potential(scores: pd.Series, truth: pd.Series, *,
     if t.isna().any():
         raise SchemaError([f"truth: {int(t.isna().sum())} ranked user(s) have no planted "
                            "potential"])
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_state)
     rankings = {"owner potential": scores,
                 **{name: s.reindex(index) for name, s in (baselines or {}).items()},
                 "random": pd.Series(rng.random(len(index)), index=index)}
@@ -273,17 +273,19 @@ def community_summary(world, *, propensity: pd.Series | None = None,
     from targeting.privacy import PrivacyFloorError
 
     value = rank_owners(world.tables, world.as_of)
-    ev = evaluate_owners(value, world.truth["owners"])
-    plan = plan_owners(value, budget)
-    out = {"owners": len(value.owners), "top": value.top(5), "evaluation": ev.table,
-           "coverage": ev.coverage, "plan": plan.summary, "budget": budget}
+    ev = evaluate_owners(value, truth=world.truth["owners"])
+    plan = plan_owners(value, budget=budget)
+    out = {"owners": len(value.table), "top": value.top(5), "evaluation": ev.table,
+           "coverage": ev.coverage, "confidence": value.confidence, "plan": plan.totals,
+           "budget": budget}
     try:
-        model = OwnerPotentialModel().fit(world.tables, world.as_of, value)
+        model = OwnerPotentialModel().fit(world.tables, value)
     except (PrivacyFloorError, InsufficientDataError, ValueError) as err:
         out["potential_skipped"] = str(err).split(";")[0]
         return out
     baselines = {"propensity": propensity} if propensity is not None else None
-    pev = evaluate_potential(model.scores_, world.truth["owner_potential"], baselines=baselines)
+    pev = evaluate_potential(model.scores_, truth=world.truth["owner_potential"],
+                             baselines=baselines)
     out.update(potential=pev.table, potential_seeds=len(model.seeds_),
                potential_eligible=pev.n_eligible)
     return out
@@ -296,7 +298,7 @@ def community_lines(s: dict) -> list[str]:
              f"influence (precision in the top 20 %, Spearman with the true increment)"]
     for name, row in ev.iterrows():
         lines.append(f"  {name:<28} {row.precision_top:.3f}  {row.spearman_incremental:+.3f}")
-    lines.append(f"  per-owner 90 % intervals cover the true increment for "
+    lines.append(f"  per-owner {s['confidence']:.0%} intervals cover the true increment for "
                  f"{s['coverage']:.0%} of owners")
     top = s["top"]
     lines.append("  top owners: " + "; ".join(

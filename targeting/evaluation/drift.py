@@ -45,7 +45,7 @@ class DriftReport:
 
     Attributes
     ----------
-    features : DataFrame
+    table : DataFrame
         Index ``feature``; columns ``silo``, ``psi``, ``level``, largest PSI first.
     score_psi : float
         PSI of the model's score.
@@ -53,7 +53,7 @@ class DriftReport:
         Rows scored and rows the training reference summarised.
     """
 
-    features: pd.DataFrame
+    table: pd.DataFrame
     score_psi: float
     n_rows: int
     reference_rows: int
@@ -62,19 +62,23 @@ class DriftReport:
     def score_level(self) -> str:
         return level(self.score_psi)
 
+    @property
     def metrics(self) -> dict[str, float]:
         """Numbers to log: score PSI, largest feature PSI, features with a major shift."""
         return {"psi_score": self.score_psi,
-                "psi_max_feature": float(self.features.psi.max()),
-                "psi_features_moderate": int((self.features.level == "moderate").sum()),
-                "psi_features_major": int((self.features.level == "major").sum())}
+                "psi_max_feature": float(self.table.psi.max()),
+                "psi_features_moderate": int((self.table.level == "moderate").sum()),
+                "psi_features_major": int((self.table.level == "major").sum())}
 
-    def plot(self, top: int = 20):
-        """Bar chart of the largest feature PSIs, with the score's PSI and the thresholds."""
+    def plot(self, ax=None, *, k: int = 20):
+        """Bar chart of the ``k`` largest feature PSIs, with the score's PSI and the
+        thresholds."""
         import matplotlib.pyplot as plt
 
-        shown = self.features.head(top).iloc[::-1]
-        fig, ax = plt.subplots(figsize=(7, 0.28 * len(shown) + 1.6))
+        shown = self.table.head(k).iloc[::-1]
+        if ax is None:
+            _, ax = plt.subplots(figsize=(7, 0.28 * len(shown) + 1.6))
+        fig = ax.figure
         colours = shown.level.map({"stable": "#1E88E5", "moderate": "#FFA000",
                                    "major": "#D81B60"})
         ax.barh(shown.index, shown.psi, color=colours)
@@ -89,12 +93,12 @@ class DriftReport:
     def _repr_html_(self) -> str:
         head = (f"<b>Drift</b> of {self.n_rows:,} scored users against {self.reference_rows:,} "
                 f"training rows: score PSI {self.score_psi:.4f} ({self.score_level}); "
-                f"{(self.features.level != 'stable').sum()} feature(s) shifted<br>")
-        return head + self.features.head(15).to_html(float_format="{:.4f}".format)
+                f"{(self.table.level != 'stable').sum()} feature(s) shifted<br>")
+        return head + self.table.head(15).to_html(float_format="{:.4f}".format)
 
     def __repr__(self) -> str:
         return (f"DriftReport(score_psi={self.score_psi:.4f}, "
-                f"max_feature_psi={self.features.psi.max():.4f}, n_rows={self.n_rows})")
+                f"max_feature_psi={self.table.psi.max():.4f}, n_rows={self.n_rows})")
 
 
 def drift(reference: FeatureReference, X: np.ndarray, scores: np.ndarray,
@@ -119,7 +123,7 @@ def drift(reference: FeatureReference, X: np.ndarray, scores: np.ndarray,
     >>> ref = FeatureReference.fit(X, ["same", "shifted"], [], X[:, 0])
     >>> X2 = np.column_stack([rng.normal(size=5_000), rng.normal(1.0, size=5_000)])
     >>> report = drift(ref, X2, X2[:, 0])
-    >>> report.features.level.to_dict()
+    >>> report.table.level.to_dict()
     {'shifted': 'major', 'same': 'stable'}
     """
     if X.shape[1] != len(reference.names):

@@ -73,7 +73,7 @@ def contributions(model, X: np.ndarray, *, method: str = "lightgbm",
     Examples
     --------
     >>> import targeting as tg
-    >>> world = tg.demo_world(n_users=3_000, seed=4)
+    >>> world = tg.demo_world(n_users=3_000, random_state=4)
     >>> model = tg.PropensityModel("snacks", progress=False).fit(world.tables, world.as_of)
     >>> X = model.pipeline_.to_matrix(model.features(world.tables, world.as_of))
     >>> phi = contributions(model, X)
@@ -213,13 +213,18 @@ class Explanation:
     label: str = "model"
     extra: dict = field(default_factory=dict)
 
-    def importance(self) -> pd.Series:
-        """Mean absolute SHAP value per feature, largest first (global importance)."""
-        return self.values.abs().mean().sort_values(ascending=False).rename("mean_abs_shap")
+    @property
+    def table(self) -> pd.DataFrame:
+        """Global importance: each feature's silo and mean absolute SHAP value, largest
+        first."""
+        importance = self.values.abs().mean().sort_values(ascending=False)
+        return pd.DataFrame({"silo": [self.silos[f] for f in importance.index],
+                             "mean_abs_shap": importance.to_numpy()},
+                            index=pd.Index(importance.index, name="feature"))
 
     def silo_importance(self) -> pd.Series:
         """Share of the total mean absolute SHAP value that each silo carries."""
-        by_silo = self.importance().groupby(self.silos).sum()
+        by_silo = self.table.groupby("silo")["mean_abs_shap"].sum()
         return (by_silo / by_silo.sum()).sort_values(ascending=False).rename("share")
 
     def by_silo(self) -> pd.DataFrame:
@@ -252,14 +257,18 @@ class Explanation:
         return shap.Explanation(self.values.to_numpy(), base_values=self.base_value,
                                 data=self.matrix, feature_names=list(self.values.columns))
 
-    def top_features(self, n: int = 3) -> list[str]:
-        return self.importance().index[:n].tolist()
+    def top_features(self, k: int = 3) -> list[str]:
+        """The ``k`` most important features, most important first."""
+        return self.table.index[:k].tolist()
 
-    def plot(self, kind: str = "summary", feature: str | None = None, max_display: int = 15):
+    def plot(self, ax=None, *, kind: str = "summary", feature: str | None = None,
+             max_display: int = 15):
         """SHAP summary (beeswarm), silo bar chart, or the dependence plot of one feature.
 
         Parameters
         ----------
+        ax : matplotlib Axes, optional
+            Where to draw (a new figure by default).
         kind : {"summary", "silo", "dependence"}
         feature : str, optional
             For ``"dependence"``: the feature (default the most important one).
@@ -273,30 +282,33 @@ class Explanation:
         import matplotlib.pyplot as plt
         import shap
 
+        if kind not in ("summary", "silo", "dependence"):
+            raise ValueError(f"kind must be 'summary', 'silo' or 'dependence', got {kind!r}")
+        if kind == "dependence":
+            feature = feature or self.top_features(1)[0]
+            if feature not in self.values.columns:
+                raise KeyError(f"unknown feature {feature!r}; e.g. {self.top_features(5)}")
+        if ax is None:
+            size = {"silo": (6, 3.2), "summary": (8, 0.35 * max_display + 1.5),
+                    "dependence": (6, 4)}[kind]
+            _, ax = plt.subplots(figsize=size)
+        fig = ax.figure
         if kind == "silo":
-            fig, ax = plt.subplots(figsize=(6, 3.2))
             self.silo_importance().sort_values().plot.barh(ax=ax, color="#1E88E5")
             ax.set_xlabel("share of mean |SHAP| (log-odds)")
             ax.set_title(f"{self.label}: what each silo explains")
             fig.tight_layout()
             return fig
         if kind == "summary":
-            fig = plt.figure(figsize=(8, 0.35 * max_display + 1.5))
             shap.plots.beeswarm(self.to_shap(), max_display=max_display, show=False,
-                                plot_size=None)
-            plt.title(f"{self.label}: SHAP values (log-odds of the raw booster)")
+                                plot_size=None, ax=ax)
+            ax.set_title(f"{self.label}: SHAP values (log-odds of the raw booster)")
             fig.tight_layout()
             return fig
-        if kind == "dependence":
-            feature = feature or self.top_features(1)[0]
-            if feature not in self.values.columns:
-                raise KeyError(f"unknown feature {feature!r}; e.g. {self.top_features(5)}")
-            fig, ax = plt.subplots(figsize=(6, 4))
-            shap.plots.scatter(self.to_shap()[:, feature], ax=ax, show=False)
-            ax.set_title(f"{feature} ({self.silos[feature]})")
-            fig.tight_layout()
-            return fig
-        raise ValueError(f"kind must be 'summary', 'silo' or 'dependence', got {kind!r}")
+        shap.plots.scatter(self.to_shap()[:, feature], ax=ax, show=False)
+        ax.set_title(f"{feature} ({self.silos[feature]})")
+        fig.tight_layout()
+        return fig
 
     def save(self, folder, n_dependence: int = 3) -> list[str]:
         """Write the summary, silo and top dependence plots and the importance table.
@@ -306,20 +318,19 @@ class Explanation:
         import matplotlib.pyplot as plt
 
         folder = Path(folder)
-        figures = {"shap_summary.png": self.plot("summary"), "shap_silos.png": self.plot("silo")}
+        figures = {"shap_summary.png": self.plot(kind="summary"),
+                   "shap_silos.png": self.plot(kind="silo")}
         for feature in self.top_features(n_dependence):
-            figures[f"shap_dependence_{feature}.png"] = self.plot("dependence", feature)
+            figures[f"shap_dependence_{feature}.png"] = self.plot(kind="dependence",
+                                                                   feature=feature)
         for name, fig in figures.items():
             fig.savefig(folder / name, dpi=100)
             plt.close(fig)
-        table = self.importance().to_frame()
-        table.insert(0, "silo", [self.silos[f] for f in table.index])
-        table.to_csv(folder / "shap_importance.csv")
+        self.table.to_csv(folder / "shap_importance.csv")
         return [*figures, "shap_importance.csv"]
 
     def _repr_html_(self) -> str:
-        imp = self.importance().head(10).to_frame()
-        imp.insert(0, "silo", [self.silos[f] for f in imp.index])
+        imp = self.table.head(10)
         silos = self.silo_importance().to_frame().T
         return (f"<b>{self.label}</b>: SHAP values of {len(self.values):,} users, base value "
                 f"{self.base_value:.3f} (log-odds of the raw booster)<br>"
@@ -354,7 +365,7 @@ def explain(model, data: Mapping[str, pd.DataFrame] | pd.DataFrame, as_of=None, 
     Examples
     --------
     >>> import targeting as tg
-    >>> world = tg.demo_world(n_users=3_000, seed=4)
+    >>> world = tg.demo_world(n_users=3_000, random_state=4)
     >>> model = tg.PropensityModel("snacks", progress=False).fit(world.tables, world.as_of)
     >>> ex = tg.explain(model, world.tables, world.as_of, sample=500)
     >>> ex.values.shape[0], round(float(ex.silo_importance().sum()), 6)

@@ -38,7 +38,7 @@ class Incrementality:
     measured_low: float
     measured_high: float
     attributed: pd.Series
-    confidence: float = 0.9
+    confidence: float = 0.95
 
     @property
     def table(self) -> pd.DataFrame:
@@ -78,9 +78,9 @@ class Incrementality:
         return ax.figure
 
 
-def incrementality(tables: Mapping[str, pd.DataFrame], campaign_id: str, channel: str, *,
+def incrementality(data: Mapping[str, pd.DataFrame], campaign_id: str, channel: str, *,
                    methods=("last_touch", "linear", "markov", "shapley"),
-                   control: str = "control", confidence: float = 0.9,
+                   control: str = "control", confidence: float = 0.95,
                    lookback_days: float | None = 30) -> Incrementality:
     """Measure a channel's increment with a randomised holdout and compare attribution to it.
 
@@ -91,7 +91,7 @@ def incrementality(tables: Mapping[str, pd.DataFrame], campaign_id: str, channel
     Examples
     --------
     >>> import targeting as tg
-    >>> w = tg.demo_world(n_users=5_000, seed=2)
+    >>> w = tg.demo_world(n_users=5_000, random_state=2)
     >>> inc = incrementality(w.tables, "group_chat_holdout_2026", "group_chat")
     >>> inc.exposed > inc.held_out
     True
@@ -100,11 +100,11 @@ def incrementality(tables: Mapping[str, pd.DataFrame], campaign_id: str, channel
 
     from targeting.data.schema import SchemaError, validate
 
-    if not isinstance(tables, Mapping) or "campaign" not in tables:
+    if not isinstance(data, Mapping) or "campaign" not in data:
         raise SchemaError(["incrementality needs the 'campaign' table (user_id, campaign_id, "
                            "arm, sent_at, converted, revenue) beside touchpoints and conversions"])
-    validate({"campaign": tables["campaign"]})
-    campaign = tables["campaign"]
+    validate({"campaign": data["campaign"]})
+    campaign = data["campaign"]
     rows = campaign[campaign["campaign_id"] == campaign_id]
     held = rows[rows["arm"] == control]
     exposed = rows[rows["arm"] != control]
@@ -117,10 +117,10 @@ def incrementality(tables: Mapping[str, pd.DataFrame], campaign_id: str, channel
     z = norm.ppf(0.5 + confidence / 2)
     measured = (p_e - p_c) * n_e
     ids = set(exposed["user_id"])
-    sub = {name: tables[name][tables[name]["user_id"].isin(ids)]
+    sub = {name: data[name][data[name]["user_id"].isin(ids)]
            for name in ("touchpoints", "conversions")}
     paths = journeys(sub, lookback_days).paths
-    attributed = pd.Series({m: float(attribute(paths, m, n_bootstrap=0).credit.conversions
+    attributed = pd.Series({m: float(attribute(paths, m, n_bootstrap=0).table.conversions
                                      .get(channel, 0.0)) for m in methods})
     return Incrementality(channel, campaign_id, n_e, n_c, float(p_e), float(p_c),
                           float(measured), float(measured - z * se), float(measured + z * se),

@@ -54,10 +54,11 @@ class Journeys:
         return ("<h4>Journeys</h4>" + self.stats().to_html()
                 + "<h5>Top paths</h5>" + top.to_html(index=False))
 
-    def plot(self, axes=None):
+    def plot(self, ax=None):
         """Path length by outcome, and the most frequent converting paths."""
         import matplotlib.pyplot as plt
 
+        axes = ax
         if axes is None:
             _, axes = plt.subplots(1, 2, figsize=(11, 4))
         j = self.journeys
@@ -73,7 +74,7 @@ class Journeys:
         return axes[0].figure
 
 
-def journeys(tables: Mapping[str, pd.DataFrame], lookback_days: float | None = 30) -> Journeys:
+def journeys(data: Mapping[str, pd.DataFrame], lookback_days: float | None = 30) -> Journeys:
     """Cut each user's touches into journeys that end at a conversion (or at the data's end).
 
     Any channel name is accepted (channels are learned from the data). Rules, applied in this
@@ -105,10 +106,10 @@ def journeys(tables: Mapping[str, pd.DataFrame], lookback_days: float | None = 3
     0  video > search            1    9.0      0
     1           video            0    0.0      1
     """
-    _check_journey_tables(tables)
+    _check_journey_tables(data)
     if lookback_days is not None and not lookback_days > 0:
         raise ValueError(f"lookback_days must be positive or None, got {lookback_days}")
-    touches, conversions = tables["touchpoints"], tables["conversions"]
+    touches, conversions = data["touchpoints"], data["conversions"]
     excluded = {}
     missing = int(touches["channel"].isna().sum())
     if missing:

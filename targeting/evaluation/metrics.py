@@ -178,8 +178,10 @@ class PropensityEvaluation:
         return (self.extra["best_baseline"]
                 if self.metrics["auc_margin_over_best_baseline"] <= 0 else None)
 
-    def comparison(self) -> pd.DataFrame:
-        """The model, the oracle (if known) and each baseline: AUC and lift, side by side."""
+    @property
+    def table(self) -> pd.DataFrame:
+        """The model, the oracle (if known) and each baseline: AUC and lift, side by side
+        (every metric of the model is in ``metrics``)."""
         rows = {self.label: {"auc": self.metrics["auc"],
                              "lift_at_5pct": self.metrics["lift_at_5pct"],
                              "lift_at_10pct": self.metrics["lift_at_10pct"]}}
@@ -201,9 +203,6 @@ class PropensityEvaluation:
         return cls(metrics, gains_curve(y, p), calibration_table(y, p), label, oracle_auc,
                    oracle_gains)
 
-    def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame({"value": self.metrics}).rename_axis("metric")
-
     def _repr_html_(self) -> str:
         title = html.escape(f"Propensity evaluation: {self.label}")
         verdict = ""
@@ -213,13 +212,17 @@ class PropensityEvaluation:
                 f"baseline {beaten!r} matches or beats the model" if beaten else
                 f"beats every baseline (AUC margin "
                 f"{self.metrics['auc_margin_over_best_baseline']:+.4f})")
-            verdict = f"<p>{verdict}</p>" + self.comparison().round(4).to_html()
-        return f"<h4>{title}</h4>{verdict}" + self.to_frame().round(4).to_html()
+            verdict = f"<p>{verdict}</p>"
+        metrics = pd.DataFrame({"value": self.metrics}).rename_axis("metric")
+        return (f"<h4>{title}</h4>{verdict}" + self.table.round(4).to_html()
+                + "<details><summary>every metric</summary>" + metrics.round(4).to_html()
+                + "</details>")
 
-    def plot(self, axes=None):
+    def plot(self, ax=None):
         """Gains curve (with the oracle and random lines) and calibration, side by side."""
         import matplotlib.pyplot as plt
 
+        axes = ax
         if axes is None:
             _, axes = plt.subplots(1, 2, figsize=(10, 4))
         ax = axes[0]

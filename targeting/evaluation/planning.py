@@ -35,7 +35,7 @@ class CampaignPlan:
     """
 
     audience: pd.DataFrame  # user_id index: arm, predicted uplift, expected worth, in rank order
-    summary: pd.DataFrame  # one row per policy: contacts, cost, increments, profit, intervals
+    table: pd.DataFrame  # one row per policy: contacts, cost, increments, profit, intervals
     curves: pd.DataFrame  # cumulative predicted incremental outcome by contacts, per policy
     budget: float
     cost_per_contact: float
@@ -51,7 +51,7 @@ class CampaignPlan:
                 "calibration= for honest ones")
         return (f"<h4>Campaign plan: {len(self.audience):,} contacts, budget "
                 f"{self.budget:,.0f}</h4><p>{html.escape(note)}</p>"
-                + self.summary.to_html(float_format=lambda v: f"{v:,.1f}"))
+                + self.table.to_html(float_format=lambda v: f"{v:,.1f}"))
 
     def plot(self, ax=None):
         """Predicted increment as contacts grow, per policy, with the budget's reach (and the
@@ -63,7 +63,7 @@ class CampaignPlan:
         for policy in self.curves.columns:
             ax.plot(self.curves.index, self.curves[policy], label=f"{policy} (predicted)")
         if self.calibrated:
-            s = self.summary
+            s = self.table
             ax.errorbar(s.contacts, s.expected_incremental,
                         yerr=[s.expected_incremental - s.expected_low,
                               s.expected_high - s.expected_incremental],
@@ -75,18 +75,18 @@ class CampaignPlan:
         ax.figure.tight_layout()
         return ax.figure
 
-    def measure(self, y, arm) -> pd.DataFrame:
+    def measure(self, y, treatment) -> pd.DataFrame:
         """The increment each policy's contacts actually showed, from randomised outcomes of the
         planned users (e.g. a held-out half of the campaign), against the stated interval.
 
         Parameters
         ----------
-        y, arm : array
+        y, treatment : array
             Outcome and randomised arm of every planned user, in the plan's row order.
         """
-        y, arm = np.asarray(y, dtype=float), np.asarray(arm, dtype=object)
+        y, arm = np.asarray(y, dtype=float), np.asarray(treatment, dtype=object)
         if len(y) != len(arm):
-            raise ValueError(f"y and arm differ in length: {len(y)} and {len(arm)}")
+            raise ValueError(f"y and treatment differ in length: {len(y)} and {len(arm)}")
         z = stats.norm.ppf(0.5 + self.confidence / 2)
         rows = {}
         for policy, (chosen, arms) in self.selections.items():
@@ -101,7 +101,7 @@ class CampaignPlan:
             row = {"realised_incremental": per * n, "realised_low": (per - z * se) * n,
                    "realised_high": (per + z * se) * n}
             if self.calibrated:
-                s = self.summary.loc[policy]
+                s = self.table.loc[policy]
                 row["within_stated_interval"] = bool(
                     s.expected_low <= row["realised_incremental"] <= s.expected_high)
             rows[policy] = row
@@ -134,8 +134,8 @@ def measured_increment(y, arm, picked, recommended, control) -> tuple[float, flo
 def plan_campaign(model, data, *, budget: float, cost_per_contact: float,
                   value_per_conversion: float | None = None, truth: pd.DataFrame | None = None,
                   calibration: tuple | CampaignData | CampaignInput | None = None,
-                  folds: int = 5, confidence: float = 0.95,
-                  seed: int = 0) -> CampaignPlan:
+                  n_folds: int = 5, confidence: float = 0.95,
+                  random_state: int = 0) -> CampaignPlan:
     """Contact plan under a budget from a fitted :class:`~targeting.UpliftModel`.
 
     Parameters
@@ -151,9 +151,9 @@ def plan_campaign(model, data, *, budget: float, cost_per_contact: float,
         uplift is already money).
     truth : DataFrame, optional
         True uplift (``user_id``, ``uplift_<arm>``): adds the true increment of every plan.
-    calibration : (X, y, arm), CampaignData or from_campaign result, optional
+    calibration : (X, y, treatment), CampaignData or from_campaign result, optional
         A randomised campaign with outcomes, typically the one the model was fitted on. A clone
-        of the model is cross-fitted on it (``folds`` folds); each policy then contacts the same
+        of the model is cross-fitted on it (``n_folds`` folds); each policy then contacts the same
         share of those users, ranked by out-of-fold predictions, and the increment their
         randomised outcomes show becomes the expectation. Its interval adds, to the standard
         error of that measurement, the noise of measuring the plan's own contacts the same way
@@ -161,7 +161,7 @@ def plan_campaign(model, data, *, budget: float, cost_per_contact: float,
         stated ``confidence``. Without calibration, the expectation is the model's predictions
         summed, which overstates what the top of a ranking adds (they are its highest
         predictions, noise included).
-    folds : int, default 5
+    n_folds : int, default 5
     confidence : float, default 0.95
 
     Examples
@@ -175,7 +175,7 @@ def plan_campaign(model, data, *, budget: float, cost_per_contact: float,
     >>> model = UpliftModel("t", n_estimators=30).fit(X, y, t)
     >>> plan = plan_campaign(model, X, budget=500, cost_per_contact=1, value_per_conversion=20,
     ...                      calibration=(X, y, t))
-    >>> s = plan.summary
+    >>> s = plan.table
     >>> bool(s.expected_profit["uplift"] > s.expected_profit["random"])
     True
     >>> low, mid, high = s.loc["uplift", ["expected_low", "expected_incremental", "expected_high"]]
@@ -188,7 +188,7 @@ def plan_campaign(model, data, *, budget: float, cost_per_contact: float,
     value = 1.0 if value_per_conversion is None else float(value_per_conversion)
     uplift = model.predict_uplift(X)
     rankings, n = _rankings(uplift, model.predict_outcome(X), value, cost_per_contact, budget,
-                            seed)
+                            random_state)
     order, best_arm = rankings["uplift"]
     picked = order[:n]
     best = uplift.to_numpy().max(axis=1)
@@ -208,14 +208,14 @@ def plan_campaign(model, data, *, budget: float, cost_per_contact: float,
     if calibration is not None:
         shares = {p: len(sel[0]) / len(X) for p, sel in selections.items()}
         expected = _calibrated(model, calibration, shares, value, cost_per_contact, budget,
-                               folds, confidence, seed)
+                               n_folds, confidence, random_state)
         table = _with_expectation(table, expected, value, cost_per_contact)
     table["within_budget"] = table.cost <= budget
     return CampaignPlan(audience, table, pd.DataFrame(curves), budget, cost_per_contact,
                         calibration is not None, confidence, selections, model.control)
 
 
-def _rankings(uplift: pd.DataFrame, outcome: np.ndarray, value, cost, budget, seed):
+def _rankings(uplift: pd.DataFrame, outcome: np.ndarray, value, cost, budget, random_state):
     """Each policy's order of users and the arm it sends each; and how many the plan contacts:
     the budget's reach, or fewer when fewer users are worth their cost."""
     best_arm = np.asarray(uplift.columns, dtype=object)[uplift.to_numpy().argmax(axis=1)]
@@ -226,7 +226,7 @@ def _rankings(uplift: pd.DataFrame, outcome: np.ndarray, value, cost, budget, se
     top_arm = np.full(len(uplift), uplift.mean().idxmax(), dtype=object)
     return {"uplift": (order, best_arm),
             "propensity": (np.argsort(-outcome, kind="stable"), top_arm),
-            "random": (np.random.default_rng(seed).permutation(len(uplift)), top_arm),
+            "random": (np.random.default_rng(random_state).permutation(len(uplift)), top_arm),
             "everyone": (np.arange(len(uplift)), top_arm)}, n
 
 
@@ -235,19 +235,19 @@ def _calibration_inputs(calibration):
         rows = calibration.campaign
         return (calibration.covariates, rows[calibration.outcomes[0]].to_numpy(float),
                 rows.arm.astype(str).to_numpy(dtype=object))
-    if hasattr(calibration, "X") and hasattr(calibration, "arm"):
-        return calibration.X, np.asarray(calibration.y, dtype=float), calibration.arm
+    if hasattr(calibration, "X") and hasattr(calibration, "treatment"):
+        return calibration.X, np.asarray(calibration.y, dtype=float), calibration.treatment
     try:
         X, y, arm = calibration
     except (TypeError, ValueError):
-        raise ValueError("calibration must be (X, y, arm), a CampaignData or a from_campaign "
+        raise ValueError("calibration must be (X, y, treatment), a CampaignData or a from_campaign "
                          "result") from None
     X = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X))
     return X, np.asarray(y, dtype=float), np.asarray(arm, dtype=object)
 
 
-def _calibrated(model, calibration, shares, value, cost, budget, folds, confidence,
-                seed) -> dict:
+def _calibrated(model, calibration, shares, value, cost, budget, n_folds, confidence,
+                random_state) -> dict:
     """Per-contact increment of each policy measured out of fold on the calibration campaign,
     with its standard error and the number of users it rests on."""
     from sklearn.base import clone
@@ -257,11 +257,11 @@ def _calibrated(model, calibration, shares, value, cost, budget, folds, confiden
     X, y, arm = _calibration_inputs(calibration)
     uplift = pd.DataFrame(index=range(len(X)), columns=model.arms_, dtype=float)
     outcome = np.empty(len(X))
-    for fit_rows, pred_rows in splits(arm, folds=folds, seed=seed):
+    for fit_rows, pred_rows in splits(arm, n_folds=n_folds, random_state=random_state):
         fold = clone(model).fit(X.iloc[fit_rows], y[fit_rows], arm[fit_rows])
         uplift.iloc[pred_rows] = fold.predict_uplift(X.iloc[pred_rows]).to_numpy()
         outcome[pred_rows] = fold.predict_outcome(X.iloc[pred_rows])
-    rankings, _ = _rankings(uplift, outcome, value, cost, budget, seed)
+    rankings, _ = _rankings(uplift, outcome, value, cost, budget, random_state)
     out = {}
     for policy, (rank, arms) in rankings.items():
         k = max(1, int(round(shares[policy] * len(X))))

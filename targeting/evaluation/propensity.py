@@ -22,7 +22,7 @@ from targeting.evaluation.metrics import PropensityEvaluation
 from targeting.models.propensity import PropensityModel
 
 
-def evaluate_propensity(model: PropensityModel, tables, as_of=None, *,
+def evaluate_propensity(model: PropensityModel, data, as_of=None, *,
                         oracle: pd.Series | None = None, label: str | None = None,
                         baselines: bool = True) -> PropensityEvaluation:
     """Evaluate ``model`` on the ``horizon_days`` after ``as_of`` (default: where training stopped).
@@ -31,7 +31,7 @@ def evaluate_propensity(model: PropensityModel, tables, as_of=None, *,
     ----------
     model : PropensityModel
         A fitted model.
-    tables : mapping of DataFrame, DemoWorld or Dask tables
+    data : mapping of DataFrame, DemoWorld or Dask tables
         With a :class:`~targeting.DemoWorld`, the window is the world's evaluation window and
         the oracle (true probabilities) comes from its truth. Dask tables are scored per
         partition (:mod:`targeting.evaluation.dask`).
@@ -49,35 +49,35 @@ def evaluate_propensity(model: PropensityModel, tables, as_of=None, *,
     Examples
     --------
     >>> import targeting as tg
-    >>> world = tg.demo_world(n_users=3_000, seed=4)
+    >>> world = tg.demo_world(n_users=3_000, random_state=4)
     >>> model = tg.PropensityModel("snacks", progress=False).fit(world.tables, world.as_of)
     >>> evaluation = evaluate_propensity(model, world)
     >>> 0.5 < evaluation.metrics["auc"] <= 1
     True
     """
     check_is_fitted(model, "booster_")
-    if is_dask(tables):  # features and scores per partition; metrics here
+    if is_dask(data):  # features and scores per partition; metrics here
         from targeting.evaluation.dask import evaluate_dask
 
-        return evaluate_dask(model, tables, as_of, oracle=oracle, label=label)
-    if hasattr(tables, "truth"):  # a demo world: its window and its oracle
-        world = tables
-        tables, as_of = world.tables, as_of or world.as_of
+        return evaluate_dask(model, data, as_of, oracle=oracle, label=label)
+    if hasattr(data, "truth"):  # a demo world: its window and its oracle
+        world = data
+        data, as_of = world.tables, as_of or world.as_of
         if oracle is None and model.category is not None:
             oracle = world.truth["purchase_proba"][model.category]
-    tables = checked_tables(tables, require=("orders",))
-    as_of = model.as_of_ if as_of is None else as_of_for(tables, as_of)
-    check_label_window(tables, as_of, model.horizon_days)
-    X = model.features(tables, as_of)
+    data = checked_tables(data, require=("orders",))
+    as_of = model.as_of_ if as_of is None else as_of_for(data, as_of)
+    check_label_window(data, as_of, model.horizon_days)
+    X = model.features(data, as_of)
     X = X[model.pipeline_.has_record(X)]  # the users who exist at as_of
-    y = purchase_labels(tables, as_of, model.horizon_days, model.category, X.index)
+    y = purchase_labels(data, as_of, model.horizon_days, model.category, X.index)
     p = model.score_matrix(model.pipeline_.to_matrix(X))
     oracle_values = None if oracle is None else oracle.reindex(X.index).to_numpy()
     evaluation = PropensityEvaluation.from_scores(y.to_numpy(), p, label=label or _name(model),
                                                   oracle=oracle_values)
-    if baselines and "orders" in tables:
+    if baselines and "orders" in data:
         evaluation.add_baselines(
-            baseline_scores(tables, as_of, X.index, model.category, model.horizon_days),
+            baseline_scores(data, as_of, X.index, model.category, model.horizon_days),
             y.to_numpy())
     evaluation.extra.update(as_of=str(as_of), horizon_days=model.horizon_days)
     return evaluation

@@ -15,7 +15,7 @@ MAX_SHAPLEY_CHANNELS = 62  # channel sets are bits of an int64
 
 
 def shapley_credit(paths: pd.DataFrame, max_exact: int = 15, n_permutations: int = 2000,
-                    seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
+                    random_state: int = 0) -> tuple[pd.DataFrame, pd.Series]:
     """Shapley credit of each channel, for conversions and for value, with its sampling error.
 
     Journeys are grouped by their set of channels ``T``. Within a group, the game is the
@@ -50,7 +50,7 @@ def shapley_credit(paths: pd.DataFrame, max_exact: int = 15, n_permutations: int
     sets = groups.index.to_numpy(dtype=np.int64)
     sums = groups[["conversions", "value", "journeys"]].to_numpy()
     credit, var = np.zeros((k, 2)), np.zeros(k)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_state)
     for target, n_journeys in zip(sets, sums[:, 2], strict=True):
         players = np.flatnonzero((target >> np.arange(k)) & 1)
         inside = (sets & ~target) == 0

@@ -26,7 +26,6 @@ from sklearn.model_selection import StratifiedKFold
 from tqdm.auto import tqdm
 
 from targeting.data.schema import SchemaError
-from targeting.data.vocab import CONTROL_ARM
 from targeting.evaluation import uplift_metrics as m
 
 if TYPE_CHECKING:
@@ -53,10 +52,11 @@ class UpliftEvaluation:
         return (f"<h4>{html.escape(self.label)}</h4>"
                 + self.table.to_html(float_format=lambda v: f"{v:.4f}"))
 
-    def plot(self, axes=None):
+    def plot(self, ax=None):
         """Qini curve of each arm and of the policy, and uplift by decile of the policy."""
         import matplotlib.pyplot as plt
 
+        axes = ax
         if axes is None:
             _, axes = plt.subplots(1, 2, figsize=(11, 4))
         ax, bars = axes
@@ -79,16 +79,18 @@ def _arm_rows(arm: np.ndarray, name, control) -> np.ndarray:
     return (arm == name) | (arm == control)
 
 
-def _metrics_row(y, score, treated, n_bootstrap: int, seed: int) -> dict:
+def _metrics_row(y, score, treated, n_bootstrap: int, random_state: int) -> dict:
     row = {"qini": m.qini_coefficient(y, score, treated),
            "auuc": m.auuc(y, score, treated)}
     for k in TOP_FRACTIONS:
         row[f"uplift@{int(k * 100)}%"] = m.uplift_at_k(y, score, treated, k=k)
     if n_bootstrap:
         row["qini_low"], row["qini_high"] = m.bootstrap_interval(
-            m.qini_coefficient, y, score, treated, n_bootstrap=n_bootstrap, seed=seed)
+            m.qini_coefficient, y, score, treated, n_bootstrap=n_bootstrap,
+            random_state=random_state)
         row["auuc_low"], row["auuc_high"] = m.bootstrap_interval(
-            m.auuc, y, score, treated, n_bootstrap=n_bootstrap, seed=seed)
+            m.auuc, y, score, treated, n_bootstrap=n_bootstrap,
+            random_state=random_state)
     row["users"] = len(y)
     return row
 
@@ -108,15 +110,16 @@ def policy_rows(arm: np.ndarray, scores: pd.DataFrame, control) -> tuple[np.ndar
     return rows, S.max(axis=1)
 
 
-def evaluate_uplift(y, arm, scores: pd.DataFrame, *, control="control", label: str = "model",
-                    n_bootstrap: int = 100, seed: int = 0) -> UpliftEvaluation:
+def evaluate_uplift(y, treatment, scores: pd.DataFrame, *, control="control",
+                    label: str = "model", n_bootstrap: int = 100,
+                    random_state: int = 0) -> UpliftEvaluation:
     """Qini coefficient, AUUC and uplift at 10 %/30 % per arm and for the policy.
 
     Parameters
     ----------
     y : array
         Observed outcome (conversion or revenue) of every campaign user.
-    arm : array
+    treatment : array
         The arm each user was randomised to.
     scores : DataFrame
         Predicted uplift, one column per treatment arm (``UpliftModel.predict_uplift``).
@@ -134,17 +137,17 @@ def evaluate_uplift(y, arm, scores: pd.DataFrame, *, control="control", label: s
     >>> bool(result.policy_qini > 0.2)
     True
     """
-    y, arm = np.asarray(y, dtype=float), np.asarray(arm, dtype=object)
+    y, arm = np.asarray(y, dtype=float), np.asarray(treatment, dtype=object)
     rows, curves = {}, {}
     for name in scores.columns:
         sel = _arm_rows(arm, name, control)
         treated = (arm[sel] == name).astype(int)
         s = scores[name].to_numpy(dtype=float)[sel]
-        rows[name] = _metrics_row(y[sel], s, treated, n_bootstrap, seed)
+        rows[name] = _metrics_row(y[sel], s, treated, n_bootstrap, random_state)
         curves[name] = _scaled_curve(y[sel], s, treated)
     sel, best = policy_rows(arm, scores, control)
     treated = (arm[sel] != control).astype(int)
-    rows["policy"] = _metrics_row(y[sel], best[sel], treated, n_bootstrap, seed)
+    rows["policy"] = _metrics_row(y[sel], best[sel], treated, n_bootstrap, random_state)
     curves["policy"] = _scaled_curve(y[sel], best[sel], treated)
     deciles = m.uplift_by_decile(y[sel], best[sel], treated)
     return UpliftEvaluation(label, pd.DataFrame(rows).T, curves, deciles)
@@ -192,34 +195,36 @@ class UpliftComparison:
         return ax.figure
 
 
-def splits(arm, *, folds: int | None = 2, holdout: float | None = None,
-           seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
-    """``(fit_rows, predict_rows)`` pairs, stratified by arm: ``folds`` cross-fitting folds,
-    or one split that keeps a ``holdout`` share of the users for evaluation."""
+def splits(treatment, *, n_folds: int | None = 2, holdout: float | None = None,
+           random_state: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``(fit_rows, predict_rows)`` pairs, stratified by arm: ``n_folds`` cross-fitting
+    folds, or one split that keeps a ``holdout`` share of the users for evaluation."""
     from sklearn.model_selection import train_test_split
 
-    strata = np.asarray(arm).astype(str)
+    strata = np.asarray(treatment).astype(str)
     if holdout is not None:
         if not 0 < holdout < 1:
             raise ValueError(f"holdout must be a share in (0, 1), got {holdout}")
         fit, pred = train_test_split(np.arange(len(strata)), test_size=holdout,
-                                     stratify=strata, random_state=seed)
+                                     stratify=strata, random_state=random_state)
         return [(np.sort(fit), np.sort(pred))]
-    if folds is None or int(folds) < 2:
-        raise ValueError(f"folds must be an integer of at least 2, got {folds}")
-    splitter = StratifiedKFold(n_splits=int(folds), shuffle=True, random_state=seed)
+    if n_folds is None or int(n_folds) < 2:
+        raise ValueError(f"n_folds must be an integer of at least 2, got {n_folds}")
+    splitter = StratifiedKFold(n_splits=int(n_folds), shuffle=True, random_state=random_state)
     return list(splitter.split(np.zeros(len(strata)), strata))
 
 
-def cross_fit(model, X: pd.DataFrame, y, arm, *, folds: int = 2, seed: int = 0,
-              fit_final: bool = True, split: list | None = None) -> tuple[pd.DataFrame, object]:
+def cross_fit(model, X: pd.DataFrame, y, treatment, *, n_folds: int = 2,
+              random_state: int = 0, fit_final: bool = True,
+              split: list | None = None) -> tuple[pd.DataFrame, object]:
     """Predicted uplift of ``model`` (a fresh clone per fold) for every user of a held-out
-    part (``split``, default ``folds`` cross-fitting folds, so every user), and ``model``
+    part (``split``, default ``n_folds`` cross-fitting folds, so every user), and ``model``
     refitted on everyone when ``fit_final``. Rows never held out are left out."""
     from sklearn.base import clone
 
-    out, held = None, []
-    for fit_rows, pred_rows in split or splits(arm, folds=folds, seed=seed):
+    out, held, arm = None, [], np.asarray(treatment)
+    for fit_rows, pred_rows in split or splits(arm, n_folds=n_folds,
+                                               random_state=random_state):
         fold_model = clone(model).fit(X.iloc[fit_rows], y[fit_rows], arm[fit_rows])
         pred = fold_model.predict_uplift(X.iloc[pred_rows])
         if out is None:
@@ -230,7 +235,7 @@ def cross_fit(model, X: pd.DataFrame, y, arm, *, folds: int = 2, seed: int = 0,
     return out.iloc[np.sort(np.concatenate(held))], final
 
 
-def _response_scores(X, y, arms, split, categorical, seed: int) -> pd.DataFrame:
+def _response_scores(X, y, arms, split, categorical, random_state: int) -> pd.DataFrame:
     """A propensity model's ranking: held-out P(convert) (or expected amount), the same for
     every arm."""
     binary = np.isin(y, (0.0, 1.0)).all()
@@ -241,7 +246,7 @@ def _response_scores(X, y, arms, split, categorical, seed: int) -> pd.DataFrame:
     parts = []
     for fit_rows, pred_rows in split:
         model = kind(n_estimators=200, learning_rate=0.05, num_leaves=15, verbosity=-1,
-                     min_child_samples=100, random_state=seed, n_jobs=1)
+                     min_child_samples=100, random_state=random_state, n_jobs=1)
         X_fit, X_pred = X.iloc[fit_rows], X.iloc[pred_rows]
         model.fit(X_fit, y[fit_rows], categorical_feature=categorical or "auto")
         p = model.predict_proba(X_pred)[:, 1] if binary else model.predict(X_pred)
@@ -260,12 +265,12 @@ def _campaign_inputs(data, y, arm, outcome, control, categorical_feature):
         return (data.covariates, rows[name].to_numpy(float), rows.arm.astype(str).to_numpy(
             dtype=object), data.control, categorical_feature,
                 str(rows.campaign_id.iloc[0]), y)
-    if hasattr(data, "pipeline") and hasattr(data, "arm"):  # CampaignData
+    if hasattr(data, "pipeline") and hasattr(data, "treatment"):  # CampaignData
         categorical = (data.categorical_features if data.pipeline is not None
                        else categorical_feature)
-        return (data.X, data.y, data.arm, data.control, categorical, data.campaign_id, y)
+        return (data.X, data.y, data.treatment, data.control, categorical, data.campaign_id, y)
     if y is None or arm is None:
-        raise SchemaError(["compare_uplift needs X, y and arm (or a CampaignData, or a "
+        raise SchemaError(["compare_uplift needs X, y and treatment (or a CampaignData, or a "
                            "from_campaign result)"])
     X = data if isinstance(data, pd.DataFrame) else pd.DataFrame(np.asarray(data))
     arm = np.asarray(arm, dtype=object)
@@ -274,16 +279,18 @@ def _campaign_inputs(data, y, arm, outcome, control, categorical_feature):
     except (TypeError, ValueError):
         raise SchemaError(["y must be numeric: 0/1 conversions or an amount"]) from None
     if not (len(X) == len(y) == len(arm)):
-        raise SchemaError([f"X, y and arm differ in length: {len(X)}, {len(y)}, {len(arm)}"])
-    return X, y, arm, control or CONTROL_ARM, categorical_feature, None, None
+        raise SchemaError([f"X, y and treatment differ in length: {len(X)}, {len(y)}, "
+                           f"{len(arm)}"])
+    return X, y, arm, control, categorical_feature, None, None
 
 
 def compare_uplift(data: pd.DataFrame | np.ndarray | CampaignData | CampaignInput,
                    y: np.ndarray | pd.Series | Sequence[str] | None = None,
-                   arm: np.ndarray | pd.Series | None = None,
+                   treatment: np.ndarray | pd.Series | None = None,
                    learners: Sequence[str] = LEARNER_NAMES, *,
-                   outcome: str | None = None, control=None, holdout: float | None = None,
-                   folds: int | None = None, truth: pd.DataFrame | None = None, seed: int = 0,
+                   outcome: str | None = None, control="control", holdout: float | None = None,
+                   n_folds: int | None = None, truth: pd.DataFrame | None = None,
+                   random_state: int = 0,
                    n_bootstrap: int = 100, progress: bool = True,
                    categorical_feature: list[str] | None = None,
                    **model_params) -> UpliftComparison:
@@ -292,21 +299,21 @@ def compare_uplift(data: pd.DataFrame | np.ndarray | CampaignData | CampaignInpu
     Parameters
     ----------
     data : DataFrame, CampaignData or CampaignInput
-        Pre-campaign covariates ``X`` (then pass ``y`` and ``arm``); or a
+        Pre-campaign covariates ``X`` (then pass ``y`` and ``treatment``); or a
         :func:`~targeting.features.campaign.campaign_dataset`; or a
         :func:`~targeting.from_campaign` result (``outcome`` picks its outcome column, default
         ``converted``). Text and category columns of ``X`` are LightGBM categories.
-    y, arm : array, optional
+    y, treatment : array, optional
         Outcome (0/1 or an amount) and randomised arm of every user, with ``X``. (With a
         ``CampaignData``, a list of learner names in second place is read as ``learners``.)
     learners : sequence of str
         :class:`~targeting.models.uplift.UpliftModel` learners to compare.
-    control : optional
-        The control arm's label (default ``"control"``, or the data's own).
+    control : default "control"
+        The control arm's label (a CampaignData or from_campaign result carries its own).
     holdout : float, optional
         Keep this share of users (stratified by arm) out of every fit and score the learners on
         them only: a fixed holdout. The models returned are those fitted on the rest.
-    folds : int, optional
+    n_folds : int, optional
         Cross-fitting folds instead (default 2 when neither is given): every user is scored by a
         model that never saw them; the best learner is then refitted on everyone.
     truth : DataFrame, optional
@@ -330,19 +337,19 @@ def compare_uplift(data: pd.DataFrame | np.ndarray | CampaignData | CampaignInpu
     from targeting.models.uplift import UpliftModel
 
     X, y, arm, control, categorical, campaign_id, learners_in_y = _campaign_inputs(
-        data, y, arm, outcome, control, categorical_feature)
+        data, y, treatment, outcome, control, categorical_feature)
     if learners_in_y is not None:
         learners = [learners_in_y] if isinstance(learners_in_y, str) else learners_in_y
     learners = list(learners)
-    if holdout is not None and folds is not None:
-        raise ValueError("pass holdout= or folds=, not both")
-    split = splits(arm, folds=folds or 2, holdout=holdout, seed=seed)
+    if holdout is not None and n_folds is not None:
+        raise ValueError("pass holdout= or n_folds=, not both")
+    split = splits(arm, n_folds=n_folds or 2, holdout=holdout, random_state=random_state)
     arms = sorted(set(arm.tolist()) - {control}, key=str)
     scorers, models = {}, {}
     bar = tqdm(learners, desc="uplift learners", disable=not progress)
     for learner in bar:
         bar.set_postfix_str(learner)
-        model = UpliftModel(learner, control=control, random_state=seed,
+        model = UpliftModel(learner, control=control, random_state=random_state, progress=False,
                             categorical_feature=categorical, **model_params)
         if holdout is not None:
             fit_rows, pred_rows = split[0]
@@ -354,14 +361,14 @@ def compare_uplift(data: pd.DataFrame | np.ndarray | CampaignData | CampaignInpu
     rows = np.sort(np.concatenate([p for _, p in split]))
     evaluated = X.index[rows]
     scorers["propensity"] = _response_scores(X, y, arms, split, _categorical_names(X, categorical),
-                                             seed)
-    rng = np.random.default_rng(seed)
+                                             random_state)
+    rng = np.random.default_rng(random_state)
     scorers["random"] = pd.DataFrame({a: rng.random(len(rows)) for a in arms}, index=evaluated)
     if truth is not None:
         scorers["oracle"] = _oracle_scores(truth, evaluated, arms)
     evaluations = {name: evaluate_uplift(y[rows], arm[rows], s.set_axis(evaluated),
                                          control=control, label=name, n_bootstrap=n_bootstrap,
-                                         seed=seed)
+                                         random_state=random_state)
                    for name, s in scorers.items()}
     table = _comparison_table(evaluations, arms)
     best = table.loc[learners, "policy_qini"].idxmax()
@@ -409,7 +416,7 @@ def _comparison_table(evaluations: Mapping[str, UpliftEvaluation], arms) -> pd.D
 
 # -- scikit-learn scorers -------------------------------------------------------------------------
 def _score_fn(metric: str, normalize: str):
-    def score(y_true, uplift, *, treatment, control=0):
+    def score(y_true, uplift, *, treatment, control="control"):
         treated = (np.asarray(treatment) != control).astype(int)
         if metric == "qini":
             return m.qini_coefficient(y_true, uplift, treated, normalize)
@@ -419,7 +426,7 @@ def _score_fn(metric: str, normalize: str):
     return score
 
 
-def uplift_scorer(metric: str = "qini", *, normalize: str = "perfect", control=0):
+def uplift_scorer(metric: str = "qini", *, normalize: str = "perfect", control="control"):
     """A scikit-learn scorer for uplift models, for ``GridSearchCV`` and friends.
 
     The treatment reaches the scorer through scikit-learn's metadata routing: turn it on
@@ -435,8 +442,8 @@ def uplift_scorer(metric: str = "qini", *, normalize: str = "perfect", control=0
     >>> rng = np.random.default_rng(0)
     >>> X, t = rng.normal(size=(3_000, 3)), rng.integers(0, 2, 3_000)
     >>> y = (rng.random(3_000) < 0.1 + 0.2 * t * (X[:, 0] > 0)).astype(int)
-    >>> search = GridSearchCV(UpliftModel("t", control=0, n_estimators=30),
-    ...                       {"num_leaves": [3, 7]}, scoring=uplift_scorer("qini"), cv=2)
+    >>> search = GridSearchCV(UpliftModel("t", control=0, n_estimators=30), {"num_leaves": [3, 7]},
+    ...                       scoring=uplift_scorer("qini", control=0), cv=2)
     >>> with sklearn.config_context(enable_metadata_routing=True):
     ...     _ = search.fit(X, y, treatment=t)
     >>> sorted(search.best_params_)

@@ -483,7 +483,7 @@ def uplift_by_decile(y, uplift, treatment, bins: int = 10) -> pd.DataFrame:
 
 
 def bootstrap_interval(metric, y, uplift, treatment, n_bootstrap: int = 200,
-                       confidence: float = 0.9, seed: int = 0) -> tuple[float, float]:
+                       confidence: float = 0.95, random_state: int = 0) -> tuple[float, float]:
     """Percentile bootstrap interval of any ``metric(y, uplift, treatment)`` over users.
 
     Resampling is stratified by arm, so every draw keeps both arms at their observed sizes.
@@ -497,7 +497,7 @@ def bootstrap_interval(metric, y, uplift, treatment, n_bootstrap: int = 200,
     True
     """
     y, u, t = _uplift_inputs(y, uplift, treatment)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_state)
     arms = [np.flatnonzero(t == a) for a in (0, 1)]
     draws = []
     for _ in range(n_bootstrap):

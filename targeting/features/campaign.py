@@ -23,7 +23,8 @@ OUTCOMES = ("converted", "revenue")
 
 @dataclass
 class CampaignData:
-    """Model matrix, outcome and arm of every user a campaign reached (control included).
+    """Model matrix, outcome and arm (``treatment``) of every user a campaign reached (control
+    included).
 
     ``X`` is the numeric model matrix as a frame (``user_id`` index, the pipeline's columns,
     categorical features as level codes), ready for LightGBM and scikit-learn tools;
@@ -32,7 +33,7 @@ class CampaignData:
 
     X: pd.DataFrame
     y: np.ndarray
-    arm: np.ndarray
+    treatment: np.ndarray
     pipeline: FeaturePipeline
     campaign_id: str
     as_of: pd.Timestamp
@@ -42,7 +43,7 @@ class CampaignData:
     @property
     def arms(self) -> list[str]:
         """The treatment arms, in a fixed (sorted) order."""
-        return sorted(set(self.arm.tolist()) - {self.control})
+        return sorted(set(self.treatment.tolist()) - {self.control})
 
     @property
     def categorical_features(self) -> list[str]:
@@ -82,7 +83,7 @@ def campaign_rows(tables: Mapping[str, pd.DataFrame], campaign_id: str,
     return rows.assign(arm=arms.to_numpy()).reset_index(drop=True)
 
 
-def campaign_dataset(tables: Mapping[str, pd.DataFrame], campaign_id: str,
+def campaign_dataset(data: Mapping[str, pd.DataFrame], campaign_id: str,
                      outcome: str = "converted", *, builders: Sequence[str] = BUILDERS,
                      control: str = CONTROL_ARM) -> CampaignData:
     """Build the uplift learning problem of a randomised campaign.
@@ -90,7 +91,7 @@ def campaign_dataset(tables: Mapping[str, pd.DataFrame], campaign_id: str,
     Examples
     --------
     >>> import targeting as tg
-    >>> world = tg.demo_world(n_users=2_000, seed=1)
+    >>> world = tg.demo_world(n_users=2_000, random_state=1)
     >>> data = campaign_dataset(world.tables, world.campaign_id)
     >>> data.arms
     ['coupon', 'group_invite', 'push']
@@ -98,7 +99,7 @@ def campaign_dataset(tables: Mapping[str, pd.DataFrame], campaign_id: str,
     >>> bool(data.as_of == sent.min()) and len(data) == len(sent)
     True
     """
-    tables = checked_tables(tables)
+    tables = checked_tables(data)
     rows = campaign_rows(tables, campaign_id, outcome, control)
     as_of = pd.Timestamp(rows["sent_at"].min())
     pipeline = FeaturePipeline(builders=builders)
@@ -107,6 +108,6 @@ def campaign_dataset(tables: Mapping[str, pd.DataFrame], campaign_id: str,
     X = pd.DataFrame(pipeline.to_matrix(features), index=features.index,
                      columns=pipeline.feature_names_)
     y = rows[outcome].to_numpy(dtype=float)
-    return CampaignData(X=X, y=y, arm=rows["arm"].to_numpy(dtype=object), pipeline=pipeline,
+    return CampaignData(X=X, y=y, treatment=rows["arm"].to_numpy(dtype=object), pipeline=pipeline,
                         campaign_id=str(campaign_id), as_of=as_of, outcome=outcome,
                         control=control)

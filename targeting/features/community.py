@@ -27,7 +27,7 @@ def invite_features(tables: Mapping[str, pd.DataFrame], as_of,
     Examples
     --------
     >>> import targeting as tg
-    >>> world = tg.demo_world(n_users=2_000, seed=0)
+    >>> world = tg.demo_world(n_users=2_000, random_state=0)
     >>> users = world.tables["identity"].user_id
     >>> f = invite_features(world.tables, world.as_of, pd.Index(users, name="user_id"))
     >>> list(f.columns)[:2]

@@ -45,7 +45,7 @@ def crm_features(tables: dict[str, pd.DataFrame], as_of) -> pd.DataFrame:
     Examples
     --------
     >>> import targeting as tg
-    >>> w = tg.demo_world(n_users=1_000, seed=3)
+    >>> w = tg.demo_world(n_users=1_000, random_state=3)
     >>> f = crm_features(w.tables, w.as_of)
     >>> len(f) < w.tables["crm"].consent.size
     True

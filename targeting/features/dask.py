@@ -47,7 +47,7 @@ class DaskFeaturePipeline(FeaturePipeline):
     --------
     >>> import targeting as tg
     >>> from targeting.data.dask import shuffle_by_user
-    >>> world = tg.demo_world(n_users=800, seed=2)
+    >>> world = tg.demo_world(n_users=800, random_state=2)
     >>> parts = shuffle_by_user(world.tables, 2)
     >>> X = DaskFeaturePipeline().fit(parts, world.as_of).transform(parts, world.as_of)
     >>> int(X.shape[0].compute()) == 800

@@ -49,7 +49,7 @@ def group_memberships(tables, as_of) -> pd.DataFrame:
     Examples
     --------
     >>> import targeting as tg
-    >>> w = tg.demo_world(n_users=1_000, seed=0)
+    >>> w = tg.demo_world(n_users=1_000, random_state=0)
     >>> list(group_memberships(w.tables, w.as_of).columns)
     ['group_id', 'social_id', 'is_owner']
     """
@@ -217,7 +217,7 @@ def graph_features(tables: dict[str, pd.DataFrame], as_of, categories) -> pd.Dat
     Examples
     --------
     >>> import targeting as tg
-    >>> w = tg.demo_world(n_users=2_000, seed=3)
+    >>> w = tg.demo_world(n_users=2_000, random_state=3)
     >>> f = graph_features(w.tables, w.as_of, ["beauty"])
     >>> bool((f["graph_n_groups"] >= 1).all())
     True

@@ -68,7 +68,7 @@ class FeaturePipeline(TransformerMixin, BaseEstimator):
     Examples
     --------
     >>> import targeting as tg
-    >>> world = tg.demo_world(n_users=1_000, seed=2)
+    >>> world = tg.demo_world(n_users=1_000, random_state=2)
     >>> pipe = FeaturePipeline().fit(world.tables, world.as_of)
     >>> X = pipe.transform(world.tables, world.as_of)
     >>> len(X) == len(world.tables["identity"])
@@ -87,26 +87,26 @@ class FeaturePipeline(TransformerMixin, BaseEstimator):
         self.unknown = unknown
 
     # -- fitting -------------------------------------------------------------------------
-    def fit(self, tables: Mapping[str, pd.DataFrame], as_of=None, y=None) -> FeaturePipeline:
+    def fit(self, data: Mapping[str, pd.DataFrame], as_of=None, y=None) -> FeaturePipeline:
         """Learn vocabularies and output columns from the data before ``as_of``."""
-        self.fit_transform(tables, as_of)
+        self.fit_transform(data, as_of)
         return self
 
-    def fit_transform(self, tables, as_of=None, y=None, *, users: Sequence | None = None,
+    def fit_transform(self, data, as_of=None, y=None, *, users: Sequence | None = None,
                       **_) -> pd.DataFrame:
         """Fit, and return the features at ``as_of`` without building them twice.
 
         Vocabularies are always learnt from every user; ``users`` selects the rows returned
         (as in :meth:`transform`)."""
         self._check_params()
-        tables = checked_tables(tables)
-        as_of = _default_as_of(tables, as_of)
-        self.categories_ = _learn_categories(tables, as_of, self.max_categories)
-        self.channels_ = _learn_channels(tables, as_of, self.max_categories)
+        data = checked_tables(data)
+        as_of = _default_as_of(data, as_of)
+        self.categories_ = _learn_categories(data, as_of, self.max_categories)
+        self.channels_ = _learn_channels(data, as_of, self.max_categories)
         self.vocabularies_ = {}
-        raw = self._build(tables, as_of, None)
+        raw = self._build(data, as_of, None)
         if raw.height == 0 or raw.width <= 1:  # was a silent (0, 0) frame
-            empty = sorted(name for name, frame in tables.items() if not len(frame))
+            empty = sorted(name for name, frame in data.items() if not len(frame))
             raise SchemaError([f"no users to build features for: empty table(s) {empty}; "
                                "features need at least one user (rows in identity or a silo)"])
         self.vocabularies_ = {
@@ -124,13 +124,13 @@ class FeaturePipeline(TransformerMixin, BaseEstimator):
         return self._finish(raw)
 
     # -- transforming ----------------------------------------------------------------------
-    def transform(self, tables: Mapping[str, pd.DataFrame], as_of=None,
+    def transform(self, data: Mapping[str, pd.DataFrame], as_of=None,
                   users: Sequence | None = None) -> pd.DataFrame:
         """Features at ``as_of`` (only rows strictly before it), one row per user.
 
         Parameters
         ----------
-        tables : dict of str to DataFrame
+        data : dict of str to DataFrame
             Contract tables; any silo may be missing.
         as_of : timestamp-like, default the end of the data
             The point in time the features describe.
@@ -139,9 +139,9 @@ class FeaturePipeline(TransformerMixin, BaseEstimator):
             Default: every user of the identity table.
         """
         check_is_fitted(self, "feature_names_")
-        tables = checked_tables(tables)
-        as_of = _default_as_of(tables, as_of)
-        return self._finish(self._build(tables, as_of, users))
+        data = checked_tables(data)
+        as_of = _default_as_of(data, as_of)
+        return self._finish(self._build(data, as_of, users))
 
     def _build(self, tables, as_of, users) -> _Unjoined | pl.DataFrame:
         identity = resolve_identity(tables)
@@ -302,7 +302,7 @@ class FeaturePipeline(TransformerMixin, BaseEstimator):
         Examples
         --------
         >>> import targeting as tg
-        >>> world = tg.demo_world(n_users=1_000, seed=2)
+        >>> world = tg.demo_world(n_users=1_000, random_state=2)
         >>> pipe = FeaturePipeline()
         >>> X = pipe.fit_transform(world.tables, world.as_of)
         >>> bool(pipe.has_record(X).mean() < 1.0)
@@ -329,18 +329,18 @@ class FeaturePipeline(TransformerMixin, BaseEstimator):
             raise ValueError(f"unknown must be 'error' or 'ignore', got {self.unknown!r}")
 
 
-def build_features(tables: Mapping[str, pd.DataFrame], as_of=None, **params) -> pd.DataFrame:
+def build_features(data: Mapping[str, pd.DataFrame], as_of=None, **params) -> pd.DataFrame:
     """One call: fit a :class:`FeaturePipeline` and return the features at ``as_of``.
 
     Examples
     --------
     >>> import targeting as tg
-    >>> world = tg.demo_world(n_users=1_000, seed=2)
+    >>> world = tg.demo_world(n_users=1_000, random_state=2)
     >>> X = build_features(world.tables, world.as_of)
     >>> X.index.name
     'user_id'
     """
-    return FeaturePipeline(**params).fit_transform(tables, as_of)
+    return FeaturePipeline(**params).fit_transform(data, as_of)
 
 
 def _numeric_or_empty(dtype, features: pd.DataFrame, col: str) -> bool:

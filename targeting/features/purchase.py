@@ -103,7 +103,7 @@ def purchase_features(tables: dict[str, pd.DataFrame], as_of, categories,
     Examples
     --------
     >>> import targeting as tg
-    >>> w = tg.demo_world(n_users=1_000, seed=3)
+    >>> w = tg.demo_world(n_users=1_000, random_state=3)
     >>> f = purchase_features(w.tables, w.as_of, ["beauty", "baby"])
     >>> bool((f["pur_orders"] >= 1).all())
     True

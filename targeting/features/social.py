@@ -132,7 +132,7 @@ def social_features(tables: dict[str, pd.DataFrame], as_of, categories,
     Examples
     --------
     >>> import targeting as tg
-    >>> w = tg.demo_world(n_users=1_000, seed=3)
+    >>> w = tg.demo_world(n_users=1_000, random_state=3)
     >>> f = social_features(w.tables, w.as_of, ["beauty"])
     >>> bool((f["soc_days_since_last"] > 0).all())
     True

@@ -4,7 +4,7 @@
 :func:`simulate_loop` runs it on the responsive demo world against static policies.
 """
 
-from targeting.loop.campaign_loop import CampaignLoop, LoopSummary, Wave
+from targeting.loop.campaign_loop import CampaignLoop, LoopReport, Wave
 from targeting.loop.simulate import LoopSimulation, simulate_loop
 
-__all__ = ["CampaignLoop", "LoopSimulation", "LoopSummary", "Wave", "simulate_loop"]
+__all__ = ["CampaignLoop", "LoopSimulation", "LoopReport", "Wave", "simulate_loop"]

@@ -51,10 +51,10 @@ from targeting.data.vocab import CONTROL_ARM
 from targeting.loop.store import LoopStore
 
 _CONFIG = ("arms", "budget", "cost_per_contact", "value_per_conversion", "holdout_share",
-           "explore_share", "control_share", "learner", "seed", "name", "history", "exploration",
-           "guard")
+           "explore_share", "control_share", "learner", "random_state", "name", "history",
+           "exploration", "guard")
 _DEFAULTS = {"holdout_share": 0.1, "explore_share": 0.05, "control_share": 0.5, "learner": "x",
-             "seed": 0, "name": "campaign-loop", "history": True, "exploration": "margin",
+             "random_state": 0, "name": "campaign-loop", "history": True, "exploration": "margin",
              "guard": True}
 # Stores made before a setting existed resume as they were made: exploring at random, unguarded.
 _LEGACY = {"exploration": "random", "guard": False}
@@ -132,7 +132,7 @@ class Wave:
 
 
 @dataclass
-class LoopSummary:
+class LoopReport:
     """Per wave: contacts, spend, measured increment with its 95 % interval, ROI, cumulative
     ROI. ROI = (increment x value per conversion - spend) / spend."""
 
@@ -143,10 +143,11 @@ class LoopSummary:
                 "each wave (95 % intervals)</p>"
                 + self.table.to_html(float_format=lambda v: f"{v:,.2f}"))
 
-    def plot(self, axes=None):
+    def plot(self, ax=None):
         """Measured increment by wave (with its interval), and ROI by wave and cumulative."""
         import matplotlib.pyplot as plt
 
+        axes = ax
         if axes is None:
             _, axes = plt.subplots(1, 2, figsize=(11, 4))
         t = self.table
@@ -210,7 +211,7 @@ class CampaignLoop:
         and the 5 % default). Its known propensity (each arm's share of its rows) only blends
         its two effect models, so the loop's unequal shares (the list 90/10, the exploration
         slice half control) do not bias it.
-    seed : int, default 0
+    random_state : int, default 0
         Seeds the random parts of every wave and the model.
     name : str, default "campaign-loop"
         Prefix of the waves' campaign ids and the MLflow run names.
@@ -240,24 +241,24 @@ class CampaignLoop:
     --------
     >>> import tempfile, targeting as tg
     >>> from targeting.data import demo_response
-    >>> world = tg.demo_world(n_users=3_000, seed=0)
+    >>> world = tg.demo_world(n_users=3_000, random_state=0)
     >>> loop = tg.CampaignLoop(store=tempfile.mkdtemp(), arms=["coupon", "push"], budget=300,
     ...                        cost_per_contact=1.0, value_per_conversion=60, tracking=False)
     >>> wave = loop.plan(world.tables, world.as_of, users=demo_response.population(world))
     >>> wave.contacts
     300
     >>> loop.record(world.respond(wave.assignments))
-    >>> loop.summary().table.contacts.tolist()
+    >>> loop.report().table.contacts.tolist()
     [300]
     """
 
-    def __init__(self, store: str | Path, arms: Sequence[str] | None = None,
+    def __init__(self, store: str | Path, *, arms: Sequence[str] | None = None,
                  budget: float | None = None, cost_per_contact: float | None = None,
                  value_per_conversion: float | None = None,
                  holdout_share: float | Sequence[float] = 0.1,
-                 explore_share: float | Sequence[float] = 0.05, *,
+                 explore_share: float | Sequence[float] = 0.05,
                  control_share: float = 0.5,
-                 learner: str = "x", seed: int = 0,
+                 learner: str = "x", random_state: int = 0,
                  name: str = "campaign-loop", tracking: bool = True,
                  experiment: str = "targeting-loop", history: bool = True,
                  exploration: str = "margin", guard: bool = True):
@@ -268,7 +269,8 @@ class CampaignLoop:
                  "holdout_share": _schedule(holdout_share),
                  "explore_share": _schedule(explore_share),
                  "control_share": control_share,
-                 "learner": learner, "seed": seed, "name": name, "history": bool(history),
+                 "learner": learner, "random_state": random_state, "name": name,
+                 "history": bool(history),
                  "exploration": exploration, "guard": bool(guard)}
         self.tracking, self.experiment = tracking, experiment
         if self.store.exists():
@@ -303,13 +305,13 @@ class CampaignLoop:
         return list(self.state["waves"])
 
     # -- planning --------------------------------------------------------------------------
-    def plan(self, tables: Mapping[str, pd.DataFrame], as_of, *,
+    def plan(self, data: Mapping[str, pd.DataFrame], as_of, *,
              users: Sequence | np.ndarray | None = None) -> Wave:
         """Plan the next wave: who gets which arm at ``as_of``.
 
         Parameters
         ----------
-        tables : dict of str to DataFrame
+        data : dict of str to DataFrame
             Contract tables; features are built from rows strictly before ``as_of``.
         as_of : str or Timestamp
             The wave's send time (ISO 8601), after the previous wave's.
@@ -322,7 +324,7 @@ class CampaignLoop:
             Saved in the store before it is returned. If the previous wave is planned but
             not recorded, planning the same ``as_of`` again returns it unchanged.
         """
-        as_of = parse_as_of(as_of, tables)
+        as_of = parse_as_of(as_of, data)
         pending = self._pending()
         if pending is not None:
             if pd.Timestamp(pending["as_of"]) == as_of:
@@ -335,10 +337,10 @@ class CampaignLoop:
             raise TargetingError(f"as_of {as_of} is not after the last wave's "
                                  f"({done[-1]['as_of']}): waves go forward in time")
         number = len(done) + 1
-        X = self.features(tables, as_of, users)
-        rng = np.random.default_rng([int(self.seed), number])
+        X = self.features(data, as_of, users)
+        rng = np.random.default_rng([int(self.random_state), number])
         if number == 1:
-            self._learn_history(tables, as_of)
+            self._learn_history(data, as_of)
         model = self.model()
         if model is None:
             assignments, policy = self._pilot(X, rng), _PILOT
@@ -386,20 +388,20 @@ class CampaignLoop:
             parts.append("wave 1" if last == 1 else f"waves 1-{last}")
         return " and ".join(parts)
 
-    def features(self, tables: Mapping[str, pd.DataFrame], as_of,
+    def features(self, data: Mapping[str, pd.DataFrame], as_of,
                  users: Sequence | np.ndarray | None = None) -> pd.DataFrame:
         """The model matrix at ``as_of`` (``user_id`` index) of ``users``, or of every user
         who exists then; the feature pipeline is fitted once, at the first wave."""
         from targeting.features.pipeline import FeaturePipeline
 
-        as_of = parse_as_of(as_of, tables)
+        as_of = parse_as_of(as_of, data)
         if (self.store.path / "pipeline.pkl").exists():
             pipeline = self.store.read_object("pipeline.pkl")
         else:
-            pipeline = FeaturePipeline().fit(tables, as_of)
+            pipeline = FeaturePipeline().fit(data, as_of)
             self.store.write_object("pipeline.pkl", pipeline)
         wanted = None if users is None else np.asarray(users)
-        frame = pipeline.transform(tables, as_of, users=wanted)
+        frame = pipeline.transform(data, as_of, users=wanted)
         if users is None:
             frame = frame[pipeline.has_record(frame)]
         if len(frame) == 0:
@@ -452,7 +454,8 @@ class CampaignLoop:
         plan = plan_campaign(model, X.iloc[candidates],
                              budget=(listed + band) * self.cost_per_contact,
                              cost_per_contact=self.cost_per_contact,
-                             value_per_conversion=self.value_per_conversion, seed=int(self.seed))
+                             value_per_conversion=self.value_per_conversion,
+                             random_state=int(self.random_state))
         audience = plan.audience.iloc[:listed]
         if margin:
             explore_rows = _margin_rows(X.index, audience.index, plan.audience.index[listed:],
@@ -550,7 +553,7 @@ class CampaignLoop:
         source = self._model_source(number - 1)
         ev, wave_of = self.evidence(number)
         decision = decide(self._fit_on, self._fit_on, ev, int((wave_of <= source).sum()),
-                          seed=[int(self.seed), number, 1])
+                          random_state=[int(self.random_state), number, 1])
         if decision.replaced:
             return challenger, decision, number
         self.store.write_object(f"challenger_{number:03d}.pkl", challenger)
@@ -599,8 +602,9 @@ class CampaignLoop:
         # Leaves of at least 2 % of the rows (50 to 300): the package default of 300 users per
         # leaf suits a campaign of tens of thousands, and leaves the first waves' models flat.
         leaf = int(np.clip(len(X) // 50, 50, 300))
-        return UpliftModel(self.learner, categorical_feature=categorical,
-                           random_state=int(self.seed), min_child_samples=leaf).fit(X, y, arm)
+        return UpliftModel(self.learner, categorical_feature=categorical, progress=False,
+                           random_state=int(self.random_state), min_child_samples=leaf).fit(X, y,
+                                                                                            arm)
 
     def training_data(self, last: int | None = None) -> tuple[pd.DataFrame, np.ndarray,
                                                                np.ndarray]:
@@ -689,7 +693,7 @@ class CampaignLoop:
                                                 allocation=shares, breakdowns=())
         return reports
 
-    def summary(self) -> LoopSummary:
+    def report(self) -> LoopReport:
         """Per recorded wave: contacts, spend, measured increment and interval, ROI, and the
         cumulative increment (with its 95 % interval, pooling every wave's randomised parts),
         spend and ROI; with the guard, both recipes' out-of-fold Qini,
@@ -700,7 +704,7 @@ class CampaignLoop:
         columns = ["as_of", "contacts", "spend", "measured_increment", "increment_low",
                    "increment_high", "roi"]
         if not rows:
-            return LoopSummary(pd.DataFrame(columns=[*columns, "cumulative_increment",
+            return LoopReport(pd.DataFrame(columns=[*columns, "cumulative_increment",
                                                      "cumulative_low", "cumulative_high",
                                                      "cumulative_spend", "cumulative_roi"]))
         table = pd.DataFrame(rows).set_index("wave")
@@ -722,7 +726,7 @@ class CampaignLoop:
         table["cumulative_spend"] = table.spend.cumsum()
         table["cumulative_roi"] = ((table.cumulative_increment * self.value_per_conversion
                                     - table.cumulative_spend) / table.cumulative_spend)
-        return LoopSummary(table)
+        return LoopReport(table)
 
     def _pending(self) -> dict | None:
         waves = self.state["waves"]
@@ -737,7 +741,7 @@ class CampaignLoop:
     def _repr_html_(self) -> str:
         return (f"<h4>CampaignLoop {html.escape(str(self.name))}: "
                 f"{len(self.state['waves'])} wave(s), {self.contacts_per_wave:,} contacts per "
-                f"wave</h4>" + self.summary()._repr_html_())
+                f"wave</h4>" + self.report()._repr_html_())
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -869,7 +873,7 @@ def _report_metrics(reports: dict) -> dict:
     the pooled effect on conversion with its interval."""
     out = {}
     for name, report in reports.items():
-        pooled = report.effects.iloc[-1]
+        pooled = report.table.iloc[-1]
         out[f"{name}_srm_p_value"] = float(report.srm["p_value"])
         out[f"{name}_effect"] = float(pooled["effect"])
         out[f"{name}_effect_low"] = float(pooled["low"])

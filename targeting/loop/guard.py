@@ -103,13 +103,13 @@ def guard_score(scores: pd.DataFrame, y: np.ndarray, arm: np.ndarray, block: np.
 
 def compare(first: pd.DataFrame, second: pd.DataFrame, y: np.ndarray, arm: np.ndarray,
             block: np.ndarray, only: np.ndarray, *, draws: int = BOOTSTRAP_DRAWS,
-            seed=0) -> tuple[float, float, float]:
+            random_state=0) -> tuple[float, float, float]:
     """Both scores (as :func:`guard_score`) and the standard error of their difference
     (``second`` minus ``first``) over ``draws`` paired bootstrap resamples of each
     stratum's rows (NaN with ``draws=0``)."""
     from targeting.evaluation.uplift_metrics import qini_coefficient
 
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_state)
     scored = []
     for mask, a in strata(block, only, arm, first.columns):
         treated = (arm[mask] == a).astype(int)
@@ -136,9 +136,9 @@ def compare(first: pd.DataFrame, second: pd.DataFrame, y: np.ndarray, arm: np.nd
     return float(a), float(b), se
 
 
-def fold_ids(block: np.ndarray, arm: np.ndarray, folds: int, seed) -> np.ndarray:
+def fold_ids(block: np.ndarray, arm: np.ndarray, folds: int, random_state) -> np.ndarray:
     """Fold of each row, balanced within every (block, arm) group."""
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_state)
     ids = np.empty(len(block), dtype=int)
     groups = pd.DataFrame({"b": block, "a": arm}).groupby(["b", "a"], sort=True).indices
     for key in groups:
@@ -160,7 +160,7 @@ def out_of_fold(fit: Callable, ev: Evidence, train_rows: int, ids: np.ndarray) -
 
 
 def decide(fit_champion: Callable, fit_challenger: Callable, ev: Evidence, champion_rows: int,
-           seed, folds: int = GUARD_FOLDS) -> GuardDecision:
+           random_state, folds: int = GUARD_FOLDS) -> GuardDecision:
     """Cross-fit the champion's recipe (``fit_champion`` on the first ``champion_rows`` rows
     of ``ev``) and the challenger's (``fit_challenger`` on all of them), score both on every
     row, and keep the champion only if the challenger is worse beyond chance: below it by more
@@ -168,7 +168,7 @@ def decide(fit_champion: Callable, fit_challenger: Callable, ev: Evidence, champ
     chance the challenger replaces it: it learned from more rows. If a fold leaves the
     champion's rows an arm too small to fit (a pilot of a few hundred contacts), nothing is
     cross-fitted and the challenger replaces it (``cross_fitted`` False, scores NaN)."""
-    ids = fold_ids(ev.block, ev.arm, folds, seed)
+    ids = fold_ids(ev.block, ev.arm, folds, random_state)
     champion_ids = ids[:champion_rows]
     if any(small_arms(ev.arm[:champion_rows][champion_ids != k])
            for k in np.unique(champion_ids)):
@@ -177,7 +177,7 @@ def decide(fit_champion: Callable, fit_challenger: Callable, ev: Evidence, champ
     champion = out_of_fold(fit_champion, ev, champion_rows, ids)
     challenger = out_of_fold(fit_challenger, ev, len(ev.y), ids)
     champ, chall, se = compare(champion, challenger, ev.y, ev.arm, ev.block, ev.only,
-                               seed=seed)
+                               random_state=random_state)
     worse = bool(chall < champ - WORSE_Z * se) if not np.isnan(se) else bool(chall < champ)
     return GuardDecision(not worse, champ, chall, se, int(len(ev.y)))
 

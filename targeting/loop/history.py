@@ -26,7 +26,7 @@ def past_campaigns(tables: Mapping[str, pd.DataFrame], arms: Sequence[str], as_o
     Examples
     --------
     >>> import targeting as tg
-    >>> world = tg.demo_world(n_users=1_000, seed=0)
+    >>> world = tg.demo_world(n_users=1_000, random_state=0)
     >>> arms = ["coupon", "group_invite", "push"]
     >>> past_campaigns(world.tables, arms, world.as_of + pd.Timedelta(days=7))
     ['autumn_push_2026']

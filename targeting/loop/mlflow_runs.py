@@ -76,8 +76,8 @@ def _wave_run(loop: CampaignLoop, client, experiment: str, parent: str, w: dict)
     for key, value in w["metrics"].items():
         if isinstance(value, int | float) and math.isfinite(value):
             client.log_metric(run_id, key, float(value))
-    summary = loop.summary()
-    cumulative = summary.table.loc[w["number"]]
+    loop_report = loop.report()
+    cumulative = loop_report.table.loc[w["number"]]
     for key in ("cumulative_increment", "cumulative_low", "cumulative_high",
                 "cumulative_spend", "cumulative_roi"):
         if math.isfinite(float(cumulative[key])):
@@ -87,22 +87,22 @@ def _wave_run(loop: CampaignLoop, client, experiment: str, parent: str, w: dict)
         _arm_table(loop.outcomes(w["number"])).to_csv(folder / "arms.csv")
         for name, report in loop.readout(w["number"]).items():
             _save(report.plot(), folder / f"readout_{name}.png")
-        _save(_summary_until(summary, w["number"]).plot(), folder / "loop_summary.png")
+        _save(_report_until(loop_report, w["number"]).plot(), folder / "loop_summary.png")
         client.log_artifacts(run_id, str(folder))
     client.set_terminated(run_id, "FINISHED")
     return run_id
 
 
 def _refresh_parent(loop: CampaignLoop, client, parent: str) -> None:
-    summary = loop.summary()
-    for number, row in summary.table.iterrows():
+    loop_report = loop.report()
+    for number, row in loop_report.table.iterrows():
         for key in ("cumulative_increment", "cumulative_low", "cumulative_high",
                     "cumulative_spend", "cumulative_roi", "measured_increment", "roi"):
             if math.isfinite(float(row[key])):
                 client.log_metric(parent, key, float(row[key]), step=int(number))
-    if len(summary.table):
+    if len(loop_report.table):
         with tempfile.TemporaryDirectory() as folder:
-            _save(summary.plot(), Path(folder) / "loop_summary.png")
+            _save(loop_report.plot(), Path(folder) / "loop_summary.png")
             client.log_artifacts(parent, folder)
     client.set_terminated(parent, "FINISHED")
 
@@ -117,8 +117,8 @@ def _arm_table(rows: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def _summary_until(summary, number: int):
-    return type(summary)(summary.table.loc[:number])  # the same result type, fewer waves
+def _report_until(report, number: int):
+    return type(report)(report.table.loc[:number])  # the same result type, fewer waves
 
 
 def _save(figure, path: Path) -> None:

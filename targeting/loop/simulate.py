@@ -32,7 +32,7 @@ import pandas as pd
 
 from targeting.data import demo_response
 from targeting.data.demo import DemoWorld
-from targeting.loop.campaign_loop import CampaignLoop, LoopSummary, listed_for
+from targeting.loop.campaign_loop import CampaignLoop, listed_for
 
 POLICIES = ("loop", "oracle", "one_shot", "propensity", "random")
 
@@ -43,10 +43,6 @@ class LoopSimulation:
 
     table: pd.DataFrame
     loop: CampaignLoop
-
-    @property
-    def summary(self) -> LoopSummary:
-        return self.loop.summary()
 
     def cumulative(self) -> pd.DataFrame:
         """Cumulative true incremental conversions per policy, by wave."""
@@ -71,10 +67,11 @@ class LoopSimulation:
                 f"interval covers the truth in {self.covered_waves} of {len(self.table)} "
                 f"waves</p>" + self.table.to_html(float_format=lambda v: f"{v:,.1f}"))
 
-    def plot(self, axes=None):
+    def plot(self, ax=None):
         """Cumulative true increment per policy, and the loop's regret per wave."""
         import matplotlib.pyplot as plt
 
+        axes = ax
         if axes is None:
             _, axes = plt.subplots(1, 2, figsize=(11, 4))
         ax, regret = axes
@@ -96,10 +93,10 @@ def simulate_loop(world: DemoWorld, waves: int = 5, *, store: str | Path,
                   value_per_conversion: float = 60.0, arms: list[str] | None = None,
                   holdout_share: float | list[float] = 0.1,
                   explore_share: float | list[float] = 0.05,
-                  control_share: float = 0.5, learner: str = "x", seed: int = 0,
+                  control_share: float = 0.5, learner: str = "x", random_state: int = 0,
                   wave_days: int = demo_response.WAVE_DAYS,
                   tracking: bool = True, experiment: str = "targeting-loop",
-                  progress: bool = False, history: bool = True,
+                  progress: bool = True, history: bool = True,
                   exploration: str = "margin", guard: bool = True) -> LoopSimulation:
     """Run ``waves`` waves of a :class:`CampaignLoop` on the demo world.
 
@@ -123,7 +120,7 @@ def simulate_loop(world: DemoWorld, waves: int = 5, *, store: str | Path,
     Examples
     --------
     >>> import tempfile, targeting as tg
-    >>> world = tg.demo_world(n_users=3_000, seed=0)
+    >>> world = tg.demo_world(n_users=3_000, random_state=0)
     >>> sim = simulate_loop(world, 2, store=tempfile.mkdtemp(), tracking=False)
     >>> sim.table.index.tolist()
     [1, 2]
@@ -137,10 +134,11 @@ def simulate_loop(world: DemoWorld, waves: int = 5, *, store: str | Path,
     users = demo_response.population(world)
     contacts = max(1, int(round(0.1 * len(users))))
     budget = contacts * cost_per_contact if budget is None else budget
-    loop = CampaignLoop(store, arms or demo_response.arms(world), budget, cost_per_contact,
-                        value_per_conversion, holdout_share, explore_share,
-                        control_share=control_share, learner=learner,
-                        seed=seed, tracking=tracking, experiment=experiment,
+    loop = CampaignLoop(store, arms=arms or demo_response.arms(world), budget=budget,
+                        cost_per_contact=cost_per_contact,
+                        value_per_conversion=value_per_conversion, holdout_share=holdout_share,
+                        explore_share=explore_share, control_share=control_share, learner=learner,
+                        random_state=random_state, tracking=tracking, experiment=experiment,
                         history=history, exploration=exploration, guard=guard)
     rows = []
     for number in tqdm(range(1, int(waves) + 1), desc="waves", disable=not progress):
@@ -186,7 +184,8 @@ def _one_shot(world: DemoWorld, loop: CampaignLoop, wave, users: np.ndarray,
     listed = listed_for(contacts, loop.holdout_share_at(wave.number))
     plan = plan_campaign(first, X, budget=listed * loop.cost_per_contact,
                          cost_per_contact=loop.cost_per_contact,
-                         value_per_conversion=loop.value_per_conversion, seed=int(loop.seed))
+                         value_per_conversion=loop.value_per_conversion,
+                         random_state=int(loop.random_state))
     ranked = plan.audience
     out = {}
     for name, size in (("one_shot", contacts), ("one_shot_held_out", listed)):
@@ -197,15 +196,15 @@ def _one_shot(world: DemoWorld, loop: CampaignLoop, wave, users: np.ndarray,
     return out
 
 
-def run_demo_loop(waves: int = 5, *, n_users: int = 50_000, seed: int = 0,
+def run_demo_loop(waves: int = 5, *, n_users: int = 50_000, random_state: int = 0,
                   store: str | Path = "campaign-loop", experiment: str = "targeting-loop",
                   progress: bool = True, history: bool = True) -> str:
     """``targeting loop``: simulate the loop on a demo world and describe it in text
     (``history=False``: ``targeting loop --no-history``, wave 1 a randomised pilot)."""
     import targeting as tg
 
-    world = tg.demo_world(n_users=n_users, seed=seed)
-    sim = simulate_loop(world, waves, store=store, seed=seed, experiment=experiment,
+    world = tg.demo_world(n_users=n_users, random_state=random_state)
+    sim = simulate_loop(world, waves, store=store, random_state=random_state, experiment=experiment,
                         progress=progress, history=history)
     return describe(sim)
 
@@ -231,5 +230,5 @@ def describe(sim: LoopSimulation) -> str:
              f"last wave: loop {last.loop / last.oracle:.1%} of the oracle",
              f"measured interval covers the true increment in {sim.covered_waves} of "
              f"{len(table)} waves", "",
-             sim.summary.table.to_string(float_format=lambda v: f"{v:,.2f}")]
+             sim.loop.report().table.to_string(float_format=lambda v: f"{v:,.2f}")]
     return "\n".join(lines)

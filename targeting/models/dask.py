@@ -75,12 +75,12 @@ class DaskPropensityModel(PropensityModel):
     >>> import targeting as tg  # doctest: +SKIP
     >>> from distributed import Client, LocalCluster  # doctest: +SKIP
     >>> client = Client(LocalCluster(n_workers=2, threads_per_worker=1))  # doctest: +SKIP
-    >>> world = tg.demo_world(n_users=20_000, seed=0)  # doctest: +SKIP
+    >>> world = tg.demo_world(n_users=20_000, random_state=0)  # doctest: +SKIP
     >>> model = DaskPropensityModel("beauty").fit(world.tables, world.as_of)  # doctest: +SKIP
     >>> local = model.to_local()  # doctest: +SKIP
     """
 
-    def __init__(self, category: str | None = "beauty", horizon_days: int = 30,
+    def __init__(self, category: str | None = None, horizon_days: int = 30,
                  snapshot_every_days: int | None = None, max_snapshots: int = 6,
                  max_train_rows: int = 300_000, lookback_days: int | None = None,
                  builders=BUILDERS, n_estimators: int | str = "auto",
@@ -97,7 +97,7 @@ class DaskPropensityModel(PropensityModel):
         self.npartitions = npartitions
         self.reference_rows = reference_rows
 
-    def fit(self, tables, as_of, y=None) -> DaskPropensityModel:
+    def fit(self, data, as_of, y=None) -> DaskPropensityModel:
         """Train on windows before ``as_of`` from Dask or pandas tables (shuffled by user).
 
         The same steps as :meth:`PropensityModel.fit` (its ``_finish_fit`` included); only the
@@ -108,7 +108,7 @@ class DaskPropensityModel(PropensityModel):
         self._check_params()
         self._client = self.client or default_client()
         try:
-            return self._fit_on_cluster(tables, as_of)
+            return self._fit_on_cluster(data, as_of)
         finally:
             del self._client  # a client holds sockets: never part of the fitted model
 
@@ -166,13 +166,13 @@ class DaskPropensityModel(PropensityModel):
         sample = np.vstack([p[1] for p in pieces])
         self._set_population(scores, sample, self.score_matrix(sample))
 
-    def features(self, tables, as_of=None, users=None):
+    def features(self, data, as_of=None, users=None):
         """The feature table at ``as_of``: lazy and per partition for Dask tables."""
-        if is_dask(tables):
+        if is_dask(data):
             check_is_fitted(self, "booster_")
-            return dask_features.transform(self.pipeline_, tables,
+            return dask_features.transform(self.pipeline_, data,
                                            self.as_of_ if as_of is None else as_of)
-        return super().features(tables, as_of, users)
+        return super().features(data, as_of, users)
 
     def _rounds(self, train_parts, val_parts, tr_sizes, n_train_snapshots: int) -> int:
         """Boosting rounds: the given number, or early stopping on a local sample."""

@@ -66,6 +66,8 @@ class OwnerPotentialModel(BaseEstimator):
     min_seed_size : int, optional
         Passed to :class:`~targeting.LookalikeModel` (the organisation's floor by default).
     n_bags, n_estimators, random_state : passed to the lookalike model.
+    progress : bool, default True
+        Show a progress bar over the lookalike's steps.
 
     Attributes
     ----------
@@ -84,14 +86,14 @@ class OwnerPotentialModel(BaseEstimator):
     On a world with enough owners (tests/test_community.py fits one on 8,000 users):
 
     >>> value = tg.rank_owners(world.tables, world.as_of)  # doctest: +SKIP
-    >>> model.fit(world.tables, world.as_of, value).audience(0.05)  # doctest: +SKIP
+    >>> model.fit(world.tables, value).expand(0.05)  # doctest: +SKIP
     """
 
     def __init__(self, *, seed_share: float = 0.3,
                  builders: tuple[str, ...] = DEFAULT_BUILDERS, members_only: bool = True,
                  per_category: bool = False,
                  min_seed_size: int | None = None, n_bags: int = 4, n_estimators: int = 300,
-                 random_state: int = 0):
+                 random_state: int = 0, progress: bool = True):
         self.seed_share = seed_share
         self.builders = builders
         self.members_only = members_only
@@ -100,17 +102,29 @@ class OwnerPotentialModel(BaseEstimator):
         self.n_bags = n_bags
         self.n_estimators = n_estimators
         self.random_state = random_state
+        self.progress = progress
 
-    def fit(self, tables: Mapping[str, pd.DataFrame], as_of,
-            owners: OwnerValue) -> OwnerPotentialModel:
-        """Fit the lookalike of the owners ``owners`` found most effective."""
+    def fit(self, data: Mapping[str, pd.DataFrame], owners: OwnerValue,
+            as_of=None) -> OwnerPotentialModel:
+        """Fit the lookalike of the owners ``owners`` found most effective.
+
+        Parameters
+        ----------
+        data : dict of DataFrame
+            Contract tables.
+        owners : OwnerValue
+            :func:`~targeting.rank_owners`'s result: the seeds are its most effective owners.
+        as_of : timestamp-like, optional
+            Default: the ``as_of`` the owners were ranked at.
+        """
+        tables = data
         if not isinstance(owners, OwnerValue):
             raise SchemaError([f"owners must be the OwnerValue from rank_owners, got "
                                f"{type(owners).__name__}"])
         if not 0 < self.seed_share <= 1:
             raise SchemaError([f"seed_share must be in (0, 1], got {self.seed_share}"])
-        as_of = parse_as_of(as_of, tables)
-        table = owners.owners.sort_values("incremental_orders", ascending=False)
+        as_of = parse_as_of(owners.as_of if as_of is None else as_of, tables)
+        table = owners.table.sort_values("incremental_orders", ascending=False)
         top = table.head(max(1, int(self.seed_share * len(table))))
         good = top[top.incremental_orders > 0]
         if len(good) < MIN_SEEDS:
@@ -124,7 +138,8 @@ class OwnerPotentialModel(BaseEstimator):
         features = self._features(tables, as_of)
         self.lookalike_ = LookalikeModel(
             min_seed_size=self.min_seed_size, n_bags=self.n_bags,
-            n_estimators=self.n_estimators, random_state=self.random_state, progress=False,
+            n_estimators=self.n_estimators, random_state=self.random_state,
+            progress=self.progress,
             **SHALLOW).fit(features, self.seeds_.user_id, as_of)
         scores = self.lookalike_.scores_["score"]
         scores = scores[~scores.index.isin(self.owner_ids_)]
@@ -141,16 +156,16 @@ class OwnerPotentialModel(BaseEstimator):
             features = features[features.index.isin(_group_members(tables, as_of))]
         return features.join(invite_features(tables, as_of, features.index))
 
-    def audience(self, size: int | float):
+    def expand(self, size: int | float):
         """The top non-owners (an :class:`~targeting.Audience`; consent respected)."""
         check_is_fitted(self, "scores_")
         return self.lookalike_.expand(size, exclude=self.owner_ids_)
 
-    def reasons(self, user_ids, top: int = 2) -> pd.DataFrame:
+    def reasons(self, user_ids, k: int = 2) -> pd.DataFrame:
         """Per user: how much each silo pushed the score up, and its strongest features.
 
         Contributions are the PU classifier's (LightGBM) contributions averaged over its bags,
-        summed over each silo's features; ``<silo>_why`` names the ``top`` features of that
+        summed over each silo's features; ``<silo>_why`` names the ``k`` features of that
         silo that pushed the score up most.
         """
         check_is_fitted(self, "scores_")
@@ -170,7 +185,7 @@ class OwnerPotentialModel(BaseEstimator):
             cols = np.flatnonzero(silos == silo)
             part = contrib[:, cols]
             out[silo] = part.sum(axis=1)
-            best = np.argsort(-part, axis=1, kind="stable")[:, :top]
+            best = np.argsort(-part, axis=1, kind="stable")[:, :k]
             out[f"{silo}_why"] = [", ".join(names[cols[j]] for j in b if part[i, j] > 0)
                                   for i, b in enumerate(best)]
         return out

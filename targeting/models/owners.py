@@ -26,6 +26,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from scipy import stats
+from tqdm.auto import tqdm
 
 from targeting.data.dates import parse_as_of
 from targeting.data.schema import InsufficientDataError, SchemaError, validate
@@ -41,10 +42,10 @@ _LGB = {"objective": "poisson", "learning_rate": 0.05, "num_leaves": 15,
 class OwnerValue:
     """Per-owner incremental purchases, reach, referral economics and net value.
 
-    ``owners`` has one row per chat group (index ``group_id``), ranked by ``net_value``.
+    ``table`` has one row per chat group (index ``group_id``), ranked by ``net_value``.
     """
 
-    owners: pd.DataFrame
+    table: pd.DataFrame
     as_of: pd.Timestamp
     window_days: int
     commission_rate: float
@@ -52,15 +53,15 @@ class OwnerValue:
     confidence: float
     diagnostics: dict = field(default_factory=dict)
 
-    def top(self, n: int = 10, by: str = "net_value") -> pd.DataFrame:
-        """The ``n`` best owners by a column (``net_value`` or ``incremental_orders``)."""
-        if by not in self.owners.columns:
+    def top(self, k: int = 10, by: str = "net_value") -> pd.DataFrame:
+        """The ``k`` best owners by a column (``net_value`` or ``incremental_orders``)."""
+        if by not in self.table.columns:
             raise SchemaError([f"top: unknown column {by!r}; use one of "
-                               f"{list(self.owners.columns)}"])
-        return self.owners.sort_values(by, ascending=False).head(n)
+                               f"{list(self.table.columns)}"])
+        return self.table.sort_values(by, ascending=False).head(k)
 
     def _repr_html_(self) -> str:
-        head = (f"<h4>Owner value: {len(self.owners):,} group owners, "
+        head = (f"<h4>Owner value: {len(self.table):,} group owners, "
                 f"{self.window_days} days before {self.as_of.date()}</h4>"
                 f"<p>commission {self.commission_rate:.0%} of referral revenue, margin "
                 f"{self.margin:.0%}; {self.confidence:.0%} intervals</p>")
@@ -76,7 +77,7 @@ class OwnerValue:
 
         if ax is None:
             _, ax = plt.subplots(figsize=(8, 3.5))
-        ranked = self.owners.sort_values("net_value", ascending=False)
+        ranked = self.table.sort_values("net_value", ascending=False)
         x = np.arange(len(ranked))
         ax.fill_between(x, ranked.net_low, ranked.net_high, alpha=0.3, label="interval")
         ax.plot(x, ranked.net_value, lw=1.5, label="net value")
@@ -84,18 +85,18 @@ class OwnerValue:
         ax.set_xlabel("owners, best first")
         ax.set_ylabel("net value")
         ax.legend()
-        return ax
+        return ax.figure
 
 
-def rank_owners(tables: Mapping[str, pd.DataFrame], as_of, *, window_days: int = 180,
+def rank_owners(data: Mapping[str, pd.DataFrame], as_of, *, window_days: int = 180,
                 commission_rate: float = 0.10, margin: float = 0.35, n_folds: int = 5,
-                n_estimators: int = 150, confidence: float = 0.9,
-                random_state: int = 0) -> OwnerValue:
+                n_estimators: int = 150, confidence: float = 0.95,
+                random_state: int = 0, progress: bool = True) -> OwnerValue:
     """Estimate each chat-group owner's incremental purchases and net value.
 
     Parameters
     ----------
-    tables : dict of DataFrame
+    data : dict of DataFrame
         Contract tables; needs ``identity``, ``groups`` and ``orders`` (``users`` and
         ``social_events`` sharpen the comparison, ``orders.referrer_social_id`` gives the
         referral revenue).
@@ -108,8 +109,10 @@ def rank_owners(tables: Mapping[str, pd.DataFrame], as_of, *, window_days: int =
         Gross margin on incremental revenue.
     n_folds : int, default 5
         Cross-fitting folds, drawn by group.
-    confidence : float, default 0.9
+    confidence : float, default 0.95
         Level of the per-owner intervals.
+    progress : bool, default True
+        Show a progress bar over the categories' cross-fitted models.
 
     Returns
     -------
@@ -118,11 +121,12 @@ def rank_owners(tables: Mapping[str, pd.DataFrame], as_of, *, window_days: int =
     Examples
     --------
     >>> import targeting as tg
-    >>> world = tg.demo_world(n_users=3_000, seed=2)
+    >>> world = tg.demo_world(n_users=3_000, random_state=2)
     >>> value = rank_owners(world.tables, world.as_of, n_folds=3, n_estimators=40)
-    >>> int(value.owners.members.min()) > 0
+    >>> int(value.table.members.min()) > 0
     True
     """
+    tables = data
     _check(tables, window_days, commission_rate, margin, n_folds, confidence)
     as_of = parse_as_of(as_of, tables)
     members = _members(tables, as_of)
@@ -136,7 +140,8 @@ def rank_owners(tables: Mapping[str, pd.DataFrame], as_of, *, window_days: int =
     price = orders.groupby("category", observed=True).amount.mean().reindex(counts.columns)
     X = _controls(tables, as_of, users)
     fold = _folds(members, users, n_folds, random_state)
-    expected = _expected(counts.to_numpy(float), X, fold, n_folds, n_estimators, random_state)
+    expected = _expected(counts.to_numpy(float), X, fold, n_folds, n_estimators, random_state,
+                         progress)
     table, diag = _per_owner(members, users, counts, expected, price.to_numpy(), confidence)
     table = table.join(_reach(tables, members), how="left")
     table = table.join(_referrals(tables, members, orders), how="left").fillna(
@@ -223,12 +228,13 @@ def _folds(members, users: pd.Index, n_folds: int, random_state: int) -> np.ndar
 
 
 def _expected(Y: np.ndarray, X: np.ndarray, fold: np.ndarray, n_folds: int,
-              n_estimators: int, random_state: int) -> np.ndarray:
+              n_estimators: int, random_state: int, progress: bool) -> np.ndarray:
     """Cross-fitted expected counts per user and category, from the controls and the user's
     purchases in the other categories."""
     total = Y.sum(axis=1)
     out = np.zeros_like(Y)
-    for j in range(Y.shape[1]):
+    for j in tqdm(range(Y.shape[1]), desc="owner value, per category", disable=not progress,
+                  leave=False):
         Xj = np.column_stack([X, total - Y[:, j]])
         for k in range(n_folds):
             train, test = fold != k, fold == k

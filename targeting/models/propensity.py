@@ -19,9 +19,10 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from scipy.special import expit
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
+from sklearn.utils import ClassifierTags
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
@@ -47,12 +48,12 @@ _DEFAULT_LGB = {
 MIN_LEAD_DAYS = 30  # history a snapshot needs before it: users must have had time to act
 
 
-class PropensityModel(Scorable, LightGBMParamsMixin, ClassifierMixin, BaseEstimator):
+class PropensityModel(Scorable, LightGBMParamsMixin, BaseEstimator):
     """LightGBM propensity model with its feature pipeline inside.
 
     Parameters
     ----------
-    category : str or None, default "beauty"
+    category : str or None, default None
         Product category to predict; None predicts any purchase.
     horizon_days : int, default 30
         Length of the label window after each snapshot.
@@ -98,13 +99,13 @@ class PropensityModel(Scorable, LightGBMParamsMixin, ClassifierMixin, BaseEstima
     Examples
     --------
     >>> import targeting as tg
-    >>> world = tg.demo_world(n_users=3_000, seed=4)
+    >>> world = tg.demo_world(n_users=3_000, random_state=4)
     >>> model = PropensityModel("snacks", progress=False).fit(world.tables, world.as_of)
     >>> model.predict_proba(model.features(world.tables, world.as_of)).shape
     (3000, 2)
     """
 
-    def __init__(self, category: str | None = "beauty", horizon_days: int = 30,
+    def __init__(self, category: str | None = None, horizon_days: int = 30,
                  snapshot_every_days: int | None = None, max_snapshots: int = 6,
                  max_train_rows: int = 300_000, lookback_days: int | None = None,
                  builders: Sequence[str] = BUILDERS,
@@ -125,6 +126,14 @@ class PropensityModel(Scorable, LightGBMParamsMixin, ClassifierMixin, BaseEstima
         self.progress = progress
         self._lightgbm_params = dict(lightgbm_params)
 
+    def __sklearn_tags__(self):
+        # A classifier to scikit-learn's tools (is_classifier, stratified splits), without
+        # ClassifierMixin's ``score`` (accuracy at 0.5, meaningless for calibrated low rates).
+        tags = super().__sklearn_tags__()
+        tags.estimator_type = "classifier"
+        tags.classifier_tags = ClassifierTags()
+        return tags
+
     @property
     def lightgbm_params(self) -> dict[str, Any]:
         """The LightGBM parameters used: defaults updated with the user's."""
@@ -134,17 +143,17 @@ class PropensityModel(Scorable, LightGBMParamsMixin, ClassifierMixin, BaseEstima
         return params
 
     # -- fitting -----------------------------------------------------------------------------
-    def fit(self, tables: Mapping[str, pd.DataFrame], as_of, y=None) -> PropensityModel:
+    def fit(self, data: Mapping[str, pd.DataFrame], as_of, y=None) -> PropensityModel:
         """Train on point-in-time snapshots before ``as_of`` (see the module docstring)."""
         self._check_params()
-        tables = checked_tables(tables, require=("orders",))
-        as_of = as_of_for(tables, as_of)
-        snapshots = self.snapshot_dates(tables, as_of)
-        (X_val, y_val), (X_tr, y_tr) = self._snapshot_matrices(tables, snapshots)
+        data = checked_tables(data, require=("orders",))
+        as_of = as_of_for(data, as_of)
+        snapshots = self.snapshot_dates(data, as_of)
+        (X_val, y_val), (X_tr, y_tr) = self._snapshot_matrices(data, snapshots)
         self._check_labels(int(y_tr.sum()), int(y_val.sum()))
         self.booster_ = self._train(X_tr, y_tr, X_val, y_val)
         margin = self.booster_.predict(X_val, raw_score=True)
-        return self._finish_fit(tables, as_of, snapshots, margin, y_val,
+        return self._finish_fit(data, as_of, snapshots, margin, y_val,
                                 train_rows=len(y_tr), train_positives=int(y_tr.sum()))
 
     def _snapshot_matrices(self, tables, snapshots):
@@ -227,7 +236,7 @@ class PropensityModel(Scorable, LightGBMParamsMixin, ClassifierMixin, BaseEstima
             return int(self.snapshot_every_days)
         return int(np.clip(self.horizon_days // 2, 7, 30))
 
-    def snapshot_dates(self, tables: Mapping[str, pd.DataFrame], as_of) -> list[pd.Timestamp]:
+    def snapshot_dates(self, data: Mapping[str, pd.DataFrame], as_of) -> list[pd.Timestamp]:
         """The validation snapshot, then the training snapshots, newest first.
 
         Raises :class:`~targeting.data.schema.InsufficientDataError` naming the days of
@@ -237,13 +246,13 @@ class PropensityModel(Scorable, LightGBMParamsMixin, ClassifierMixin, BaseEstima
         Examples
         --------
         >>> import targeting as tg
-        >>> world = tg.demo_world(n_users=1_000, seed=4)
+        >>> world = tg.demo_world(n_users=1_000, random_state=4)
         >>> dates = PropensityModel(horizon_days=30).snapshot_dates(world.tables, world.as_of)
         >>> (world.as_of - dates[0]).days, (dates[0] - dates[1]).days
         (30, 15)
         """
-        as_of = as_of_for(tables, as_of)
-        start = data_start(tables)
+        as_of = as_of_for(data, as_of)
+        start = data_start(data)
         h, step = pd.Timedelta(days=self.horizon_days), pd.Timedelta(days=self.step_days)
         validation = as_of - h
         earliest = start + pd.Timedelta(days=MIN_LEAD_DAYS)
@@ -315,11 +324,11 @@ class PropensityModel(Scorable, LightGBMParamsMixin, ClassifierMixin, BaseEstima
         return self._calibrated(np.asarray(margin, dtype=float))
 
     # -- predicting --------------------------------------------------------------------------
-    def features(self, tables: Mapping[str, pd.DataFrame], as_of=None,
+    def features(self, data: Mapping[str, pd.DataFrame], as_of=None,
                  users: Sequence | None = None) -> pd.DataFrame:
         """The model's feature table at ``as_of`` (the fitted pipeline's transform)."""
         check_is_fitted(self, "booster_")
-        return self.pipeline_.transform(tables, as_of, users=users)
+        return self.pipeline_.transform(data, as_of, users=users)
 
     # LightGBM reads a column-major matrix in place (no copy), same numbers bit for bit.
     column_major_ok = True

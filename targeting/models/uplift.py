@@ -75,7 +75,7 @@ class UpliftModel(LightGBMParamsMixin, BaseEstimator):
         named here: their levels are learned at ``fit`` (``categories_``), and levels unseen at
         ``fit`` are treated as missing when predicting.
     random_state : int, default 0
-    progress : bool, default False
+    progress : bool, default True
         Show a progress bar over the arms.
     **lightgbm_params
         Passed to the LightGBM base models (defaults: 100 trees, learning rate 0.05, 7
@@ -113,7 +113,7 @@ class UpliftModel(LightGBMParamsMixin, BaseEstimator):
 
     def __init__(self, learner: str = "x", control: str | int = CONTROL_ARM,
                  propensity: str = "known", categorical_feature: list[str] | None = None,
-                 random_state: int = 0, progress: bool = False, **lightgbm_params: Any):
+                 random_state: int = 0, progress: bool = True, **lightgbm_params: Any):
         self.learner = learner
         self.control = control
         self.propensity = propensity
@@ -291,9 +291,9 @@ class UpliftModel(LightGBMParamsMixin, BaseEstimator):
         Examples
         --------
         >>> import targeting as tg
-        >>> world = tg.demo_world(n_users=3_000, seed=0)
+        >>> world = tg.demo_world(n_users=3_000, random_state=0)
         >>> data = tg.campaign_dataset(world.tables, world.campaign_id)
-        >>> model = UpliftModel("dr", n_estimators=20).fit(data.X, data.y, data.arm)
+        >>> model = UpliftModel("dr", n_estimators=20).fit(data.X, data.y, data.treatment)
         >>> ex = tg.explain(model.explainer(data.pipeline, "group_invite"),
         ...                 data.pipeline.decode(data.X), sample=200)
         >>> ex.values.shape
@@ -320,9 +320,10 @@ class UpliftScorer(Scorable):
     Examples
     --------
     >>> import targeting as tg
-    >>> world = tg.demo_world(n_users=4_000, seed=1)
+    >>> world = tg.demo_world(n_users=4_000, random_state=1)
     >>> data = tg.campaign_dataset(world.tables, world.campaign_id)
-    >>> model = UpliftModel("t", n_estimators=20, progress=False).fit(data.X, data.y, data.arm)
+    >>> model = UpliftModel("t", n_estimators=20, progress=False).fit(data.X, data.y,
+                                                                      data.treatment)
     >>> scorer = UpliftScorer(model, data.pipeline, model.predict(data.X))
     >>> sorted(scorer.extra_columns(data.X.head(3).to_numpy()))[:2]
     ['arm', 'uplift_coupon']
@@ -356,9 +357,9 @@ class UpliftExplainer:
 class _MetaLearner:
     """One treatment arm against the control: ``fit(X, y, w, e)`` then ``effect(X, e)``."""
 
-    def __init__(self, params: dict, fit_kwargs: dict, outcome_type: str, seed: int):
+    def __init__(self, params: dict, fit_kwargs: dict, outcome_type: str, random_state: int):
         self.params, self.fit_kwargs = params, fit_kwargs
-        self.outcome_type, self.seed = outcome_type, seed
+        self.outcome_type, self.random_state = outcome_type, random_state
 
     def _outcome_model(self, X, y, weight=None):
         kind = lgb.LGBMClassifier if self.outcome_type == "binary" else lgb.LGBMRegressor
@@ -437,7 +438,7 @@ class _ClassTransformation(_MetaLearner):
 class _DRLearner(_MetaLearner):
     def fit(self, X, y, w, e):
         mu0, mu1 = np.empty(len(y)), np.empty(len(y))
-        for fit_rows, pred_rows in _folds(w, self.seed):
+        for fit_rows, pred_rows in _folds(w, self.random_state):
             Xf, yf, wf = X[fit_rows], y[fit_rows], w[fit_rows]
             m0 = self._outcome_model(Xf[wf == 0], yf[wf == 0])
             m1 = self._outcome_model(Xf[wf == 1], yf[wf == 1])
@@ -470,9 +471,9 @@ def _with_arm(X, w):
     return np.column_stack([X, w])  # the arm is the last column: categorical indices hold
 
 
-def _folds(w: np.ndarray, seed: int):
+def _folds(w: np.ndarray, random_state: int):
     """Two stratified folds: fit on one half, predict the other (cross-fitting)."""
-    splitter = StratifiedKFold(n_splits=2, shuffle=True, random_state=seed)
+    splitter = StratifiedKFold(n_splits=2, shuffle=True, random_state=random_state)
     yield from splitter.split(np.zeros(len(w)), w)
 
 

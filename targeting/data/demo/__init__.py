@@ -43,7 +43,7 @@ from targeting.data.demo.world import DemoWorld, purchased_in_window
 __all__ = ["DemoWorld", "demo_journeys", "demo_world", "purchased_in_window"]
 
 
-def demo_world(n_users: int = 50_000, seed: int = 0, *, horizon_days: int = 30,
+def demo_world(n_users: int = 50_000, random_state: int = 0, *, horizon_days: int = 30,
                scenario: str = "default") -> DemoWorld:
     """Simulate a brand's world with planted ground truth.
 
@@ -51,8 +51,8 @@ def demo_world(n_users: int = 50_000, seed: int = 0, *, horizon_days: int = 30,
     ----------
     n_users : int, default 50_000
         Size of the brand's universe.
-    seed : int, default 0
-        Same seed, same world, on any machine.
+    random_state : int, default 0
+        Same random_state, same world, on any machine.
     horizon_days : int, default 30
         Length of the evaluation window after ``as_of`` (also the period of the simulation).
     scenario : {"default", "cohort"}
@@ -66,7 +66,7 @@ def demo_world(n_users: int = 50_000, seed: int = 0, *, horizon_days: int = 30,
 
     Examples
     --------
-    >>> world = demo_world(n_users=2_000, seed=1)
+    >>> world = demo_world(n_users=2_000, random_state=1)
     >>> sorted(world.tables)[:3]
     ['campaign', 'conversions', 'crm']
     >>> 0.6 < world.oracle_auc("beauty") < 0.95
@@ -76,10 +76,10 @@ def demo_world(n_users: int = 50_000, seed: int = 0, *, horizon_days: int = 30,
         raise ValueError(f"n_users must be at least 500 to form chat groups, got {n_users}")
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}; choose from {list(SCENARIOS)}")
-    return _Simulator(n_users, seed, horizon_days, scenario).run()
+    return _Simulator(n_users, random_state, horizon_days, scenario).run()
 
 
-def demo_journeys(n_users: int = 100_000, seed: int = 0, *, horizon_days: int = 30):
+def demo_journeys(n_users: int = 100_000, random_state: int = 0, *, horizon_days: int = 30):
     """Only the multi-touch journeys of a demo world (half the users have one), fast at scale.
 
     Returns ``(touchpoints, conversions, channel_credit)``, the same generator as
@@ -87,11 +87,11 @@ def demo_journeys(n_users: int = 100_000, seed: int = 0, *, horizon_days: int = 
 
     Examples
     --------
-    >>> touches, conversions, credit = demo_journeys(2_000, seed=1)
+    >>> touches, conversions, credit = demo_journeys(2_000, random_state=1)
     >>> round(float(credit.share.sum()), 6)
     1.0
     """
-    sim = _Simulator(n_users, seed, horizon_days)
+    sim = _Simulator(n_users, random_state, horizon_days)
     sim.user_id = np.arange(1, n_users + 1, dtype=np.int64) + 100_000_000
     sim._stage("journeys")
     return sim._journeys()[:3]

@@ -52,10 +52,11 @@ class _Simulator(_Population, _Commerce, _Social, _Campaigns):
     newcomer_boost, newcomer_months = 1.0, 2.0
     dormant_share = 0.25  # of the customers who joined before the history starts
 
-    def __init__(self, n_users: int, seed: int, horizon_days: int, scenario: str = "default"):
-        self.n, self.seed, self.horizon = n_users, seed, horizon_days
+    def __init__(self, n_users: int, random_state: int, horizon_days: int,
+                 scenario: str = "default"):
+        self.n, self.random_state, self.horizon = n_users, random_state, horizon_days
         self.scenario = SCENARIOS[scenario]
-        self.rng = np.random.default_rng(seed)
+        self.rng = np.random.default_rng(random_state)
         self.C = len(CATEGORIES)
         self.period = np.timedelta64(horizon_days, "D")
         self.as_of = AS_OF
@@ -63,7 +64,7 @@ class _Simulator(_Population, _Commerce, _Social, _Campaigns):
 
     def _stage(self, name: str) -> None:
         """Switch to the stage's own random stream."""
-        self.rng = np.random.default_rng([self.seed, _STAGES.index(name)])
+        self.rng = np.random.default_rng([self.random_state, _STAGES.index(name)])
 
     # -- orchestration -------------------------------------------------------------------
     def run(self) -> DemoWorld:
@@ -106,7 +107,7 @@ class _Simulator(_Population, _Commerce, _Social, _Campaigns):
         self._stage("community")  # owner truth, owner potential, the invite log
         tables["invites"], community_truth = demo_community.simulate(self)
         truth.update(community_truth)
-        world = DemoWorld(tables, truth, pd.Timestamp(self.as_of), self.horizon, self.seed)
+        world = DemoWorld(tables, truth, pd.Timestamp(self.as_of), self.horizon, self.random_state)
         world.stats = self._stats(world)
         return world
 

@@ -41,7 +41,7 @@ class DemoWorld:
     truth: dict[str, pd.DataFrame]
     as_of: pd.Timestamp
     horizon_days: int
-    seed: int
+    random_state: int
     categories: tuple[str, ...] = CATEGORIES
     campaign_id: str = CAMPAIGN_ID
     stats: dict[str, float] = field(default_factory=dict)
@@ -70,10 +70,10 @@ class DemoWorld:
 
     def _repr_html_(self) -> str:
         head = (
-            f"<b>DemoWorld</b> seed={self.seed}, as_of={self.as_of.date()}, "
+            f"<b>DemoWorld</b> random_state={self.random_state}, as_of={self.as_of.date()}, "
             f"horizon={self.horizon_days} days"
         )
-        return f"<div>{html.escape(head)}</div>" + self.summary().to_html()
+        return f"<div>{html.escape(head)}</div>" + self.report().to_html()
 
 
 def purchased_in_window(world: DemoWorld, category: str) -> pd.Series:

@@ -41,13 +41,14 @@ class Audience:
         self._scores = np.asarray(scores)
         self._ranked = ranked  # every eligible user, best first: the reach curve
         self.request = request
-        self._users: pd.DataFrame | None = None
+        self._table: pd.DataFrame | None = None
 
     @property
-    def users(self) -> pd.DataFrame:
-        if self._users is None:
-            self._users = self.head(len(self))
-        return self._users
+    def table(self) -> pd.DataFrame:
+        """Every member, best first: ``user_id``, ``score``, ``rank`` and ``reasons``."""
+        if self._table is None:
+            self._table = self.head(len(self))
+        return self._table
 
     def head(self, n: int = 10) -> pd.DataFrame:
         """The ``n`` best users with their reasons (only theirs are computed)."""
@@ -115,8 +116,8 @@ class Audience:
             return pd.DataFrame(columns=["audience", "seed", "universe"])
         return pd.concat(parts)
 
-    def summary(self) -> dict:
-        """Rounded, id-free statistics of the audience (what gets logged)."""
+    def summary(self) -> pd.DataFrame:
+        """Rounded, id-free statistics of the audience (what gets logged), one per row."""
         out = {"audience_size": self.reported_size,
                # From the rounded size: an exact share times the universe is an exact count.
                "audience_share": round(self.reported_size / len(self._model.user_ids_), 4),
@@ -129,7 +130,7 @@ class Audience:
             # Two decimals: a finer share of a small audience is a count of its members.
             out["audience_lower_tier_share"] = round(float(lower["audience"]), 2)
             out["universe_lower_tier_share"] = round(float(lower["universe"]), 2)
-        return out
+        return pd.Series(out, name="value").rename_axis("what").to_frame()
 
     # -- display ---------------------------------------------------------------------------
     def _repr_html_(self) -> str:
@@ -145,11 +146,15 @@ class Audience:
     def __repr__(self) -> str:
         return f"Audience(size~{self.reported_size}, request={self.request})"
 
-    def plot(self):
-        """Reach-similarity curve (with held-out seed recall) and composition by city tier."""
+    def plot(self, ax=None):
+        """Reach-similarity curve (with held-out seed recall) and composition by city tier
+        (``ax``: a pair of Axes, new ones by default)."""
         import matplotlib.pyplot as plt
 
-        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+        if ax is None:
+            _, ax = plt.subplots(1, 2, figsize=(11, 4))
+        ax1, ax2 = ax
+        fig = ax1.figure
         curve = self.reach_curve()
         ax1.plot(curve.share * 100, curve.min_score, label="lowest score reached")
         ax1.axvline(len(self) / len(self._model.user_ids_) * 100, color="grey", ls=":",

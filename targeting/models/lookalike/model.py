@@ -125,7 +125,7 @@ class LookalikeModel(LightGBMParamsMixin, BaseEstimator):
     Examples
     --------
     >>> import targeting as tg
-    >>> world = tg.demo_world(n_users=3_000, seed=4)
+    >>> world = tg.demo_world(n_users=3_000, random_state=4)
     >>> seg = world.truth["segment"]
     >>> seeds = seg[seg].index[:120]
     >>> model = LookalikeModel(progress=False, n_bags=2).fit(world.tables, seeds, world.as_of)
