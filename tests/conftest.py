@@ -7,6 +7,10 @@ import pytest
 
 import targeting as tg
 
+# tests/data holds data files and the short scripts that made them (they import R readers the
+# suite does not install): not test modules.
+collect_ignore = ["data"]
+
 
 @pytest.fixture(scope="session")
 def small_world():

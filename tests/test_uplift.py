@@ -202,7 +202,8 @@ def test_grid_search_tunes_with_the_uplift_scorer(small_data):
     assert len(scores) == 4 and np.isfinite(scores).all() and len(set(scores)) > 1
     # The scorer is the Qini coefficient of the model's predictions, nothing else.
     with sklearn.config_context(enable_metadata_routing=True):
-        scored = tg.uplift_scorer("qini", control=0)(search.best_estimator_, d.X, d.y, treatment=treated)
+        scored = tg.uplift_scorer("qini", control=0)(search.best_estimator_, d.X, d.y,
+                                                     treatment=treated)
     assert scored == m.qini_coefficient(d.y, search.best_estimator_.predict(d.X), treated)
 
 
