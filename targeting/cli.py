@@ -334,7 +334,7 @@ def _main(argv: list[str]) -> int:
                       help="address of an existing Dask scheduler (instead of a LocalCluster)")
 
     train = sub.add_parser(
-        "train", help="train, log and register a propensity model",
+        "train", help="train, log and register a propensity (or value) model",
         description="Fit on snapshots before AS_OF - HORIZON, evaluate on the holdout window "
                     "[AS_OF - HORIZON, AS_OF) beside the classic baselines, log and register; "
                     "the model becomes champion only if it beats every baseline and the "
@@ -343,7 +343,10 @@ def _main(argv: list[str]) -> int:
     train.add_argument("--as-of", default=None,
                        help="end of the data to use (ISO date; default: just after the last "
                             "record)")
-    train.add_argument("--register-as", default="propensity")
+    train.add_argument("--target", choices=("propensity", "value"), default="propensity",
+                       help="propensity: P(purchase) in the horizon; value: expected revenue")
+    train.add_argument("--register-as", default=None,
+                       help="registered model name (default: the target's name)")
     train.add_argument("--champion-metric", default=None,
                        help="crown by this evaluation metric (e.g. auc) when the current "
                             "champion predicts another category or horizon")
@@ -387,16 +390,44 @@ def _cmd_train(args) -> int:
     as_of = parse_as_of(args.as_of, tables)
     holdout = as_of - pd.Timedelta(days=args.horizon_days)
     category = None if args.category in ("any", "all") else args.category
+    if args.target == "value":
+        return _train_value(args, tables, holdout, as_of, category)
     model = tg.PropensityModel(category, horizon_days=args.horizon_days,
                                lookback_days=args.lookback_days,
                                snapshot_every_days=args.snapshot_every_days)
     model.fit(tables, holdout)
     evaluation = tg.evaluate(model, tables, holdout)
-    logged = log_propensity(model, evaluation, tables, register_as=args.register_as,
+    logged = log_propensity(model, evaluation, tables,
+                            register_as=args.register_as or "propensity",
                             champion_metric=args.champion_metric)
     print(f"Holdout window {holdout.date()} to {as_of.date()} ({args.horizon_days} days), "
           f"{evaluation.metrics['positive_rate']:.1%} bought:")
     print(evaluation.table[["auc", "lift_at_5pct"]].round(3).to_string())
+    print(f"run {logged.run_id}: registered {logged.name} v{logged.version}; "
+          f"{'now champion' if logged.is_champion else 'NOT champion'}: {logged.reason}")
+    return 0
+
+
+def _train_value(args, tables, holdout, as_of, category) -> int:
+    """``train --target value``: a ValueModel, its comparison with the value baselines."""
+    import targeting as tg
+    from targeting.tracking import log_value
+
+    model = tg.ValueModel(category, horizon_days=args.horizon_days,
+                          lookback_days=args.lookback_days,
+                          snapshot_every_days=args.snapshot_every_days)
+    model.fit(tables, holdout)
+    evaluation = tg.evaluate(model, tables, holdout)
+    logged = log_value(model, evaluation, tables, register_as=args.register_as or "value",
+                       champion_metric=args.champion_metric)
+    m = evaluation.metrics
+    print(f"Holdout window {holdout.date()} to {as_of.date()} ({args.horizon_days} days), "
+          f"revenue {m['realised_total']:,.2f}, predicted {m['predicted_total']:,.2f}:")
+    columns = ["gini", "spearman", "capture_at_10pct", "decile_error", "total_ratio"]
+    print(evaluation.table[columns].round(3).to_string())
+    print(f"Gini margin over {evaluation.extra['best_baseline']}: "
+          f"{m['gini_margin_over_best_baseline']:+.4f} ({evaluation.extra['confidence']:.0%} "
+          f"interval {m['gini_margin_low']:+.4f} to {m['gini_margin_high']:+.4f})")
     print(f"run {logged.run_id}: registered {logged.name} v{logged.version}; "
           f"{'now champion' if logged.is_champion else 'NOT champion'}: {logged.reason}")
     return 0
