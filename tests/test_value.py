@@ -82,18 +82,20 @@ def test_the_kept_candidate_wins_on_validation_and_totals_match_there(value_mode
 
 
 def test_the_demo_truth_is_each_users_expected_revenue():
-    # Five worlds of 4,000 users: realised over expected total revenue in the window
-    # measured 0.955 to 1.04 (orders are Poisson draws, amounts lognormal): within 8 %.
-    ratios = []
+    realised_total = expected_total = 0.0
     for seed in range(5):
         world = tg.demo_world(n_users=4_000, random_state=seed)
         expected = world.truth["expected_revenue"]
-        realised = revenue_labels(world.tables, world.as_of, world.horizon_days, None,
-                                  expected.index)
-        ratios.append(realised.sum() / expected.sum())
         assert (expected >= 0).all() and expected.index.equals(
             world.truth["purchase_proba"].index)
-    assert max(abs(r - 1) for r in ratios) < 0.08
+        realised = revenue_labels(world.tables, world.as_of, world.horizon_days, None,
+                                  expected.index)
+        realised_total += realised.sum()
+        expected_total += expected.sum()
+    # Realised over expected revenue of one 4,000-user world: measured 0.92 to 1.10 over
+    # seeds 0-9 (sd 0.055: Poisson orders, lognormal amounts, a few large spenders); pooled
+    # over five worlds the sd is about 0.025, so 0.06 is some 2.4 of them.
+    assert realised_total / expected_total == pytest.approx(1, abs=0.06)
     again = tg.demo_world(n_users=4_000, random_state=4).truth["expected_revenue"]
     pd.testing.assert_series_equal(again, expected)  # no draw: the same world, the same truth
 
