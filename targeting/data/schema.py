@@ -24,6 +24,8 @@ from targeting.data.vocab import (
     SOCIAL_EVENTS,
 )
 
+CONTRACTS_HINT = "See targeting.data.schema.CONTRACTS for the expected tables and columns."
+
 
 class TargetingError(Exception):
     """Base of the package's own errors: the message names the problem and the fix.
@@ -52,13 +54,11 @@ class SchemaError(TargetingError, ValueError):
     ["orders: missing column 'ts'"]
     """
 
-    def __init__(self, problems: list[str]):
+    def __init__(self, problems: list[str], hint: str = CONTRACTS_HINT):
         self.problems = list(problems)
         lines = "\n".join(f"  - {p}" for p in self.problems)
-        super().__init__(
-            f"{len(self.problems)} problem(s) with the input data:\n{lines}\n"
-            "See targeting.data.schema.CONTRACTS for the expected tables and columns."
-        )
+        super().__init__(f"{len(self.problems)} problem(s) with the input data:\n{lines}"
+                         + (f"\n{hint}" if hint else ""))
 
 
 # Kinds of column and the pandas dtypes that satisfy them.
