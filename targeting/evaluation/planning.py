@@ -137,7 +137,9 @@ class CampaignPlan:
                 row["profit_within_interval"] = bool(
                     s.profit_low <= row["realised_profit"] <= s.profit_high)
             rows[policy] = row
-        return pd.DataFrame(rows).T
+        out = pd.DataFrame(rows).T
+        flags = [c for c in out.columns if "within" in c]
+        return out.astype({c: bool if c in flags else float for c in out.columns})
 
 
 def measured_increment(y, arm, picked, recommended, control) -> tuple[float, float, int]:
