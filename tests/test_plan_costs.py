@@ -18,7 +18,7 @@ import pytest
 from matplotlib.figure import Figure
 
 import targeting as tg
-from targeting.data.money import arm_costs, spend_budget, user_values
+from targeting.data.money import ValueSource, arm_costs, spend_budget, user_values
 
 ROOT = Path(__file__).parents[1]
 PRICES = {"coupon": 5.0, "group_invite": 1.0, "push": 0.05}
@@ -145,7 +145,7 @@ def test_a_value_model_plugs_in_as_its_predictions_do(demo):
     by_series = tg.plan_campaign(model, X, budget=150, cost_per_contact=PRICES,
                                  value_per_conversion=predicted)
     pd.testing.assert_frame_equal(by_model.audience, by_series.audience)
-    assert isinstance(value_model, tg.data.money.ValueSource)
+    assert isinstance(value_model, ValueSource)
 
 
 def test_the_plot_shows_profit_as_the_budget_grows(demo):
