@@ -317,7 +317,8 @@ def community_lines(s: dict) -> list[str]:
         f"{r.net_value:,.0f}" for g, r in top.head(3).iterrows()))
     p = s["plan"]
     lines.append(f"  plan for {s['budget']:,.0f} commission: back {p.owners:.0f} owners, expected "
-                 f"net value {p.net_value:,.0f} ({p.net_low:,.0f} to {p.net_high:,.0f})")
+                 f"profit (net value) {p.expected_profit:,.0f} ({p.profit_low:,.0f} to "
+                 f"{p.profit_high:,.0f})")
     if "potential_skipped" in s:
         lines.append(f"  owner potential skipped: {s['potential_skipped']}")
         return lines
