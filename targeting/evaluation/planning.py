@@ -253,17 +253,17 @@ def plan_campaign(model, data, *, budget: float,
     selections = _select(policies, budget, unit_cost(costs))
     true = None if truth is None else _true_uplift(truth, X.index, uplift.columns)
     table = pd.DataFrame({
-        p: _row(uplift, true, values, prices, policies[p], selections[p]) for p in POLICIES}).T
+        p: _row(uplift, true, values, policies[p], selections[p]) for p in POLICIES}).T
     if calibration is not None:
         expected = _calibrated(model, calibration, value_per_conversion, table, len(X), prices,
                                by, n_folds, confidence, random_state)
         table = _with_expectation(table, expected)
     table["within_budget"] = table.cost <= budget * (1 + 1e-9)
-    ranking = _ranking(X.index, uplift, values, prices, policies["uplift"],
+    ranking = _ranking(X.index, uplift, values, policies["uplift"],
                        selections["uplift"])
     chosen = {p: (rows, policies[p].arms[rows]) for p, rows in selections.items()}
     return CampaignPlan(ranking[ranking.planned].drop(columns="planned"), table,
-                        _curves(uplift, values, prices, policies), float(budget), costs,
+                        _curves(uplift, values, policies), float(budget), costs,
                         calibration is not None, confidence, chosen, model.control,
                         ranking, by, values)
 
@@ -334,7 +334,7 @@ def _spent(policy: _Policy, rows: np.ndarray) -> float:
     return float(policy.cost[rows].sum())
 
 
-def _row(uplift, true, values, prices, policy: _Policy, rows: np.ndarray) -> dict:
+def _row(uplift, true, values, policy: _Policy, rows: np.ndarray) -> dict:
     gain = _effects(uplift, rows, policy.arms)
     cost = _spent(policy, rows)
     row = {"contacts": len(rows), "cost": cost, "expected_incremental": float(gain.sum()),
@@ -348,7 +348,7 @@ def _row(uplift, true, values, prices, policy: _Policy, rows: np.ndarray) -> dic
     return row
 
 
-def _ranking(index, uplift, values, prices, policy: _Policy, planned: np.ndarray) -> pd.DataFrame:
+def _ranking(index, uplift, values, policy: _Policy, planned: np.ndarray) -> pd.DataFrame:
     """Every user worth contacting, in the plan's order, and whether the budget reached them."""
     rows = policy.order
     gain = _effects(uplift, rows, policy.arms)
@@ -358,7 +358,7 @@ def _ranking(index, uplift, values, prices, policy: _Policy, planned: np.ndarray
                          "planned": np.isin(rows, planned)}, index=index[rows])
 
 
-def _curves(uplift, values, prices, policies: dict[str, _Policy]) -> pd.DataFrame:
+def _curves(uplift, values, policies: dict[str, _Policy]) -> pd.DataFrame:
     """Cumulative spend and predicted profit along each policy's order (a few hundred points
     each): what each budget would buy."""
     parts = []
