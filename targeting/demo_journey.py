@@ -242,10 +242,12 @@ def _print_uplift(s: dict) -> None:
           "conversions " + ", ".join(f"{p} {plan.loc[p, 'true_incremental']:.0f}"
                                       for p in ("uplift", "propensity", "random"))
           + f"; registered {s['uplift_registered']}")
-    if "expected_low" in plan.columns:
-        row = plan.loc["uplift"]
+    row = plan.loc["uplift"]
+    if pd.notna(row.expected_low):  # calibrated
         print(f"  expected (calibrated out of fold): {row.expected_incremental:.0f} "
-              f"[{row.expected_low:.0f}, {row.expected_high:.0f}] incremental conversions")
+              f"[{row.expected_low:.0f}, {row.expected_high:.0f}] incremental conversions, "
+              f"profit {row.expected_profit:,.0f} [{row.profit_low:,.0f}, "
+              f"{row.profit_high:,.0f}] (true {row.true_profit:,.0f})")
 
 
 def _print_lookalike(s: dict) -> None:

@@ -7,6 +7,7 @@ from targeting.data.event_input import from_events, from_touchpoints
 from targeting.data.identity import resolve_identity
 from targeting.data.io import from_campaign, from_transactions, read_tables
 from targeting.data.labels import purchase_labels
+from targeting.data.money import ValueSource, arm_costs, spend_budget, user_values
 from targeting.data.schema import (
     CONTRACTS,
     InsufficientDataError,
@@ -17,6 +18,7 @@ from targeting.data.schema import (
 from targeting.data.tables import ValidatedTables, checked_tables
 
 __all__ = ["CONTRACTS", "DemoWorld", "InsufficientDataError", "SchemaError", "TargetingError",
-           "ValidatedTables", "as_of_for", "checked_tables", "demo_world", "from_campaign",
-           "from_events", "from_touchpoints", "from_transactions", "parse_as_of",
-           "purchase_labels", "read_tables", "resolve_identity", "validate"]
+           "ValidatedTables", "ValueSource", "arm_costs", "as_of_for", "checked_tables",
+           "demo_world", "from_campaign", "from_events", "from_touchpoints",
+           "from_transactions", "parse_as_of", "purchase_labels", "read_tables",
+           "resolve_identity", "spend_budget", "user_values", "validate"]
