@@ -283,7 +283,8 @@ def validate_dask(tables: Mapping[str, dd.DataFrame]) -> None:
     Examples
     --------
     >>> import pandas as pd, dask.dataframe as dd
-    >>> users = pd.DataFrame({"user_id": [1, 1], "city_tier": [1, 9], "region": ["east"] * 2,
+    >>> users = pd.DataFrame({"user_id": [1, 1], "city_tier": [1, "two"],
+    ...                       "region": ["east"] * 2,
     ...                       "age_band": ["25-34"] * 2, "gender": ["f", "m"],
     ...                       "first_seen": pd.to_datetime(["2026-01-01"] * 2)})
     >>> try:
