@@ -135,10 +135,10 @@ CONTRACTS: dict[str, TableContract] = {
         ), key=("user_id",), description="links each silo's own id to one user_id"),
         TableContract("users", (
             _c("user_id", "id"),
-            _c("city_tier", "level", demo_values=CITY_TIERS,
+            _c("city_tier", "level", nullable=True, demo_values=CITY_TIERS,
                doc="numbers: 1 = tier-1 city ... 5 = rural (lower tier = 3+); or text labels"),
-            _c("region", "category", demo_values=REGIONS),
-            _c("age_band", "category", demo_values=AGE_BANDS),
+            _c("region", "category", nullable=True, demo_values=REGIONS),
+            _c("age_band", "category", nullable=True, demo_values=AGE_BANDS),
             _c("gender", "category", nullable=True, demo_values=GENDERS),
             _c("first_seen", "datetime", nullable=True,
                doc="the user exists from then on (a prospect before)"),
@@ -165,8 +165,9 @@ CONTRACTS: dict[str, TableContract] = {
             _c("promo", "bool"),
         ), key=("order_id",), time_column="ts", description="store orders"),
         TableContract("crm", (
-            _c("member_id", "id"), _c("tier", "category", demo_values=CRM_TIERS),
-            _c("points", "float", min_value=0), _c("store_visits", "int", min_value=0),
+            _c("member_id", "id"), _c("tier", "category", nullable=True, demo_values=CRM_TIERS),
+            _c("points", "float", min_value=0, nullable=True),
+            _c("store_visits", "int", min_value=0, nullable=True),
             _c("consent", "bool", doc="False: no CRM feature of the member is built"),
             _c("joined_at", "datetime", nullable=True, required=False),
         ), key=("member_id",), time_column="joined_at",
@@ -231,6 +232,7 @@ def validate(data: Mapping[str, pd.DataFrame], *, require: tuple[str, ...] = ())
             continue
         problems += _check_table(CONTRACTS[name], frame, tz_seen)
     problems += _id_kind_problems(data)
+    problems += _unlinked_silo_problems(data)
     if len(set(tz_seen.values())) > 1:
         detail = ", ".join(f"{col} is {tz}" for col, tz in sorted(tz_seen.items()))
         problems.append(f"timestamps mix time zones ({detail}); make them all tz-aware in one "
@@ -268,6 +270,26 @@ def _id_kind_problems(tables: Mapping[str, pd.DataFrame]) -> list[str]:
             problems.append(f"{family} has different types across tables ({detail}); they must "
                             "join: convert them to one type, e.g. all integers with "
                             ".astype('int64') or all text with .astype('string')")
+    return problems
+
+
+_SILO_TABLES = {"social_id": ("social_events", "groups"), "shop_id": ("orders",),
+                "member_id": ("crm",)}
+
+
+def _unlinked_silo_problems(tables: Mapping[str, pd.DataFrame]) -> list[str]:
+    """An identity table that knows no id of a silo whose table is given links none of its
+    rows to a user: the silo would silently vanish from every feature."""
+    identity = tables.get("identity")
+    if not isinstance(identity, pd.DataFrame) or not len(identity):
+        return []
+    problems = []
+    for sid, names in _SILO_TABLES.items():
+        given = [n for n in names if isinstance(tables.get(n), pd.DataFrame) and len(tables[n])]
+        if given and sid in identity.columns and identity[sid].isna().all():
+            problems.append(f"identity.{sid}: no {sid} is known, so no row of {given} reaches a "
+                            "user; fill it in, or let tg.fuse(...) build the identity from the "
+                            "adapters' tables")
     return problems
 
 

@@ -14,6 +14,8 @@ from pandas.api import types as ptypes
 from targeting.features.common import BuildContext, as_timestamp
 
 CATEGORICAL = ("region", "age_band", "gender")
+# The contract columns this builder reads (docs/reference/contracts.md is generated from it).
+READS = {"users": ("user_id", "city_tier", "region", "age_band", "gender", "first_seen")}
 
 
 def build(ctx: BuildContext) -> pl.DataFrame | None:

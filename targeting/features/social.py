@@ -21,6 +21,8 @@ from targeting.features.common import (
 )
 
 PREFIX = "soc_"
+# The contract columns this builder reads (docs/reference/contracts.md is generated from it).
+READS = {"social_events": ("social_id", "ts", "event", "scene", "category")}
 
 
 def build(ctx: BuildContext) -> pl.DataFrame | None:
