@@ -338,3 +338,39 @@ def test_the_demo_worlds_vocabulary_columns_hold_the_same_counts(small_world):
     np.testing.assert_array_equal(X.loc[users.index, "city_tier"], users.city_tier.to_numpy(float))
     for column in ("region", "age_band", "gender"):
         assert (X.loc[users.index, column] == users[column].astype(str)).all(), column
+
+
+# -- fusing: what cannot be joined is said, never guessed ---------------------------------------
+def test_fuse_refuses_what_would_not_join(brand):
+    _, profiles, crm, orders = brand
+    users = tg.from_profiles(profiles, user="Customer ID", verbose=False)
+    as_numbers = tg.from_profiles(profiles.assign(**{"Customer ID": profiles["Customer ID"]
+                                                     .astype(int)}),
+                                  user="Customer ID", verbose=False)
+    with pytest.raises(tg.SchemaError, match="customer ids are numbers in one table and text"):
+        tg.fuse(orders, as_numbers)
+    with pytest.raises(tg.SchemaError, match="table 'users' given twice"):
+        tg.fuse(orders, users, users)
+    linked = tg.from_crm(crm, member="Card number", user="Customer ID", consent="Marketing opt-in",
+                         verbose=False)
+    # Merged by hand, the CRM's link would leave every order without a user: refused by name.
+    with pytest.raises(tg.SchemaError, match=r"identity\.shop_id: no shop_id is known"):
+        tg.validate({**orders, **linked})
+    twice = crm.assign(**{"Customer ID": crm["Customer ID"].iloc[0]})
+    with pytest.raises(tg.SchemaError, match="customer id\\(s\\) with several member numbers"):
+        tg.from_crm(twice, member="Card number", user="Customer ID", verbose=False)
+
+
+def test_the_adapters_refuse_broken_columns():
+    profiles = pd.DataFrame({"id": ["a", "a", None], "since": ["2026-01-01", "01/02/2026", None]})
+    with pytest.raises(tg.SchemaError) as err:
+        tg.from_profiles(profiles, user="id", first_seen="since", verbose=False)
+    text = str(err.value)
+    assert "1 missing customer id(s)" in text and "1 repeated customer id(s)" in text
+    assert "profiles.since: dates must be datetimes or ISO 8601 text" in text
+    crm = pd.DataFrame({"m": [1, 2, 3], "pts": ["10", "many", "-5"], "ok": ["yes", "maybe", "no"]})
+    with pytest.raises(tg.SchemaError) as err:
+        tg.from_crm(crm, member="m", points="pts", consent="ok", verbose=False)
+    text = str(err.value)
+    assert "crm.pts: 1 value(s) are not numbers, e.g. 'many'" in text
+    assert "crm.pts: 1 negative value(s)" in text and "found ['maybe']" in text
