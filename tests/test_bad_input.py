@@ -77,8 +77,13 @@ VALIDATE_CASES = {
     "member_id text vs integer": (
         lambda t: _with(t, "crm", lambda c: c.assign(member_id=c.member_id.astype(str))),
         r"member_id has different types across tables"),
-    "unknown city tier": (lambda t: _with(t, "users", lambda u: _set(u, "city_tier", 9)),
-                          r"users\.city_tier: unknown value\(s\) \['9'\]"),
+    "text among city tiers": (
+        lambda t: _with(t, "users", lambda u: _set(u.astype({"city_tier": object}), "city_tier",
+                                                   "tier one")),
+        r"users\.city_tier: expected a numeric dtype \(an ordinal scale\) or text labels"),
+    "text points": (lambda t: _with(t, "crm", lambda c: _set(c.astype({"points": object}),
+                                                            "points", "many")),
+                    r"crm\.points: expected a numeric dtype"),
     "string timestamps": (lambda t: _with(t, "orders", lambda o: o.assign(ts=o.ts.astype(str))),
                           r"orders\.ts: expected datetime64"),
     "tz-aware vs naive": (

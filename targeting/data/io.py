@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from targeting.data.campaign_input import CampaignInput, from_campaign
+from targeting.data.profile_input import read_sections
 from targeting.data.schema import CONTRACTS, SchemaError
 from targeting.data.vocab import ORDER_CHANNELS
 
@@ -234,6 +235,9 @@ def read_tables(path: str | Path, mapping: str | Path | Mapping | None = None,
     mapping : path to a TOML file, or a dict, optional
         For a single log: which column holds what (``user``, ``ts``, ``amount``, ...; see
         :func:`from_transactions`), under a ``[transactions]`` table. Required for a log.
+        Optional ``[profiles]`` and ``[crm]`` tables name a profile file and a CRM export
+        beside it and their columns (see :func:`~targeting.data.profile_input.read_sections`):
+        they are read and fused with the orders.
 
     Examples
     --------
@@ -253,7 +257,9 @@ def read_tables(path: str | Path, mapping: str | Path | Mapping | None = None,
     if path.suffix in DUCKDB_SUFFIXES:
         return _read_duckdb(path, mapping, verbose)
     columns = _load_mapping(mapping, path)
-    return from_transactions(_read_file(path), **columns, verbose=verbose)
+    tables = from_transactions(_read_file(path), **columns, verbose=verbose)
+    folder = path.parent if isinstance(mapping, Mapping) else Path(mapping).parent
+    return read_sections(tables, _mapping_dict(mapping), folder, verbose)
 
 
 DUCKDB_SUFFIXES = (".duckdb", ".ddb")
@@ -275,7 +281,8 @@ def _read_duckdb(path: Path, mapping, verbose: bool) -> dict[str, pd.DataFrame]:
                 log = con.execute(query).df()
             except duckdb.Error as err:
                 raise SchemaError([f"{path}: the mapping's [source] query failed: {err}"]) from err
-            return from_transactions(log, **_load_mapping(mapping, path), verbose=verbose)
+            tables = from_transactions(log, **_load_mapping(mapping, path), verbose=verbose)
+            return read_sections(tables, _mapping_dict(mapping), path.parent, verbose)
         names = [row[0] for row in con.execute(
             "SELECT table_name FROM information_schema.tables").fetchall()]
         tables = {name: con.table(name).df() for name in names if name in CONTRACTS}

@@ -359,7 +359,9 @@ def _derived_covariates(tables, rows: pd.DataFrame) -> pd.DataFrame | None:
     out = pd.DataFrame(index=pd.Index(rows.user_id.to_numpy(), name="user_id"))
     if "users" in tables:
         users = tables["users"].set_index("user_id").reindex(out.index)
-        out["city_tier"] = users["city_tier"].astype(float)
+        tier = users["city_tier"]  # numbers (the 1-5 scale) or the brand's own labels
+        out["city_tier"] = (tier.astype(float) if ptypes.is_numeric_dtype(tier)
+                            else tier.astype(object).where(tier.notna(), None))
         for col in ("age_band", "gender"):
             dummies = pd.get_dummies(users[col].astype(str), prefix=col, dtype=float)
             out[dummies.columns] = dummies.to_numpy()

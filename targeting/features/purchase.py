@@ -23,6 +23,8 @@ from targeting.features.common import (
 )
 
 PREFIX = "pur_"
+# The contract columns this builder reads (docs/reference/contracts.md is generated from it).
+READS = {"orders": ("shop_id", "ts", "category", "amount", "channel", "promo")}
 
 
 def build(ctx: BuildContext) -> pl.DataFrame | None:
