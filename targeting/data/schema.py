@@ -136,7 +136,9 @@ CONTRACTS: dict[str, TableContract] = {
             _c("amount", "float", min_value=0), _c("quantity", "int", min_value=1),
             _c("channel", "category"),
             _c("referrer_social_id", "id", nullable=True), _c("promo", "bool"),
-        ), key=("order_id",), time_column="ts", description="store orders"),
+        ), key=("order_id", "category"), time_column="ts",
+            description="store orders: one row per order and category (an order that spans "
+                        "categories has a row for each)"),
         TableContract("crm", (
             _c("member_id", "id"), _c("tier", "category"),
             _c("points", "float", min_value=0), _c("store_visits", "int", min_value=0),
