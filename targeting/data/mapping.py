@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from targeting.data.schema import SchemaError
+from targeting.data.transactions import letter_prefix
 
 __all__ = ["MAPPING_KEYS", "guess_roles", "load_mapping", "read_log", "write_mapping_template"]
 
@@ -322,7 +323,7 @@ def _times_from_values(sample: pd.DataFrame, roles: dict, notes: dict) -> None:
         text = sample[col].dropna().astype(str).str.strip()
         if len(text) and text.str.match(_TIME_LIKE).all() and time_format(text) is not None:
             roles["ts"] = col
-            notes["ts"] = f"{col!r}: its values are times"
+            notes.setdefault("ts", f"{col!r}: its values are times")
             return
 
 
@@ -520,7 +521,7 @@ def _prefix_fact(sample: pd.DataFrame, roles: dict) -> str | None:
     for role in ("quantity", "amount", "unit_price"):
         if role in roles:
             negative |= (pd.to_numeric(sample[roles[role]], errors="coerce") < 0).to_numpy()
-    lead = sample[roles["order"]].astype("string").str.extract(r"^([A-Za-z])\d", expand=False)
+    lead = letter_prefix(sample[roles["order"]])
     counts = lead[negative].value_counts()
     if counts.empty or counts.iloc[0] < 0.5 * negative.sum():
         return None

@@ -423,8 +423,7 @@ def _detect_prefix(order: pd.Series, negative: np.ndarray, notes: list[str]) -> 
     """The letter that starts most negative lines' order ids and (almost) no other id."""
     if not negative.any() or pd.api.types.is_numeric_dtype(order):
         return None
-    ids = order.astype("string")
-    lead = ids.str.extract(r"^([A-Za-z])\d", expand=False)
+    lead = letter_prefix(order)
     counts = lead[negative].value_counts()
     if counts.empty:
         return None
@@ -436,6 +435,20 @@ def _detect_prefix(order: pd.Series, negative: np.ndarray, notes: list[str]) -> 
     notes.append(f"cancellations: order ids starting with {letter!r} (detected on {hits:,} of "
                  f"{int(negative.sum()):,} negative lines; cancel_prefix= sets it)")
     return letter
+
+
+def letter_prefix(ids: pd.Series) -> pd.Series:
+    """The letter before the digits of each id (``"C536379"`` -> ``"C"``), else missing.
+
+    Examples
+    --------
+    >>> letter_prefix(pd.Series(["C536379", "536365", "A1", "AB1"])).tolist()
+    ['C', <NA>, 'A', <NA>]
+    """
+    text = ids.astype("string")
+    first = text.str.slice(0, 1)
+    marked = first.str.isalpha() & text.str.slice(1, 2).str.isdigit()
+    return first.where(marked.fillna(False))
 
 
 def _kind_counts(kind: np.ndarray) -> dict[str, int]:
