@@ -359,7 +359,8 @@ def _main(argv: list[str]) -> int:
                        help="measure drift against the training data and log it to MLflow")
 
     init = sub.add_parser("init-mapping", help="print a commented column mapping (TOML) for a "
-                                               "transaction log, guessed from its header")
+                                               "transaction log, guessed from its header and "
+                                               "a sample of its rows")
     init.add_argument("file", help="the CSV or Parquet log")
 
     ui = sub.add_parser("ui", help="open the MLflow UI on the same store")

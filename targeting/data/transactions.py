@@ -410,7 +410,8 @@ def _classify(lines: pd.DataFrame, order_given: bool, cancel_prefix: str | None,
         if prefix:
             flag = flag | lines["order"].astype("string").str.startswith(prefix).fillna(
                 False).to_numpy(dtype=bool)
-    zero = value == 0  # NaN (no amounts in the log) is never zero-price
+    # Nothing to count: an amount of 0, or, in a log without amounts, a quantity of 0.
+    zero = np.where(np.isnan(value), lines["quantity"].to_numpy() == 0, value == 0)
     kind = np.full(len(lines), SALE, dtype=np.int8)
     kind[flag] = CANCELLED
     kind[negative] = RETURN
