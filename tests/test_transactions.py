@@ -155,9 +155,13 @@ def test_drop_keeps_every_paid_invoice_whole(retail):
 @pytest.mark.parametrize("name", ["cdnow_master.csv.gz", "grocery_elog.csv.gz"])
 def test_day_level_logs_through_init_mapping(tmp_path, name):
     raw = pd.read_csv(DATA / name, dtype=str)
-    (tmp_path / "mapping.toml").write_text(write_mapping_template(DATA / name))
+    text = write_mapping_template(DATA / name)
+    (tmp_path / "mapping.toml").write_text(text)
     tables = tg.read_tables(DATA / name, tmp_path / "mapping.toml", verbose=False)
     orders, counts = tables["orders"], tables.intake.counts
+    columns = tomllib.loads(text)["transactions"]  # the same in one call from Python
+    direct = tg.from_transactions(raw, **columns, verbose=False)
+    pd.testing.assert_frame_equal(orders, direct["orders"])
     if name.startswith("cdnow"):
         paid = raw[pd.to_numeric(raw["dollars"]) > 0]  # $0 rows: not a purchase by themselves
         assert counts["zero_price"] == len(raw) - len(paid)
