@@ -91,7 +91,7 @@ VALIDATE_CASES = {
                        r"orders: missing column 'channel'"),
     "duplicated order ids": (
         lambda t: _with(t, "orders", lambda o: pd.concat([o, o.head(2)])),
-        r"orders: 4 rows share a key \('order_id',\)"),
+        r"orders: 4 rows share a key \('order_id', 'category'\)"),
     "misspelled table": (lambda t: {**t, "order": t["orders"]}, r"unknown table 'order'"),
     "a list for a table": (lambda t: {**t, "users": [1, 2]},
                            r"users: expected a pandas DataFrame, got list"),

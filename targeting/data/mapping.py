@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from targeting.data.schema import SchemaError
-from targeting.data.transactions import letter_prefix
+from targeting.data.transactions import CANCEL_PATTERN, letter_prefix
 
 __all__ = ["MAPPING_KEYS", "guess_roles", "load_mapping", "read_log", "write_mapping_template"]
 
@@ -307,7 +307,7 @@ def _check(role: str, values: pd.Series) -> tuple[bool, str]:
     if role == "cancelled":
         lower = text.str.lower()
         flags = lower.isin(["0", "1", "true", "false", "yes", "no", "y", "n"]).all()
-        marked = lower.str.contains(r"cancel|return|refund|void|revers").any()
+        marked = lower.str.contains(CANCEL_PATTERN).any()
         seen = ", ".join(sorted(text.unique())[:4])
         return bool(flags or marked), f"no value says cancelled in the sample ({seen})"
     return True, ""
