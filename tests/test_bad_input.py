@@ -485,6 +485,8 @@ TX_CASES = {
     "order id missing": (dict(order="order", frame=LOG.assign(order=["a", None, "b", "c"])),
                          r"transactions\.order: 1 line\(s\) of identified customers have no "
                          "order id"),
+    "prefix without orders": (dict(cancel_prefix="C"),
+                              "cancel_prefix= marks order ids: give order= too"),
     "status number": (dict(cancelled="flag", frame=LOG.assign(flag=[0, 1, 2, 0])),
                       "a cancellation column holds bool, 0/1 or status text"),
     "misnamed column": (dict(user="customer"), r"no column 'customer' \(given as user=\)"),

@@ -222,6 +222,21 @@ def test_a_negative_price_adjustment_offsets_earlier_purchases():
     assert "adjustment line (negative price)" in str(tables.intake)
 
 
+def test_a_given_prefix_cancels_its_orders_and_drop_keeps_the_rest_whole():
+    log = pd.DataFrame({"cust": ["a"] * 4, "day": ["2024-01-01", "2024-01-02", "2024-01-03",
+                                                   "2024-01-04"],
+                        "inv": ["1", "X2", "3", "4"], "spend": [10.0, 4.0, 6.0, -6.0]})
+    net = tg.from_transactions(log, user="cust", ts="day", order="inv", amount="spend",
+                               cancel_prefix="X", verbose=False)
+    # X2 is a cancelled sale (the order did not happen); order 4 returns order 3 in full.
+    assert net["orders"][["order_id", "amount"]].values.tolist() == [["1", 10.0]]
+    assert (net.intake.counts["cancelled"], net.intake.counts["fully_returned"]) == (1, 1)
+    drop = tg.from_transactions(log, user="cust", ts="day", order="inv", amount="spend",
+                                cancel_prefix="X", returns="drop", verbose=False)
+    assert drop["orders"][["order_id", "amount"]].values.tolist() == [["1", 10.0], ["3", 6.0]]
+    assert drop.intake.counts["returns"] == 1 and drop.intake.counts["fully_returned"] == 0
+
+
 def test_a_return_before_any_purchase_is_dropped_and_counted():
     log = pd.DataFrame({"cust": [1, 1], "day": ["2024-01-01", "2024-02-01"],
                         "spend": [-7.5, 20.0]})

@@ -326,6 +326,8 @@ def _check_call(data, columns: dict, returns: str, cancel_prefix) -> None:
     if cancel_prefix is not None and not (isinstance(cancel_prefix, str) and cancel_prefix):
         problems.append(f"transactions: cancel_prefix={cancel_prefix!r}; expected the text "
                         "that starts a cancellation's order id, e.g. 'C'")
+    elif cancel_prefix is not None and columns["order"] is None:
+        problems.append("transactions: cancel_prefix= marks order ids: give order= too")
     if problems:
         raise SchemaError(problems)
 
@@ -338,21 +340,7 @@ def _read_lines(data: pd.DataFrame, columns: dict, default_category: str,
     data = data.loc[~anonymous]
     col = columns
     where = {key: f"transactions.{name}" for key, name in columns.items() if name}
-    quantity = (pd.Series(1.0, index=data.index) if col["quantity"] is None
-                else _numbers(data[col["quantity"]], where["quantity"], problems))
-    if col["quantity"] is not None and quantity.isna().any():
-        notes.append(f"quantity: {int(quantity.isna().sum()):,} missing -> 1")
-        quantity = quantity.fillna(1.0)
-    price = (pd.Series(np.nan, index=data.index) if col["unit_price"] is None
-             else _numbers(data[col["unit_price"]], where["unit_price"], problems))
-    value = (price * quantity if col["unit_price"] is not None
-             else _numbers(data[col["amount"]], where["amount"], problems)
-             if col["amount"] is not None else pd.Series(np.nan, index=data.index))
-    if (col["amount"] or col["unit_price"]) and value.isna().any():
-        notes.append(f"amount: {int(value.isna().sum()):,} missing -> 0 (zero-price lines)")
-        value = value.fillna(0.0)
-    if col["unit_price"] is not None and col["quantity"] is None:
-        notes.append("unit_price without quantity: one unit per line")
+    quantity, price, value = _amounts(data, col, where, problems, notes)
     lines = pd.DataFrame({
         "user": _id_dtype(data[col["user"]]),
         "ts": _times(data[col["ts"]], where["ts"], date_format, problems),
@@ -371,6 +359,31 @@ def _read_lines(data: pd.DataFrame, columns: dict, default_category: str,
     if problems:
         raise SchemaError(problems)
     return lines, int(anonymous.sum())
+
+
+def _amounts(data: pd.DataFrame, col: dict, where: dict, problems: list[str],
+             notes: list[str]) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Each line's quantity (1 when absent or missing), unit price (NaN when absent) and
+    amount: the ``amount`` column, or quantity x unit price; NaN when the log has neither."""
+    nothing = pd.Series(np.nan, index=data.index)
+    quantity = (pd.Series(1.0, index=data.index) if col["quantity"] is None
+                else _numbers(data[col["quantity"]], where["quantity"], problems))
+    if col["quantity"] is not None and quantity.isna().any():
+        notes.append(f"quantity: {int(quantity.isna().sum()):,} missing -> 1")
+        quantity = quantity.fillna(1.0)
+    price = (nothing if col["unit_price"] is None
+             else _numbers(data[col["unit_price"]], where["unit_price"], problems))
+    if col["unit_price"] is not None:
+        value = price * quantity
+        if col["quantity"] is None:
+            notes.append("unit_price without quantity: one unit per line")
+    else:
+        value = (nothing if col["amount"] is None
+                 else _numbers(data[col["amount"]], where["amount"], problems))
+    if (col["amount"] or col["unit_price"]) and value.isna().any():
+        notes.append(f"amount: {int(value.isna().sum()):,} missing -> 0 (zero-price lines)")
+        value = value.fillna(0.0)
+    return quantity, price, value
 
 
 def _order_ids(values: pd.Series, where: str, problems: list[str]) -> pd.Series:
