@@ -17,7 +17,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from targeting.data.io import _ids, _times, report
+from targeting.data.readers import _ids, _times, report
 from targeting.data.schema import SchemaError
 from targeting.data.vocab import SCENES, SOCIAL_EVENTS
 

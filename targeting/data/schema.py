@@ -163,7 +163,9 @@ CONTRACTS: dict[str, TableContract] = {
             _c("referrer_social_id", "id", nullable=True,
                doc="the group owner whose referral led to the order"),
             _c("promo", "bool"),
-        ), key=("order_id",), time_column="ts", description="store orders"),
+        ), key=("order_id", "category"), time_column="ts",
+            description="store orders: one row per order and category (an order that spans "
+                        "categories has a row for each)"),
         TableContract("crm", (
             _c("member_id", "id"), _c("tier", "category", nullable=True, demo_values=CRM_TIERS),
             _c("points", "float", min_value=0, nullable=True),

@@ -379,7 +379,7 @@ def _store_history(tables, users: pd.Index, sent: pd.Timestamp) -> pd.DataFrame:
     orders = orders[orders.user_id.isin(users)]
     recent = orders[orders.ts >= sent - pd.Timedelta(days=90)]
     g = recent.groupby("user_id")
-    out["orders_90d"] = g.size().reindex(users, fill_value=0).astype(float)
+    out["orders_90d"] = g.order_id.nunique().reindex(users, fill_value=0).astype(float)
     out["spend_90d"] = g.amount.sum().reindex(users, fill_value=0.0)
     main = recent.groupby(["user_id", "channel"], observed=True).size().reset_index(name="n")
     main = main.sort_values(["user_id", "n"], ascending=[True, False]).drop_duplicates("user_id")

@@ -306,4 +306,5 @@ def _referrals(tables, members, orders: pd.DataFrame) -> pd.DataFrame:
     ref = ref.assign(social_id=ref.referrer_social_id.astype("int64")).merge(
         owners[["social_id", "group_id"]], on="social_id")
     by = ref.groupby("group_id")
-    return pd.DataFrame({"referral_orders": by.size(), "referral_revenue": by.amount.sum()})
+    return pd.DataFrame({"referral_orders": by.order_id.nunique(),
+                         "referral_revenue": by.amount.sum()})
