@@ -62,8 +62,8 @@ def main() -> None:
             s = plan.totals
             true = world.truth["owners"].incremental_orders.reindex(plan.table.index).sum()
             print(f"plan by {by}, commission budget {BUDGET:,.0f}: {s.owners:.0f} owners, "
-                  f"commission {s.commission:,.0f}, net value {s.net_value:,.0f} "
-                  f"({s.net_low:,.0f} to {s.net_high:,.0f}); true incremental orders of the "
+                  f"commission {s.cost:,.0f}, net value {s.expected_profit:,.0f} "
+                  f"({s.profit_low:,.0f} to {s.profit_high:,.0f}); true incremental orders of the "
                   f"backed owners {true:,.0f} (estimated {s.incremental_orders:,.0f})")
         if args.potential:
             model, pev = owner_potential(world, value)

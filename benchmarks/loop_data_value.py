@@ -37,7 +37,8 @@ def one_seed(seed: int, n_users: int = 50_000) -> dict[str, float]:
     world = tg.demo_world(n_users=n_users, random_state=seed)
     users, arms = demo_response.population(world), demo_response.arms(world)
     contacts = int(round(0.1 * len(users)))
-    loop = CampaignLoop(tempfile.mkdtemp(), arms, contacts, 1.0, 60.0, tracking=False)
+    loop = CampaignLoop(tempfile.mkdtemp(), arms=arms, budget=contacts, cost_per_contact=1.0,
+                        value_per_conversion=60.0, tracking=False)
     first = demo_response.wave_time(world, 1)
     X = loop.features(world.tables, first, users)
     loop._learn_history(world.tables, first)

@@ -18,8 +18,10 @@ __version__ = "0.1.0"
 # name -> module that defines it (the public API; see docs/architecture.md for the layers)
 _API = {
     "DemoWorld": "data.demo", "demo_world": "data.demo",
-    "resolve_identity": "data.identity",
-    "CampaignInput": "data.io", "from_campaign": "data.io", "from_transactions": "data.io",
+    "fuse": "data.identity", "resolve_identity": "data.identity",
+    "from_crm": "data.profile_input", "from_profiles": "data.profile_input",
+    "CampaignInput": "data.io", "from_campaign": "data.io",
+    "IntakeReport": "data.transactions", "from_transactions": "data.transactions",
     "read_tables": "data.io", "from_events": "data.event_input",
     "from_touchpoints": "data.event_input",
     "CONTRACTS": "data.schema", "InsufficientDataError": "data.schema",
@@ -82,13 +84,9 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
     from targeting.data.demo import DemoWorld, demo_world  # noqa: F401
     from targeting.data.event_input import from_events, from_touchpoints  # noqa: F401
-    from targeting.data.identity import resolve_identity  # noqa: F401
-    from targeting.data.io import (  # noqa: F401
-        CampaignInput,
-        from_campaign,
-        from_transactions,
-        read_tables,
-    )
+    from targeting.data.identity import fuse, resolve_identity  # noqa: F401
+    from targeting.data.io import CampaignInput, from_campaign, read_tables  # noqa: F401
+    from targeting.data.profile_input import from_crm, from_profiles  # noqa: F401
     from targeting.data.schema import (  # noqa: F401
         CONTRACTS,
         InsufficientDataError,
@@ -96,6 +94,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
         TargetingError,
         validate,
     )
+    from targeting.data.transactions import IntakeReport, from_transactions  # noqa: F401
     from targeting.evaluation import evaluate  # noqa: F401
     from targeting.evaluation.attribution import attribute, compare_attribution  # noqa: F401
     from targeting.evaluation.audience import (  # noqa: F401  # noqa: F401

@@ -1,11 +1,14 @@
 """Experiments: a TOML file declares a complete run; ``targeting run FILE`` executes it.
 
-The file names the data (the demo world's size and seed, or a folder of ``<table>.parquet``),
-``as_of``, the target, the model and its parameters, the evaluation, and optionally a
-hyperparameter search. The file's text is logged with the run (``experiment.toml``), so any run
-in the UI is re-run exactly with ``targeting run --from-run <run_id>``: same data, same
-parameters, deterministic LightGBM (``deterministic=True``, ``force_row_wise=True``, a fixed
-seed and ``num_threads``) and a seeded Optuna sampler give the same metrics to the last bit.
+The file names the data (the demo world's size and seed, or ``source = "files"``: a folder of
+contract tables, a transaction log with its ``mapping``, or a DuckDB database), ``as_of`` (the
+moment predictions are made from: the model reads only data before it and is graded on the
+horizon after it; default the latest window the data cover), the target, the model and its
+parameters, the evaluation, and optionally a hyperparameter search. The file's text is logged
+with the run (``experiment.toml``), so any run in the UI is re-run exactly with
+``targeting run --from-run <run_id>``: same data, same parameters, deterministic LightGBM
+(``deterministic=True``, ``force_row_wise=True``, a fixed seed and ``num_threads``) and a seeded
+Optuna sampler give the same metrics to the last bit.
 
 Example file (see ``experiments/`` for more)::
 
@@ -38,6 +41,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 import targeting as tg
+from targeting.data.schema import SchemaError
 from targeting.distributed import engine
 from targeting.tracking import LoggedModel, log_propensity
 
@@ -96,17 +100,17 @@ def _check(config: dict) -> None:
                 problems.append(f"[{section}] unknown key {key!r}; expected one of {sorted(keys)}")
     data = config.get("data", {})
     source = data.get("source", "demo")
-    if source not in ("demo", "parquet"):
-        problems.append(f"[data] source must be 'demo' or 'parquet', got {source!r}")
-    if source == "parquet" and not ("path" in data and "as_of" in data):
-        problems.append("[data] source = 'parquet' needs path (a folder of <table>.parquet) "
-                        "and as_of")
+    if source not in ("demo", "files"):
+        problems.append(f"[data] source must be 'demo' or 'files', got {source!r}")
+    if source == "files" and "path" not in data:
+        problems.append("[data] source = 'files' needs path (a folder of contract tables, a "
+                        "transaction log with mapping = \"mapping.toml\", or a .duckdb file)")
     if config.get("model", {}).get("kind", "propensity") != "propensity":
         problems.append("[model] kind: only 'propensity' runs from a file so far")
     if "experiment" not in config or "name" not in config["experiment"]:
         problems.append("[experiment] name is required")
     if problems:
-        raise ValueError("invalid experiment file:\n  " + "\n  ".join(problems))
+        raise SchemaError(problems, hint="See experiments/*.toml for complete files.")
 
 
 # -- running -------------------------------------------------------------------------------
@@ -125,7 +129,7 @@ def run_experiment(source: str | Path, *, progress: bool = True) -> ExperimentRe
     0.81...
     """
     config, text = load_config(source)
-    tables, as_of, world = _load_data(config["data"])
+    tables, as_of, world = _load_data(config["data"], _horizon(config))
     trials = None
     params = dict(config.get("model", {}).get("params", {}))
     if "search" in config:
@@ -166,8 +170,12 @@ def rerun(run_id: str, *, progress: bool = True) -> ExperimentResult:
     return run_experiment(text, progress=progress)
 
 
-def _load_data(data: dict):
-    from targeting.data.dates import strict_timestamp  # ISO 8601 only, as on the command line
+def _horizon(config: dict) -> int:
+    return int(config.get("target", {}).get("horizon_days", 30))
+
+
+def _load_data(data: dict, horizon_days: int):
+    from targeting.data.dates import latest_complete_as_of, strict_timestamp
 
     if data.get("source", "demo") == "demo":
         world = tg.demo_world(n_users=int(data.get("n_users", 50_000)),
@@ -176,8 +184,10 @@ def _load_data(data: dict):
         return world.tables, as_of, world
     from targeting.data.io import read_tables
 
-    return (read_tables(data["path"], data.get("mapping")), strict_timestamp(data["as_of"]),
-            None)
+    tables = read_tables(data["path"], data.get("mapping"))
+    as_of = (strict_timestamp(data["as_of"]) if "as_of" in data  # ISO 8601 only, as on the CLI
+             else latest_complete_as_of(tables, horizon_days))
+    return tables, as_of, None
 
 
 def _model(config: dict, params: dict, progress: bool) -> tg.PropensityModel:
@@ -187,22 +197,31 @@ def _model(config: dict, params: dict, progress: bool) -> tg.PropensityModel:
     target = config.get("target", {})
     category = target.get("category", "any")  # TOML has no None: "any" is any purchase
     return tg.PropensityModel(None if category in ("any", "all") else category,
-                              horizon_days=int(target.get("horizon_days", 30)),
+                              horizon_days=_horizon(config),
                               progress=progress, **spec, **params)
 
 
 def _evaluate(model, config, tables, as_of, world):
+    """Grade on the horizon after ``as_of`` (or a later ``[evaluation] as_of``): never on the
+    validation snapshot the model early-stopped and was calibrated on, which ends at as_of."""
     when = config.get("evaluation", {}).get("as_of")
     if world is not None and when is None:
         return tg.evaluate(model, world)
-    if when is None:  # own data, no later window given: the last training window
-        when = as_of - pd.Timedelta(days=model.horizon_days)
-    return tg.evaluate(model, tables, pd.Timestamp(when))
+    when = as_of if when is None else pd.Timestamp(when)
+    if when < as_of:
+        raise SchemaError([f"[evaluation] as_of {when.date()} is before [data] as_of "
+                           f"{as_of.date()}: the model was fitted and calibrated on that "
+                           "window; grade it on or after [data] as_of"], hint="")
+    return tg.evaluate(model, tables, when)
 
 
 # -- hyperparameter search -----------------------------------------------------------------
 def _search(config: dict, tables, as_of, progress: bool) -> tuple[pd.DataFrame, dict]:
-    import optuna
+    try:
+        import optuna
+    except ImportError as err:
+        raise SchemaError(["[search] needs Optuna: pip install 'targeting[search]'"],
+                          hint="") from err
 
     search = config["search"]
     space = search.get("space", {})

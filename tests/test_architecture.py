@@ -24,7 +24,7 @@ LAYERS = [
     ("evaluation",),
     ("scoring", "compiled"),
     ("store", "tracking", "server", "distributed"),
-    ("experiments", "review", "loop"),
+    ("experiments", "review", "loop", "demo_journey"),
     ("cli",),
 ]
 

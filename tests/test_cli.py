@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import subprocess
@@ -60,23 +61,64 @@ def test_train_and_score_commands_on_parquet_tables(tmp_path):
     assert scores.user_id.tolist() == world.tables["identity"].user_id.tolist()
 
 
-def test_ui_command_serves_the_same_store(tmp_path):
+def test_ui_command_serves_the_same_store_and_prints_the_runs_address(tmp_path):
     import socket
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    experiment = mlflow.MlflowClient(store).create_experiment("targeting-demo")
+    env = {**os.environ, "MLFLOW_TRACKING_URI": store}
     ui = subprocess.Popen([sys.executable, "-m", "targeting.cli", "ui", "--port", str(port)],
                           cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.DEVNULL, text=True,
                           start_new_session=True)
     try:
         assert wait_until_up(f"http://127.0.0.1:{port}/") == 200
+        assert ui.stdout.readline().startswith(f"MLflow UI on http://127.0.0.1:{port} for ")
+        assert ui.stdout.readline().strip() == (
+            f"runs of 'targeting-demo': http://127.0.0.1:{port}/#/experiments/{experiment}/runs")
     finally:
         # The server runs workers of its own: stop the whole process group.
         os.killpg(ui.pid, signal.SIGTERM)
         ui.wait(timeout=30)
+
+
+def test_every_option_says_what_it_does_and_its_default():
+    from targeting.cli import _COMMANDS, DESCRIPTION, build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(commands.choices) == set(_COMMANDS)
+    top = parser.format_help()
+    for name, sub in commands.choices.items():  # every command, with what it is for
+        assert f"    {name}" in top and sub.description, name
+    assert "``" not in top and ":class:" not in DESCRIPTION
+    for name, sub in commands.choices.items():
+        text = sub.format_help()
+        for action in sub._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            assert action.help, f"{name} {action.option_strings or action.dest}: no help"
+            if action.option_strings and action.default not in (None, False,
+                                                                 argparse.SUPPRESS):
+                assert f"(default: {action.default})" in " ".join(text.split()), \
+                    f"{name} {action.option_strings}: default not shown"
+            elif action.option_strings and action.default is None and not action.required:
+                assert "default" in action.help, f"{name} {action.option_strings}: what if absent?"
+    train = build_parser().parse_args(["train", "--data", "x.csv", "--debug", "--no-progress"])
+    assert train.debug and train.no_progress and train.category == "any"
+    assert build_parser().parse_args(["--debug", "score", "--data", "x", "--out", "y"]).debug
+
+
+def test_ui_address_names_the_machine_for_every_interface():
+    import socket
+
+    from targeting.cli import ui_address
+
+    assert ui_address("0.0.0.0", 8080) == f"http://{socket.gethostname()}:8080"
+    assert ui_address("10.1.2.3", 80, "7") == "http://10.1.2.3:80/#/experiments/7/runs"
 
 
 @pytest.mark.slow
@@ -112,13 +154,24 @@ def test_train_on_a_real_transaction_log_with_a_mapping_file(tmp_path, cdnow_log
     assert 'amount = "dollars"' in mapping.stdout and 'quantity = "cds"' in mapping.stdout
     (tmp_path / "mapping.toml").write_text(mapping.stdout)
     trained = _cli(["train", "--data", str(log), "--mapping", str(tmp_path / "mapping.toml"),
-                    "--category", "any", "--horizon-days", "90", "--as-of", "1998-04-01"],
-                   tmp_path, store)
+                    "--horizon-days", "90", "--as-of", "1998-04-01"], tmp_path, store)
     assert trained.returncode == 0, trained.stderr[-3000:]
     out = trained.stdout
+    assert "Fitted on data before 1998-04-01; graded on 1998-04-01 to 1998-06-30" in out
     assert "baseline: bgnbd" in out and "baseline: recency" in out
     assert "registered propensity v1" in out
     assert ("now champion" in out) != ("NOT champion" in out)
+    # A purchase log: the label names the one silo there is, and any purchase by default.
+    assert "propensity[any] (purchase)" in out
+    # The libraries' warnings and MLflow's messages went to targeting.log, attached to the run.
+    lines = out.splitlines() + trained.stderr.splitlines()
+    assert not [line for line in lines
+                if "Warning" in line or " INFO " in line or " WARNING " in line
+                or "Successfully registered" in line or "mlflow" in line.lower()], lines
+    run_id = out.split("run ")[-1].split(":")[0]
+    client = mlflow.MlflowClient(store)
+    assert "targeting.log" in {a.path for a in client.list_artifacts(run_id)}
+    assert "UserWarning" in (tmp_path / "targeting.log").read_text()
 
 
 @pytest.mark.parametrize("args, message", [

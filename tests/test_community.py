@@ -88,9 +88,10 @@ def test_causal_ranking_beats_group_size_on_a_small_world(world, value):
 def test_plan_owners_respects_the_budget(value):
     plan = tg.plan_owners(value, budget=300.0)  # the lower-bound rule: few owners qualify
     s = plan.totals
-    assert s.commission <= 300.0
+    assert s.cost <= 300.0
     assert (plan.table.net_value > 0).all()
-    assert s.net_low <= s.net_value <= s.net_high
+    assert s.profit_low <= s.expected_profit <= s.profit_high
+    assert s.expected_profit == pytest.approx(plan.table.net_value.sum())  # net value: money
     bigger = tg.plan_owners(value, budget=3_000.0)
     assert bigger.totals.owners >= s.owners
     assert "Owner plan" in plan._repr_html_()

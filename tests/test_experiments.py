@@ -89,3 +89,38 @@ def test_engine_dask_in_the_file_trains_on_a_cluster(mlflow_store, tmp_path):
     result = run_experiment(text, progress=False)
     run = mlflow.MlflowClient().get_run(result.run_id)
     assert run.data.params["engine"] == "dask" and 0.6 < result.metrics["auc"] < 1.0
+
+
+def test_own_data_is_graded_after_as_of_never_on_the_validation_window(mlflow_store, tmp_path):
+    """A brand's log: the model reads data before as_of, early-stops and calibrates on the
+    window that ends at as_of, and is graded on the horizon after it, as `targeting train`."""
+    import pandas as pd
+
+    import targeting as tg
+
+    log = tmp_path / "orders.csv"
+    sample = pd.read_csv(Path(__file__).parent / "data" / "cdnow_sample.csv.gz", dtype=str)
+    sample.to_csv(log, index=False)
+    (tmp_path / "mapping.toml").write_text('[transactions]\nuser = "customer_id"\n'
+                                           'ts = "date"\namount = "dollars"\n')
+    text = (f'[experiment]\nname = "own-log"\n[data]\nsource = "files"\npath = "{log}"\n'
+            f'mapping = "{tmp_path / "mapping.toml"}"\n[target]\ncategory = "any"\n'
+            'horizon_days = 60\n[model.params]\nnum_threads = 1\n')
+    from targeting.data.dates import latest_complete_as_of
+    from targeting.experiments import run_experiment
+
+    result = run_experiment(text, progress=False)
+    tables = tg.read_tables(log, tmp_path / "mapping.toml", verbose=False)
+    as_of = latest_complete_as_of(tables, 60)  # the default: data end - 60 days
+    run = mlflow.MlflowClient().get_run(result.run_id)
+    assert run.data.params["as_of"] == str(as_of)
+    fitted = tg.PropensityModel(None, horizon_days=60, progress=False,
+                                num_threads=1).fit(tables, as_of)
+    # The validation snapshot's label window ends at as_of: grading starts there.
+    assert fitted.snapshots_[0] + pd.Timedelta(days=60) == as_of
+    graded = tg.evaluate(fitted, tables, as_of).metrics["auc"]
+    in_sample = tg.evaluate(fitted, tables, fitted.snapshots_[0]).metrics["auc"]
+    assert result.metrics["auc"] == pytest.approx(graded) and graded != in_sample
+    with pytest.raises(tg.SchemaError, match="before \\[data\\] as_of"):
+        run_experiment(text + f'[evaluation]\nas_of = "{fitted.snapshots_[0].date()}"\n',
+                       progress=False)

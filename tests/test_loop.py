@@ -193,7 +193,7 @@ def test_waves_are_randomised_and_within_budget(tracked, world):
         assert wave.as_of == demo_response.wave_time(world, number)
     reports = loop.readout(2)
     assert set(reports) == {"target", "explore"}
-    assert reports["target"].effects.index[-1] == "any treatment"
+    assert reports["target"].table.index[-1] == "any treatment"
 
 
 def test_exploration_is_drawn_from_the_margin(tracked, world):
@@ -643,14 +643,16 @@ def test_without_history_wave_1_is_a_randomised_pilot(tiny_world, tmp_path):
     first wave is a random pilot, every arm equally often, with a control group as large."""
     users = demo_response.population(tiny_world)
     arms = demo_response.arms(tiny_world)
-    loop = CampaignLoop(tmp_path / "p", arms, 300, 1.0, 60, history=False, tracking=False)
+    loop = CampaignLoop(tmp_path / "p", arms=arms, budget=300, cost_per_contact=1.0,
+                        value_per_conversion=60, history=False, tracking=False)
     wave = loop.plan(tiny_world.tables, demo_response.wave_time(tiny_world, 1), users=users)
     assert "pilot" in wave.policy and loop.model() is None
     assert set(wave.assignments.slice) == {"pilot"}
     assert (~wave.assignments.contacted).sum() == wave.contacts == 300
     assert wave.assignments.arm[wave.assignments.contacted].value_counts().tolist() == [100] * 3
     # A campaign still being sent at the first wave's time is no history yet.
-    early = CampaignLoop(tmp_path / "e", arms, 300, 1.0, 60, tracking=False)
+    early = CampaignLoop(tmp_path / "e", arms=arms, budget=300, cost_per_contact=1.0,
+                         value_per_conversion=60, tracking=False)
     assert "pilot" in early.plan(tiny_world.tables, tiny_world.as_of, users=users).policy
     assert early.state["history"] == []
     # Neither is one without every arm of the loop.
@@ -664,8 +666,8 @@ def test_history_rows_are_built_before_the_past_campaign(tiny_world, tmp_path):
     """The first model learns from the past campaign's users, features at its send time."""
     from targeting.features.campaign import campaign_dataset
 
-    loop = CampaignLoop(tmp_path / "h", demo_response.arms(tiny_world), 300, 1.0, 60,
-                        tracking=False)
+    loop = CampaignLoop(tmp_path / "h", arms=demo_response.arms(tiny_world), budget=300,
+                        cost_per_contact=1.0, value_per_conversion=60, tracking=False)
     wave = loop.plan(tiny_world.tables, demo_response.wave_time(tiny_world, 1),
                      users=demo_response.population(tiny_world))
     assert set(wave.assignments.slice) == {"target", "holdout", "explore"}
@@ -674,3 +676,88 @@ def test_history_rows_are_built_before_the_past_campaign(tiny_world, tmp_path):
     assert len(X) == len(data) and sorted(set(arm)) == ["control", *data.arms]
     assert y.sum() == data.y.sum()
     assert loop.model(0) is not None and "model_000.pkl" in os.listdir(tmp_path / "h")
+
+
+# -- money: prices per arm, values per user ------------------------------------------------------
+PRICES = {"coupon": 5.0, "group_invite": 1.0, "push": 0.05}
+
+
+def _order_values(world, users) -> pd.Series:
+    """Each user's mean order amount before the world's as_of (the median without orders)."""
+    orders = world.tables["orders"].query("ts < @world.as_of")
+    ids = world.tables["identity"].dropna(subset=["shop_id"]).set_index("shop_id").user_id
+    mean = orders.assign(user_id=orders.shop_id.map(ids)).groupby("user_id").amount.mean()
+    return mean.reindex(users).fillna(mean.median())
+
+
+def _value_increment(rows: pd.DataFrame, yv: np.ndarray) -> float:
+    """The wave's increment in conversions x value, recomputed by hand: each random slice's
+    treated total minus their number times its control mean, and the list's difference of
+    means per recommended arm (arms with two users on both sides), weighted by the arm's share
+    of the list, times its contacts."""
+    total = 0.0
+    for part in ("pilot", "explore"):
+        s = (rows.slice == part).to_numpy()
+        if s.any():
+            treated, control = s & rows.contacted.to_numpy(), s & ~rows.contacted.to_numpy()
+            total += yv[treated].sum() - treated.sum() * yv[control].mean()
+    listed = rows.slice.isin(["target", "holdout"]).to_numpy()
+    effects, weights = [], []
+    for arm in rows.recommended[listed].unique():
+        group = listed & (rows.recommended == arm).to_numpy()
+        sent, held = group & (rows.arm == arm).to_numpy(), group & (rows.arm == "control"
+                                                                     ).to_numpy()
+        if sent.sum() >= 2 and held.sum() >= 2:
+            effects.append(yv[sent].mean() - yv[held].mean())
+            weights.append(group.sum())
+    per = np.average(effects, weights=weights)
+    return total + per * int((rows.slice == "target").sum())
+
+
+def test_a_loop_in_money_prices_each_contact_and_values_each_user(tiny_world, tmp_path):
+    """Prices per arm and each user's mean order amount as their value: each wave spends at
+    most the budget with every contact at its arm's price, its value and ROI read the users'
+    values, and a resumed loop must bring the same prices and values."""
+    users = demo_response.population(tiny_world)
+    values = _order_values(tiny_world, users)
+    sim = simulate_loop(tiny_world, 2, store=tmp_path / "m", random_state=3, tracking=False,
+                        cost_per_contact=PRICES, value_per_conversion=values, guard=False)
+    loop, report = sim.loop, sim.loop.report().table
+    mean_price = np.mean(list(PRICES.values()))
+    assert loop.budget == pytest.approx(round(0.1 * len(users)) * mean_price)
+    assert loop.contacts_per_wave == int(loop.budget // mean_price)
+    for number in (1, 2):
+        wave = loop.wave(number)
+        a = wave.assignments
+        spend = a.arm[a.contacted].map(PRICES).sum()
+        assert wave.spend == pytest.approx(spend) and spend <= loop.budget + 1e-9
+        assert report.spend[number] == pytest.approx(spend)
+        explore = a[a.slice == "explore"]
+        assert explore.contacted.sum() == round(loop.explore_share * loop.contacts_per_wave)
+        rows = loop.outcomes(number)
+        yv = rows.converted.to_numpy(float) * values.loc[rows.user_id].to_numpy()
+        assert report.measured_value[number] == pytest.approx(_value_increment(rows, yv))
+    # The list spends on cheap arms first: profit per unit of price ranks a push high.
+    listed = loop.wave(2).assignments.query("slice in ['target', 'holdout']")
+    assert listed.recommended.value_counts().idxmax() == "push"
+    np.testing.assert_allclose(report.roi, (report.measured_value - report.spend) / report.spend)
+    np.testing.assert_allclose(report.cumulative_roi, (report.measured_value.cumsum()
+                                                       - report.spend.cumsum())
+                               / report.spend.cumsum())
+    assert sim.table[["oracle", "one_shot", "one_shot_held_out"]].notna().all().all()
+    # Resuming: the store keeps the values; other prices or values are refused.
+    again = CampaignLoop(tmp_path / "m", tracking=False)
+    assert again.costs == PRICES and again.value_per_conversion.equals(values.rename("value"))
+    CampaignLoop(tmp_path / "m", cost_per_contact=PRICES, value_per_conversion=values,
+                 tracking=False)
+    with pytest.raises(TargetingError, match="value_per_conversion"):
+        CampaignLoop(tmp_path / "m", value_per_conversion=values * 2, tracking=False)
+    with pytest.raises(TargetingError, match="cost_per_contact"):
+        CampaignLoop(tmp_path / "m", cost_per_contact={**PRICES, "push": 0.1}, tracking=False)
+    with pytest.raises(SchemaError, match=r"no price for arm\(s\) \['push'\]"):
+        CampaignLoop(tmp_path / "x", arms=list(PRICES), budget=100,
+                     cost_per_contact={"coupon": 5.0, "group_invite": 1.0},
+                     value_per_conversion=60, tracking=False)
+    with pytest.raises(SchemaError, match="value_per_conversion"):
+        CampaignLoop(tmp_path / "y", arms=["push"], budget=100, cost_per_contact=0.05,
+                     value_per_conversion="sixty", tracking=False)

@@ -16,11 +16,12 @@ def test_every_problem_is_listed_at_once(small_world):
     orders = small_world.tables["orders"].copy().drop(columns=["promo"])
     orders["amount"] = orders["amount"].astype(object)
     users = small_world.tables["users"].copy()
-    users.loc[users.index[:2], "city_tier"] = 9
+    users["city_tier"] = users["city_tier"].astype(object)
+    users.loc[users.index[:2], "city_tier"] = "tier one"  # text among numbers: broken
     users = pd.concat([users, users.iloc[:1]])
     events = small_world.tables["social_events"].copy()
-    events["event"] = events["event"].astype(str)
-    events.loc[events.index[0], "event"] = "swipe"
+    events["scene"] = events["scene"].astype(str)
+    events.loc[events.index[0], "scene"] = None
     groups = small_world.tables["groups"].copy()
     groups.loc[groups.index[0], "group_id"] = None
     with pytest.raises(tg.SchemaError) as info:
@@ -28,9 +29,9 @@ def test_every_problem_is_listed_at_once(small_world):
     text = "\n".join(info.value.problems)
     assert "orders: missing column 'promo'" in text
     assert "orders.amount: expected a numeric dtype" in text
-    assert "users.city_tier: unknown value(s) ['9']" in text
+    assert "users.city_tier: expected a numeric dtype (an ordinal scale) or text" in text
     assert "users: 2 rows share a key" in text
-    assert "social_events.event: unknown value(s) ['swipe']" in text
+    assert "social_events.scene: 1 missing value(s)" in text
     assert "groups.group_id" in text
     assert isinstance(info.value, ValueError)
 
@@ -61,3 +62,20 @@ def test_required_table_is_reported():
 def test_not_a_dict():
     with pytest.raises(tg.SchemaError, match="expected a dict of DataFrames"):
         tg.validate([1, 2])
+
+
+def test_a_brands_own_labels_pass(small_world):
+    """Profile, CRM, channel, event and scene values are the brand's own; only their kind is
+    checked (the closed group role stays closed: the features read it)."""
+    users = small_world.tables["users"].assign(
+        city_tier=lambda u: u.city_tier.map({1: "urban", 2: "urban"}).fillna("rural"),
+        region="Scotland", age_band="65-74", gender="X")
+    events = small_world.tables["social_events"].assign(event="swipe", scene="story")
+    crm = small_world.tables["crm"].assign(tier="Gold+")
+    tg.validate({"users": users, "social_events": events, "crm": crm})
+    tg.validate({"users": users.assign(city_tier=7)})  # another numeric scale is fine too
+    groups = small_world.tables["groups"].copy()
+    groups["role"] = groups["role"].astype(str)
+    groups.loc[groups.index[0], "role"] = "admin"
+    with pytest.raises(tg.SchemaError, match=r"groups\.role: unknown value\(s\) \['admin'\]"):
+        tg.validate({"groups": groups})

@@ -251,3 +251,55 @@ def test_plan_interval_coverage_over_twenty_halves(hillstrom):
     assert uplift.predicted_incremental.mean() == pytest.approx(25_345, abs=1)
     assert uplift.expected_incremental.mean() == pytest.approx(6_129, abs=1)
     assert uplift.realised_incremental.mean() == pytest.approx(5_313, abs=1)
+
+
+# -- plans in money: a price per e-mail -----------------------------------------------------
+# Stated before looking: a men's e-mail costs 0.10 per customer, a women's 0.15 (another creative
+# and list). The value is the spend itself (the model's outcome is revenue), so no value is given.
+PRICES = {"Mens E-Mail": 0.10, "Womens E-Mail": 0.15}
+
+
+def _priced_plans_on_halves(hillstrom, seeds) -> pd.DataFrame:
+    """Fit on one half, plan the other with 30 % of its customers' worth of money at the mean
+    price (0.125), calibrated on the fitted half; then measure each policy's realised profit on
+    the held-out half: the per-contact increment of spend among its users (a difference of
+    means per arm it sends) times its contacts, minus their prices."""
+    c = hillstrom
+    X, y = c.covariates, c.campaign.revenue.to_numpy()
+    arm = c.campaign.arm.astype(str).to_numpy(dtype=object)
+    rows = []
+    for seed in seeds:
+        (a, b), = splits(arm, holdout=0.5, random_state=seed)
+        model = tg.UpliftModel("t", progress=False).fit(X.iloc[a], y[a], arm[a])
+        plan = tg.plan_campaign(model, X.iloc[b], budget=0.3 * len(b) * 0.125,
+                                cost_per_contact=PRICES, calibration=(X.iloc[a], y[a], arm[a]),
+                                random_state=seed)
+        rows.append(plan.table.join(plan.measure(y[b], arm[b])).assign(
+            seed=seed, budget=plan.budget, arms=plan.audience.arm.nunique()))
+    return pd.concat(rows).rename_axis("policy").reset_index()
+
+
+def test_priced_plan_profit_interval_holds_on_a_held_out_half(hillstrom):
+    """Over seeds 0-19 (the slow test below) the stated 95 % profit interval held 79 times in
+    80 (uplift 19/20: seed 18 realised $867 below its $1,432 lower bound; propensity, random and
+    everyone 20/20); for the uplift plan the model's own predictions promised $25,457 of profit
+    on average, the calibrated expectation $7,330, the held-out half realised $5,690."""
+    plans = _priced_plans_on_halves(hillstrom, range(5))
+    assert plans.profit_within_interval.all()  # 20 of 20 for these seeds
+    uplift = plans[plans.policy == "uplift"]
+    assert (uplift.cost <= uplift.budget + 1e-9).all() and (uplift.arms == 2).all()
+    assert (uplift.profit_low < uplift.expected_profit).all()
+    assert (uplift.expected_profit < uplift.profit_high).all()
+    # The value is the outcome: realised profit is the realised increment less the prices.
+    np.testing.assert_allclose(plans.realised_profit, plans.realised_incremental - plans.cost)
+    # The calibrated expectation is far closer to what happened than the model's own sum.
+    truth = uplift.realised_profit
+    assert (uplift.expected_profit - truth).abs().mean() < 0.5 * (
+        uplift.predicted_profit - truth).abs().mean()
+
+
+@pytest.mark.slow
+def test_priced_plan_profit_coverage_over_twenty_halves(hillstrom):
+    plans = _priced_plans_on_halves(hillstrom, range(20))
+    coverage = plans.groupby("policy").profit_within_interval.sum()
+    assert coverage.sum() >= 76 and coverage.min() >= 18  # 79 of 80 measured, 76 nominal

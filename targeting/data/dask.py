@@ -283,11 +283,11 @@ def validate_dask(tables: Mapping[str, dd.DataFrame]) -> None:
     Examples
     --------
     >>> import pandas as pd, dask.dataframe as dd
-    >>> users = pd.DataFrame({"user_id": [1, 1], "city_tier": [1, 9], "region": ["east"] * 2,
-    ...                       "age_band": ["25-34"] * 2, "gender": ["f", "m"],
-    ...                       "first_seen": pd.to_datetime(["2026-01-01"] * 2)})
+    >>> groups = pd.DataFrame({"group_id": [1, 1], "social_id": [5, 5],
+    ...                        "role": ["owner", "admin"],
+    ...                        "joined_at": pd.to_datetime(["2026-01-01"] * 2)})
     >>> try:
-    ...     validate_dask({"users": dd.from_pandas(users, npartitions=2)})
+    ...     validate_dask({"groups": dd.from_pandas(groups, npartitions=2)})
     ... except SchemaError as err:
     ...     print(len(err.problems))
     2

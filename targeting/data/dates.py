@@ -52,6 +52,23 @@ def parse_as_of(value, tables: Mapping[str, pd.DataFrame] | None = None) -> pd.T
     return ts
 
 
+def latest_complete_as_of(tables: Mapping[str, pd.DataFrame], horizon_days: int) -> pd.Timestamp:
+    """The latest ``as_of`` whose ``horizon_days`` window the orders cover: midnight after the
+    last order's day, less the horizon (the default moment a model is graded from).
+
+    Examples
+    --------
+    >>> orders = pd.DataFrame({"ts": pd.to_datetime(["2026-01-05 09:00", "2026-03-31 18:00"])})
+    >>> latest_complete_as_of({"orders": orders}, 30)
+    Timestamp('2026-03-02 00:00:00')
+    """
+    if "orders" not in tables or not len(tables["orders"]):
+        raise SchemaError(["no orders: a propensity model is graded on the purchases after "
+                           "as_of"])
+    last = tables["orders"]["ts"].max()
+    return last.normalize() + pd.Timedelta(days=1) - pd.Timedelta(days=int(horizon_days))
+
+
 def as_timestamp(as_of, like: pd.Series | None = None) -> pd.Timestamp:
     """``as_of`` as a Timestamp in the time zone of ``like`` (naive data, naive as_of).
 

@@ -17,9 +17,9 @@ id), so the same assignments give the same outcomes in any order and in any proc
 
 The truth per wave (:func:`policy_increments`): the true expected increment of any set of
 contacts (the sum of the true uplift of the arm each contacted user gets), and that of the
-static policies with the same number of contacts: the oracle (the best true uplift first), the
-likeliest buyers (true ``p_control`` first) and random users, both with the arm that adds most
-on average.
+static policies with the same number of contacts or the same money: the oracle (the best true
+uplift, or true profit, first), the likeliest buyers (true ``p_control`` first) and random users,
+both with the arm that adds (or earns) most on average.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from targeting.data.money import arm_costs, spend_budget, user_values
 from targeting.data.schema import SchemaError
 from targeting.data.vocab import CONTROL_ARM
 
@@ -158,16 +159,28 @@ def true_increment(world: DemoWorld, assignments: pd.DataFrame) -> float:
     return float(_uplift_of(truth, user, arm).sum())
 
 
-def policy_increments(world: DemoWorld, contacts: int, *, value_per_conversion: float = 1.0,
-                      cost_per_contact: float = 0.0,
-                      users: np.ndarray | None = None) -> dict[str, float]:
-    """True expected increment of the static policies with ``contacts`` contacts.
+def policy_increments(world: DemoWorld, contacts: int | None = None, *,
+                      budget: float | None = None, value_per_conversion=1.0,
+                      cost_per_contact: float | dict = 0.0, users: np.ndarray | None = None,
+                      by: str = "profit_per_cost") -> dict[str, float]:
+    """True expected increment (conversions) of the static policies with ``contacts`` contacts,
+    or spending ``budget`` (money) when it is given.
 
-    ``oracle``: each user's best arm by true uplift, the highest worth first (uplift times
-    ``value_per_conversion`` minus ``cost_per_contact``), only users worth their cost;
-    ``propensity``: the highest true ``p_control`` first (the likeliest buyers: the best a
-    response model could do); ``random``: an expectation over random users. Both of these
-    send everyone the arm with the largest true uplift on average.
+    ``oracle``: each user's best arm by true profit (true uplift times the user's value minus
+    the arm's price), only users worth their cost, the best first (with a budget: by ``by``,
+    profit per unit of cost or profit, as :func:`~targeting.plan_campaign` ranks); with one
+    price and a number of contacts, the best true uplift first. ``propensity``: the highest
+    true ``p_control`` first (the likeliest buyers: the best a response model could do);
+    ``random``: an expectation over random users. Both of these send everyone the arm of best
+    average true profit (of largest true uplift, with one price), as many as the contacts or
+    the money allow.
+
+    Parameters
+    ----------
+    value_per_conversion : float or Series
+        One value, or a value per user (``user_id`` index, covering ``users``).
+    cost_per_contact : float or dict of arm to float
+        One price, or one per arm (then ``budget`` is needed).
 
     Examples
     --------
@@ -176,22 +189,53 @@ def policy_increments(world: DemoWorld, contacts: int, *, value_per_conversion: 
     >>> p = policy_increments(world, 100, value_per_conversion=60, cost_per_contact=1)
     >>> bool(p["oracle"] > p["random"])
     True
+    >>> m = policy_increments(world, budget=100, value_per_conversion=60,
+    ...                       cost_per_contact={"coupon": 5, "group_invite": 1, "push": 0.05})
+    >>> bool(m["oracle"] > m["random"])
+    True
     """
-    if int(contacts) < 0:
-        raise ValueError(f"contacts must be zero or more, got {contacts}")
     truth = truth_table(world)
     if users is not None:
         truth = truth.loc[truth.index.intersection(pd.Index(users))]
+    if budget is None:
+        if contacts is None or int(contacts) < 0:
+            raise ValueError(f"contacts must be zero or more, got {contacts}")
+        if isinstance(cost_per_contact, dict) or isinstance(value_per_conversion, pd.Series):
+            raise ValueError("prices per arm or values per user need a budget in money")
+        return _by_contacts(truth, int(contacts), value_per_conversion, cost_per_contact)
+    return _by_money(truth, float(budget), value_per_conversion, cost_per_contact, by)
+
+
+def _by_contacts(truth: pd.DataFrame, contacts: int, value: float, cost: float) -> dict:
     uplift = truth.filter(like="uplift_").to_numpy()
-    n = min(int(contacts), len(truth))
+    n = min(contacts, len(truth))
     best = uplift.max(axis=1)
-    worth = best * value_per_conversion - cost_per_contact
+    worth = best * value - cost
     top = np.sort(worth)[::-1]
     reach = min(n, int((top > 0).sum()))
     oracle = float(np.sort(best[worth > 0])[::-1][:reach].sum())
     column = int(uplift.mean(axis=0).argmax())
     likeliest = np.argsort(-truth["p_control"].to_numpy(), kind="stable")[:n]
     return {"oracle": oracle,
+            "propensity": float(uplift[likeliest, column].sum()),
+            "random": float(n * uplift[:, column].mean())}
+
+
+def _by_money(truth: pd.DataFrame, budget: float, value, cost, by: str) -> dict:
+    names = [c.removeprefix("uplift_") for c in truth.columns if c.startswith("uplift_")]
+    prices = np.array(list(arm_costs(cost, names).values()))
+    uplift = truth[[f"uplift_{a}" for a in names]].to_numpy()
+    values = user_values(value, truth)
+    profit = values[:, None] * uplift - prices
+    best = profit.argmax(axis=1)
+    gain = profit[np.arange(len(profit)), best]
+    key = gain / prices[best] if by == "profit_per_cost" else gain
+    order = np.argsort(-key, kind="stable")
+    taken = spend_budget(order[gain[order] > 0], prices[best], budget)
+    column = int(profit.mean(axis=0).argmax())
+    n = min(int(budget * (1 + 1e-9) // prices[column]), len(truth))
+    likeliest = np.argsort(-truth["p_control"].to_numpy(), kind="stable")[:n]
+    return {"oracle": float(uplift[taken, best[taken]].sum()),
             "propensity": float(uplift[likeliest, column].sum()),
             "random": float(n * uplift[:, column].mean())}
 

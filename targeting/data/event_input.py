@@ -1,9 +1,11 @@
 """Adapters for a social platform's event log and a marketing touch log.
 
 ``from_events`` turns an event log (one row per read, share, click, ...) into the
-``social_events`` table. The social features count events by kind and scene, so a brand's own
-event names are mapped once to the package's vocabulary (``events={"view": "impression"}``);
-names that are neither in it nor mapped are refused by name, never guessed. ``from_touchpoints``
+``social_events`` table. The social features count events by kind and scene, learning the
+names from the data, so a brand's own names are kept (lower-cased) and get columns of their
+own. Mapping a name onto the package's (``events={"view": "impression"}``) is worth it where
+a rule reads the name: an ``"impression"`` is the one event not counted as engagement.
+``from_touchpoints``
 turns a touch log and a conversion log into the ``touchpoints`` and ``conversions`` tables of
 attribution, where any channel name is fine.
 """
@@ -15,7 +17,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from targeting.data.io import _ids, _times, report
+from targeting.data.readers import _ids, _times, report
 from targeting.data.schema import SchemaError
 from targeting.data.vocab import SCENES, SOCIAL_EVENTS
 
@@ -39,8 +41,10 @@ def from_events(data: pd.DataFrame, *, user: str, ts: str, event: str,
         Column names of where the event happened and the product category it was about.
         Without a scene column every event is in ``default_scene``.
     events, scenes : mapping, optional
-        The brand's names mapped to the package's (``SOCIAL_EVENTS``, ``SCENES``), e.g.
-        ``{"view": "impression", "forward": "share"}``. Case and surrounding spaces are ignored.
+        Some of the brand's names mapped to the package's (``SOCIAL_EVENTS``, ``SCENES``),
+        e.g. ``{"view": "impression", "forward": "share"}``; other names are kept as they are
+        (lower-cased, spaces trimmed), and the features learn them from the data. Map the
+        event that is a bare view to ``"impression"``: every other event counts as engagement.
     default_scene : str, default "moments"
     date_format : str or None, default "ISO8601"
     verbose : bool, default True
@@ -138,7 +142,8 @@ def _check_frame(frame, name: str, given: Mapping[str, str | None]) -> None:
 
 def _mapped(values: pd.Series, mapping: Mapping[str, str] | None, vocabulary, name: str,
             argument: str, problems: list[str], notes: list[str]) -> pd.Series:
-    """Values in the package's vocabulary: known ones kept, the brand's mapped, others refused."""
+    """Values lower-cased and trimmed, the brand's names mapped where asked; any others kept
+    (the features learn them), said in the notes."""
     mapping = {str(k).strip().lower(): v for k, v in (mapping or {}).items()}
     wrong = sorted(set(mapping.values()) - set(vocabulary))
     if wrong:
@@ -146,11 +151,9 @@ def _mapped(values: pd.Series, mapping: Mapping[str, str] | None, vocabulary, na
                         f"use one of {list(vocabulary)}")
     text = values.astype("string").str.strip().str.lower()
     out = text.map(lambda v: mapping.get(v, v) if isinstance(v, str) else v)
-    unknown = sorted(set(out.dropna().unique()) - set(vocabulary))
-    if unknown:
-        problems.append(f"{name}: {len(unknown)} value(s) not in the package's vocabulary, e.g. "
-                        f"{unknown[:8]}; map them with {argument}={{'{unknown[0]}': ...}} to one "
-                        f"of {list(vocabulary)}")
+    own = sorted(set(out.dropna().unique()) - set(vocabulary))
+    if own:
+        notes.append(f"{name}: {len(own)} name(s) of the brand's own, kept (e.g. {own[:5]})")
     if out.isna().any():
         problems.append(f"{name}: {int(out.isna().sum())} missing value(s); drop those rows")
     if mapping:

@@ -1,10 +1,16 @@
 """Table contracts: each table declared once, and one validation that reports every problem.
 
-A contract names the columns of a table, the kind of data each holds, its key and the values
-it allows. :func:`validate` checks a dict of tables against them before any work is done and
-raises a single :class:`SchemaError` listing every offending table, column, dtype or value.
-Tables may be missing (a brand with purchase data only); unknown table names are refused so a
-typo does not silently drop a silo.
+A contract names the columns of a table, the kind of data each holds, its key and time column.
+:func:`validate` checks a dict of tables against them before any work is done and raises a
+single :class:`SchemaError` listing every offending table, column, dtype or value. Tables may
+be missing (a brand with purchase data only); unknown table names are refused so a typo does
+not silently drop a silo.
+
+Labels are the brand's own: regions, city tiers, age bands, genders, membership tiers, order
+channels, social events and scenes are learnt from the data by the feature pipeline, so any
+values pass (``demo_values`` lists the demo world's, for reference). Only a group's ``role``
+is a closed set, because the features read it (an owner leads a group).
+docs/reference/contracts.md is generated from :data:`CONTRACTS` (:func:`contracts_markdown`).
 """
 
 from __future__ import annotations
@@ -18,11 +24,16 @@ from pandas.api import types as ptypes
 from targeting.data.vocab import (
     AGE_BANDS,
     CITY_TIERS,
+    CRM_TIERS,
     GENDERS,
     GROUP_ROLES,
+    ORDER_CHANNELS,
+    REGIONS,
     SCENES,
     SOCIAL_EVENTS,
 )
+
+CONTRACTS_HINT = "See targeting.data.schema.CONTRACTS for the expected tables and columns."
 
 
 class TargetingError(Exception):
@@ -52,13 +63,11 @@ class SchemaError(TargetingError, ValueError):
     ["orders: missing column 'ts'"]
     """
 
-    def __init__(self, problems: list[str]):
+    def __init__(self, problems: list[str], hint: str = CONTRACTS_HINT):
         self.problems = list(problems)
         lines = "\n".join(f"  - {p}" for p in self.problems)
-        super().__init__(
-            f"{len(self.problems)} problem(s) with the input data:\n{lines}\n"
-            "See targeting.data.schema.CONTRACTS for the expected tables and columns."
-        )
+        super().__init__(f"{len(self.problems)} problem(s) with the input data:\n{lines}"
+                         + (f"\n{hint}" if hint else ""))
 
 
 # Kinds of column and the pandas dtypes that satisfy them.
@@ -69,6 +78,9 @@ _KIND_CHECKS = {
     "bool": ptypes.is_bool_dtype,
     "datetime": ptypes.is_datetime64_any_dtype,
     "category": lambda s: isinstance(s.dtype, pd.CategoricalDtype) or ptypes.is_string_dtype(s),
+    # An ordinal scale (numbers) or the brand's own labels (text), never a mix of the two.
+    "level": lambda s: ((ptypes.is_numeric_dtype(s) and not ptypes.is_bool_dtype(s))
+                        or isinstance(s.dtype, pd.CategoricalDtype) or ptypes.is_string_dtype(s)),
 }
 _KIND_HINT = {
     "id": "an integer or string dtype",
@@ -77,12 +89,17 @@ _KIND_HINT = {
     "bool": "bool",
     "datetime": "datetime64 (naive or tz-aware, but the same across tables)",
     "category": "category or string dtype",
+    "level": "a numeric dtype (an ordinal scale) or text labels, not a mix of both",
 }
 
 
 @dataclass(frozen=True)
 class Column:
-    """One column of a contract."""
+    """One column of a contract.
+
+    ``allowed`` closes the set of values (validation refuses others); ``demo_values`` only
+    says which values the demo world uses where a brand's own are learnt from the data.
+    """
 
     name: str
     kind: str
@@ -90,6 +107,8 @@ class Column:
     allowed: tuple | None = None
     min_value: float | None = None
     required: bool = True
+    demo_values: tuple | None = None
+    doc: str = ""
 
 
 @dataclass(frozen=True)
@@ -115,15 +134,21 @@ CONTRACTS: dict[str, TableContract] = {
             _c("shop_id", "id", nullable=True), _c("member_id", "id", nullable=True),
         ), key=("user_id",), description="links each silo's own id to one user_id"),
         TableContract("users", (
-            _c("user_id", "id"), _c("city_tier", "int", allowed=CITY_TIERS),
-            _c("region", "category"), _c("age_band", "category", allowed=AGE_BANDS),
-            _c("gender", "category", allowed=GENDERS, nullable=True),
-            _c("first_seen", "datetime", nullable=True),
+            _c("user_id", "id"),
+            _c("city_tier", "level", nullable=True, demo_values=CITY_TIERS,
+               doc="numbers: 1 = tier-1 city ... 5 = rural (lower tier = 3+); or text labels"),
+            _c("region", "category", nullable=True, demo_values=REGIONS),
+            _c("age_band", "category", nullable=True, demo_values=AGE_BANDS),
+            _c("gender", "category", nullable=True, demo_values=GENDERS),
+            _c("first_seen", "datetime", nullable=True,
+               doc="the user exists from then on (a prospect before)"),
         ), key=("user_id",), description="static profile attributes"),
         TableContract("social_events", (
             _c("social_id", "id"), _c("ts", "datetime"),
-            _c("event", "category", allowed=SOCIAL_EVENTS),
-            _c("scene", "category", allowed=SCENES), _c("category", "category", nullable=True),
+            _c("event", "category", demo_values=SOCIAL_EVENTS,
+               doc="'impression' is the one event not counted as engagement"),
+            _c("scene", "category", demo_values=SCENES),
+            _c("category", "category", nullable=True, doc="the product category it was about"),
         ), time_column="ts", description="reads, shares, chats and visits on the social platform"),
         TableContract("groups", (
             _c("group_id", "id"), _c("social_id", "id"),
@@ -134,13 +159,19 @@ CONTRACTS: dict[str, TableContract] = {
             _c("order_id", "id"), _c("shop_id", "id"), _c("ts", "datetime"),
             _c("category", "category"), _c("brand", "category", nullable=True),
             _c("amount", "float", min_value=0), _c("quantity", "int", min_value=1),
-            _c("channel", "category"),
-            _c("referrer_social_id", "id", nullable=True), _c("promo", "bool"),
-        ), key=("order_id",), time_column="ts", description="store orders"),
+            _c("channel", "category", demo_values=ORDER_CHANNELS),
+            _c("referrer_social_id", "id", nullable=True,
+               doc="the group owner whose referral led to the order"),
+            _c("promo", "bool"),
+        ), key=("order_id", "category"), time_column="ts",
+            description="store orders: one row per order and category (an order that spans "
+                        "categories has a row for each)"),
         TableContract("crm", (
-            _c("member_id", "id"), _c("tier", "category"),
-            _c("points", "float", min_value=0), _c("store_visits", "int", min_value=0),
-            _c("consent", "bool"), _c("joined_at", "datetime", nullable=True, required=False),
+            _c("member_id", "id"), _c("tier", "category", nullable=True, demo_values=CRM_TIERS),
+            _c("points", "float", min_value=0, nullable=True),
+            _c("store_visits", "int", min_value=0, nullable=True),
+            _c("consent", "bool", doc="False: no CRM feature of the member is built"),
+            _c("joined_at", "datetime", nullable=True, required=False),
         ), key=("member_id",), time_column="joined_at",
             description="brand membership; features use consenting members only"),
         TableContract("campaign", (
@@ -177,7 +208,8 @@ def validate(data: Mapping[str, pd.DataFrame], *, require: tuple[str, ...] = ())
     Examples
     --------
     >>> import pandas as pd
-    >>> users = pd.DataFrame({"user_id": [1, 1], "city_tier": [1, 9], "region": ["east"] * 2,
+    >>> users = pd.DataFrame({"user_id": [1, 1], "city_tier": [1, "two"],
+    ...                       "region": ["east"] * 2,
     ...                       "age_band": ["25-34"] * 2, "gender": ["f", "m"],
     ...                       "first_seen": pd.to_datetime(["2026-01-01"] * 2)})
     >>> try:
@@ -202,6 +234,7 @@ def validate(data: Mapping[str, pd.DataFrame], *, require: tuple[str, ...] = ())
             continue
         problems += _check_table(CONTRACTS[name], frame, tz_seen)
     problems += _id_kind_problems(data)
+    problems += _unlinked_silo_problems(data)
     if len(set(tz_seen.values())) > 1:
         detail = ", ".join(f"{col} is {tz}" for col, tz in sorted(tz_seen.items()))
         problems.append(f"timestamps mix time zones ({detail}); make them all tz-aware in one "
@@ -239,6 +272,26 @@ def _id_kind_problems(tables: Mapping[str, pd.DataFrame]) -> list[str]:
             problems.append(f"{family} has different types across tables ({detail}); they must "
                             "join: convert them to one type, e.g. all integers with "
                             ".astype('int64') or all text with .astype('string')")
+    return problems
+
+
+_SILO_TABLES = {"social_id": ("social_events", "groups"), "shop_id": ("orders",),
+                "member_id": ("crm",)}
+
+
+def _unlinked_silo_problems(tables: Mapping[str, pd.DataFrame]) -> list[str]:
+    """An identity table that knows no id of a silo whose table is given links none of its
+    rows to a user: the silo would silently vanish from every feature."""
+    identity = tables.get("identity")
+    if not isinstance(identity, pd.DataFrame) or not len(identity):
+        return []
+    problems = []
+    for sid, names in _SILO_TABLES.items():
+        given = [n for n in names if isinstance(tables.get(n), pd.DataFrame) and len(tables[n])]
+        if given and sid in identity.columns and identity[sid].isna().all():
+            problems.append(f"identity.{sid}: no {sid} is known, so no row of {given} reaches a "
+                            "user; fill it in, or let tg.fuse(...) build the identity from the "
+                            "adapters' tables")
     return problems
 
 

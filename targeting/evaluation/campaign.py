@@ -359,7 +359,9 @@ def _derived_covariates(tables, rows: pd.DataFrame) -> pd.DataFrame | None:
     out = pd.DataFrame(index=pd.Index(rows.user_id.to_numpy(), name="user_id"))
     if "users" in tables:
         users = tables["users"].set_index("user_id").reindex(out.index)
-        out["city_tier"] = users["city_tier"].astype(float)
+        tier = users["city_tier"]  # numbers (the 1-5 scale) or the brand's own labels
+        out["city_tier"] = (tier.astype(float) if ptypes.is_numeric_dtype(tier)
+                            else tier.astype(object).where(tier.notna(), None))
         for col in ("age_band", "gender"):
             dummies = pd.get_dummies(users[col].astype(str), prefix=col, dtype=float)
             out[dummies.columns] = dummies.to_numpy()
@@ -377,7 +379,7 @@ def _store_history(tables, users: pd.Index, sent: pd.Timestamp) -> pd.DataFrame:
     orders = orders[orders.user_id.isin(users)]
     recent = orders[orders.ts >= sent - pd.Timedelta(days=90)]
     g = recent.groupby("user_id")
-    out["orders_90d"] = g.size().reindex(users, fill_value=0).astype(float)
+    out["orders_90d"] = g.order_id.nunique().reindex(users, fill_value=0).astype(float)
     out["spend_90d"] = g.amount.sum().reindex(users, fill_value=0.0)
     main = recent.groupby(["user_id", "channel"], observed=True).size().reset_index(name="n")
     main = main.sort_values(["user_id", "n"], ascending=[True, False]).drop_duplicates("user_id")

@@ -4,7 +4,8 @@
 share of truly influential owners in the top 20 % and the rank correlation with the planted
 incremental orders, beside the naive rankings a community team uses (group size, referral
 revenue). ``plan_owners`` turns a commission budget into the owners to back, with the
-expected net value and its interval.
+expected profit and its interval, in the same words as :func:`~targeting.plan_campaign`'s
+table (``cost``, ``expected_profit``, ``profit_low``, ``profit_high``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from targeting.data.money import spend_budget
 from targeting.data.schema import InsufficientDataError, SchemaError
 from targeting.models.owners import OwnerValue, rank_owners
 
@@ -99,7 +101,12 @@ def evaluate_owners(value: OwnerValue, *, truth: pd.DataFrame,
 
 @dataclass
 class OwnerPlan:
-    """The owners to back under a commission budget, and what they are expected to earn."""
+    """The owners to back under a commission budget, and what they are expected to earn.
+
+    ``totals``: ``owners``, ``cost`` (their commission), ``expected_profit`` (their net value:
+    margin x incremental revenue - commission, already money), ``profit_low``,
+    ``profit_high``, ``incremental_orders``, ``members_reached`` and ``z``.
+    """
 
     table: pd.DataFrame  # the owners backed, best value per commission first
     totals: pd.Series
@@ -107,9 +114,10 @@ class OwnerPlan:
 
     def _repr_html_(self) -> str:
         s = self.totals
-        head = (f"<h4>Owner plan: back {int(s.owners):,} owners for {s.commission:,.0f} of "
-                f"{self.budget:,.0f} commission</h4><p>expected net value {s.net_value:,.0f} "
-                f"(interval {s.net_low:,.0f} to {s.net_high:,.0f})</p>")
+        head = (f"<h4>Owner plan: back {int(s.owners):,} owners for {s.cost:,.0f} of "
+                f"{self.budget:,.0f} commission</h4><p>expected profit (net value) "
+                f"{s.expected_profit:,.0f} (interval {s.profit_low:,.0f} to "
+                f"{s.profit_high:,.0f})</p>")
         return head + self.table.head(20).to_html(float_format="{:,.1f}".format)
 
     def plot(self, ax=None):
@@ -124,14 +132,21 @@ class OwnerPlan:
         spread = np.sqrt(o.net_sd.pow(2).cumsum()) * self.totals.z
         ax.fill_between(x, o.net_value.cumsum() - spread, o.net_value.cumsum() + spread,
                         alpha=0.3, label="interval")
-        ax.set_xlabel("commission spent")
-        ax.set_ylabel("net value")
+        ax.set_xlabel("commission spent (money)")
+        ax.set_ylabel("expected profit: net value (money)")
         ax.legend()
         return ax.figure
 
 
 def plan_owners(value: OwnerValue, *, budget: float, by: str = "net_low") -> OwnerPlan:
     """Back owners, best value per unit of commission first, while the budget lasts.
+
+    An owner's net value is already money: ``margin x incremental revenue - commission``
+    (:func:`~targeting.rank_owners`), so the plan weighs each owner's value against their cost
+    as :func:`~targeting.plan_campaign` weighs each user's value against each arm's price,
+    spends the budget the same way (best value per unit of cost first, skipping who no longer
+    fits) and reports its totals in the same words: ``cost``, ``expected_profit``,
+    ``profit_low``, ``profit_high``.
 
     Parameters
     ----------
@@ -158,7 +173,7 @@ def plan_owners(value: OwnerValue, *, budget: float, by: str = "net_low") -> Own
     >>> world = tg.demo_world(n_users=3_000, random_state=2)
     >>> value = tg.rank_owners(world.tables, world.as_of, n_folds=3, n_estimators=40)
     >>> plan = plan_owners(value, budget=500.0)
-    >>> bool(plan.totals.commission <= 500.0)
+    >>> bool(plan.totals.cost <= 500.0)
     True
     """
     if not np.isfinite(budget) or budget <= 0:
@@ -170,16 +185,12 @@ def plan_owners(value: OwnerValue, *, budget: float, by: str = "net_low") -> Own
     o["net_sd"] = (o.net_high - o.net_low) / (2 * z)
     o["value_per_commission"] = o[by] / o.commission_cost.clip(lower=1.0)
     o = o.sort_values("value_per_commission", ascending=False, kind="stable")
-    take, spent = [], 0.0
-    for group, cost in o.commission_cost.items():
-        if spent + cost <= budget:
-            take.append(group)
-            spent += cost
-    chosen = o.loc[take]
+    chosen = o.iloc[spend_budget(np.arange(len(o)), o.commission_cost.to_numpy(), budget)]
     sd = float(np.sqrt((chosen.net_sd ** 2).sum()))
     net = float(chosen.net_value.sum())
-    totals = pd.Series({"owners": len(chosen), "commission": float(chosen.commission_cost.sum()),
-                         "net_value": net, "net_low": net - z * sd, "net_high": net + z * sd,
+    totals = pd.Series({"owners": len(chosen), "cost": float(chosen.commission_cost.sum()),
+                         "expected_profit": net, "profit_low": net - z * sd,
+                         "profit_high": net + z * sd,
                          "incremental_orders": float(chosen.incremental_orders.sum()),
                          "members_reached": float(chosen.members.sum()), "z": z})
     cols = ["owner_user_id", "members", "lower_tier_share", "commission_cost",
@@ -306,7 +317,8 @@ def community_lines(s: dict) -> list[str]:
         f"{r.net_value:,.0f}" for g, r in top.head(3).iterrows()))
     p = s["plan"]
     lines.append(f"  plan for {s['budget']:,.0f} commission: back {p.owners:.0f} owners, expected "
-                 f"net value {p.net_value:,.0f} ({p.net_low:,.0f} to {p.net_high:,.0f})")
+                 f"profit (net value) {p.expected_profit:,.0f} ({p.profit_low:,.0f} to "
+                 f"{p.profit_high:,.0f})")
     if "potential_skipped" in s:
         lines.append(f"  owner potential skipped: {s['potential_skipped']}")
         return lines

@@ -120,6 +120,7 @@ def classification_metrics(y, p) -> dict[str, float]:
         "log_loss": skm.log_loss(y, np.clip(p, 1e-12, 1 - 1e-12)),
         "brier": skm.brier_score_loss(y, p),
         "positive_rate": float(y.mean()),
+        "users": float(len(y)),
         "mean_score": float(p.mean()),
     }
     for k in TOP_FRACTIONS:
@@ -145,6 +146,7 @@ class PropensityEvaluation:
     extra: dict = field(default_factory=dict)
     baselines: pd.DataFrame | None = None
     baseline_gains: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # what the reader must know (fallbacks)
 
     def add_baselines(self, scores: pd.DataFrame, y) -> None:
         """Score each baseline (a column of ``scores``) on the same users and outcomes.

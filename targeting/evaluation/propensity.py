@@ -84,7 +84,10 @@ def evaluate_propensity(model: PropensityModel, data, as_of=None, *,
 
 
 def _name(model: PropensityModel) -> str:
-    return f"propensity[{model.category}] ({'+'.join(model.builders)})"
+    """``propensity[beauty] (social+purchase)``: the category and the silos the model read."""
+    pipe = model.pipeline_
+    silos = dict.fromkeys(pipe.silo_of(f) for f in pipe.feature_names_)
+    return f"propensity[{model.category or 'any'}] ({'+'.join(silos)})"
 
 
 def check_label_window(tables: Mapping[str, pd.DataFrame], as_of, horizon_days: int) -> None:

@@ -18,7 +18,7 @@ import pandas as pd
 import polars as pl
 
 from targeting.data.dates import as_timestamp
-from targeting.data.vocab import ORDER_CHANNELS
+from targeting.data.vocab import ORDER_CHANNELS, SCENES, SOCIAL_EVENTS
 
 DAY_SECONDS = 86_400.0
 DAY_NS = DAY_SECONDS * 1e9
@@ -225,8 +225,42 @@ def vocabulary(counts: Mapping[str, int], limit: int,
 
 
 def slug(value: str) -> str:
-    """A column-name-safe version of a vocabulary value."""
+    """A column-name-safe version of a vocabulary value.
+
+    Examples
+    --------
+    >>> slug("Group Referral"), slug("18-24")
+    ('group_referral', '18_24')
+    """
     return "".join(ch if ch.isalnum() else "_" for ch in str(value).lower()).strip("_")
+
+
+# Words that end fixed column names after a learnt value's prefix (``pur_n_categories``,
+# ``soc_days_since_last``): a value slugged to one of them would name a column twice.
+RESERVED_SLUGS = ("", "categories", "first", "last")
+
+
+def distinct_slugs(values: Sequence[str], known: Sequence[str] = ()) -> list[str]:
+    """``values`` less those whose column name would repeat another's.
+
+    Features are named after learnt values (``soc_n_<event>``, ``pur_share_<channel>``), so
+    two values with one slug (``"Gift Card"`` and ``"gift-card"``), a value with no letter or
+    digit, or one slugged to a fixed column's ending would give two columns one name. The
+    first value of each slug keeps its column; the others are still counted in totals. The
+    ``known`` values (the package's own) always keep theirs.
+
+    Examples
+    --------
+    >>> distinct_slugs(["app", "Gift Card", "gift-card", "???", "last"])
+    ['app', 'Gift Card']
+    """
+    taken, out = set(), []
+    for value in values:
+        name = slug(value)
+        if value in known or (name not in taken and name not in RESERVED_SLUGS):
+            taken.add(name)
+            out.append(value)
+    return out
 
 
 def to_pandas(frame: pl.DataFrame) -> pd.DataFrame:
@@ -256,14 +290,20 @@ class BuildContext:
         (training windows stacked at several ``as_of`` dates stay comparable).
     channels : sequence of str
         Order channels that get their own share column (learnt from the data by the pipeline).
+    events, scenes : sequence of str
+        Social events and scenes that get their own count column (learnt likewise; the
+        package's own by default).
     chunk_rows : int
         Rows per chunk for the builders that stream their table (social events).
     """
 
     def __init__(self, tables, identity: pd.DataFrame, as_of, categories, windows,
                  recent_days: int = 30, lookback_days: int | None = None,
-                 channels: Sequence[str] = ORDER_CHANNELS, chunk_rows: int = CHUNK_ROWS):
+                 channels: Sequence[str] = ORDER_CHANNELS, chunk_rows: int = CHUNK_ROWS,
+                 events: Sequence[str] = SOCIAL_EVENTS, scenes: Sequence[str] = SCENES):
         self.channels = list(channels)
+        self.events = list(events)
+        self.scenes = list(scenes)
         self.chunk_rows = chunk_rows
         self.recent_days = recent_days
         self.lookback_days = lookback_days

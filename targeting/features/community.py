@@ -15,6 +15,8 @@ import pandas as pd
 from targeting.features.common import as_timestamp
 
 PREFIX = "soc_invites_"
+# The contract columns this builder reads (docs/reference/contracts.md is generated from it).
+READS = {"invites": ("social_id", "ts", "accepted")}
 WINDOWS = (90, 365)
 
 

@@ -6,12 +6,15 @@ any aggregation, so nothing about them reaches a model, an artifact or an audien
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import polars as pl
 
 from targeting.features.common import BuildContext, as_timestamp, link, to_pandas
 
 PREFIX = "crm_"
+# The contract columns this builder reads (docs/reference/contracts.md is generated from it).
+READS = {"crm": ("member_id", "tier", "points", "store_visits", "consent", "joined_at")}
 
 
 def build(ctx: BuildContext) -> pl.DataFrame | None:
@@ -30,13 +33,15 @@ def build(ctx: BuildContext) -> pl.DataFrame | None:
     out = pl.DataFrame({
         "member_id": members["member_id"].to_numpy(),
         f"{PREFIX}member": 1.0,
-        f"{PREFIX}tier": members["tier"].astype(str).to_numpy(),
-        f"{PREFIX}points": members["points"].to_numpy().astype(float),
-        f"{PREFIX}store_visits": members["store_visits"].to_numpy().astype(float),
+        # Missing tiers stay missing (``astype(str)`` made them a level called "nan").
+        f"{PREFIX}tier": members["tier"].astype("string").to_numpy(dtype=object, na_value=None),
+        f"{PREFIX}points": members["points"].to_numpy(dtype=float, na_value=np.nan),
+        f"{PREFIX}store_visits": members["store_visits"].to_numpy(dtype=float, na_value=np.nan),
         f"{PREFIX}days_member": days_member if days_member is not None else None,
     }, strict=False)
-    return link(out.with_columns(pl.col(f"{PREFIX}days_member").cast(pl.Float64)),
-                ctx.identity, "member_id")
+    out = out.with_columns(pl.col(f"{PREFIX}days_member").cast(pl.Float64),
+                           pl.col(f"{PREFIX}tier").cast(pl.String))
+    return link(out, ctx.identity, "member_id")
 
 
 def crm_features(tables: dict[str, pd.DataFrame], as_of) -> pd.DataFrame:

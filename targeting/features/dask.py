@@ -28,8 +28,14 @@ from targeting.data.identity import resolve_identity
 from targeting.data.labels import purchase_labels
 from targeting.data.vocab import ORDER_CHANNELS
 from targeting.features import graph
-from targeting.features.common import vocabulary
-from targeting.features.pipeline import CATEGORICAL_FEATURES, FeaturePipeline, _counts_before
+from targeting.features.common import distinct_slugs, vocabulary
+from targeting.features.pipeline import (
+    FeaturePipeline,
+    _counts_before,
+    capped_levels,
+    categorical_columns,
+    social_vocabularies,
+)
 
 TREE_WIDTH = 8  # partial group sums added up eight at a time
 
@@ -73,14 +79,21 @@ class DaskFeaturePipeline(FeaturePipeline):
         as_of = pd.Timestamp(as_of)
         self.categories_ = _learn_categories(parts, as_of, self.max_categories)
         self.channels_ = _learn_channels(parts, as_of, self.max_categories)
-        self.vocabularies_, self.feature_names_ = {}, []
+        self.events_, self.scenes_ = social_vocabularies(
+            _total_counts(parts, "social_events", "event", as_of),
+            _total_counts(parts, "social_events", "scene", as_of), self.max_categories)
+        self.vocabularies_, self.rare_levels_, self.feature_names_ = {}, {}, []
         raws = _raw_parts(self, parts, as_of)
         if keep:
             raws = list(dask.persist(*raws))
         summaries = dask.compute(*[delayed(_summary)(raw) for raw in raws])
-        self.vocabularies_ = {c: sorted(set().union(*[s["levels"].get(c, ()) for s in summaries]))
-                              for c in CATEGORICAL_FEATURES
-                              if any(c in s["levels"] for s in summaries)}
+        counts: dict[str, dict] = {}
+        for summary in summaries:
+            for c, part in summary["levels"].items():
+                total = counts.setdefault(c, {})
+                for level, n in part.items():
+                    total[level] = total.get(level, 0) + n
+        self.vocabularies_, self.rare_levels_ = capped_levels(counts, self.max_categories)
         columns = _canonical_columns([s["columns"] for s in summaries])
         numeric = [c for c in columns if c not in self.vocabularies_]
         self.feature_names_ = numeric + [c for c in columns if c in self.vocabularies_]
@@ -99,7 +112,8 @@ class DaskFeaturePipeline(FeaturePipeline):
         """The fitted state in a plain :class:`~targeting.FeaturePipeline`."""
         check_is_fitted(self, "feature_names_")
         local = FeaturePipeline(**self.get_params())
-        for name in ("categories_", "channels_", "vocabularies_", "feature_names_", "as_of_"):
+        for name in ("categories_", "channels_", "events_", "scenes_", "vocabularies_",
+                     "rare_levels_", "feature_names_", "as_of_"):
             setattr(local, name, getattr(self, name))
         return local
 
@@ -224,8 +238,8 @@ def _partition_raw(pipeline: FeaturePipeline, state: dict,
 def _summary(raw_and_columns: tuple[pd.DataFrame, dict]) -> dict:
     raw, columns = raw_and_columns
     return {"columns": columns,
-            "levels": {c: set(raw[c].dropna().unique().tolist())
-                       for c in CATEGORICAL_FEATURES if c in raw.columns}}
+            "levels": {c: raw[c].dropna().value_counts().to_dict()
+                       for c in categorical_columns(raw)}}
 
 
 def _canonical_columns(per_partition: list[dict[str, list[str]]]) -> list[str]:
@@ -252,15 +266,21 @@ def _learn_categories(parts: UserPartitions, as_of, limit: int) -> list[str]:
     for part in dask.compute(*counts):
         for cat, n in part.items():
             total[cat] = total.get(cat, 0) + n
-    return sorted(total, key=lambda c: (-total[c], c))[:limit]
+    return distinct_slugs(sorted(total, key=lambda c: (-total[c], c))[:limit])
 
 
 def _learn_channels(parts: UserPartitions, as_of, limit: int) -> list[str]:
+    total = _total_counts(parts, "orders", "channel", as_of)
+    return distinct_slugs(vocabulary(total, limit, ORDER_CHANNELS), ORDER_CHANNELS)
+
+
+def _total_counts(parts: UserPartitions, table: str, column: str, as_of) -> dict[str, int]:
+    """Rows per value of ``table.column`` before ``as_of``, over every partition."""
     total: dict[str, int] = {}
-    if "orders" in parts.tables:
-        frame = parts.tables["orders"][["ts", "channel"]]
-        counts = [delayed(_counts_before)(p, "channel", as_of) for p in frame.to_delayed()]
+    if table in parts.tables:
+        frame = parts.tables[table][["ts", column]]
+        counts = [delayed(_counts_before)(p, column, as_of) for p in frame.to_delayed()]
         for part in dask.compute(*counts):
             for level, n in part.items():
                 total[level] = total.get(level, 0) + n
-    return vocabulary(total, limit, ORDER_CHANNELS)
+    return total

@@ -23,6 +23,10 @@ from targeting.data.vocab import GROUP_ROLES
 from targeting.features.common import BuildContext, events_before, link, slug, to_pandas
 
 PREFIX = "graph_"
+# The contract columns this builder reads itself (it also reads the social and purchase
+# builders' features of co-members); docs/reference/contracts.md is generated from it.
+READS = {"groups": ("group_id", "social_id", "role", "joined_at"),
+         "orders": ("referrer_social_id", "ts", "category")}
 
 
 def build(ctx: BuildContext, social: pl.DataFrame | None = None,

@@ -1,9 +1,13 @@
 """FeaturePipeline: fuse the silo builders into one point-in-time row per user.
 
-``fit`` learns the vocabularies (product categories, regions, CRM tiers, ...) and the output
-columns; ``transform`` is deterministic given them, so the pipeline saved inside a model applies
-exactly the training-time transformation at scoring time. Missing silos give missing values,
-never missing users: every user of the identity table gets a row.
+``fit`` learns the vocabularies (product categories, order channels, social events and
+scenes, regions, city tiers, age bands, genders, CRM tiers) from the data before ``as_of``, and
+the output columns; ``transform`` is deterministic given them, so the pipeline saved inside a
+model applies exactly the training-time transformation at scoring time. The package's own
+values (the demo world's) come first where features are named after values, so their columns
+never move; a brand's own values follow, most frequent first, up to ``max_categories``.
+Missing silos give missing values, never missing users: every user of the identity table gets
+a row.
 """
 
 from __future__ import annotations
@@ -20,14 +24,16 @@ from targeting.data.dates import as_of_for, check_after_first_event
 from targeting.data.identity import resolve_identity
 from targeting.data.schema import SchemaError
 from targeting.data.tables import checked_tables
-from targeting.data.vocab import ORDER_CHANNELS
+from targeting.data.vocab import ORDER_CHANNELS, SCENES, SOCIAL_EVENTS
 from targeting.features import crm, graph, profile, purchase, social
-from targeting.features.common import BuildContext, as_timestamp, vocabulary
+from targeting.features.common import BuildContext, as_timestamp, distinct_slugs, vocabulary
 
 BUILDERS = ("profile", "social", "purchase", "crm", "graph")
 SILO_PREFIXES = {"social": "soc_", "purchase": "pur_", "crm": "crm_", "graph": "graph_"}
 _PER_USER_BUILDERS = {"profile": profile, "social": social, "purchase": purchase, "crm": crm}
 CATEGORICAL_FEATURES = (*profile.CATEGORICAL, "crm_tier")
+# Categorical when the data hold text labels, numeric when they hold numbers.
+TEXT_OR_NUMBER = ("city_tier",)
 # One column per silo that is present exactly when the user has a record there before as_of.
 PRESENCE_COLUMNS = ("days_since_first_seen", "soc_events", "pur_orders", "crm_member",
                     "graph_n_groups")
@@ -50,9 +56,13 @@ class FeaturePipeline(TransformerMixin, BaseEstimator):
         If set, events older than this are not read at all. The default reads the whole
         history: a cut hides recency and tenure, the strongest signals on real purchase data.
     max_categories : int, default 20
-        Product categories (most frequent first) that get their own columns.
+        The cap on every learnt vocabulary: product categories (most frequent first) that get
+        their own columns; order channels, social events and scenes beyond the package's own;
+        levels of each categorical feature (region, age band, ...: the most frequent keep a
+        level, rarer values seen by ``fit`` become missing).
     unknown : {"error", "ignore"}, default "error"
-        What ``transform`` does with categorical values never seen by ``fit``.
+        What ``transform`` does with categorical values never seen by ``fit``: refuse them, or
+        treat them as missing.
 
     Attributes
     ----------
@@ -60,8 +70,13 @@ class FeaturePipeline(TransformerMixin, BaseEstimator):
         Product categories with their own columns.
     channels_ : list of str
         Order channels with a share column: the package's four, then the brand's own.
+    events_, scenes_ : list of str
+        Social events and scenes with a count column: the package's own, then the brand's.
     vocabularies_ : dict of str to list
         Levels of each categorical feature, in code order.
+    rare_levels_ : dict of str to list
+        Values seen by ``fit`` beyond the ``max_categories`` most frequent: missing in the
+        features.
     feature_names_ : list of str
         Output columns, in order.
 
@@ -103,15 +118,16 @@ class FeaturePipeline(TransformerMixin, BaseEstimator):
         as_of = _default_as_of(data, as_of)
         self.categories_ = _learn_categories(data, as_of, self.max_categories)
         self.channels_ = _learn_channels(data, as_of, self.max_categories)
-        self.vocabularies_ = {}
+        self.events_, self.scenes_ = _learn_social(data, as_of, self.max_categories)
+        self.vocabularies_, self.rare_levels_ = {}, {}
         raw = self._build(data, as_of, None)
         if raw.height == 0 or raw.width <= 1:  # was a silent (0, 0) frame
             empty = sorted(name for name, frame in data.items() if not len(frame))
             raise SchemaError([f"no users to build features for: empty table(s) {empty}; "
                                "features need at least one user (rows in identity or a silo)"])
-        self.vocabularies_ = {
-            c: sorted(raw.select(c).to_pandas()[c].dropna().unique().tolist())
-            for c in CATEGORICAL_FEATURES if c in raw.columns}
+        counts = {c: _level_counts(raw.select(c).to_pandas()[c])
+                  for c in categorical_columns(raw)}
+        self.vocabularies_, self.rare_levels_ = capped_levels(counts, self.max_categories)
         # Numeric features first, categorical last: the model matrix is then filled with one
         # contiguous slice copy, four times faster than a scattered one.
         columns = [c for c in raw.columns if c != "user_id"]
@@ -140,6 +156,7 @@ class FeaturePipeline(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self, "feature_names_")
         data = checked_tables(data)
+        self._check_tier_kind(data)
         as_of = _default_as_of(data, as_of)
         return self._finish(self._build(data, as_of, users))
 
@@ -157,10 +174,23 @@ class FeaturePipeline(TransformerMixin, BaseEstimator):
         return _Unjoined(base, present)
 
     def _context(self, tables, identity: pd.DataFrame, as_of) -> BuildContext:
-        # Pipelines fitted before channels were learnt used the package's fixed four.
-        channels = getattr(self, "channels_", ORDER_CHANNELS)
+        # Pipelines fitted before these were learnt used the package's fixed vocabularies.
         return BuildContext(tables, identity, as_of, self.categories_, self.windows,
-                            self.recent_days, self.lookback_days, channels=channels)
+                            self.recent_days, self.lookback_days,
+                            channels=getattr(self, "channels_", ORDER_CHANNELS),
+                            events=getattr(self, "events_", SOCIAL_EVENTS),
+                            scenes=getattr(self, "scenes_", SCENES))
+
+    def _check_tier_kind(self, tables) -> None:
+        """A fitted pipeline reads ``city_tier`` as it was at ``fit``: numbers or text labels."""
+        if "city_tier" not in self.feature_names_ or "users" not in tables:
+            return
+        fitted_text = "city_tier" in self.vocabularies_
+        if profile.text_tier(tables["users"]["city_tier"]) != fitted_text:
+            kinds = ("text labels", "numbers") if fitted_text else ("numbers", "text labels")
+            raise SchemaError([f"users.city_tier: the pipeline was fitted on {kinds[0]} but "
+                               f"the data hold {kinds[1]}; give city tiers as at training "
+                               "(or fit again)"])
 
     def _per_user_frames(self, ctx: BuildContext) -> dict[str, pl.DataFrame | None]:
         """The builders that need nothing but each user's own rows (all but the graph)."""
@@ -215,16 +245,22 @@ class FeaturePipeline(TransformerMixin, BaseEstimator):
         # the block itself.
         out = pd.DataFrame(block, index=index, columns=numeric, copy=False)
         problems = []
+        rare_levels = getattr(self, "rare_levels_", {})
         for col in self.feature_names_[len(numeric):]:  # categorical ones, in output order
             levels = self.vocabularies_[col]
             values = raw[col] if col in raw.columns else pd.Series(None, index=index)
             # Plain strings (not pandas categoricals): they travel through JSON, MLflow
             # signatures and serving unchanged; to_matrix maps them to fixed codes.
             values = values.astype(object).where(values.notna(), None)
-            unseen = sorted(set(values.dropna()) - set(levels))
-            if unseen and self.unknown == "error":
-                problems.append(f"{col}: value(s) {unseen[:10]} were not seen in training; "
-                                f"known: {levels}")
+            other = set(values.dropna()) - set(levels)
+            if other:
+                rare = other & set(rare_levels.get(col, ()))
+                unseen = sorted(other - rare, key=str)
+                if unseen and self.unknown == "error":
+                    problems.append(f"{col}: value(s) {unseen[:10]} were not seen in training; "
+                                    f"known: {levels}")
+                drop = rare | (set(unseen) if self.unknown == "ignore" else set())
+                values = values.where(~values.isin(drop), None)
             out[col] = values
         if problems:
             raise SchemaError(problems)
@@ -370,7 +406,7 @@ def _learn_categories(tables, as_of, limit: int) -> list[str]:
         if name in tables and len(tables[name]):
             for cat, n in _counts_before(tables[name], "category", as_of).items():
                 counts[cat] = counts.get(cat, 0) + n
-    return sorted(counts, key=lambda c: (-counts[c], c))[:limit]
+    return distinct_slugs(sorted(counts, key=lambda c: (-counts[c], c))[:limit])
 
 
 def _counts_before(frame: pd.DataFrame, column: str, as_of) -> dict[str, int]:
@@ -407,7 +443,60 @@ def _learn_channels(tables, as_of, limit: int) -> list[str]:
     counts: dict[str, int] = {}
     if "orders" in tables and len(tables["orders"]):
         counts = _counts_before(tables["orders"], "channel", as_of)
-    return vocabulary(counts, limit, ORDER_CHANNELS)
+    return distinct_slugs(vocabulary(counts, limit, ORDER_CHANNELS), ORDER_CHANNELS)
+
+
+def _learn_social(tables, as_of, limit: int) -> tuple[list[str], list[str]]:
+    """Social events and scenes before ``as_of``: the package's own, then the brand's."""
+    events: dict[str, int] = {}
+    scenes: dict[str, int] = {}
+    if "social_events" in tables and len(tables["social_events"]):
+        events = _counts_before(tables["social_events"], "event", as_of)
+        scenes = _counts_before(tables["social_events"], "scene", as_of)
+    return social_vocabularies(events, scenes, limit)
+
+
+def social_vocabularies(events: Mapping[str, int], scenes: Mapping[str, int],
+                        limit: int) -> tuple[list[str], list[str]]:
+    """The events and scenes with a column of their own, from their counts."""
+    return (distinct_slugs(vocabulary(events, limit, SOCIAL_EVENTS), SOCIAL_EVENTS),
+            distinct_slugs(vocabulary(scenes, limit, SCENES), SCENES))
+
+
+def categorical_columns(raw) -> list[str]:
+    """The categorical features among a raw feature frame's columns (Polars or pandas):
+    the profile's and CRM's labels, and ``city_tier`` when it holds text."""
+    cols = [c for c in CATEGORICAL_FEATURES if c in raw.columns]
+    for c in TEXT_OR_NUMBER:
+        if c not in raw.columns:
+            continue
+        text = (raw[c].dtype == object if isinstance(raw, pd.DataFrame)
+                else raw.select(c).to_series().dtype == pl.String)
+        if text:
+            cols.append(c)
+    return cols
+
+
+def _level_counts(values: pd.Series) -> dict:
+    return {k: int(n) for k, n in values.dropna().value_counts().items()}
+
+
+def capped_levels(counts: Mapping[str, Mapping], limit: int) -> tuple[dict, dict]:
+    """Per categorical feature, its levels (the ``limit`` most frequent values, sorted) and
+    its rare values (the others, which become missing).
+
+    Examples
+    --------
+    >>> capped_levels({"region": {"North": 5, "South": 3, "Wales": 1}}, limit=2)
+    ({'region': ['North', 'South']}, {'region': ['Wales']})
+    """
+    levels, rare = {}, {}
+    for col, n in counts.items():
+        ranked = sorted(n, key=lambda v: (-n[v], str(v)))
+        levels[col] = sorted(ranked[:limit], key=str)
+        if ranked[limit:]:
+            rare[col] = sorted(ranked[limit:], key=str)
+    return levels, rare
 
 
 def _user_rows(users: Sequence) -> pl.DataFrame:

@@ -23,6 +23,8 @@ from targeting.features.common import (
 )
 
 PREFIX = "pur_"
+# The contract columns this builder reads (docs/reference/contracts.md is generated from it).
+READS = {"orders": ("shop_id", "ts", "category", "amount", "channel", "promo")}
 
 
 def build(ctx: BuildContext) -> pl.DataFrame | None:
@@ -30,27 +32,32 @@ def build(ctx: BuildContext) -> pl.DataFrame | None:
     if not ctx.has("orders"):
         return None
     orders = events_before(ctx.tables["orders"],
-                           ["shop_id", "ts", "category", "amount", "channel", "promo"],
+                           ["order_id", "shop_id", "ts", "category", "amount", "channel",
+                            "promo"],
                            "ts", ctx.as_of, ctx.lookback_days,
                            codes={"category": ctx.categories, "channel": ctx.channels})
     # Sums in integer cents: float sums in a parallel group-by depend on the order of the
-    # rows, and features must be identical to the last bit on the same data.
-    orders = orders.with_columns((pl.col("amount") * 100).round().cast(pl.Int64).alias("cents"))
-    age, cents = pl.col("age_days"), pl.col("cents")
-    aggs = [pl.len().cast(pl.Float64).alias(f"{PREFIX}orders"),
+    # rows, and features must be identical to the last bit on the same data. An order that
+    # spans categories has one row per category: counts of orders count its first row only.
+    orders = orders.with_columns(
+        (pl.col("amount") * 100).round().cast(pl.Int64).alias("cents"),
+        pl.col("order_id").is_first_distinct().alias("first"))
+    age, cents, first = pl.col("age_days"), pl.col("cents"), pl.col("first")
+    n_orders = first.sum()
+    aggs = [n_orders.cast(pl.Float64).alias(f"{PREFIX}orders"),
             (cents.sum() / 100).alias(f"{PREFIX}amount"),
-            (cents.sum() / pl.len() / 100).alias(f"{PREFIX}avg_amount"),
+            (cents.sum() / n_orders / 100).alias(f"{PREFIX}avg_amount"),
             age.min().alias(f"{PREFIX}days_since_last"),
             age.max().alias(f"{PREFIX}days_since_first"),
             pl.col("category").n_unique().cast(pl.Float64).alias(f"{PREFIX}n_categories"),
-            pl.col("promo").mean().alias(f"{PREFIX}promo_share")]
-    aggs += [count_if(age < w, f"{PREFIX}orders_{w}d") for w in ctx.windows]
-    aggs += [(pl.col("channel") == i).mean().alias(f"{PREFIX}share_{slug(ch)}")
-             for i, ch in enumerate(ctx.channels)]
+            ((pl.col("promo") & first).sum() / n_orders).alias(f"{PREFIX}promo_share")]
+    aggs += [count_if(first & (age < w), f"{PREFIX}orders_{w}d") for w in ctx.windows]
+    aggs += [(((pl.col("channel") == i) & first).sum() / n_orders)
+             .alias(f"{PREFIX}share_{slug(ch)}") for i, ch in enumerate(ctx.channels)]
     aggs += per_category(lambda i: pl.col("category") == i, age, ctx.categories,
                          ctx.recent_days, lambda s: (f"{PREFIX}n_{s}", f"{PREFIX}days_since_{s}"))
-    aggs += [count_if(age < 90, "_orders_0_90d"), count_if((age >= 90) & (age < 180),
-                                                          "_orders_90_180d")]
+    aggs += [count_if(first & (age < 90), "_orders_0_90d"),
+             count_if(first & (age >= 90) & (age < 180), "_orders_90_180d")]
     per_account = orders.group_by("shop_id").agg(aggs).join(
         _rhythm(orders), on="shop_id", how="left")
     return link(per_account.with_columns(_derived()).drop("_orders_0_90d", "_orders_90_180d"),

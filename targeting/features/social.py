@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
-from targeting.data.vocab import SCENES, SOCIAL_EVENTS
 from targeting.features.common import (
     BuildContext,
     event_chunks,
@@ -22,6 +21,8 @@ from targeting.features.common import (
 )
 
 PREFIX = "soc_"
+# The contract columns this builder reads (docs/reference/contracts.md is generated from it).
+READS = {"social_events": ("social_id", "ts", "event", "scene", "category")}
 
 
 def build(ctx: BuildContext) -> pl.DataFrame | None:
@@ -36,7 +37,7 @@ def build(ctx: BuildContext) -> pl.DataFrame | None:
     keys = silo_keys(ctx.identity, "social_id")
     totals = _Totals(len(keys), ctx)
     for chunk in event_chunks(ctx.tables["social_events"], "social_id", keys, "ts", ctx.as_of,
-                              ctx.lookback_days, codes={"event": SOCIAL_EVENTS, "scene": SCENES,
+                              ctx.lookback_days, codes={"event": ctx.events, "scene": ctx.scenes,
                                                         "category": ctx.categories},
                               chunk_rows=ctx.chunk_rows):
         totals.add(chunk)
@@ -47,7 +48,7 @@ def build(ctx: BuildContext) -> pl.DataFrame | None:
     return link(per_account.with_columns(shares), ctx.identity, "social_id")
 
 
-_IMPRESSION = SOCIAL_EVENTS.index("impression")
+IMPRESSION = "impression"  # the one event that is not an engagement
 
 
 class _Totals:
@@ -63,8 +64,10 @@ class _Totals:
         self.n, self.ctx = n, ctx
         self.windows = sorted(set(ctx.windows))
         n_cat = len(ctx.categories)
-        self.events = np.zeros((n, len(SOCIAL_EVENTS) + 1), np.int64)  # last: unknown event
-        self.scenes = np.zeros((n, len(SCENES) + 1), np.int64)
+        # Counts per learnt event and scene; the last column holds the others (beyond the cap).
+        self.events = np.zeros((n, len(ctx.events) + 1), np.int64)
+        self.scenes = np.zeros((n, len(ctx.scenes) + 1), np.int64)
+        self.impression = ctx.events.index(IMPRESSION) if IMPRESSION in ctx.events else -2
         self.buckets = np.zeros((n, len(self.windows) + 1), np.int64)
         self.cats = np.zeros((n, n_cat, 2), np.int64)  # engaged, [older, recent]
         self.age_min = np.full(n, np.inf)
@@ -80,7 +83,7 @@ class _Totals:
             np.add.at(totals.reshape(-1), _cells(gid, code, totals.shape[1]), 1)
         np.minimum.at(self.age_min, gid, age)
         np.maximum.at(self.age_max, gid, age)
-        rows = np.flatnonzero((event != _IMPRESSION) & (category >= 0))
+        rows = np.flatnonzero((event != self.impression) & (category >= 0))
         n_cat = self.cats.shape[1]
         cell = gid[rows] * n_cat + category[rows]
         recent = (age[rows] < self.ctx.recent_days).astype(np.int64)
@@ -93,16 +96,17 @@ class _Totals:
         present = np.flatnonzero(total > 0)
         ctx, col = self.ctx, {}
         col[f"{PREFIX}events"] = total
-        col[f"{PREFIX}engaged"] = total - self.events[:, _IMPRESSION]
+        impressions = self.events[:, self.impression] if self.impression >= 0 else 0
+        col[f"{PREFIX}engaged"] = total - impressions
         col[f"{PREFIX}days_since_last"] = self.age_min
         col[f"{PREFIX}days_since_first"] = self.age_max
         within = np.cumsum(self.buckets, axis=1)  # column j: age < windows[j]
         for w in ctx.windows:
             col[f"{PREFIX}events_{w}d"] = within[:, self.windows.index(w)]
-        for i, e in enumerate(SOCIAL_EVENTS):
-            col[f"{PREFIX}n_{e}"] = self.events[:, i]
-        for i, s in enumerate(SCENES):
-            col[f"{PREFIX}scene_{s}"] = self.scenes[:, i]
+        for i, e in enumerate(ctx.events):
+            col[f"{PREFIX}n_{slug(e)}"] = self.events[:, i]
+        for i, s in enumerate(ctx.scenes):
+            col[f"{PREFIX}scene_{slug(s)}"] = self.scenes[:, i]
         since = self.cat_age_min.reshape(self.n, len(ctx.categories))
         for i, c in enumerate(ctx.categories):
             name = f"{PREFIX}eng_{slug(c)}"

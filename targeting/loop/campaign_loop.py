@@ -46,6 +46,7 @@ import pandas as pd
 from scipy import stats
 
 from targeting.data.dates import parse_as_of
+from targeting.data.money import ValueSource, arm_costs, unit_cost
 from targeting.data.schema import InsufficientDataError, SchemaError, TargetingError
 from targeting.data.vocab import CONTROL_ARM
 from targeting.loop.store import LoopStore
@@ -59,6 +60,7 @@ _DEFAULTS = {"holdout_share": 0.1, "explore_share": 0.05, "control_share": 0.5, 
 # Stores made before a setting existed resume as they were made: exploring at random, unguarded.
 _LEGACY = {"exploration": "random", "guard": False}
 EXPLORATIONS = ("margin", "random")
+_VALUES, _VALUE_MODEL = "values.parquet", "value_model.pkl"
 _MARGIN_POOL = 2  # the margin band holds twice the exploration slice's users
 _PILOT = "randomised pilot (no campaign history yet): the budget's contacts at random, " \
          "every arm equally often, and a random control group"
@@ -77,7 +79,7 @@ class Wave:
     ``assignments`` has one row per user in the wave: ``user_id``, ``campaign_id``, ``arm``
     (``control`` = not contacted), ``slice`` (pilot, target, holdout, explore),
     ``recommended`` (the arm the policy chose; for the holdout, the one it was denied),
-    ``contacted``, ``predicted_uplift`` and ``sent_at``.
+    ``contacted``, ``predicted_uplift`` and ``sent_at``. ``costs`` prices one contact per arm.
     """
 
     number: int
@@ -85,7 +87,7 @@ class Wave:
     campaign_id: str
     policy: str
     assignments: pd.DataFrame
-    cost_per_contact: float
+    costs: dict
 
     @property
     def contacts(self) -> int:
@@ -93,7 +95,9 @@ class Wave:
 
     @property
     def spend(self) -> float:
-        return self.contacts * self.cost_per_contact
+        """Each contact at its arm's price."""
+        sent = self.assignments.loc[self.assignments["contacted"], "arm"]
+        return float(sent.map(self.costs).sum())
 
     def export(self, path: str | Path, salt: str, *, min_size: int | None = None) -> dict:
         """Write the contacted users' salted hashes and their arm (CSV or Parquet by suffix),
@@ -133,8 +137,10 @@ class Wave:
 
 @dataclass
 class LoopReport:
-    """Per wave: contacts, spend, measured increment with its 95 % interval, ROI, cumulative
-    ROI. ROI = (increment x value per conversion - spend) / spend."""
+    """Per wave: contacts, spend (each contact at its arm's price), measured increment with its
+    95 % interval, measured value, ROI, cumulative ROI. The measured value is the increment in
+    money (each user's outcome times their value, read out the same way); ROI = (measured
+    value - spend) / spend."""
 
     table: pd.DataFrame
 
@@ -178,10 +184,21 @@ class CampaignLoop:
         are read from it; given ones must match).
     arms : list of str
         The treatment arms (the control, ``"control"``, is not contacted).
-    budget, cost_per_contact : float
-        Each wave contacts at most ``budget // cost_per_contact`` users.
-    value_per_conversion : float
-        Margin of one conversion: a contact is worth uplift x value - cost.
+    budget : float
+        Money per wave.
+    cost_per_contact : float or dict of arm to float
+        Price of one contact: one for every arm (each wave then contacts ``budget //
+        cost_per_contact`` users), or one per arm (``{"coupon": 5.0, "push": 0.05}``; every
+        arm priced): the policy's list is spent in money (:func:`~targeting.plan_campaign`),
+        and the random slices (pilot, exploration) contact ``budget // mean price`` users per
+        budget, the cheaper arms taking any odd contact.
+    value_per_conversion : float, Series or value model
+        What one conversion is worth: a margin for everyone, a ``Series`` of values by
+        ``user_id`` (every user the loop may contact needs one), or a value model with
+        ``predict_value(X)`` on the loop's feature matrix
+        (:class:`~targeting.data.money.ValueSource`). A contact with arm ``a`` is worth value
+        x uplift(a) - cost(a); the readout's value and ROI use the same values. A Series or a
+        model is kept in the store (``values.parquet``, ``value_model.pkl``).
     holdout_share : float or list of float, default 0.1
         Share of the policy's list held out at random (not contacted) to measure it; a list
         is a schedule, one share per wave, the last one for every later wave (e.g.
@@ -253,8 +270,9 @@ class CampaignLoop:
     """
 
     def __init__(self, store: str | Path, *, arms: Sequence[str] | None = None,
-                 budget: float | None = None, cost_per_contact: float | None = None,
-                 value_per_conversion: float | None = None,
+                 budget: float | None = None,
+                 cost_per_contact: float | Mapping[str, float] | None = None,
+                 value_per_conversion: float | pd.Series | ValueSource | None = None,
                  holdout_share: float | Sequence[float] = 0.1,
                  explore_share: float | Sequence[float] = 0.05,
                  control_share: float = 0.5,
@@ -264,7 +282,7 @@ class CampaignLoop:
                  exploration: str = "margin", guard: bool = True):
         self.store = LoopStore(store)
         given = {"arms": None if arms is None else [str(a) for a in arms], "budget": budget,
-                 "cost_per_contact": cost_per_contact,
+                 "cost_per_contact": _prices(cost_per_contact),
                  "value_per_conversion": value_per_conversion,
                  "holdout_share": _schedule(holdout_share),
                  "explore_share": _schedule(explore_share),
@@ -278,26 +296,74 @@ class CampaignLoop:
             self._check_same(given)
         else:
             _check_config(given)
+            given["value_per_conversion"] = self._keep_value(given["value_per_conversion"])
             self.state = {"config": given, "waves": [], "mlflow": {}}
             self.store.write_json(self.state)
         stored = {**_DEFAULTS, **_LEGACY, **self.state["config"]}
         for key in _CONFIG:
             setattr(self, key, stored.get(key))
+        self.value_per_conversion = self._read_value(self.value_per_conversion)
 
     # -- configuration ---------------------------------------------------------------------
     def _check_same(self, given: dict) -> None:
         stored = {**_DEFAULTS, **_LEGACY, **self.state["config"]}
+        value = given.pop("value_per_conversion")
         differ = [f"{k}={given[k]!r} (the store has {stored[k]!r})" for k in _CONFIG
-                  if given[k] is not None and given[k] != stored[k]
+                  if k in given and given[k] is not None and given[k] != stored[k]
                   and not (k in _DEFAULTS and given[k] == _DEFAULTS[k])]
+        if value is not None and not self._same_value(value, stored["value_per_conversion"]):
+            differ.append(f"value_per_conversion (the store has "
+                          f"{stored['value_per_conversion']!r})")
         if differ:
             raise TargetingError(f"the loop in {self.store.path} was started with other "
                                  f"parameters: {'; '.join(differ)}. Leave them out to resume "
                                  f"it, or use a new store for a new loop")
 
+    def _keep_value(self, value):
+        """The value setting as the state file holds it: a number, or the file that keeps
+        the per-user values or the value model."""
+        if isinstance(value, pd.Series):
+            self.store.write_frame(_VALUES, value.rename("value").to_frame())
+            return {"per_user": _VALUES}
+        if not isinstance(value, int | float):
+            self.store.write_object(_VALUE_MODEL, value)
+            return {"model": _VALUE_MODEL}
+        return float(value)
+
+    def _read_value(self, stored):
+        if isinstance(stored, dict) and "per_user" in stored:
+            return self.store.read_frame(stored["per_user"])["value"]
+        if isinstance(stored, dict) and "model" in stored:
+            return self.store.read_object(stored["model"])
+        return stored
+
+    def _same_value(self, given, stored) -> bool:
+        """Whether ``given`` is the value setting the store keeps (a model: byte for byte)."""
+        import pickle
+
+        kind = next(iter(stored)) if isinstance(stored, dict) else "number"
+        if isinstance(given, pd.Series):
+            return kind == "per_user" and given.rename("value").equals(self._read_value(stored))
+        if isinstance(given, int | float):
+            return kind == "number" and float(given) == float(stored)
+        return kind == "model" and pickle.dumps(given, protocol=pickle.HIGHEST_PROTOCOL) == (
+            self.store.path / stored["model"]).read_bytes()
+
+    @property
+    def costs(self) -> dict[str, float]:
+        """Price of one contact per arm."""
+        return arm_costs(self.cost_per_contact, self.arms)
+
     @property
     def contacts_per_wave(self) -> int:
-        return int(self.budget // self.cost_per_contact)
+        """Contacts the budget buys: at the one price, or at the arms' mean price (a random
+        arm each, as the pilot and the exploration slice send)."""
+        return int(self.budget // (unit_cost(self.costs) or np.mean(list(self.costs.values()))))
+
+    def _cheapest_first(self) -> np.ndarray:
+        """The arms by price (stable): a random slice's odd contacts go to the cheaper ones,
+        so it never costs more than its contacts at the mean price."""
+        return np.asarray(sorted(self.arms, key=self.costs.get), dtype=object)
 
     @property
     def waves(self) -> list[dict]:
@@ -419,9 +485,8 @@ class CampaignLoop:
             raise InsufficientDataError(f"{len(X)} users cannot fill a pilot of {k} arms and a "
                                         f"control: raise the budget or widen the users")
         picked = rng.permutation(len(X))[:contacts + control]
-        arm = np.asarray([CONTROL_ARM] * control
-                         + list(np.resize(np.asarray(self.arms, dtype=object), contacts)),
-                         dtype=object)
+        arm = np.asarray([CONTROL_ARM] * control + list(np.resize(self._cheapest_first(),
+                                                                  contacts)), dtype=object)
         arm = arm[rng.permutation(len(arm))]
         return _frame(X.index[picked], arm, "pilot", arm, np.nan)
 
@@ -439,39 +504,46 @@ class CampaignLoop:
                   holdout_share: float) -> pd.DataFrame:
         from targeting.evaluation.planning import plan_campaign
 
-        k = len(self.arms)
+        k, costs, unit = len(self.arms), self.costs, unit_cost(self.costs)
         n_explore = int(round(explore_share * self.contacts_per_wave))
         n_slice = n_explore + _control_size(n_explore, k, self.control_share)
-        target_contacts = self.contacts_per_wave - n_explore
-        listed = listed_for(target_contacts, holdout_share)
+        explore_arms = np.resize(self._cheapest_first(), n_explore)
+        if unit is not None:  # one price: the list is counted in contacts, rounded up
+            target_contacts = self.contacts_per_wave - n_explore
+            list_budget = listed_for(target_contacts, holdout_share) * unit
+        else:  # prices per arm: what the exploration slice leaves, the holdout's share added
+            target_money = self.budget - sum(costs[a] for a in explore_arms)
+            list_budget = target_money / (1 - holdout_share)
         margin = self.exploration == "margin"
         if margin:  # the band ranked right after the list: where the decision is closest
             candidates = np.arange(len(X))
         else:
             order = rng.permutation(len(X))
             explore_rows, candidates = order[:n_slice], np.sort(order[n_slice:])
-        band = n_slice * _MARGIN_POOL if margin else 0
-        plan = plan_campaign(model, X.iloc[candidates],
-                             budget=(listed + band) * self.cost_per_contact,
-                             cost_per_contact=self.cost_per_contact,
+        plan = plan_campaign(model, X.iloc[candidates], budget=list_budget,
+                             cost_per_contact=costs,
                              value_per_conversion=self.value_per_conversion,
                              random_state=int(self.random_state))
-        audience = plan.audience.iloc[:listed]
+        audience = plan.audience
         if margin:
-            explore_rows = _margin_rows(X.index, audience.index, plan.audience.index[listed:],
-                                        n_slice, rng)
-        held = max(len(audience) - target_contacts,
-                   int(round(holdout_share * len(audience))))
+            after = plan.ranking.index[~plan.ranking["planned"].to_numpy()]
+            explore_rows = _margin_rows(X.index, audience.index,
+                                        after[:n_slice * _MARGIN_POOL], n_slice, rng)
+        order = rng.permutation(len(audience))
+        held = int(round(holdout_share * len(audience)))
+        if unit is not None:
+            held = max(len(audience) - target_contacts, held)
+        else:  # hold out, at random, until the contacts fit what the list may spend
+            held = max(_over(audience["cost"].to_numpy()[order], target_money), held)
         holdout = np.zeros(len(audience), dtype=bool)
-        holdout[rng.permutation(len(audience))[:held]] = True
+        holdout[order[:held]] = True
         recommended = audience["arm"].to_numpy(dtype=object)
         parts = [_frame(audience.index, np.where(holdout, CONTROL_ARM, recommended),
                         np.where(holdout, "holdout", "target"), recommended,
                         audience["uplift"].to_numpy())]
         if len(explore_rows):
             arm = np.asarray([CONTROL_ARM] * (len(explore_rows) - n_explore)
-                             + list(np.resize(np.asarray(self.arms, dtype=object), n_explore)),
-                             dtype=object)
+                             + list(explore_arms), dtype=object)
             arm = arm[rng.permutation(len(arm))]
             parts.append(_frame(X.index[explore_rows], arm, "explore", arm, np.nan))
         return pd.concat(parts, ignore_index=True)
@@ -506,39 +578,31 @@ class CampaignLoop:
             self._log_pending_runs()
 
     def _readout(self, rows: pd.DataFrame, wave: Wave) -> dict:
-        from targeting.evaluation.planning import measured_increment
-
         y = rows["converted"].to_numpy(dtype=float)
-        arm = rows["arm"].to_numpy(dtype=object)
-        parts, variances = {}, []
-        for name in ("pilot", "explore"):
-            mask = (rows["slice"] == name).to_numpy()
-            if mask.any():
-                inc, var = _random_slice_increment(y[mask], arm[mask])
-                parts[name] = inc
-                variances.append(var)
-        listed = rows["slice"].isin(["target", "holdout"]).to_numpy()
-        if listed.any():
-            rec = rows["recommended"].to_numpy(dtype=object)
-            per, se, _ = measured_increment(y, arm, listed, np.where(listed, rec, None),
-                                            CONTROL_ARM)
-            n = int((rows["slice"] == "target").sum())
-            parts["target"] = per * n
-            variances.append((se * n) ** 2)
-        increment = float(np.nansum(list(parts.values())))
-        se = float(np.sqrt(np.nansum(variances)))
+        increment, se, parts = _increment(rows, y)
+        value, value_se, _ = _increment(rows, y * self._values(wave.number, rows["user_id"]))
         spend = wave.spend
-        value = increment * self.value_per_conversion
         contacted = rows["contacted"].to_numpy()
         predicted = rows.loc[rows["slice"] == "target", "predicted_uplift"].sum()
         return {"contacts": wave.contacts, "spend": spend, "measured_increment": increment,
                 "increment_se": se, "increment_low": increment - Z95 * se,
-                "increment_high": increment + Z95 * se,
+                "increment_high": increment + Z95 * se, "measured_value": value,
+                "value_low": value - Z95 * value_se, "value_high": value + Z95 * value_se,
                 "roi": (value - spend) / spend if spend else float("nan"),
                 "conversion_rate_contacted": float(y[contacted].mean()) if contacted.any()
                 else float("nan"),
                 "predicted_increment_target": float(predicted),
                 **{f"increment_{k}": float(v) for k, v in parts.items()}}
+
+    def _values(self, number: int, users) -> np.ndarray:
+        """Each wave user's value: the loop's number, or its per-user values or value model
+        read at the wave's features."""
+        from targeting.data.money import user_values
+
+        if isinstance(self.value_per_conversion, int | float):
+            return np.full(len(users), float(self.value_per_conversion))
+        X = self.store.read_frame(f"wave_{number:03d}_X.parquet")
+        return user_values(self.value_per_conversion, X.loc[np.asarray(users)])
 
     def _refit(self, number: int):
         """The model after wave ``number`` and the guard's decision: the refitted model (the
@@ -652,7 +716,7 @@ class CampaignLoop:
         w = found[0]
         assignments = self.store.read_frame(f"wave_{number:03d}_plan.parquet")
         return Wave(number, pd.Timestamp(w["as_of"]), w["campaign_id"], w["policy"],
-                    assignments, float(self.cost_per_contact))
+                    assignments, self.costs)
 
     def outcomes(self, number: int) -> pd.DataFrame:
         """Wave ``number``'s assignments joined to its recorded outcomes."""
@@ -694,19 +758,21 @@ class CampaignLoop:
         return reports
 
     def report(self) -> LoopReport:
-        """Per recorded wave: contacts, spend, measured increment and interval, ROI, and the
-        cumulative increment (with its 95 % interval, pooling every wave's randomised parts),
-        spend and ROI; with the guard, both recipes' out-of-fold Qini,
-        the standard error of their difference, and whether the refitted model replaced the
-        champion or it was kept (``first``: no champion yet, the first model)."""
+        """Per recorded wave: contacts, spend, measured increment and interval, measured value
+        (the increment in money), ROI, and the cumulative increment (with its 95 % interval,
+        pooling every wave's randomised parts), spend, value and ROI; with the guard, both
+        recipes' out-of-fold Qini, the standard error of their difference, and whether the
+        refitted model replaced the champion or it was kept (``first``: no champion yet, the
+        first model)."""
         rows = [{"wave": w["number"], "as_of": pd.Timestamp(w["as_of"]), **w["metrics"]}
                 for w in self.state["waves"] if w["status"] == "recorded"]
         columns = ["as_of", "contacts", "spend", "measured_increment", "increment_low",
-                   "increment_high", "roi"]
+                   "increment_high", "measured_value", "roi"]
         if not rows:
             return LoopReport(pd.DataFrame(columns=[*columns, "cumulative_increment",
                                                      "cumulative_low", "cumulative_high",
-                                                     "cumulative_spend", "cumulative_roi"]))
+                                                     "cumulative_spend", "cumulative_value",
+                                                     "cumulative_roi"]))
         table = pd.DataFrame(rows).set_index("wave")
         guarded = [c for c in _GUARD_COLUMNS if c in table.columns]
         table = table[[*columns, *guarded]].rename(columns=_GUARD_COLUMNS)
@@ -724,8 +790,9 @@ class CampaignLoop:
         table["cumulative_low"] = table.cumulative_increment - Z95 * pooled_se
         table["cumulative_high"] = table.cumulative_increment + Z95 * pooled_se
         table["cumulative_spend"] = table.spend.cumsum()
-        table["cumulative_roi"] = ((table.cumulative_increment * self.value_per_conversion
-                                    - table.cumulative_spend) / table.cumulative_spend)
+        table["cumulative_value"] = table.measured_value.cumsum()
+        table["cumulative_roi"] = ((table.cumulative_value - table.cumulative_spend)
+                                   / table.cumulative_spend)
         return LoopReport(table)
 
     def _pending(self) -> dict | None:
@@ -752,17 +819,27 @@ def _check_config(c: dict) -> None:
     elif CONTROL_ARM in c["arms"] or len(set(c["arms"])) != len(c["arms"]):
         problems.append(f"arms: distinct treatment arms, without {CONTROL_ARM!r} (the control "
                         f"is who is not contacted); got {c['arms']}")
-    for key in ("budget", "cost_per_contact", "value_per_conversion"):
-        if c[key] is None or not float(c[key]) > 0:
-            problems.append(f"{key}: a positive number is needed, got {c[key]!r}")
+    if c["budget"] is None or not _positive(c["budget"]):
+        problems.append(f"budget: a positive amount of money is needed, got {c['budget']!r}")
+    costs = None
+    try:
+        costs = arm_costs(c["cost_per_contact"], c["arms"] or [])
+    except SchemaError as err:
+        problems.extend(err.problems)
+    value = c["value_per_conversion"]
+    if not (isinstance(value, pd.Series) or _positive(value) or hasattr(value, "predict_value")
+            or hasattr(value, "score_matrix")):
+        problems.append(f"value_per_conversion: a positive number, a Series of values by "
+                        f"user_id or a value model with predict_value(X) is needed, got "
+                        f"{value!r}")
     for key in ("holdout_share", "explore_share"):
         if isinstance(c[key], (list, tuple)) and not c[key]:
             problems.append(f"{key}: a share, or a non-empty list of shares (one per wave)")
     for key in ("holdout_share", "explore_share", "control_share"):
         if not all(isinstance(v, (int, float)) and 0 <= float(v) < 1 for v in _shares(c[key])):
             problems.append(f"{key}: a share in [0, 1), got {c[key]!r}")
-    if not problems and c["budget"] < c["cost_per_contact"]:
-        problems.append("budget: smaller than one contact's cost")
+    if not problems and costs and c["budget"] < max(costs.values()):
+        problems.append(f"budget: smaller than one contact's cost ({max(costs.values())})")
     if c["exploration"] not in EXPLORATIONS:
         problems.append(f"exploration: one of {list(EXPLORATIONS)}, got {c['exploration']!r}")
     if any(isinstance(v, (int, float)) and float(v) <= 0 for v in _shares(c["holdout_share"])):
@@ -770,6 +847,25 @@ def _check_config(c: dict) -> None:
                         "wave cannot be read out")
     if problems:
         raise SchemaError(problems)
+
+
+def _prices(cost):
+    """A price per arm as the state file holds it (arm names as text), or the one price."""
+    if isinstance(cost, Mapping):
+        return {str(a): float(c) if _positive(c) else c for a, c in cost.items()}
+    return cost
+
+
+def _positive(v) -> bool:
+    return (isinstance(v, int | float | np.number) and not isinstance(v, bool)
+            and bool(np.isfinite(v)) and float(v) > 0)
+
+
+def _over(cost: np.ndarray, money: float) -> int:
+    """How many of the first users (in ``cost``'s order) to hold out so that the others'
+    costs fit ``money``."""
+    left = cost.sum() - np.r_[0.0, np.cumsum(cost)]  # spend if the first k are held out
+    return int(np.argmax(left <= money * (1 + 1e-9)))
 
 
 def _schedule(share):
@@ -879,6 +975,32 @@ def _report_metrics(reports: dict) -> dict:
         out[f"{name}_effect_low"] = float(pooled["low"])
         out[f"{name}_effect_high"] = float(pooled["high"])
     return out
+
+
+def _increment(rows: pd.DataFrame, y: np.ndarray) -> tuple[float, float, dict]:
+    """The wave's increment in ``y`` (conversions, or conversions x value), its standard
+    error, and each randomised part's: the pilot and exploration slices against their own
+    control groups, the policy's list against its holdout."""
+    from targeting.evaluation.planning import measured_increment
+
+    arm = rows["arm"].to_numpy(dtype=object)
+    parts, variances = {}, []
+    for name in ("pilot", "explore"):
+        mask = (rows["slice"] == name).to_numpy()
+        if mask.any():
+            inc, var = _random_slice_increment(y[mask], arm[mask])
+            parts[name] = inc
+            variances.append(var)
+    listed = rows["slice"].isin(["target", "holdout"]).to_numpy()
+    if listed.any():
+        rec = rows["recommended"].to_numpy(dtype=object)
+        per, se, _ = measured_increment(y, arm, listed, np.where(listed, rec, None),
+                                        CONTROL_ARM)
+        n = int((rows["slice"] == "target").sum())
+        parts["target"] = per * n
+        variances.append((se * n) ** 2)
+    return (float(np.nansum(list(parts.values()))), float(np.sqrt(np.nansum(variances))),
+            parts)
 
 
 def _random_slice_increment(y: np.ndarray, arm: np.ndarray) -> tuple[float, float]:

@@ -32,6 +32,7 @@ import pandas as pd
 
 from targeting.data import demo_response
 from targeting.data.demo import DemoWorld
+from targeting.data.money import ValueSource, arm_costs, unit_cost, user_values
 from targeting.loop.campaign_loop import CampaignLoop, listed_for
 
 POLICIES = ("loop", "oracle", "one_shot", "propensity", "random")
@@ -89,8 +90,9 @@ class LoopSimulation:
 
 
 def simulate_loop(world: DemoWorld, waves: int = 5, *, store: str | Path,
-                  budget: float | None = None, cost_per_contact: float = 1.0,
-                  value_per_conversion: float = 60.0, arms: list[str] | None = None,
+                  budget: float | None = None, cost_per_contact: float | dict = 1.0,
+                  value_per_conversion: float | pd.Series | ValueSource = 60.0,
+                  arms: list[str] | None = None,
                   holdout_share: float | list[float] = 0.1,
                   explore_share: float | list[float] = 0.05,
                   control_share: float = 0.5, learner: str = "x", random_state: int = 0,
@@ -107,7 +109,13 @@ def simulate_loop(world: DemoWorld, waves: int = 5, *, store: str | Path,
     store : path
         The loop's store; an existing one is resumed (and must hold the same loop).
     budget : float, optional
-        Per wave; default 10 % of the users the world can answer for, times the cost.
+        Money per wave; default 10 % of the users the world can answer for, times the price
+        (the mean price, with one per arm).
+    cost_per_contact, value_per_conversion
+        As :class:`CampaignLoop` (default one price of 1 and a value of 60 per conversion).
+        With prices per arm or values per user, the static policies spend the same money
+        (:func:`~targeting.data.demo_response.policy_increments` with a budget), the oracle
+        ranking users by true profit.
     arms : list of str, optional
         Default: every arm the world has a true uplift for.
     history : bool, default True
@@ -133,7 +141,9 @@ def simulate_loop(world: DemoWorld, waves: int = 5, *, store: str | Path,
         raise ValueError(f"waves must be at least 1, got {waves}")
     users = demo_response.population(world)
     contacts = max(1, int(round(0.1 * len(users))))
-    budget = contacts * cost_per_contact if budget is None else budget
+    if budget is None:
+        prices = arm_costs(cost_per_contact, arms or demo_response.arms(world))
+        budget = contacts * (unit_cost(prices) or float(np.mean(list(prices.values()))))
     loop = CampaignLoop(store, arms=arms or demo_response.arms(world), budget=budget,
                         cost_per_contact=cost_per_contact,
                         value_per_conversion=value_per_conversion, holdout_share=holdout_share,
@@ -152,9 +162,14 @@ def simulate_loop(world: DemoWorld, waves: int = 5, *, store: str | Path,
 
 def _truth(world: DemoWorld, loop: CampaignLoop, number: int, users: np.ndarray) -> dict:
     wave = loop.wave(number)
-    static = demo_response.policy_increments(
-        world, loop.contacts_per_wave, value_per_conversion=loop.value_per_conversion,
-        cost_per_contact=loop.cost_per_contact, users=users)
+    if _in_money(loop):
+        static = demo_response.policy_increments(
+            world, budget=loop.budget, value_per_conversion=_values(world, loop, wave, users),
+            cost_per_contact=loop.costs, users=users)
+    else:
+        static = demo_response.policy_increments(
+            world, loop.contacts_per_wave, value_per_conversion=loop.value_per_conversion,
+            cost_per_contact=loop.cost_per_contact, users=users)
     truth = demo_response.true_increment(world, wave.assignments)
     metrics = next(w["metrics"] for w in loop.waves if w["number"] == number)
     return {"wave": number, "contacts": wave.contacts, "loop": truth,
@@ -180,8 +195,18 @@ def _one_shot(world: DemoWorld, loop: CampaignLoop, wave, users: np.ndarray,
         return {"one_shot": truth, "one_shot_held_out": truth}
     X = loop.features(world.tables, wave.as_of, users)
     first = loop.model(0 if loop.state.get("history") else 1)
+    share = loop.holdout_share_at(wave.number)
+    if _in_money(loop):  # the budget, and a list a holdout's share dearer
+        plans = {name: plan_campaign(first, X, budget=money, cost_per_contact=loop.costs,
+                                     value_per_conversion=loop.value_per_conversion,
+                                     random_state=int(loop.random_state)).audience
+                 for name, money in (("one_shot", loop.budget),
+                                     ("one_shot_held_out", loop.budget / (1 - share)))}
+        return {name: demo_response.true_increment(world, _sent(top))
+                * min(1.0, loop.budget / top["cost"].sum() if len(top) else 0.0)
+                for name, top in plans.items()}
     contacts = loop.contacts_per_wave
-    listed = listed_for(contacts, loop.holdout_share_at(wave.number))
+    listed = listed_for(contacts, share)
     plan = plan_campaign(first, X, budget=listed * loop.cost_per_contact,
                          cost_per_contact=loop.cost_per_contact,
                          value_per_conversion=loop.value_per_conversion,
@@ -194,6 +219,27 @@ def _one_shot(world: DemoWorld, loop: CampaignLoop, wave, users: np.ndarray,
         share = min(1.0, contacts / len(top)) if len(top) else 0.0
         out[name] = demo_response.true_increment(world, sent) * share
     return out
+
+
+def _in_money(loop: CampaignLoop) -> bool:
+    """Prices per arm or values per user: the static policies spend the budget in money."""
+    return unit_cost(loop.costs) is None or not isinstance(loop.value_per_conversion,
+                                                            int | float)
+
+
+def _values(world: DemoWorld, loop: CampaignLoop, wave, users: np.ndarray):
+    """The loop's values for the whole population at the wave's time (a value model is read
+    at the wave's features)."""
+    value = loop.value_per_conversion
+    if isinstance(value, int | float | pd.Series):
+        return value
+    X = loop.features(world.tables, wave.as_of, users)
+    return pd.Series(user_values(value, X), index=X.index)
+
+
+def _sent(audience: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({"user_id": audience.index.to_numpy(),
+                         "arm": audience["arm"].to_numpy()})
 
 
 def run_demo_loop(waves: int = 5, *, n_users: int = 50_000, random_state: int = 0,

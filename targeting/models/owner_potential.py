@@ -30,7 +30,6 @@ from sklearn.utils.validation import check_is_fitted
 
 from targeting.data.dates import parse_as_of
 from targeting.data.schema import InsufficientDataError, SchemaError
-from targeting.data.vocab import CATEGORIES
 from targeting.features.common import slug
 from targeting.features.community import invite_features
 from targeting.features.pipeline import FeaturePipeline
@@ -39,7 +38,6 @@ from targeting.models.owners import OwnerValue
 
 # What an owner has because they own a group, and what their group bought because of them:
 # consequences of being an effective owner, not the traits of one.
-_CATEGORY_SUFFIXES = tuple(f"_{slug(c)}{w}" for c in CATEGORIES for w in ("", "_30d"))
 MIN_SEEDS = 10  # below this the lookalike's held-out fifth has too few seeds to weigh methods
 DEFAULT_BUILDERS = ("profile", "social", "graph")
 SHALLOW = {"num_leaves": 4, "min_child_samples": 50, "learning_rate": 0.03}
@@ -149,8 +147,10 @@ class OwnerPotentialModel(BaseEstimator):
     def _features(self, tables, as_of) -> pd.DataFrame:
         pipe = FeaturePipeline(builders=self.builders)
         features = pipe.fit_transform(tables, as_of)
+        # The categories the pipeline learnt (a brand's own, or the demo's eight).
+        suffixes = tuple(f"_{slug(c)}{w}" for c in pipe.categories_ for w in ("", "_30d"))
         keep = [c for c in features.columns if not c.startswith(CONSEQUENCES)
-                and (self.per_category or not c.endswith(_CATEGORY_SUFFIXES))]
+                and (self.per_category or not c.endswith(suffixes))]
         features = features[keep]
         if self.members_only:
             features = features[features.index.isin(_group_members(tables, as_of))]

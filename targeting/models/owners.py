@@ -9,7 +9,8 @@ other categories), cross-fitted so that a group's members are always predicted b
 that never saw them or their group. Their excess is the owner's incremental purchases;
 the expectation is a comparison with similar users outside the group.
 
-Per owner the result carries reach (members, lower-tier share), referral orders and revenue,
+Per owner the result carries reach (members, lower-tier share: missing, with a note in
+``diagnostics``, when the users' city tiers are a brand's own labels), referral orders and revenue,
 the commission cost of those referrals, the incremental orders and revenue, the net value
 (``margin x incremental revenue - commission``) and an interval per owner. The interval adds
 two parts: the members' own noise (the spread of their residuals) and the group-level noise
@@ -30,6 +31,7 @@ from tqdm.auto import tqdm
 
 from targeting.data.dates import parse_as_of
 from targeting.data.schema import InsufficientDataError, SchemaError, validate
+from targeting.data.vocab import LOWER_TIER_NOTE, lower_tier
 from targeting.features.pipeline import FeaturePipeline
 
 REQUIRED = ("identity", "groups", "orders")
@@ -143,7 +145,10 @@ def rank_owners(data: Mapping[str, pd.DataFrame], as_of, *, window_days: int = 1
     expected = _expected(counts.to_numpy(float), X, fold, n_folds, n_estimators, random_state,
                          progress)
     table, diag = _per_owner(members, users, counts, expected, price.to_numpy(), confidence)
-    table = table.join(_reach(tables, members), how="left")
+    reach = _reach(tables, members)
+    if reach.lower_tier_share.isna().all() and "users" in tables:
+        diag["notes"] = [LOWER_TIER_NOTE]
+    table = table.join(reach, how="left")
     table = table.join(_referrals(tables, members, orders), how="left").fillna(
         {"referral_orders": 0, "referral_revenue": 0.0})
     table["commission_cost"] = commission_rate * table.referral_revenue
@@ -282,11 +287,13 @@ def _reach(tables, members) -> pd.DataFrame:
     owner = members[members.is_owner].drop_duplicates("group_id").set_index("group_id").user_id
     out = pd.DataFrame({"owner_user_id": owner,
                         "members": members.groupby("group_id").size()})
-    if "users" in tables:
-        tier = tables["users"].set_index("user_id").city_tier
-        lower = tier.reindex(members.user_id.to_numpy()).to_numpy() >= 3
+    users = tables.get("users")
+    lower = None if users is None else lower_tier(users.city_tier)
+    if lower is not None:
+        flag = pd.Series(lower, index=users.user_id.to_numpy())
+        lower = flag.reindex(members.user_id.to_numpy(), fill_value=False).to_numpy()
         out["lower_tier_share"] = pd.Series(lower, index=members.group_id).groupby(level=0).mean()
-    else:
+    else:  # no profiles, or city tiers that are not on the 1-5 scale
         out["lower_tier_share"] = np.nan
     return out
 
@@ -299,4 +306,5 @@ def _referrals(tables, members, orders: pd.DataFrame) -> pd.DataFrame:
     ref = ref.assign(social_id=ref.referrer_social_id.astype("int64")).merge(
         owners[["social_id", "group_id"]], on="social_id")
     by = ref.groupby("group_id")
-    return pd.DataFrame({"referral_orders": by.size(), "referral_revenue": by.amount.sum()})
+    return pd.DataFrame({"referral_orders": by.order_id.nunique(),
+                         "referral_revenue": by.amount.sum()})

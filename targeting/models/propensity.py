@@ -289,7 +289,9 @@ class PropensityModel(Scorable, LightGBMParamsMixin, BaseEstimator):
         known = self.pipeline_.categories_
         if self.category is not None and self.category not in known:
             raise SchemaError([f"unknown category {self.category!r}: the data before as_of "
-                               f"have {known}; pick one of them (or None for any purchase)"])
+                               f"have {known}; pick one of them, or any purchase "
+                               "(category=None in Python, --category any on the command "
+                               "line)"], hint="")
 
     def _check_labels(self, train_positives: int, validation_positives: int) -> None:
         for name, positives in (("training", train_positives),

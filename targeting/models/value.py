@@ -355,6 +355,12 @@ class ValueModel(Scorable, LightGBMParamsMixin, BaseEstimator):
         check_is_fitted(self, "candidates_")
         return self.score_matrix(self.pipeline_.to_matrix(X))
 
+    def predict_value(self, X: pd.DataFrame) -> np.ndarray:
+        """Expected revenue per row of a feature frame: what a plan reads as each user's
+        value (:class:`~targeting.data.money.ValueSource`). The frame must hold this model's
+        features (its pipeline's ``transform``); any other is refused by name."""
+        return self.predict(X)
+
     def extra_columns(self, X: np.ndarray) -> dict[str, np.ndarray]:
         """``expected_value`` (the score, named in money) and, with ``lifetime_months``, the
         discounted ``lifetime_value``."""

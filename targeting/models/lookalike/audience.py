@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from targeting.data.vocab import lower_tier
 from targeting.models.lookalike.seeds import round_count
 from targeting.privacy import (  # noqa: F401 - hash_ids, normalise_id: where they were
     DEFAULTS,
@@ -124,12 +125,14 @@ class Audience:
                "audience_min_score": round(float(self._scores.min()), 4) if len(self) else 0,
                "audience_mean_score": round(float(self._scores.mean()), 4) if len(self)
                else 0, "eligible_users": round_count(self.request["n_eligible"])}
-        comp = self.composition()
-        if ("city_tier", "1") in comp.index:
-            lower = comp.loc["city_tier"].drop(["1", "2"], errors="ignore").sum()
+        tiers = self._model.profile_["city_tier"]
+        # Only on the 1-5 tier scale: a brand's own labels (urban, rural) have no lower tier.
+        lower = lower_tier(tiers) if tiers.notna().any() else None
+        if lower is not None:
             # Two decimals: a finer share of a small audience is a count of its members.
-            out["audience_lower_tier_share"] = round(float(lower["audience"]), 2)
-            out["universe_lower_tier_share"] = round(float(lower["universe"]), 2)
+            out["audience_lower_tier_share"] = (round(float(lower[self._rows].mean()), 2)
+                                                if len(self) else 0.0)
+            out["universe_lower_tier_share"] = round(float(lower.mean()), 2)
         return pd.Series(out, name="value").rename_axis("what").to_frame()
 
     # -- display ---------------------------------------------------------------------------

@@ -34,7 +34,6 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
-from targeting.data.vocab import AGE_BANDS, CITY_TIERS
 from targeting.features.pipeline import BUILDERS, FeaturePipeline
 from targeting.models._base import Scorable, decile_edges
 from targeting.models._params import LightGBMParamsMixin
@@ -624,13 +623,10 @@ class LookalikeScorer(Scorable):
         return apply_stack(self.blend_, np.column_stack(cols))
 
 
-_WHERE_VOCAB = {"city_tier": CITY_TIERS, "age_band": AGE_BANDS}
-
-
 def _check_where_values(key: str, allowed: list, column: pd.Series) -> None:
     """Refuse values that no user can have (``"3"`` for the integer ``city_tier``), instead of
     an empty audience."""
-    known = set(column.dropna().tolist()) | set(_WHERE_VOCAB.get(key, ()))
+    known = set(column.dropna().tolist())  # the universe's own values, whatever their names
     unknown = [v for v in allowed if v not in known]
     if unknown:
         kinds = sorted({type(v).__name__ for v in known})
