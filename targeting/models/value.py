@@ -114,8 +114,17 @@ class ValueModel(Scorable, LightGBMParamsMixin, BaseEstimator):
     method : {"auto", "two_part", "ziln"}, default "auto"
         The model (see the module docstring); ``"auto"`` fits both and keeps the one with the
         higher normalised Gini on the validation snapshot.
-    snapshot_every_days, max_snapshots, max_train_rows, lookback_days, builders
-        The snapshot schedule and features, as :class:`~targeting.PropensityModel`.
+    snapshot_every_days : int or None, default None
+        Days between training snapshots; default half the horizon, between 7 and 30 (the
+        schedule of :class:`~targeting.PropensityModel`).
+    max_snapshots : int, default 6
+        Training snapshots at most.
+    max_train_rows : int, default 300_000
+        Users are sampled evenly from every training snapshot above this many rows in all.
+    lookback_days : int or None, default None
+        Cut the history features read at this many days (default: the whole history).
+    builders : sequence of str, default all silos
+        Feature builders to use (see :class:`~targeting.FeaturePipeline`).
     n_estimators : int, default 3000
         Upper bound on boosting rounds; early stopping on the validation snapshot picks them.
     early_stopping_rounds : int, default 50
