@@ -397,6 +397,8 @@ def _cmd_train(args) -> int:
     print(f"Holdout window {holdout.date()} to {as_of.date()} ({args.horizon_days} days), "
           f"{evaluation.metrics['positive_rate']:.1%} bought:")
     print(evaluation.table[["auc", "lift_at_5pct"]].round(3).to_string())
+    for note in evaluation.notes:
+        print(f"note: {note}")
     print(f"run {logged.run_id}: registered {logged.name} v{logged.version}; "
           f"{'now champion' if logged.is_champion else 'NOT champion'}: {logged.reason}")
     return 0
