@@ -150,21 +150,22 @@ def _maximise(x, t_x, T, w, penalizer: float) -> optimize.OptimizeResult:
 
 
 def _problems(result, params: dict, scale: float, log_likelihood: float) -> list[str]:
-    """Why a fit is not to be trusted (empty when it is)."""
+    """Why a fit is not to be trusted (empty when it is). ``a`` and ``b`` may sit on their
+    bounds: that is the model's no-dropout (NBD) or fixed-dropout limit, which still ranks."""
     problems = []
     if not (result.success or _stationary(result)):
-        problems.append(f"the optimiser stopped short of an optimum ({result.message})")
+        problems.append(f"the optimiser stopped short of an optimum: "
+                        f"{str(result.message).strip(' :')}")
     if not np.isfinite(log_likelihood):
         problems.append("the log-likelihood is not finite")
-    scaled = {**params, "alpha": params["alpha"] / scale}
     low, high = np.log(BOUNDS)
     for name in ("r", "alpha"):
-        value = np.log(scaled[name])
-        if value >= high - 1e-3:
-            problems.append(f"{name}={params[name]:.3g} ran to its upper bound (every buyer "
-                            f"looks alike: one purchase rate fits them all)")
-        elif value <= low + 1e-3:
-            problems.append(f"{name}={params[name]:.3g} ran to its lower bound")
+        value = np.log(params[name] / (scale if name == "alpha" else 1.0))
+        if value >= high - 1e-3 or value <= low + 1e-3:
+            side = "upper" if value >= high - 1e-3 else "lower"
+            why = (": one purchase rate fits every buyer" if (name, side) == ("r", "upper")
+                   else "")
+            problems.append(f"{name}={params[name]:.3g} ran to its {side} bound{why}")
     return problems
 
 
