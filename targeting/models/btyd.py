@@ -8,7 +8,7 @@ first purchase to the end of the calibration period).
 
 Why written here rather than imported: lifetimes 0.11.3 (last released 2020; btyd is its 2022
 fork) is unmaintained and its ``lifetimes.datasets`` imports ``pkg_resources``, which setuptools
-81+ no longer ships, and pymc-marketing's CLV module brings PyMC and PyTensor (a C compiler at
+84 no longer ships, and pymc-marketing's CLV module brings PyMC and PyTensor (a C compiler at
 first use, several hundred MB) for a four-parameter maximum-likelihood fit. lifetimes is the
 test suite's independent peer (``tests/test_btyd_peer.py``).
 
@@ -21,8 +21,9 @@ Numerics, and why they differ from the paper's closed form:
   for everyone). An unbounded optimiser walks out along such a ridge (``b`` 7e10 on a UCI
   Online Retail split) where the closed form below loses every digit.
 - Expected purchases: equation 10 is ``(a+b+x-1)/(a-1) * [1 - ... 2F1(r+x, b+x; a+b+x-1; z)]``,
-  a huge factor times a difference of two numbers near 1 once ``b`` is large, and SciPy's
-  ``hyp2f1`` returns NaN or inf for a good share of (large ``x``, large ``t/T``) arguments.
+  a huge factor times a difference of two numbers near 1 once ``b`` is large (on that split,
+  5e4 purchases where the exact value is 0.4), and the transformed forms that avoid it send
+  SciPy's ``hyp2f1`` to NaN for many large arguments.
   Here it is computed as ``P(alive) * E[(1 - (1 + p*u)^-(r+x)) / p]`` with
   ``p ~ Beta(a, b+x)`` and ``u = t / (alpha + T)`` (the same quantity, integrated over the
   rate first): by its convergent power series where that is safe (``u`` small or ``b+x``
