@@ -193,6 +193,9 @@ def _description(model, evaluation, logged: LoggedModel) -> str:
                       f"{m['best_baseline_auc']:.4f} (margin {margin:+.4f})")
     if "lift_at_5pct" in m:
         lines[-1] += f"; lift in the top 5 %: {m['lift_at_5pct']:.2f}."
+    notes = getattr(evaluation, "notes", [])  # e.g. a baseline scored by recency instead
+    if notes:
+        lines += ["", *(f"- Note: {note}" for note in notes)]
     if logged.version:
         state = "**champion**" if logged.is_champion else "not champion"
         lines += ["", f"**Registry**: `{logged.name}` v{logged.version}, {state}: "
