@@ -7,12 +7,14 @@ the repository (``tests/data/``, with their sources and licences in its README),
 installed package: their licences differ from the package's. Outside a checkout, point
 ``TARGETING_DATA`` at a folder holding them.
 
-| loader | data set | shape |
-|---|---|---|
-| :func:`load_cdnow` | CDNOW (Fader, Hardie & Lee 2005): a CD retailer's 1997 cohort | one row per purchase day, 18 months, 23,570 customers |
-| :func:`load_online_retail` | UCI Online Retail (Chen et al. 2012), 40 % of customers | invoice lines with returns and anonymous lines, 12 months |
-| :func:`load_grocery` | BTYDplus groceryElog (Platzer & Reutterer 2016) | an online grocer's purchase days, 24 months, no amounts |
-| :func:`load_hillstrom` | MineThatData e-mail campaign (Hillstrom 2008) | one row per customer of a randomised three-arm campaign |
+- :func:`load_cdnow`: CDNOW (Fader, Hardie & Lee 2005), a CD retailer's 1997 cohort: one row
+  per purchase day, 18 months, 23,570 customers;
+- :func:`load_online_retail`: UCI Online Retail (Chen et al. 2012), 40 % of its customers:
+  invoice lines with returns and anonymous lines, 12 months;
+- :func:`load_grocery`: BTYDplus groceryElog (Platzer & Reutterer 2016): an online grocer's
+  purchase days, 24 months, no amounts;
+- :func:`load_hillstrom`: the MineThatData e-mail campaign (Hillstrom 2008): one row per
+  customer of a randomised three-arm campaign.
 
 The demo world, with its planted truth, is :func:`~targeting.demo_world`.
 """
