@@ -120,6 +120,27 @@ def _common(default) -> argparse.ArgumentParser:
     return common
 
 
+def reference_markdown() -> str:
+    """The command-line reference page (docs/reference/cli.md is built from it): every
+    command's description and its ``--help``, as argparse prints them.
+
+    Examples
+    --------
+    >>> reference_markdown().splitlines()[0]
+    '# Command line'
+    """
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    parts = ["# Command line", "",
+             "Generated from the `targeting` command's own parser: each section is what "
+             "`targeting COMMAND --help` prints.", "", "```text", parser.format_help().rstrip(),
+             "```"]
+    for name, sub in commands.choices.items():
+        parts += ["", f"## `targeting {name}`", "", "```text", sub.format_help().rstrip(),
+                  "```"]
+    return "\n".join(parts) + "\n"
+
+
 @contextlib.contextmanager
 def _libraries_to_log(path: Path, *, mlflow: bool = True) -> Iterator[Path]:
     """Send the libraries' warnings and log records to ``path`` instead of the screen; the
