@@ -36,6 +36,11 @@ ARTIFACTS = Path(__file__).parent / "artifacts"
 CHROME_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update",
                 "--disable-sync", "--window-size=1400,1000")
+# Whether MLflow's main stylesheet (static/css/main.*.css) has loaded.
+STYLED = """return [...document.styleSheets].some(s => {
+    try { return /static\\/css\\/main\\./.test(s.href || '') && s.cssRules.length > 0; }
+    catch (e) { return false; }  // not loaded yet
+})"""
 MISSING = [p for p in (CHROMIUM, DRIVER) if not os.path.exists(p)]
 MISSING_MESSAGE = (f"{MISSING} not found: install Debian's chromium and chromium-driver "
                    "(apt-get install chromium chromium-driver; .ci/run does it)")
@@ -46,7 +51,10 @@ if MISSING and os.environ.get("TARGETING_REQUIRE_BROWSER") != "1":
 
 @pytest.fixture()
 def mlflow_ui(experiment_store):
-    """``mlflow ui`` on the experiment's store, on a free local port, stopped as a group."""
+    """``mlflow ui`` on the experiment's store, on a free local port, stopped as a group.
+
+    One worker: with several, uvicorn's supervisor kills and restarts workers that answer its
+    health ping late, which on a busy machine drops the browser's first requests."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -54,7 +62,7 @@ def mlflow_ui(experiment_store):
     env = {**os.environ, "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")])}
     server = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", experiment_store["uri"],
-         "--host", "127.0.0.1", "--port", str(port)],
+         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
         cwd=experiment_store["folder"], env=env, stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL, start_new_session=True)
     try:
@@ -90,8 +98,13 @@ def _wait_for_text(driver, *texts: str, timeout: float = 60) -> str:
     deadline, body = time.time() + timeout, ""
     while time.time() < deadline:
         body = driver.find_element(By.TAG_NAME, "body").text
-        if all(t in body for t in texts):
+        styled = driver.execute_script(STYLED)
+        if styled and all(t in body for t in texts):
             return body
+        # A server worker still starting on a busy machine can drop a request: the page, or its
+        # stylesheet (then the screenshots show unstyled pages). Load it again.
+        if "ERR_EMPTY_RESPONSE" in body or (not styled and all(t in body for t in texts)):
+            driver.refresh()
         time.sleep(0.5)
     missing = [t for t in texts if t not in body]
     raise AssertionError(f"page never showed {missing}; it showed:\n{body[:2000]}")
@@ -115,9 +128,9 @@ def test_a_reviewer_sees_the_experiment_metrics_and_plots(mlflow_ui, browser, ex
     body = _wait_for_text(browser, *top_level, first_line, "matching runs")
     assert "/runs" in browser.current_url and "/overview" not in browser.current_url
     assert "Send your first trace" not in body and "Detect issues" not in body
-    shown = [browser.find_element(By.XPATH, f"//a[contains(@href, '/runs/')][normalize-space()="
-                                            f"'{name}']") for name in top_level]
-    shown.append(browser.find_element(By.XPATH, f"//p[normalize-space()='{first_line}']"))
+    shown = [_wait_for_element(browser, f"//a[contains(@href, '/runs/')][normalize-space()="
+                                        f"'{name}']") for name in top_level]  # the table's
+    shown.append(_wait_for_element(browser, f"//p[normalize-space()='{first_line}']"))
     for element in shown:  # on screen and on top: no panel or pop-up over it
         assert _on_top(browser, element), f"{element.text!r} is hidden under another element"
     ARTIFACTS.mkdir(exist_ok=True)
@@ -166,6 +179,19 @@ def test_a_reviewer_sees_the_experiment_metrics_and_plots(mlflow_ui, browser, ex
     assert "/overview?workflowType=genai" in browser.current_url, (
         f"MLflow {mlflow.__version__} opened {browser.current_url}: it may now honour "
         "mlflow.experimentKind; make `targeting ui` print the plain experiment address")
+
+
+def _wait_for_element(driver, xpath: str, timeout: float = 60):
+    from selenium.webdriver.common.by import By
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        found = driver.find_elements(By.XPATH, xpath)
+        if found:
+            return found[0]
+        time.sleep(0.5)
+    raise AssertionError(f"page never showed {xpath}; it showed:\n"
+                         f"{driver.find_element(By.TAG_NAME, 'body').text[:2000]}")
 
 
 def _on_top(driver, element) -> bool:
