@@ -475,6 +475,10 @@ def ui_address(host: str, port: int, experiment_id: str | None = None) -> str:
     """The address a browser opens: the runs of ``experiment_id`` (a listening address such as
     0.0.0.0 is replaced by this machine's name).
 
+    The runs, not the experiment's own address: MLflow 3.18 opens that, in a browser left on
+    its default GenAI view, on the GenAI overview whatever the experiment's kind tag says
+    (tests/test_review_ui.py checks both).
+
     Examples
     --------
     >>> ui_address("127.0.0.1", 5000, "3")
@@ -495,7 +499,9 @@ def _cmd_ui(args) -> int:
     print(f"MLflow UI on {ui_address(args.host, args.port)} for {uri}")
     if found is not None:
         print(f"runs of {args.experiment!r}: "
-              f"{ui_address(args.host, args.port, found.experiment_id)}", flush=True)
+              f"{ui_address(args.host, args.port, found.experiment_id)}")
+        print("MLflow's GenAI view is the default in a new browser: click 'Model training' "
+              "(top left) once and the browser keeps it", flush=True)
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
                "--host", args.host, "--port", str(args.port)]
     # MLflow starts its web server by name: make this environment's bin folder visible even
