@@ -469,6 +469,9 @@ def _add_ui(command) -> None:
                     help="interface to listen on (0.0.0.0: every interface)")
     ui.add_argument("--experiment", default="targeting-demo",
                     help="the experiment whose runs the printed address opens")
+    ui.add_argument("--workers", type=int, default=1,
+                    help="web server processes (one is enough for a reviewer, and starts "
+                         "reliably on a busy machine)")
 
 
 def ui_address(host: str, port: int, experiment_id: str | None = None) -> str:
@@ -503,7 +506,7 @@ def _cmd_ui(args) -> int:
         print("MLflow's GenAI view is the default in a new browser: click 'Model training' "
               "(top left) once and the browser keeps it", flush=True)
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
-               "--host", args.host, "--port", str(args.port)]
+               "--host", args.host, "--port", str(args.port), "--workers", str(args.workers)]
     # MLflow starts its web server by name: make this environment's bin folder visible even
     # when the virtual environment is not activated.
     env = {**os.environ,
