@@ -36,18 +36,19 @@ from targeting.models.uplift import UpliftScorer
 from targeting.models.value import ValueModel
 from targeting.scoring import Scorer, TargetingPyfunc
 from targeting.store import (
+    CHAMPION,
     DECISION,
     TrackingStoreError,
     champion_lock,
     check_store,
     cleanup_runs,
     configure,
+    describe_champion,
     experiment_id,
     run_owner_tags,
     tracking_uri,
 )
 
-CHAMPION = "champion"
 # Metrics where smaller is better, for the explicit ``champion_metric`` rule.
 LOWER_IS_BETTER = ("brier", "log_loss", "logloss", "auc_gap_to_oracle", "mae", "ece")
 __all__ = ["CHAMPION", "LoggedModel", "TrackingStoreError", "check_store", "cleanup_runs",
@@ -241,6 +242,9 @@ def _description(model, evaluation, logged: LoggedModel) -> str:
                       f"{m['best_baseline_auc']:.4f} (margin {margin:+.4f})")
     if "lift_at_5pct" in m:
         lines[-1] += f"; lift in the top 5 %: {m['lift_at_5pct']:.2f}."
+    notes = getattr(evaluation, "notes", [])  # e.g. a baseline scored by recency instead
+    if notes:
+        lines += ["", *(f"- Note: {note}" for note in notes)]
     if logged.version:
         state = "**champion**" if logged.is_champion else "not champion"
         lines += ["", f"**Registry**: `{logged.name}` v{logged.version}, {state}: "
@@ -299,7 +303,8 @@ def _anonymous_example(features: pd.DataFrame) -> pd.DataFrame:
 
 # -- registry and champion rule ------------------------------------------------------------
 def _register(logged: LoggedModel, name: str, judge, *, before_judge=None) -> None:
-    """Register the run's model and decide the champion as one guarded step.
+    """Register the run's model and decide the champion as one guarded step, then name the
+    champion in the experiment's description.
 
     ``judge()`` returns ``(promote, reason)``. Any failure after registration tags the version
     ``champion_decision=failed: <error>`` before it propagates.
@@ -318,6 +323,7 @@ def _register(logged: LoggedModel, name: str, judge, *, before_judge=None) -> No
     client.set_model_version_tag(name, version, DECISION, reason)
     client.set_tag(logged.run_id, DECISION, reason)
     logged.is_champion, logged.reason = promote, reason
+    describe_champion(name, logged.run_id)
 
 
 def _champion_version(client, name: str) -> str | None:

@@ -77,10 +77,14 @@ def retail_truth(log: pd.DataFrame) -> dict:
     amounts = pd.Series(remaining.to_numpy(), index=remaining.index.get_level_values("order"))
     gross = lines[sale].groupby("order")["value"].sum()  # each invoice's sales
     left = amounts.reindex(gross.index).fillna(0.0)
+    # An invoice of zero-price lines only is a free order: kept, with amount 0.
+    free = lines[zero].groupby("order")["user"].first()
+    free = free[~free.index.isin(lines.loc[~zero, "order"])]
+    users = set(remaining.index.get_level_values("user")) | set(free)
+    amounts = pd.concat([amounts, pd.Series(0.0, index=free.index)])
     return {"anonymous": int(log["CustomerID"].isna().sum()), "returns": int(negative.sum()),
             "zero_price": int(zero.sum()), "cancelled": int((~zero & ~negative & cancel).sum()),
-            "orders": len(amounts),
-            "customers": remaining.index.get_level_values("user").nunique(),
+            "orders": len(amounts), "free_orders": len(free), "customers": len(users),
             "fully_returned": int((left == 0).sum()),
             "netted_orders": int((gross - left > 1e-6).sum()),
             "unmatched_value": unmatched, "amounts": amounts}
@@ -102,8 +106,8 @@ def test_one_call_turns_invoice_lines_into_orders_by_the_declared_policy(retail,
     orders, counts = tables["orders"], tables.intake.counts
     tg.validate(tables)
     assert counts["lines"] == len(retail)
-    for key in ("anonymous", "returns", "zero_price", "cancelled", "orders", "customers",
-                "fully_returned", "netted_orders"):
+    for key in ("anonymous", "returns", "zero_price", "cancelled", "orders", "free_orders",
+                "customers", "fully_returned", "netted_orders"):
         assert counts[key] == truth[key], key
     assert counts["unmatched_value"] == pytest.approx(truth["unmatched_value"])
     assert counts["adjustments"] == 0  # the two "Adjust bad debt" lines have no customer id
@@ -111,7 +115,7 @@ def test_one_call_turns_invoice_lines_into_orders_by_the_declared_policy(retail,
     assert set(amounts.index) == set(truth["amounts"].index)
     np.testing.assert_allclose(amounts.reindex(truth["amounts"].index), truth["amounts"],
                                rtol=1e-9, atol=1e-6)
-    assert (orders["amount"] > 0).all() and (orders["quantity"] >= 1).all()
+    assert (orders["amount"] >= 0).all() and (orders["quantity"] >= 1).all()
     # The summary says it in words, with the detected cancellation prefix.
     text = str(tables.intake)
     assert text.startswith(f"{len(retail):,} lines -> {truth['orders']:,} orders of "
@@ -141,10 +145,10 @@ def test_drop_keeps_every_paid_invoice_whole(retail):
     tables = tg.from_transactions(retail, **RETAIL_COLUMNS, returns="drop", verbose=False)
     known = retail[retail["CustomerID"].notna()]
     value = pd.to_numeric(known["Quantity"]) * pd.to_numeric(known["UnitPrice"])
-    paid = known[(value > 0) & (pd.to_numeric(known["Quantity"]) > 0)
-                 & ~known["InvoiceNo"].str.startswith("C")]
-    expected = (pd.to_numeric(paid["Quantity"]) * pd.to_numeric(paid["UnitPrice"])).groupby(
-        paid["InvoiceNo"]).sum()
+    kept = known[(value >= 0) & (pd.to_numeric(known["Quantity"]) > 0)
+                 & ~known["InvoiceNo"].str.startswith("C")]  # free (zero-price) orders kept
+    expected = (pd.to_numeric(kept["Quantity"]) * pd.to_numeric(kept["UnitPrice"])).groupby(
+        kept["InvoiceNo"]).sum()
     amounts = tables["orders"].set_index("order_id")["amount"]
     assert set(amounts.index) == set(expected.index)
     np.testing.assert_allclose(amounts.reindex(expected.index), expected, rtol=1e-9)
@@ -163,13 +167,12 @@ def test_day_level_logs_through_init_mapping(tmp_path, name):
     direct = tg.from_transactions(raw, **columns, verbose=False)
     pd.testing.assert_frame_equal(orders, direct["orders"])
     if name.startswith("cdnow"):
-        paid = raw[pd.to_numeric(raw["dollars"]) > 0]  # $0 rows: not a purchase by themselves
-        assert counts["zero_price"] == len(raw) - len(paid)
+        # $0 rows are free orders: kept (amount 0), so the cohort keeps its 23,570 customers.
+        free = int((pd.to_numeric(raw["dollars"]) == 0).sum())
+        assert counts["zero_price"] == counts["free_orders"] == free > 0
         assert orders["amount"].sum() == pytest.approx(pd.to_numeric(raw["dollars"]).sum())
-        assert orders["quantity"].sum() == pd.to_numeric(paid["cds"]).sum()
         user = "customer_id"
-    else:
-        paid, user = raw, "cust"
+    paid, user = raw, (user if name.startswith("cdnow") else "cust")
     assert len(orders) == counts["orders"] == len(paid)
     assert orders["shop_id"].nunique() == counts["customers"] == paid[user].nunique()
     assert counts["anonymous"] == counts["returns"] == 0
@@ -197,12 +200,14 @@ def test_an_order_spanning_categories_is_one_order_with_a_row_per_category():
     tg.validate(tables)  # the key is (order_id, category)
     # Toys: 13 less the 5 that order 2 returned (a return on its own order changes the amount
     # of the order it offsets, not its units); books: 12.
+    # Order 3 (zero-price lines only) is a free order: kept with amount 0; order 4 (cancelled).
     assert orders[["order_id", "category", "amount", "quantity"]].values.tolist() == [
-        ["1", "toys", 8.0, 3], ["1", "books", 12.0, 1]]
+        ["1", "toys", 8.0, 3], ["1", "books", 12.0, 1], ["3", "toys", 0.0, 1]]
     counts = tables.intake.counts
-    assert (counts["orders"], counts["rows"], counts["customers"]) == (1, 2, 1)
-    assert counts["zero_price"] == 2 and counts["cancelled"] == 1  # order 3, order 4 dropped
-    assert counts["unpaid_orders"] == 2 and counts["netted_orders"] == 1
+    assert (counts["orders"], counts["rows"], counts["customers"]) == (2, 3, 2)
+    assert counts["zero_price"] == 2 and counts["cancelled"] == 1
+    assert counts["free_orders"] == 1 and counts["unpaid_orders"] == 1
+    assert counts["netted_orders"] == 1
     features = tg.build_features(tables, "2024-04-01", builders=("purchase",))
     row = features.loc["a"]
     assert row["pur_orders"] == 1 and row["pur_amount"] == 20.0 and row["pur_avg_amount"] == 20.0
@@ -279,7 +284,7 @@ def test_verbose_prints_the_summary(capsys):
     tg.from_transactions(LINES, user="cust", ts="when", order="inv", quantity="qty",
                          unit_price="price")
     out = capsys.readouterr().out
-    assert out.startswith("from_transactions: 7 lines -> 2 orders of 1 customer;")
+    assert out.startswith("from_transactions: 7 lines -> 3 orders of 2 customers;")
 
 
 # -- properties of the netting -----------------------------------------------------------------

@@ -8,8 +8,9 @@ it did, in counts of rows (:class:`IntakeReport`):
 1. lines without a customer id are dropped (anonymous buyers cannot be targeted);
 2. every other line is a *sale*; a *return* (negative quantity or amount, or flagged by a
    cancellation column or an order-id prefix); an *adjustment* (a negative unit price, such
-   as "Adjust bad debt"; treated as a return); a *zero-price* line (kept out of amounts, and
-   never a purchase by itself); or a *cancelled* sale (a flagged line with a positive amount:
+   as "Adjust bad debt"; treated as a return); a *zero-price* line (kept out of amounts; an
+   order of zero-price lines only is kept as a purchase of amount 0, as a free order still is
+   an order); or a *cancelled* sale (a flagged line with a positive amount:
    the order did not happen, so it is dropped under either policy);
 3. ``returns="net"`` offsets returns first within their own order (same order id and
    category), then against the same customer's earlier orders of the same category, the
@@ -63,8 +64,9 @@ class IntakeReport:
         ``returns``, ``adjustments``, ``zero_price``, ``cancelled`` (lines of each kind among
         the rest), ``orders``, ``rows`` (order rows: one per order and category),
         ``customers``, ``netted_orders`` (orders that returns reduced), ``fully_returned``
-        (orders they cancelled out: dropped), ``unpaid_orders`` (orders of zero-price or
-        cancelled lines only: dropped), ``unmatched_returns`` and ``unmatched_value`` (returns
+        (orders they cancelled out: dropped), ``free_orders`` (orders of zero-price lines only:
+        kept with amount 0), ``unpaid_orders`` (orders of cancelled lines only: dropped),
+        ``unmatched_returns`` and ``unmatched_value`` (returns
         that found no earlier purchase to offset: dropped).
     returns : {"net", "drop"}
         The policy applied.
@@ -119,8 +121,11 @@ class IntakeReport:
             parts.append(f"{_n(c['zero_price'], 'zero-price line')} left out of amounts")
         if c["cancelled"]:
             parts.append(f"{_n(c['cancelled'], 'cancelled sale line')} dropped")
+        if c.get("free_orders"):
+            parts.append(f"{_n(c['free_orders'], 'order')} of zero-price lines only kept "
+                         "with amount 0")
         if c["unpaid_orders"]:
-            parts.append(f"{_n(c['unpaid_orders'], 'order')} with no paid line dropped")
+            parts.append(f"{_n(c['unpaid_orders'], 'order')} of cancelled lines only dropped")
         return parts
 
     @property
@@ -168,7 +173,8 @@ _ROWS = {
     "customers": "customers with an order",
     "netted_orders": "orders reduced by returns",
     "fully_returned": "orders fully returned, dropped",
-    "unpaid_orders": "orders with no paid line, dropped",
+    "free_orders": "orders of zero-price lines only, kept with amount 0",
+    "unpaid_orders": "orders of cancelled lines only, dropped",
     "unmatched_returns": "returns that matched no earlier purchase, dropped",
     "unmatched_value": "their value",
 }
@@ -475,8 +481,9 @@ def _order_groups(lines: pd.DataFrame, kind: np.ndarray, basis: str,
                   returns: str) -> pd.DataFrame:
     """One row per (customer, order, category): its net value and units, first line, time.
 
-    Returns are signed negative; zero-price and cancelled lines take no part (an order made
-    of them only is counted as unpaid); under ``returns="drop"`` returns take no part either.
+    Returns are signed negative; zero-price and cancelled lines take no part in the value (an
+    order of zero-price lines only is ``free``); under ``returns="drop"`` returns take no part
+    either.
     """
     back = (kind == RETURN) | (kind == ADJUSTMENT)
     sale = kind == SALE
@@ -490,11 +497,11 @@ def _order_groups(lines: pd.DataFrame, kind: np.ndarray, basis: str,
         "category": pd.factorize(lines["category"])[0],
         "net": np.where(counted, sign * magnitude, 0.0),
         "units": np.where(counted, sign * units, 0.0),
-        "sale": sale, "back": back & counted, "paid": sale | back, "row": np.arange(len(lines)),
-        "ts": lines["ts"]})
+        "sale": sale, "back": back & counted, "paid": sale | back, "zero": kind == ZERO,
+        "row": np.arange(len(lines)), "ts": lines["ts"]})
     groups = frame.groupby(["user", "order", "category"], sort=False).agg(
         net=("net", "sum"), units=("units", "sum"), sale=("sale", "any"), back=("back", "any"),
-        paid=("paid", "any"), row=("row", "min"), ts=("ts", "min"))
+        paid=("paid", "any"), zero=("zero", "any"), row=("row", "min"), ts=("ts", "min"))
     return groups.reset_index()
 
 
@@ -525,10 +532,13 @@ def _net(groups: pd.DataFrame, returns: str) -> tuple[pd.DataFrame, dict[str, fl
         events.loc[events["value"] < events["net"] - EPS, "order"]))
     lost = groups.loc[groups["sale"], "order"]
     fully = np.setdiff1d(lost.unique(), kept["order"].unique())
-    unpaid = groups.groupby("order")["paid"].any()
+    by_order = groups.groupby("order")[["paid", "zero"]].any()
+    free = groups[groups["order"].isin(by_order.index[~by_order["paid"] & by_order["zero"]])]
+    kept = pd.concat([kept, free.assign(value=0.0)])
     counts = {"netted_orders": int(groups.loc[reduced, "order"].nunique()),
               "fully_returned": len(fully) if returns == "net" else 0,
-              "unpaid_orders": int((~unpaid).sum()),
+              "free_orders": int(free["order"].nunique()),
+              "unpaid_orders": int((~by_order["paid"] & ~by_order["zero"]).sum()),
               "unmatched_returns": int((unmatched > EPS).sum()),
               "unmatched_value": float(unmatched.sum())}
     return kept, counts

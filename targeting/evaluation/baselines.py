@@ -8,17 +8,22 @@ when there is one), for the same users and the same label window as the model:
 - ``frequency``: the number of purchase days;
 - ``rfm``: the classic RFM score, recency + frequency + monetary quintiles (3 to 15);
 - ``bgnbd``: expected purchases in the window from a BG/NBD (buy-till-you-die) model fitted on
-  the same history (:class:`~targeting.models.btyd.BetaGeoModel`).
+  the same history (:class:`~targeting.models.btyd.BetaGeoModel`). When there are too few
+  buyers to fit it (under 10, or under 5 with a repeat purchase) or its fit does not converge
+  (see ``BetaGeoModel.problems_``), it is scored by recency instead, and says so: the returned
+  frame's ``attrs["notes"]`` holds the reason, which the evaluation shows beside its table.
 
 Users with no such purchase rank below every buyer (tied among themselves).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+from sklearn.exceptions import ConvergenceWarning
 
 from targeting.data.dates import as_timestamp
 from targeting.data.identity import resolve_identity
@@ -63,6 +68,12 @@ def baseline_scores(tables: Mapping[str, pd.DataFrame], as_of, users: pd.Index,
                     category: str | None = None, horizon_days: int = 30) -> pd.DataFrame:
     """Scores of every baseline for ``users`` at ``as_of`` (higher = likelier to buy).
 
+    Returns
+    -------
+    DataFrame
+        One column per baseline, indexed by ``users``; every score is finite. ``attrs["notes"]``
+        lists each baseline that was scored otherwise than named, and why.
+
     Examples
     --------
     >>> import targeting as tg
@@ -77,7 +88,8 @@ def baseline_scores(tables: Mapping[str, pd.DataFrame], as_of, users: pd.Index,
     out = pd.DataFrame({"recency": recency, "frequency": s["days"].to_numpy(dtype=float)},
                        index=users)
     out["rfm"] = _rfm(s, bought)
-    out["bgnbd"] = _bgnbd(s, bought, horizon_days)
+    out["bgnbd"], note = _bgnbd(s, bought, horizon_days)
+    out.attrs["notes"] = [] if note is None else [note]
     return out
 
 
@@ -96,16 +108,30 @@ def _rfm(s: pd.DataFrame, bought: pd.Series) -> np.ndarray:
     return out
 
 
-def _bgnbd(s: pd.DataFrame, bought: pd.Series, horizon_days: int) -> np.ndarray:
-    """Expected purchase days in the window; NaN-free (non-buyers rank last)."""
-    out = np.full(len(s), _NEVER)
+def _bgnbd(s: pd.DataFrame, bought: pd.Series,
+           horizon_days: int) -> tuple[np.ndarray, str | None]:
+    """Expected purchase days in the window (non-buyers rank last), or recency and the reason
+    when BG/NBD cannot be trusted here; finite either way."""
+    recency = np.where(bought, -s["last_age"].fillna(0), _NEVER)
     b = s[bought]
-    if len(b) < 10 or (b["days"] > 1).sum() < 5:
-        return np.where(bought, -s["last_age"].fillna(0), _NEVER)  # too few to fit: recency
+    repeaters = int((b["days"] > 1).sum())
+    if len(b) < 10 or repeaters < 5:
+        return recency, (f"bgnbd: too few buyers to fit ({len(b):,} buyers, {repeaters:,} with a "
+                         f"repeat purchase; needs 10 and 5); scored by recency instead")
     # Calibration period per user: from the first purchase day to as_of (days, >= 1).
     T = b["first_age"].to_numpy() + 1.0
     x = b["days"].to_numpy() - 1.0
     t_x = b["first_age"].to_numpy() - b["last_age"].to_numpy()
-    model = BetaGeoModel().fit(x, t_x, T)
-    out[bought.to_numpy()] = model.expected_purchases(horizon_days, x, t_x, T)
-    return out
+    with warnings.catch_warnings():  # reported below, as a note
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = BetaGeoModel().fit(x, t_x, T)
+    expected = model.expected_purchases(horizon_days, x, t_x, T)
+    problems = list(model.problems_)
+    if not np.isfinite(expected).all():
+        problems.append("some expected purchases are not finite")
+    if problems:
+        return recency, (f"bgnbd: fit did not converge on {len(b):,} buyers "
+                         f"({'; '.join(problems)}); scored by recency instead")
+    out = np.full(len(s), _NEVER)
+    out[bought.to_numpy()] = expected
+    return out, None

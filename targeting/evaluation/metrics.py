@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
+from targeting.data.schema import InsufficientDataError, TargetingError
+
 TOP_FRACTIONS = (0.01, 0.05, 0.10)
 
 
@@ -108,12 +110,32 @@ def calibration_table(y, p, bins: int = 10) -> pd.DataFrame:
     return table.reset_index(drop=True)
 
 
-def classification_metrics(y, p) -> dict[str, float]:
+def check_scores(s, scorer: str) -> np.ndarray:
+    """``s`` as floats, or a :class:`~targeting.data.schema.TargetingError` naming ``scorer``
+    when any score is NaN or infinite (a ranking of such scores means nothing).
+
+    Examples
+    --------
+    >>> check_scores([0.2, 0.9], "the model")
+    array([0.2, 0.9])
+    """
+    s = np.asarray(s, dtype=float)
+    bad = int((~np.isfinite(s)).sum())
+    if bad:
+        raise TargetingError(
+            f"{scorer} gave {bad:,} non-finite score{'s' if bad > 1 else ''} (NaN or inf) of "
+            f"{len(s):,} users; no metric is computed from them: this is a fault of the "
+            f"scorer, not of the data, so report it with the data that produced it")
+    return s
+
+
+def classification_metrics(y, p, *, scorer: str = "the model") -> dict[str, float]:
     """AUC, PR-AUC, log loss, Brier score, and lift and capture at the top 1/5/10 %."""
-    y, p = np.asarray(y), np.asarray(p, dtype=float)
+    y, p = np.asarray(y), check_scores(p, scorer)
     if len(np.unique(y)) < 2:
-        raise ValueError("evaluation needs both outcomes (0 and 1) among the users; the window "
-                         "has only one: pick another as_of, horizon or category")
+        raise InsufficientDataError(
+            "evaluation needs both outcomes (0 and 1) among the users; the window has only "
+            "one: pick another as_of, horizon or category")
     out = {
         "auc": skm.roc_auc_score(y, p),
         "pr_auc": skm.average_precision_score(y, p),
@@ -135,6 +157,9 @@ class PropensityEvaluation:
     """Evaluation of a propensity model on one window: metrics, gains and calibration.
 
     ``oracle_auc`` is the AUC of the true probabilities (demo world), the best any model can do.
+    ``notes`` says what the numbers do not: e.g. a baseline scored otherwise than its name
+    ("bgnbd: fit did not converge ...; scored by recency instead"); they are shown with the
+    table.
     """
 
     metrics: dict[str, float]
@@ -152,18 +177,21 @@ class PropensityEvaluation:
         """Score each baseline (a column of ``scores``) on the same users and outcomes.
 
         Adds ``baseline_<name>_auc`` and ``_lift_at_5pct`` metrics, ``best_baseline_auc``
-        and ``auc_margin_over_best_baseline`` (the model's AUC minus the best baseline's).
+        and ``auc_margin_over_best_baseline`` (the model's AUC minus the best baseline's), and
+        ``scores.attrs["notes"]`` (see :func:`~targeting.evaluation.baselines.baseline_scores`)
+        to ``notes``.
         """
         y = np.asarray(y)
         rows = {}
         for name in scores.columns:
-            s = scores[name].to_numpy(dtype=float)
+            s = check_scores(scores[name], f"baseline {name!r}")
             rows[name] = {"auc": float(skm.roc_auc_score(y, s)),
                           "lift_at_5pct": lift_at(y, s, 0.05),
                           "lift_at_10pct": lift_at(y, s, 0.10)}
             self.baseline_gains[name] = gains_curve(y, s)
         table = pd.DataFrame(rows).T.rename_axis("baseline")
         self.baselines = table
+        self.notes.extend(scores.attrs.get("notes", []))
         for name, row in table.iterrows():
             self.metrics[f"baseline_{name}_auc"] = row["auc"]
             self.metrics[f"baseline_{name}_lift_at_5pct"] = row["lift_at_5pct"]
@@ -191,13 +219,19 @@ class PropensityEvaluation:
             rows["oracle (true probability)"] = {"auc": self.oracle_auc}
         if self.baselines is not None:
             rows.update({f"baseline: {k}": v for k, v in self.baselines.to_dict("index").items()})
-        return pd.DataFrame(rows).T
+        table = pd.DataFrame(rows).T
+        noted = {f"baseline: {n.split(':', 1)[0]}": n.split(":", 1)[1].strip()
+                 for n in self.notes if n.split(":", 1)[0] in self.baseline_gains}
+        if noted:
+            table["note"] = pd.Series(noted).reindex(table.index).fillna("")
+        return table
 
     @classmethod
     def from_scores(cls, y, p, *, label: str = "model", oracle=None) -> PropensityEvaluation:
-        metrics = classification_metrics(y, p)
+        metrics = classification_metrics(y, p, scorer=repr(label))
         oracle_auc = oracle_gains = None
         if oracle is not None:
+            oracle = check_scores(oracle, "the oracle (true probabilities)")
             oracle_auc = float(skm.roc_auc_score(y, oracle))
             oracle_gains = gains_curve(y, oracle)
             metrics["oracle_auc"] = oracle_auc
@@ -216,7 +250,9 @@ class PropensityEvaluation:
                 f"{self.metrics['auc_margin_over_best_baseline']:+.4f})")
             verdict = f"<p>{verdict}</p>"
         metrics = pd.DataFrame({"value": self.metrics}).rename_axis("metric")
-        return (f"<h4>{title}</h4>{verdict}" + self.table.round(4).to_html()
+        notes = "".join(f"<li>{html.escape(n)}</li>" for n in self.notes)
+        notes = f"<p>Notes:</p><ul>{notes}</ul>" if notes else ""
+        return (f"<h4>{title}</h4>{verdict}" + self.table.round(4).to_html() + notes
                 + "<details><summary>every metric</summary>" + metrics.round(4).to_html()
                 + "</details>")
 
