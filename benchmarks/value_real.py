@@ -4,13 +4,14 @@
     .venv/bin/python benchmarks/value_real.py --only cdnow --threads 2
     .venv/bin/python benchmarks/value_real.py --markdown # the tables again from the JSON
 
-For each real log with amounts in ``tests/data`` and each ``as_of`` (chosen before any
-result was seen: two per log, 90-day horizons; 365 days do not fit in either log), fits
-``ValueModel(horizon_days=90)`` on the history before ``as_of`` and evaluates it on the 90 days
-after, beside historic value, RFM's monetary and BG/NBD x Gamma-Gamma: normalised Gini,
-Spearman, top-decile capture, decile error, predicted / realised total, and the paired
-bootstrap interval of the Gini difference to the best baseline. Both candidates (two-part and
-ZILN) are reported; the model keeps the one with the higher Gini on its validation snapshot.
+For each real log with amounts (``targeting.datasets``: CDNOW, UCI Online Retail) and each
+``as_of`` (chosen before any result was seen: two per log, 90-day horizons; 365 days do not
+fit in either log), fits ``ValueModel(horizon_days=90)`` on the history before ``as_of`` and
+evaluates it on the 90 days after, beside historic value, RFM's monetary and BG/NBD x
+Gamma-Gamma: normalised Gini, Spearman, top-decile capture, decile error, predicted /
+realised total, and the paired bootstrap interval of the Gini difference to the best
+baseline. Both candidates (two-part and ZILN) are reported; the model keeps the one with the
+higher Gini on its validation snapshot.
 On the demo world (20,000 users, seeds 0-2, the world's 30-day window) the oracle's Gini, from
 the world's true expected revenue, is reported beside them, and a diagnostic of how much of
 the truth the features can tell: the Gini of LightGBM fitted to the true expected revenue
@@ -37,10 +38,10 @@ import pandas as pd
 
 import targeting as tg
 from targeting.data.labels import revenue_labels
+from targeting.datasets import load_cdnow, load_online_retail
 from targeting.models._gini import normalised_gini
 
 HERE = Path(__file__).resolve().parent
-DATA = HERE.parent / "tests" / "data"
 # Chosen before looking at any result: two dates per log, 90-day windows inside the data.
 LOGS = {"cdnow": ("1997-10-01", "1998-01-01"), "online_retail": ("2011-06-01", "2011-09-01")}
 HORIZON = 90
@@ -51,8 +52,7 @@ COLUMNS = ["gini", "spearman", "capture_at_10pct", "capture_at_20pct", "decile_e
 
 def cdnow() -> dict[str, pd.DataFrame]:
     """The CDNOW master log through the package's adapter."""
-    log = pd.read_csv(DATA / "cdnow_master.csv.gz", dtype={"customer_id": str})
-    return tg.from_transactions(log, user="customer_id", ts="date", amount="dollars",
+    return tg.from_transactions(load_cdnow(), user="customer_id", ts="date", amount="dollars",
                                 quantity="cds", verbose=False)
 
 
@@ -60,9 +60,9 @@ def online_retail() -> dict[str, pd.DataFrame]:
     """UCI Online Retail (40 % of customers) as it comes, invoice lines through the package's
     intake: orders by invoice, amount = quantity x unit price, returns netted, anonymous lines
     dropped."""
-    lines = pd.read_csv(DATA / "online_retail_sample.csv.gz", dtype=str)
-    return tg.from_transactions(lines, user="CustomerID", ts="InvoiceDate", order="InvoiceNo",
-                                quantity="Quantity", unit_price="UnitPrice", verbose=False)
+    return tg.from_transactions(load_online_retail(), user="CustomerID", ts="InvoiceDate",
+                                order="InvoiceNo", quantity="Quantity", unit_price="UnitPrice",
+                                verbose=False)
 
 
 def run_one(tables, as_of, horizon: int, threads: int, evaluate_at=None, world=None) -> dict:

@@ -367,6 +367,8 @@ def _train_value(args, tables, as_of) -> int:
           f"{m['gini_margin_over_best_baseline']:+.4f} ({evaluation.extra['confidence']:.0%} "
           f"paired bootstrap interval {m['gini_margin_low']:+.4f} to "
           f"{m['gini_margin_high']:+.4f})")
+    for note in evaluation.notes:
+        print(f"note: {note}")
     print(f"run {logged.run_id}: registered {logged.name} v{logged.version}; "
           f"{'now champion' if logged.is_champion else 'NOT champion'}: {logged.reason}")
     return 0

@@ -440,6 +440,8 @@ def _value_description(model, evaluation, logged: LoggedModel) -> str:
                       f"{m['gini_margin_over_best_baseline']:+.4f}, interval "
                       f"{m['gini_margin_low']:+.4f} to {m['gini_margin_high']:+.4f})")
     lines[-1] += "."
+    if evaluation.notes:  # e.g. a baseline scored otherwise than its name says
+        lines += ["", *(f"- Note: {note}" for note in evaluation.notes)]
     if logged.version:
         state = "**champion**" if logged.is_champion else "not champion"
         lines += ["", f"**Registry**: `{logged.name}` v{logged.version}, {state}: "

@@ -139,6 +139,7 @@ class ValueEvaluation:
     deciles: dict[str, pd.DataFrame]  # money scorers -> predicted and realised per decile
     label: str = "value model"
     extra: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # what the reader must know (fallbacks)
 
     @property
     def table(self) -> pd.DataFrame:
@@ -168,8 +169,10 @@ class ValueEvaluation:
                 f"{self.extra['confidence']:.0%} interval {m['gini_margin_low']:+.4f} to "
                 f"{m['gini_margin_high']:+.4f})")
             verdict = f"<p>{verdict}</p>"
+        notes = "".join(f"<li>{html.escape(n)}</li>" for n in self.notes)
+        notes = f"<p>Notes:</p><ul>{notes}</ul>" if notes else ""
         return (f"<h4>{title}</h4>{verdict}" + self.table.round(4).to_html()
-                + "<p>decile_error and totals only for forecasts in money</p>")
+                + "<p>decile_error and totals only for forecasts in money</p>" + notes)
 
     def plot(self, ax=None):
         """Gain curve of revenue (model, oracle, baselines, random) and the model's predicted
@@ -269,11 +272,14 @@ def evaluate_value(model: ValueModel, data, as_of=None, *, oracle: pd.Series | N
                                                             f"candidate_{method}")
     if oracle is not None:
         scorers[ORACLE] = (oracle.reindex(X.index).to_numpy(dtype=float), True, "oracle")
+    notes = []
     if baselines:
         scores = value_baseline_scores(data, as_of, X.index, model.category, model.horizon_days)
         for name in scores.columns:
             scorers[name] = (scores[name].to_numpy(), name in MONEY_BASELINES, "baseline")
+        notes = scores.attrs.get("notes", [])
     evaluation = _evaluation(y, scorers, label, n_bootstrap, confidence, random_state)
+    evaluation.notes.extend(notes)
     evaluation.extra.update(as_of=str(as_of.date()), horizon_days=model.horizon_days,
                             users=len(y), method=model.method_, confidence=confidence)
     return evaluation

@@ -11,7 +11,9 @@ when there is one), for the same users and the same revenue window as the model:
   purchase, both fitted on the same history (:mod:`targeting.models.spend`; a forecast in
   money).
 
-Users with no purchase score 0 on all three.
+Users with no purchase score 0 on all three. When BG/NBD cannot be trusted on the history,
+``bgnbd_gg`` is each customer's mean daily spend times the horizon, and the scores'
+``attrs["notes"]`` say so (the evaluation shows the note).
 """
 
 from __future__ import annotations
@@ -63,12 +65,15 @@ def value_baseline_scores(tables: Mapping[str, pd.DataFrame], as_of, users: pd.I
     out = pd.DataFrame(index=users)
     out["historic_value"] = _per_user(orders[recent], users)
     out["monetary"] = _per_user(orders, users)
+    notes = []
     if len(orders):
         summary = transaction_summary(orders, as_of)
         value = bgnbd_gamma_gamma_value(summary, horizon_days)
         out["bgnbd_gg"] = value.reindex(users).fillna(0.0).to_numpy()
+        notes += [value.attrs["note"]] if "note" in value.attrs else []
     else:
         out["bgnbd_gg"] = 0.0
+    out.attrs["notes"] = notes  # a baseline scored otherwise than its name says
     return out
 
 

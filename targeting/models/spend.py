@@ -16,11 +16,14 @@ CDNOW estimates (p 6.25, q 3.74, gamma 15.44).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from scipy import optimize
 from scipy.special import gammaln
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 
 from targeting.data.schema import SchemaError
@@ -189,8 +192,10 @@ def bgnbd_gamma_gamma_value(summary: pd.DataFrame, horizon_days: float) -> pd.Se
 
     Customers whose repeat purchases net to a non-positive mean (returns) get the population
     mean spend (each customer's own mean when the fitted ``q`` is at most 1: the spread of
-    spend then has no finite mean). With too few repeat customers to fit either model (under
-    10), the value is each customer's mean daily spend times the horizon.
+    spend then has no finite mean). When BG/NBD cannot be trusted here (under 10 repeat
+    customers, or a fit that did not converge: ``BetaGeoModel.problems_``), the value is each
+    customer's mean daily spend times the horizon, and ``attrs["note"]`` of the result says
+    why.
 
     Examples
     --------
@@ -208,8 +213,18 @@ def bgnbd_gamma_gamma_value(summary: pd.DataFrame, horizon_days: float) -> pd.Se
     m = summary["monetary_value"].to_numpy(dtype=float)
     repeat = (x > 0) & (m > 0)
     if repeat.sum() < 10:
-        return pd.Series(summary["total"].to_numpy() / T * horizon_days, index=summary.index)
-    purchases = BetaGeoModel().fit(x, t_x, T).expected_purchases(horizon_days, x, t_x, T)
+        return _daily_spend(summary, horizon_days, f"{int(repeat.sum())} repeat customers "
+                                                   "with a positive spend (needs 10)")
+    with warnings.catch_warnings():  # reported in the note instead
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        counts = BetaGeoModel().fit(x, t_x, T)
+    purchases = counts.expected_purchases(horizon_days, x, t_x, T)
+    problems = list(getattr(counts, "problems_", []))
+    if not np.isfinite(purchases).all():
+        problems.append("some expected purchases are not finite")
+    if problems:
+        return _daily_spend(summary, horizon_days, "the BG/NBD fit did not converge ("
+                            + "; ".join(problems) + ")")
     spend_model = GammaGammaModel().fit(x[repeat], m[repeat])
     if spend_model.params_["q"] > 1:
         spend = np.full(len(x), spend_model.mean_spend_)
@@ -218,3 +233,12 @@ def bgnbd_gamma_gamma_value(summary: pd.DataFrame, horizon_days: float) -> pd.Se
         spend = np.full(len(x), float(m[repeat].mean()))
         spend[repeat] = m[repeat]
     return pd.Series(purchases * spend, index=summary.index)
+
+
+def _daily_spend(summary: pd.DataFrame, horizon_days: float, why: str) -> pd.Series:
+    """Each customer's mean spend per day since the first purchase, times the horizon."""
+    out = pd.Series(summary["total"].to_numpy() / summary["T"].to_numpy() * horizon_days,
+                    index=summary.index)
+    out.attrs["note"] = (f"bgnbd_gg: {why}; scored by mean daily spend x {horizon_days:g} "
+                         "days instead")
+    return out
