@@ -86,7 +86,7 @@ def run_one(tables, as_of, horizon: int, threads: int, evaluate_at=None, world=N
         "gini_margin": m["gini_margin_over_best_baseline"],
         "gini_margin_low": m["gini_margin_low"], "gini_margin_high": m["gini_margin_high"],
         "predicted_total": m["predicted_total"], "realised_total": m["realised_total"],
-        "oracle_gini": m.get("oracle_gini"),
+        "oracle_gini": m.get("oracle_gini"), "notes": evaluation.notes,
         "seconds": round(time.perf_counter() - started, 1),
     }
 
@@ -169,6 +169,8 @@ def _print(title: str, row: dict) -> None:
     print(table.to_string())
     print(f"Gini margin over {row['best_baseline']}: {row['gini_margin']:+.4f} "
           f"[{row['gini_margin_low']:+.4f}, {row['gini_margin_high']:+.4f}]", flush=True)
+    for note in row["notes"]:
+        print(f"note: {note}")
 
 
 def write_markdown(results: dict, path: Path) -> None:
@@ -198,6 +200,8 @@ def write_markdown(results: dict, path: Path) -> None:
                           "expected revenue on the same features (out of fold) "
                           f"{row['feature_ceiling_gini']:.4f}.", ""]
             parts += [*_markdown_table(pd.DataFrame(row["rows"]).T[COLUMNS]), ""]
+            parts += [f"Note: {note}" for note in row.get("notes", [])]
+            parts += [""] if row.get("notes") else []
     path.write_text("\n".join(parts))
 
 

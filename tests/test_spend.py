@@ -83,3 +83,13 @@ def test_bad_summaries_are_refused_by_name():
         GammaGammaModel().fit([1, 2, np.nan], [5.0, 10.0, 12.0])
     with pytest.raises(SchemaError, match="at least 3"):
         GammaGammaModel().fit([1], [5.0])
+
+
+def test_too_few_repeat_customers_fall_back_to_daily_spend_and_say_so():
+    summary = pd.DataFrame({"frequency": [0.0, 1.0, 0.0], "recency": [0.0, 10.0, 0.0],
+                            "T": [20.0, 40.0, 5.0], "monetary_value": [0.0, 30.0, 0.0],
+                            "total": [40.0, 50.0, 10.0]})
+    value = bgnbd_gamma_gamma_value(summary, 90)
+    np.testing.assert_allclose(value, [40 / 20 * 90, 50 / 40 * 90, 10 / 5 * 90])
+    assert "1 repeat customers" in value.attrs["note"] and "daily spend" in value.attrs["note"]
+    assert "note" not in bgnbd_gamma_gamma_value(_cdnow_sample_summary(), 90).attrs
