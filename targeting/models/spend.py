@@ -151,9 +151,10 @@ def transaction_summary(orders: pd.DataFrame, as_of, *, user: str = "user_id") -
     -------
     DataFrame
         Indexed by customer: ``frequency`` (repeat purchase days), ``recency`` (days from the
-        first to the last purchase day), ``T`` (days from the first purchase day to ``as_of``,
-        at least 1), ``monetary_value`` (mean value of the repeat purchase days; 0 without
-        any), ``first_value`` (the first day's total) and ``total`` (all days' totals).
+        first to the last purchase day), ``T`` (whole days from the first purchase day to
+        ``as_of``, plus 1: the purchase day itself counts, so at least 1), ``monetary_value``
+        (mean value of the repeat purchase days; 0 without any), ``first_value`` (the first
+        day's total) and ``total`` (all days' totals).
 
     Examples
     --------
@@ -162,7 +163,7 @@ def transaction_summary(orders: pd.DataFrame, as_of, *, user: str = "user_id") -
     ...                                              "2024-01-05"]),
     ...                        "amount": [10.0, 5.0, 30.0, 8.0]})
     >>> transaction_summary(orders, pd.Timestamp("2024-01-21")).round(1).to_dict("index")[1]
-    {'frequency': 1.0, 'recency': 10.0, 'T': 20.0, 'monetary_value': 30.0, 'first_value': 15.0, 'total': 45.0}
+    {'frequency': 1.0, 'recency': 10.0, 'T': 21.0, 'monetary_value': 30.0, 'first_value': 15.0, 'total': 45.0}
     """  # noqa: E501
     past = orders[orders["ts"] < as_of]
     days = pd.DataFrame({"user": past[user].to_numpy(),
