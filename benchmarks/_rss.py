@@ -42,11 +42,12 @@ def peak_during(fn, every: float = 0.005) -> tuple[object, int, int]:
 
 class TreeMonitor:
     """Resident memory of this process and all its descendants (a ``LocalCluster``'s scheduler,
-    nannies and workers), sampled in a background thread.
+    nannies and workers), sampled in a background thread every ``every`` seconds.
 
-    ``stage()`` starts a new stage; ``peaks()`` returns the stage's peak of the sum over all
-    processes and the peak of the largest single process (bytes). A sum of RSS counts pages
-    shared between processes once per process, so it is an upper bound of the memory used.
+    ``peaks(since)`` returns the peak, since the ``time.perf_counter()`` value ``since``, of
+    the sum over all processes and of the largest single process (bytes). A sum of RSS counts
+    pages shared between processes once per process, so it is an upper bound of the memory
+    used.
     """
 
     def __init__(self, every: float = 0.2):
@@ -54,13 +55,12 @@ class TreeMonitor:
 
         self._root = psutil.Process()
         self._every = every
-        self._total = self._largest = 0
-        self._lock = threading.Lock()
+        self._samples: list[tuple[float, int, int]] = []
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
-    def _sample(self) -> tuple[int, int]:
+    def _sample(self) -> tuple[float, int, int]:
         import psutil
 
         sizes = []
@@ -69,26 +69,17 @@ class TreeMonitor:
                 sizes.append(proc.memory_info().rss)
             except psutil.Error:  # a process that ended between listing and reading
                 pass
-        return sum(sizes), max(sizes, default=0)
+        return time.perf_counter(), sum(sizes), max(sizes, default=0)
 
     def _run(self) -> None:
         while not self._done.is_set():
-            total, largest = self._sample()
-            with self._lock:
-                self._total = max(self._total, total)
-                self._largest = max(self._largest, largest)
+            self._samples.append(self._sample())  # appends are atomic: no lock needed
             time.sleep(self._every)
 
-    def stage(self) -> None:
-        """Forget the peaks so far: the next ``peaks()`` covers what runs from now on."""
-        total, largest = self._sample()
-        with self._lock:
-            self._total, self._largest = total, largest
-
-    def peaks(self) -> tuple[int, int]:
-        total, largest = self._sample()
-        with self._lock:
-            return max(self._total, total), max(self._largest, largest)
+    def peaks(self, since: float) -> tuple[int, int]:
+        now = self._sample()
+        chosen = [s for s in list(self._samples) if s[0] >= since] + [now]
+        return max(s[1] for s in chosen), max(s[2] for s in chosen)
 
     def close(self) -> None:
         self._done.set()

@@ -21,7 +21,8 @@ the nannies; the workers) and of the largest single process:
   scored exactly once.
 
 Results go to ``benchmarks/results_out_of_core.json`` (one entry per size, the latest run of
-each); ``--write-docs`` renders them into ``docs/scale-out.md`` between its markers.
+each); ``--write-docs`` (after a run) or ``--docs-only`` renders them into
+``docs/scale-out.md`` between its markers.
 """
 
 from __future__ import annotations
@@ -44,28 +45,55 @@ STAGES = ("write", "read_validate", "features", "fit", "evaluate", "score")
 
 
 class Stages:
-    """Times and memory peaks of consecutive stages."""
+    """Times and memory peaks of consecutive stages, and of named steps inside them."""
 
     def __init__(self, monitor: TreeMonitor):
-        self.monitor, self.out = monitor, {}
+        self.monitor, self.out, self.steps = monitor, {}, {}
 
     def run(self, name: str, fn):
-        self.monitor.stage()
         load, start = os.getloadavg()[0], time.perf_counter()
         result = fn()
-        seconds = time.perf_counter() - start
-        total, largest = self.monitor.peaks()
-        self.out[name] = {"seconds": round(seconds, 1), "peak_gib_all_processes":
-                          round(total / GIB, 2), "peak_gib_largest_process":
-                          round(largest / GIB, 2), "load_at_start": round(load, 1)}
-        print(f"{name}: {seconds:.0f} s, peak {total / GIB:.2f} GiB in all processes "
-              f"(largest {largest / GIB:.2f} GiB), load {load:.1f}", flush=True)
+        self.out[name] = {**self._measure(start), "load_at_start": round(load, 1)}
+        m = self.out[name]
+        print(f"{name}: {m['seconds']:.0f} s, peak {m['peak_gib_all_processes']:.2f} GiB in all "
+              f"processes (largest {m['peak_gib_largest_process']:.2f} GiB), load {load:.1f}",
+              flush=True)
         return result
+
+    def _measure(self, start: float) -> dict:
+        seconds = time.perf_counter() - start
+        total, largest = self.monitor.peaks(start)
+        return {"seconds": round(seconds, 1), "peak_gib_all_processes": round(total / GIB, 2),
+                "peak_gib_largest_process": round(largest / GIB, 2)}
+
+    def timed_methods(self, stage: str, cls, names: tuple[str, ...]) -> None:
+        """Record each call of ``cls.<name>`` as a step of ``stage`` (instrumentation only:
+        the method runs unchanged)."""
+        steps = self.steps.setdefault(stage, {})
+        for name in names:
+            original = getattr(cls, name)
+
+            def wrapper(*args, __original=original, __name=name, **kwargs):
+                start = time.perf_counter()
+                try:
+                    return __original(*args, **kwargs)
+                finally:
+                    steps[__name.strip("_")] = self._measure(start)
+
+            setattr(cls, name, wrapper)
+
+
+def _write(frame, path: Path) -> int:
+    """One partition's features to its own file (nothing comes back but the row count)."""
+    frame.to_parquet(path)
+    return len(frame)
 
 
 def run(args) -> dict:
+    import dask
     import dask.dataframe as dd
     import pandas as pd
+    from dask.delayed import delayed
     from distributed import Client, LocalCluster
 
     import targeting as tg
@@ -103,10 +131,17 @@ def run(args) -> dict:
 
         def features():
             pipeline = DaskFeaturePipeline().fit(parts, as_of)
-            pipeline.transform(parts, as_of).to_parquet(str(folder / "_features"))
+            (folder / "_features").mkdir()
+            dask.compute(*[delayed(_write)(p, folder / "_features" / f"part.{i:05d}.parquet")
+                           for i, p in enumerate(pipeline.transform(parts, as_of)
+                                                 .to_delayed())])
             return len(pipeline.feature_names_)
 
         out["features"] = stages.run("features", features)
+        # The fit's steps: feature windows and matrices, rounds (a local early-stopped run),
+        # LightGBM's Dask training, the deciles and drift reference (one more feature pass).
+        stages.timed_methods("fit", DaskPropensityModel, (
+            "_cluster_matrices", "_rounds", "_train_dask", "_fit_population"))
         model = stages.run("fit", lambda: DaskPropensityModel(
             args.category, max_train_rows=args.max_train_rows, progress=False,
             client=client).fit(parts, as_of).to_local())
@@ -127,6 +162,7 @@ def run(args) -> dict:
         out["scored_unique"] = int(scored.nunique().compute())
     monitor.close()
     out["stages"] = stages.out
+    out["fit_steps"] = stages.steps["fit"]
     out["measured"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     out["machine"] = f"{os.cpu_count()} cores, {platform.machine()}, " \
                      f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / GIB:.0f} GiB"
@@ -193,16 +229,20 @@ def main() -> None:
     parser.add_argument("--random-state", type=int, default=0)
     parser.add_argument("--folder", default="/tmp/targeting-out-of-core")
     parser.add_argument("--keep", action="store_true", help="keep the Parquet world")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="the results file")
     parser.add_argument("--write-docs", action="store_true",
-                        help="only render the stored results into docs/scale-out.md")
+                        help="render the results file into docs/scale-out.md")
+    parser.add_argument("--docs-only", action="store_true",
+                        help="no run: only render the results file into docs/scale-out.md")
     args = parser.parse_args()
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    if not args.write_docs:
+    results = json.loads(args.out.read_text()) if args.out.exists() else {}
+    if not args.docs_only:
         results[str(args.users)] = run(args)
-        RESULTS.write_text(json.dumps(results, indent=1) + "\n")
-        print(f"wrote {RESULTS}")
-    write_docs(results)
-    print(f"rendered {DOCS}")
+        args.out.write_text(json.dumps(results, indent=1) + "\n")
+        print(f"wrote {args.out}")
+    if args.write_docs or args.docs_only:
+        write_docs(results)
+        print(f"rendered {DOCS}")
 
 
 if __name__ == "__main__":
