@@ -50,7 +50,7 @@ from targeting.models.lookalike.ranks import (
 )
 from targeting.models.lookalike.seeds import SeedReport, parse_seeds
 from targeting.models.lookalike.space import SimilaritySpace
-from targeting.models.lookalike.stack import align_scale, apply_stack, fit_stack
+from targeting.models.lookalike.stack import align_scale, apply_stack, calibrate, fit_stack
 from targeting.models.lookalike.universe import (
     bought_before,
     consenting,
@@ -355,9 +355,7 @@ class LookalikeModel(LightGBMParamsMixin, BaseEstimator):
             if held_rows is not None:
                 self._fold_rounds.append(max(10, int(np.median(pu.best_iterations_))))
             self.pu_ = pu
-            out["classifier"] = lambda rows, p=pu: (
-                p.score_universe(X, self.max_full_scores, always=self._reference_rows)
-                if rows is None else p.score(X[rows], rows))
+            out["classifier"] = self._classifier_scores(pu)
         if "graph" in self.methods_:
             is_seed = np.zeros(len(X), dtype=bool)
             is_seed[seed_rows] = True
@@ -367,6 +365,21 @@ class LookalikeModel(LightGBMParamsMixin, BaseEstimator):
             self._graph_seed = is_seed
             out["graph"] = lambda rows, g=graph_score: g if rows is None else g[rows]
         return out
+
+    def _classifier_scores(self, pu: BaggedPU):
+        """The classifier's scorer (rows -> scores; ``None``: the universe, as a cascade).
+        Rows it has scored are not scored again for the universe (the held-out seeds and the
+        reference, when the first fit is the final model)."""
+        X, seen = self._X, []
+
+        def scores(rows):
+            if rows is not None:
+                seen.append((rows, pu.score(X[rows], rows)))
+                return seen[-1][1]
+            known = tuple(np.concatenate(a) for a in zip(*seen, strict=True)) if seen else None
+            return pu.score_universe(X, self.max_full_scores, always=self._reference_rows,
+                                     known=known)
+        return scores
 
     # -- the blend -----------------------------------------------------------------------------
     def _learn_blend(self, parts: list[tuple[dict, dict]]) -> None:
@@ -424,18 +437,22 @@ class LookalikeModel(LightGBMParamsMixin, BaseEstimator):
         inputs = self._stack_inputs(raw, self._stats)
         self.scores_ = pd.DataFrame({m: inputs[:, i] for i, m in enumerate(self.methods_)},
                                     index=pd.Index(self.user_ids_, name="user_id"))
-        self._blend = align_scale(self._blend, self._reference_blend,
-                                  inputs[unlabeled] @ self._blend["weights"])
-        self.scores_["score"] = apply_stack(self._blend, inputs)
+        # Without the graph the feature blend is the blend: aligned and applied once.
+        features_are_blend = self._blend_features is self._blend
+        blend = inputs @ self._blend["weights"]
+        self._blend = align_scale(self._blend, self._reference_blend, blend[unlabeled])
+        self.scores_["score"] = calibrate(self._blend, blend)
         self._raw_graph = raw.get("graph")
         self.weights_ = dict(zip(self._blend["names"], self._blend["weights"].round(4).tolist(),
                                  strict=True))
         # Ranked by the blend before calibration: the calibrated probability saturates near 1,
         # where the most seed-like users would otherwise tie and fall in hash order.
-        blend = inputs @ self._blend["weights"]
         self.order_ = np.lexsort((tiebreak(self.user_ids_), -blend))
         self.scorer_ = None
-        if self._blend_features is not None:
+        if features_are_blend:
+            self._blend_features = self._blend
+            self.scorer_ = LookalikeScorer(self, self.scores_["score"].to_numpy()[unlabeled])
+        elif self._blend_features is not None:
             cols = [self._stack_names().index(m) for m in self._blend_features["names"]]
             self._blend_features = align_scale(
                 self._blend_features, self._reference_features,

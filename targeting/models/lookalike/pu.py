@@ -130,7 +130,8 @@ class BaggedPU:
         return self
 
     def score_universe(self, X: np.ndarray, max_full: int | None = 200_000,
-                       first_trees: int = 20, always: np.ndarray | None = None) -> np.ndarray:
+                       first_trees: int = 20, always: np.ndarray | None = None,
+                       known: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
         """Out-of-bag score of every row of the training matrix ``X``, as a cascade.
 
         With more rows than ``max_full``, the first bag's first ``first_trees`` trees score
@@ -138,33 +139,45 @@ class BaggedPU:
         the score's scale is measured on) get the full score; the rest keep the first-pass
         score mapped linearly onto the full scale (least squares on the fully scored rows) and
         capped just below the lowest full score of the best, so the top ``max_full`` are ranked
-        exactly. ``fully_scored_`` marks the rows that got the full score.
+        exactly. ``fully_scored_`` marks the rows that got the full score. ``known``: rows
+        and their full scores from an earlier :meth:`score` with these bags, not scored again.
         """
         n = len(X)
         self.fully_scored_ = np.ones(n, dtype=bool)
         if max_full is None or n <= max_full:
-            return self.score(X, np.arange(n))
+            return self._score_rows(X, np.arange(n), known)
         booster = self.boosters_[0]
         trees = min(first_trees, booster.best_iteration or booster.num_trees())
-        first = booster.predict(X, raw_score=True, num_iteration=trees)
+        first = predict_margins([booster], X, trees)[0]
         best = np.argpartition(-first, max_full - 1)[:max_full]
         self.fully_scored_[:] = False
         self.fully_scored_[best] = True
         if always is not None:
             self.fully_scored_[always] = True
         rows = np.flatnonzero(self.fully_scored_)
-        full = self.score(X[rows], rows)
+        full = self._score_rows(X, rows, known)
         slope, intercept = np.polyfit(first[rows], full, 1)
         floor = full[np.isin(rows, best)].min()
         out = np.minimum(slope * first + intercept, floor - 1e-6)
         out[rows] = full
         return out
 
+    def _score_rows(self, X, rows, known) -> np.ndarray:
+        """:meth:`score` of ``X[rows]``, reusing the ``known`` (rows, scores)."""
+        if known is None:
+            return self.score(X[rows], rows)
+        have = np.zeros(len(X), dtype=bool)
+        have[known[0]] = True
+        values = np.zeros(len(X))
+        values[known[0]] = known[1]
+        out, todo = values[rows], ~have[rows]
+        out[todo] = self.score(X[rows[todo]], rows[todo])
+        return out
+
     def score(self, X: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         """Mean log-odds over the bags; with ``rows`` (positions of ``X`` in the training
         matrix), each row is scored only by the bags it was not a negative in."""
-        margins = np.vstack([b.predict(X, raw_score=True, num_iteration=b.best_iteration or None)
-                             for b in self.boosters_])
+        margins = predict_margins(self.boosters_, X)
         if rows is None:
             return margins.mean(axis=0)
         use = np.ones_like(margins, dtype=bool)
@@ -172,3 +185,31 @@ class BaggedPU:
             use[k] = ~np.isin(rows, neg)
         use[:, ~use.any(axis=0)] = True  # a guard: every unlabeled row has its bag
         return (margins * use).sum(axis=0) / use.sum(axis=0)
+
+
+def predict_margins(boosters: list[lgb.Booster], X: np.ndarray,
+                    num_iteration: int | None = None, min_rows: int = 20_000) -> np.ndarray:
+    """Raw margins of each booster (rows of the result) on ``X``, over every core.
+
+    Each (booster, block of rows) pair is one single-threaded ``predict`` in a thread of
+    its own (LightGBM releases the GIL): both cores work on two bags, or on two halves of
+    one bag's rows, without OpenMP threads that wait on each other on a busy machine. Rows
+    are scored independently, so the margins are those of one ``predict`` call.
+    ``num_iteration``: the first trees only; by default each booster's best iteration.
+    """
+    def one(task):
+        booster, block = task
+        return booster.predict(X[block], raw_score=True, num_threads=1,
+                               num_iteration=num_iteration or booster.best_iteration or None)
+
+    cores = os.cpu_count() or 1
+    n_blocks = 1 if len(X) * len(boosters) < min_rows else -(-cores // len(boosters))
+    edges = np.linspace(0, len(X), n_blocks + 1).astype(int)
+    blocks = [slice(lo, hi) for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
+    tasks = [(b, block) for b in boosters for block in blocks]
+    if len(tasks) == 1:
+        return one(tasks[0])[None, :]
+    with ThreadPoolExecutor(max_workers=min(cores, len(tasks))) as pool:
+        parts = list(pool.map(one, tasks))
+    return np.vstack([np.concatenate(parts[k * n_blocks:(k + 1) * n_blocks])
+                      for k in range(len(boosters))])
