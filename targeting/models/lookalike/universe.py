@@ -65,11 +65,14 @@ def silo_presence(pipeline: FeaturePipeline, X: np.ndarray) -> dict[str, np.ndar
     silos: dict[str, list[int]] = {}
     for i, name in enumerate(pipeline.feature_names_):
         silos.setdefault(pipeline.silo_of(name), []).append(i)
+    # A silo's columns are usually a run: a slice of the block, not a copy of it.
+    runs = {s: slice(c[0], c[-1] + 1) if c == list(range(c[0], c[-1] + 1)) else c
+            for s, c in silos.items()}
     out = {s: np.empty(len(X), dtype=bool) for s in silos}
     step = 65_536  # in blocks: no universe-sized temporaries
     for start in range(0, len(X), step):
         missing = np.isnan(X[start:start + step])
-        for s, cols in silos.items():
+        for s, cols in runs.items():
             out[s][start:start + step] = ~missing[:, cols].all(axis=1)
     return out
 
