@@ -273,6 +273,7 @@ class LookalikeModel(LightGBMParamsMixin, BaseEstimator):
         if len(features) == 0:
             raise ValueError("the universe is empty: no users in the data")
         self.user_ids_ = features.index.to_numpy()
+        self._user_index = features.index  # its hash table, once built, finds the seeds
         self._X = model_matrix(self.pipeline_, features)
         self._space0 = SimilaritySpace(self.n_clusters, self.pipeline_.categorical_indices_,
                                        self.pipeline_.feature_names_, self.random_state)
@@ -281,7 +282,7 @@ class LookalikeModel(LightGBMParamsMixin, BaseEstimator):
 
     def _match_seeds(self, seeds):
         seedset = parse_seeds(seeds, self.value_column, self.date_column)
-        pos = pd.Index(self.user_ids_).get_indexer(seedset.ids)
+        pos = self._user_index.get_indexer(seedset.ids)
         found = pos >= 0
         self._unknown = seedset.ids[~found].tolist()
         self._seed_counts = (seedset.n_given, seedset.n_duplicates)
@@ -444,7 +445,7 @@ class LookalikeModel(LightGBMParamsMixin, BaseEstimator):
         self._stats = {m: location_scale(v) for m, v in measured.items()}
         inputs = self._stack_inputs(raw, self._stats)
         self.scores_ = pd.DataFrame({m: inputs[:, i] for i, m in enumerate(self.methods_)},
-                                    index=pd.Index(self.user_ids_, name="user_id"))
+                                    index=self._user_index.rename("user_id"))
         # Without the graph the feature blend is the blend: aligned and applied once.
         features_are_blend = self._blend_features is self._blend
         blend = inputs @ self._blend["weights"]

@@ -15,7 +15,7 @@ def with_user_index(features: pd.DataFrame) -> pd.DataFrame:
         features = features.set_index("user_id")
     if features.index.name != "user_id":
         raise ValueError("a feature frame needs user_id as its index or a column")
-    if features.index.duplicated().any():
+    if not features.index.is_unique:  # the index's hash table: get_indexer reuses it
         raise ValueError(f"features: {int(features.index.duplicated().sum())} duplicated "
                          "user id(s)")
     return features
