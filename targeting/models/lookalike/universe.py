@@ -36,10 +36,13 @@ def model_matrix(pipeline: FeaturePipeline, features: pd.DataFrame,
                  rows_per_step: int = 8_192) -> np.ndarray:
     """``pipeline.to_matrix(features)``, faster for a frame of float columns only.
 
-    A prebuilt frame of float columns in the model's order (no categorical feature) is cast
-    into the float64 matrix a few thousand rows at a time, straight from pandas' column-major
+    A prebuilt frame of float columns in the model's order (no categorical feature) is copied
+    into a row-major matrix a few thousand rows at a time, straight from pandas' column-major
     block; the general path made a row-major float32 copy first, four times slower at
-    1,000,000 x 64 float32. Anything else takes ``to_matrix`` (with its checks).
+    1,000,000 x 64 float32. The matrix stays float32 when every column is: the same numbers
+    (each float32 is exactly a float64; LightGBM and the standardisation read them as
+    doubles) in half the memory, and half the bytes for every row gathered later. Anything
+    else takes ``to_matrix`` (with its checks).
 
     Examples
     --------
@@ -54,7 +57,8 @@ def model_matrix(pipeline: FeaturePipeline, features: pd.DataFrame,
     if not plain or len(features) == 0:
         return pipeline.to_matrix(features)
     values = features.to_numpy()
-    out = np.empty((len(features), len(names)))
+    single = all(d == np.float32 for d in features.dtypes)
+    out = np.empty((len(features), len(names)), dtype=np.float32 if single else np.float64)
     for start in range(0, len(out), rows_per_step):  # each step's rows stay in cache
         out[start:start + rows_per_step] = values[start:start + rows_per_step]
     return out
