@@ -13,6 +13,8 @@ from pathlib import Path
 from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File, Files
 
+from targeting.cli import reference_markdown
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -21,6 +23,8 @@ def on_files(files: Files, config) -> Files:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     readme = re.sub(r"\]\(docs/", "](", readme)
     files.append(File.generated(config, "index.md", content=readme))
+    # The CLI reference, from the command's own parser (never typed, never stale).
+    files.append(File.generated(config, "reference/cli.md", content=reference_markdown()))
     for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
         # A real File rooted at the repository (not File.generated): mkdocs-jupyter finds the
         # notebook through src_dir, which a generated file does not have.

@@ -59,8 +59,9 @@ _API = {
     "check_store": "store", "log_drift": "review", "promote": "review",
     "ExperimentResult": "experiments", "run_experiment": "experiments",
 }
-_SUBMODULES = {"data", "features", "models", "evaluation", "scoring", "store", "tracking",
-               "server", "distributed", "experiments", "review", "privacy", "loop", "cli"}
+_SUBMODULES = {"datasets", "data", "features", "models", "evaluation", "scoring", "store",
+               "tracking", "server", "distributed", "experiments", "review", "privacy", "loop",
+               "cli"}
 
 __all__ = sorted([*_API, "__version__"])
 

@@ -120,6 +120,27 @@ def _common(default) -> argparse.ArgumentParser:
     return common
 
 
+def reference_markdown() -> str:
+    """The command-line reference page (docs/reference/cli.md is built from it): every
+    command's description and its ``--help``, as argparse prints them.
+
+    Examples
+    --------
+    >>> reference_markdown().splitlines()[0]
+    '# Command line'
+    """
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    parts = ["# Command line", "",
+             "Generated from the `targeting` command's own parser: each section is what "
+             "`targeting COMMAND --help` prints.", "", "```text", parser.format_help().rstrip(),
+             "```"]
+    for name, sub in commands.choices.items():
+        parts += ["", f"## `targeting {name}`", "", "```text", sub.format_help().rstrip(),
+                  "```"]
+    return "\n".join(parts) + "\n"
+
+
 @contextlib.contextmanager
 def _libraries_to_log(path: Path, *, mlflow: bool = True) -> Iterator[Path]:
     """Send the libraries' warnings and log records to ``path`` instead of the screen; the
@@ -448,11 +469,18 @@ def _add_ui(command) -> None:
                     help="interface to listen on (0.0.0.0: every interface)")
     ui.add_argument("--experiment", default="targeting-demo",
                     help="the experiment whose runs the printed address opens")
+    ui.add_argument("--workers", type=int, default=1,
+                    help="web server processes (one is enough for a reviewer, and starts "
+                         "reliably on a busy machine)")
 
 
 def ui_address(host: str, port: int, experiment_id: str | None = None) -> str:
     """The address a browser opens: the runs of ``experiment_id`` (a listening address such as
     0.0.0.0 is replaced by this machine's name).
+
+    The runs, not the experiment's own address: MLflow 3.18 opens that, in a browser left on
+    its default GenAI view, on the GenAI overview whatever the experiment's kind tag says
+    (tests/test_review_ui.py checks both).
 
     Examples
     --------
@@ -474,9 +502,11 @@ def _cmd_ui(args) -> int:
     print(f"MLflow UI on {ui_address(args.host, args.port)} for {uri}")
     if found is not None:
         print(f"runs of {args.experiment!r}: "
-              f"{ui_address(args.host, args.port, found.experiment_id)}", flush=True)
+              f"{ui_address(args.host, args.port, found.experiment_id)}")
+        print("MLflow's GenAI view is the default in a new browser: click 'Model training' "
+              "(top left) once and the browser keeps it", flush=True)
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
-               "--host", args.host, "--port", str(args.port)]
+               "--host", args.host, "--port", str(args.port), "--workers", str(args.workers)]
     # MLflow starts its web server by name: make this environment's bin folder visible even
     # when the virtual environment is not activated.
     env = {**os.environ,

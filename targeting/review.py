@@ -16,7 +16,7 @@ import mlflow
 from mlflow import MlflowClient
 
 import targeting
-from targeting.store import run_owner_tags
+from targeting.store import describe_champion, run_owner_tags
 from targeting.tracking import CHAMPION, LoggedModel, experiment_id
 
 
@@ -69,6 +69,7 @@ def promote(name: str, run_id: str, *, alias: str = CHAMPION,
     client.set_model_version_tag(name, version, "champion_decision",
                                  f"{reason} by {by}; previous {alias}: "
                                  f"{'v' + str(previous) if previous else 'none'}")
+    describe_champion(name, run_id)
     return Promotion(name, str(version), run_id, previous and str(previous), registered_now)
 
 

@@ -9,13 +9,18 @@
   machine's dead processes, ``targeting cleanup`` for any run older than a limit.
 * :func:`champion_lock` serialises champion decisions across processes and machines with a
   registry entry as the mutex (creating a registered model is atomic in every MLflow store).
+* :func:`describe_champion` keeps the experiment's description (``mlflow.note.content``, shown
+  above the runs in the MLflow UI) current: each registered model's champion, the run that
+  produced it and why it is champion, above what the experiment holds.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import datetime
 import fcntl
+import json
 import os
 import random
 import socket
@@ -24,6 +29,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +42,14 @@ from targeting.data.schema import TargetingError
 EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 HOST, PID = "targeting.host", "targeting.pid"
 DECISION = "champion_decision"
+CHAMPION = "champion"
+NOTE = "mlflow.note.content"  # the description MLflow shows above an experiment's runs
+OWN_NOTE = "targeting.note"  # the part of NOTE the package wrote last (a person's text is kept)
+CHAMPION_NOTE = "targeting.champion."  # + model name: that model's lines of NOTE, as JSON
+HOLDS = ("Runs logged by the `targeting` package: propensity, uplift and lookalike models and "
+         "their reviews. Each run's page has its metrics, plots, input tables (digest and row "
+         "count, no rows) and a description. A run started from an experiment file re-runs "
+         "with `targeting run --from-run RUN_ID`.")
 
 
 class TrackingStoreError(TargetingError, ConnectionError):
@@ -62,20 +76,27 @@ def configure(uri: str | None = None) -> str:
 def experiment_id(name: str) -> str:
     """The experiment's id, creating it with artifacts beside a SQLite store.
 
-    New experiments are tagged ``mlflow.experimentKind=custom_model_development`` so that the
-    MLflow 3 UI opens on their runs, not on the GenAI traces overview.
+    New experiments get a description (``mlflow.note.content``: what the experiment holds;
+    :func:`describe_champion` adds the champions) and the tag
+    ``mlflow.experimentKind=custom_model_development``. MLflow 3.18's UI does not read that tag
+    (its GenAI / Model training switch, kept in each browser, decides the experiment's first
+    page), so ``targeting ui`` prints the address of the runs; other MLflow 3 versions open on
+    the runs with it.
     """
     found = mlflow.get_experiment_by_name(name)
     if found is not None:
         if found.tags.get("mlflow.experimentKind") is None:
             _set_experiment_tag(found.experiment_id, *next(iter(EXPERIMENT_KIND.items())))
+        if OWN_NOTE not in found.tags:  # first written by the package: describe it
+            _write_note(found.experiment_id, found.tags)
         return found.experiment_id
     uri = mlflow.get_tracking_uri()
     location = None
     if uri.startswith("sqlite:///"):
         location = (Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts" / name).as_uri()
+    tags = {**EXPERIMENT_KIND, NOTE: HOLDS, OWN_NOTE: HOLDS}
     try:
-        return mlflow.create_experiment(name, artifact_location=location, tags=EXPERIMENT_KIND)
+        return mlflow.create_experiment(name, artifact_location=location, tags=tags)
     except mlflow.exceptions.MlflowException:  # created by another process meanwhile
         found = mlflow.get_experiment_by_name(name)
         if found is None:
@@ -336,3 +357,105 @@ def _break_if_stale(client: MlflowClient, lock: str, stale_s: float) -> None:
     if dead or time.time() * 1000 - held.creation_timestamp > stale_s * 1000:
         with contextlib.suppress(mlflow.exceptions.MlflowException):
             client.delete_registered_model(lock)
+
+
+# -- the experiment's description ------------------------------------------------------------
+def describe_champion(name: str, run_id: str) -> None:
+    """Write ``name``'s champion into the description of the experiments that show it.
+
+    Called after each champion decision on a version of ``name`` logged by ``run_id`` (and
+    after a promotion by hand). The description's first line, the one the MLflow UI shows above
+    the runs, names each registered model's champion version and the run that produced it;
+    below it, per model, why it is champion (its ``champion_decision``), its kind, data
+    fingerprint and how to re-run it, and the newest candidate if it was not crowned. Written
+    to the run's experiment and every experiment already describing ``name``. A failure to write
+    it is a warning: the decision itself is made and recorded on the version.
+
+    Examples
+    --------
+    >>> describe_champion("propensity", logged.run_id)  # doctest: +SKIP
+    """
+    client = MlflowClient()
+    try:
+        lines = _champion_lines(client, name, run_id)
+        shown = client.search_experiments(
+            filter_string=f"tags.`{_champion_key(name)}` LIKE '%'")
+        ids = {client.get_run(run_id).info.experiment_id} | {e.experiment_id for e in shown}
+        for exp_id in sorted(ids):
+            _set_experiment_tag(exp_id, _champion_key(name), json.dumps(lines))
+            _write_note(exp_id, client.get_experiment(exp_id).tags)
+    except mlflow.exceptions.MlflowException as err:
+        warnings.warn(f"the experiment's description does not name {name}'s champion: {err}",
+                      UserWarning, stacklevel=2)
+
+
+def _champion_key(name: str) -> str:
+    """An experiment tag key for a registered model's name (tag keys allow fewer characters)."""
+    return CHAMPION_NOTE + "".join(c if c.isalnum() or c in "_-." else "_" for c in name)
+
+
+def _champion_lines(client: MlflowClient, name: str, run_id: str) -> dict:
+    """``{"first": ..., "detail": ...}``: the model's part of the first line and its bullet."""
+    when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    candidates = client.search_model_versions(f"name='{name}' and run_id='{run_id}'")
+    newest = max(candidates, key=lambda v: int(v.version)) if candidates else None
+    try:
+        champion = client.get_model_version_by_alias(name, CHAMPION)
+    except mlflow.exceptions.MlflowException:
+        champion = None
+    newest_line = "" if newest is None else (
+        f"v{newest.version} from run {_run_name(client, run_id)}: not crowned: "
+        f"{newest.tags.get(DECISION, 'undecided')}.")
+    if champion is None:
+        return {"first": f"`{name}` none yet",
+                "detail": f"`{name}` has no champion ({when}): newest candidate {newest_line}"}
+    run = client.get_run(champion.run_id)
+    detail = (f"`{name}` **v{champion.version}** is champion ({when}): "
+              f"{champion.tags.get(DECISION, 'no recorded reason')}. {_what(run)} from run "
+              f"{_run_name(client, run.info.run_id)}, data fingerprint `"
+              f"{run.data.tags.get('data_fingerprint', 'unknown')[:12]}`; re-run: "
+              f"{_how_to_rerun(run)}.")
+    if newest is not None and str(newest.version) != str(champion.version):
+        detail += f" Newest candidate {newest_line}"
+    first = f"`{name}` v{champion.version} from run `{run.info.run_name or run.info.run_id[:8]}`"
+    return {"first": first, "detail": detail}
+
+
+def _run_name(client: MlflowClient, run_id: str) -> str:
+    run = client.get_run(run_id)
+    return f"`{run.info.run_name}` (`{run_id[:8]}`)" if run.info.run_name else f"`{run_id}`"
+
+
+def _what(run) -> str:
+    """The model kind in words, with what a propensity model predicts."""
+    kind, params = run.data.tags.get("model_kind", "a"), run.data.params
+    if kind == "propensity" and "category" in params:
+        return (f"Propensity model (`{params['category']}` within "
+                f"{params.get('horizon_days', '?')} days)")
+    if kind == "uplift" and "campaign_id" in params:
+        return f"Uplift model (campaign `{params['campaign_id']}`)"
+    return f"{kind.capitalize()} model"
+
+
+def _how_to_rerun(run) -> str:
+    if "experiment.name" in run.data.tags:
+        return f"`targeting run --from-run {run.info.run_id}`"
+    return "fit again with the run's parameters on data of that fingerprint"
+
+
+def _write_note(exp_id: str, tags: dict) -> None:
+    """The description: the champions, then what the experiment holds, then a person's text.
+
+    Text a person wrote in the UI (anything but the part the package wrote last) is kept
+    below a rule, never overwritten.
+    """
+    models = [json.loads(v) for k, v in sorted(tags.items()) if k.startswith(CHAMPION_NOTE)]
+    own = HOLDS
+    if models:
+        own = "\n".join([f"**Champion**: {'; '.join(m['first'] for m in models)}", "",
+                         *[f"- {m['detail']}" for m in models], "", HOLDS])
+    previous, current = tags.get(OWN_NOTE, ""), tags.get(NOTE, "")
+    theirs = current.replace(previous, "", 1) if previous else current
+    theirs = theirs.strip().removeprefix("---").strip()
+    _set_experiment_tag(exp_id, NOTE, own + (f"\n\n---\n\n{theirs}" if theirs else ""))
+    _set_experiment_tag(exp_id, OWN_NOTE, own)

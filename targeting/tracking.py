@@ -34,18 +34,19 @@ from targeting.models.lookalike.seeds import round_count
 from targeting.models.uplift import UpliftScorer
 from targeting.scoring import Scorer, TargetingPyfunc
 from targeting.store import (
+    CHAMPION,
     DECISION,
     TrackingStoreError,
     champion_lock,
     check_store,
     cleanup_runs,
     configure,
+    describe_champion,
     experiment_id,
     run_owner_tags,
     tracking_uri,
 )
 
-CHAMPION = "champion"
 # Metrics where smaller is better, for the explicit ``champion_metric`` rule.
 LOWER_IS_BETTER = ("brier", "log_loss", "logloss", "auc_gap_to_oracle", "mae", "ece")
 __all__ = ["CHAMPION", "LoggedModel", "TrackingStoreError", "check_store", "cleanup_runs",
@@ -254,7 +255,8 @@ def _anonymous_example(features: pd.DataFrame) -> pd.DataFrame:
 
 # -- registry and champion rule ------------------------------------------------------------
 def _register(logged: LoggedModel, name: str, judge, *, before_judge=None) -> None:
-    """Register the run's model and decide the champion as one guarded step.
+    """Register the run's model and decide the champion as one guarded step, then name the
+    champion in the experiment's description.
 
     ``judge()`` returns ``(promote, reason)``. Any failure after registration tags the version
     ``champion_decision=failed: <error>`` before it propagates.
@@ -273,6 +275,7 @@ def _register(logged: LoggedModel, name: str, judge, *, before_judge=None) -> No
     client.set_model_version_tag(name, version, DECISION, reason)
     client.set_tag(logged.run_id, DECISION, reason)
     logged.is_champion, logged.reason = promote, reason
+    describe_champion(name, logged.run_id)
 
 
 def _champion_version(client, name: str) -> str | None:
@@ -582,7 +585,7 @@ def log_lookalike(model, audience=None, evaluation=None, *, experiment: str = "t
 def _lookalike_example(model) -> pd.DataFrame:
     """Five rows of real feature values, categorical codes decoded, with synthetic user ids."""
     pipe = model.pipeline_
-    X = model._X[:5]
+    X = model._X[:5].astype(np.float64)  # the signature's type, whatever the matrix's
     frame = pd.DataFrame(X, columns=pipe.feature_names_)
     for col, levels in pipe.vocabularies_.items():
         codes = frame[col].to_numpy()

@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "targeting"
 
 # Lowest first. A module may import its own layer or any layer below it.
 LAYERS = [
-    ("data", "privacy"),
+    ("data", "privacy", "datasets"),
     ("features",),
     ("models",),
     ("evaluation",),

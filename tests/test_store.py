@@ -12,7 +12,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from targeting.store import TrackingStoreError, check_store, cleanup_runs
+from targeting.store import HOLDS, TrackingStoreError, check_store, cleanup_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -61,6 +61,7 @@ def test_parallel_first_use_of_a_new_sqlite_store_migrates_once(tmp_path):
     try:
         [exp] = [e for e in mlflow.MlflowClient().search_experiments() if e.name == "race"]
         assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+        assert exp.tags["mlflow.note.content"] == HOLDS  # described once, not four times
     finally:
         mlflow.set_tracking_uri(None)
 
@@ -97,6 +98,18 @@ def test_a_run_killed_while_logging_is_marked_failed_with_its_version(mlflow_sto
     exp = client.get_experiment_by_name("killed").experiment_id
     assert client.search_runs([exp], "attributes.status = 'RUNNING'") == []
     assert cleanup_runs([exp], older_than_s=0) == []  # nothing left to clean
+
+
+def test_an_experiment_first_written_by_the_package_is_described_and_keeps_its_text(
+        mlflow_store):
+    from targeting.tracking import experiment_id
+
+    client = mlflow.MlflowClient()
+    made = client.create_experiment("ana", tags={"mlflow.note.content": "Ana's pilot runs."})
+    assert experiment_id("ana") == made
+    assert experiment_id("ana") == made  # a second write changes nothing
+    note = client.get_experiment(made).tags["mlflow.note.content"]
+    assert note == f"{HOLDS}\n\n---\n\nAna's pilot runs."
 
 
 def test_cleanup_marks_runs_older_than_a_limit(mlflow_store):

@@ -46,6 +46,15 @@ def test_run_reads_well_in_the_ui(first_run, small_world):
     run = client.get_run(logged.run_id)
     exp = client.get_experiment(run.info.experiment_id)
     assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+    # The experiment's description: the champion first (the line the UI shows above the
+    # runs), why, the data and how to re-run, then what the experiment holds.
+    first, *rest = exp.tags["mlflow.note.content"].split("\n")
+    assert first == f"**Champion**: `propensity` v1 from run `{run.info.run_name}`"
+    detail = next(line for line in rest if line.startswith("- `propensity` **v1** is champion"))
+    assert "first model: no champion yet" in detail and "Propensity model (`snacks`" in detail
+    assert f"data fingerprint `{data_fingerprint(small_world.tables)[:12]}`" in detail
+    assert "fit again with the run's parameters" in detail  # logged from Python, not a file
+    assert rest[-1].startswith("Runs logged by the `targeting` package")
     note = run.data.tags["mlflow.note.content"]
     assert f"AUC **{ev.metrics['auc']:.4f}**" in note and "oracle" in note
     assert "`propensity` v1, **champion**: first model" in note
@@ -68,6 +77,28 @@ def test_champion_moves_only_for_a_better_model(first_run, small_world):
     assert "does not beat" in logged.reason
     client = mlflow.MlflowClient()
     assert str(client.get_model_version_by_alias("propensity", "champion").version) == "1"
+    note = client.get_experiment_by_name("test").tags["mlflow.note.content"]
+    assert note.startswith("**Champion**: `propensity` v1 from run")  # still v1, and why not v2
+    name = client.get_run(logged.run_id).info.run_name
+    assert (f"Newest candidate v2 from run `{name}` (`{logged.run_id[:8]}`): not crowned: "
+            f"{logged.reason}") in note
+
+
+def test_the_description_follows_a_promotion_by_hand_and_keeps_a_persons_text(first_run):
+    from targeting.review import promote
+
+    logged, _ = first_run
+    client = mlflow.MlflowClient()
+    exp = client.get_experiment_by_name("test")
+    edited = exp.tags["mlflow.note.content"] + "\n\nReviewed by Ana: fine for the May wave."
+    client.set_experiment_tag(exp.experiment_id, "mlflow.note.content", edited)  # as in the UI
+    copy = mlflow.register_model(logged.model_uri, "propensity")  # v2, same run
+    promote("propensity", logged.run_id, reason="reviewed")
+    note = client.get_experiment(exp.experiment_id).tags["mlflow.note.content"]
+    assert note.startswith(f"**Champion**: `propensity` v{copy.version} from run")
+    assert f"- `propensity` **v{copy.version}** is champion" in note and "reviewed by" in note
+    assert "v1 is champion" not in note and "**v1**" not in note  # the package's old part: gone
+    assert note.endswith("---\n\nReviewed by Ana: fine for the May wave.")  # the person's: kept
 
 
 def test_no_raw_identifier_in_any_artifact(first_run, small_world, mlflow_store):
@@ -130,6 +161,9 @@ def test_a_model_a_baseline_beats_is_never_crowned(mlflow_store, small_model, sm
     assert run.info.status == "FINISHED" and run.data.tags["champion_decision"] == logged.reason
     with pytest.raises(mlflow.exceptions.MlflowException):
         client.get_model_version_by_alias("propensity", "champion")
+    note = client.get_experiment(run.info.experiment_id).tags["mlflow.note.content"]
+    assert note.startswith("**Champion**: `propensity` none yet")
+    assert "has no champion" in note and f"not crowned: {logged.reason}" in note
 
 
 def test_a_failed_decision_keeps_the_run_failed_and_tags_the_version(mlflow_store, small_model,

@@ -322,8 +322,8 @@ class UpliftScorer(Scorable):
     >>> import targeting as tg
     >>> world = tg.demo_world(n_users=4_000, random_state=1)
     >>> data = tg.campaign_dataset(world.tables, world.campaign_id)
-    >>> model = UpliftModel("t", n_estimators=20, progress=False).fit(data.X, data.y,
-                                                                      data.treatment)
+    >>> model = UpliftModel("t", n_estimators=20, progress=False)
+    >>> model = model.fit(data.X, data.y, data.treatment)
     >>> scorer = UpliftScorer(model, data.pipeline, model.predict(data.X))
     >>> sorted(scorer.extra_columns(data.X.head(3).to_numpy()))[:2]
     ['arm', 'uplift_coupon']

@@ -73,7 +73,7 @@ class DemoWorld:
             f"<b>DemoWorld</b> random_state={self.random_state}, as_of={self.as_of.date()}, "
             f"horizon={self.horizon_days} days"
         )
-        return f"<div>{html.escape(head)}</div>" + self.report().to_html()
+        return f"<div>{html.escape(head)}</div>" + self.summary().to_html()
 
 
 def purchased_in_window(world: DemoWorld, category: str) -> pd.Series:
