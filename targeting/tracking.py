@@ -13,6 +13,7 @@ inside the run: if they fail the run ends ``FAILED`` and the version is tagged
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import tempfile
@@ -54,6 +55,30 @@ LOWER_IS_BETTER = ("brier", "log_loss", "logloss", "auc_gap_to_oracle", "mae", "
 __all__ = ["CHAMPION", "LoggedModel", "TrackingStoreError", "check_store", "cleanup_runs",
            "configure", "data_fingerprint", "experiment_id", "log_attribution", "log_lookalike",
            "log_owners", "log_propensity", "log_uplift", "log_value", "tracking_uri"]
+
+
+# What a logged model needs to load and score: the package (which brings LightGBM, Polars and
+# the rest) and the libraries its pickled objects are made of, pinned to this environment.
+_MODEL_PACKAGES = ("cloudpickle", "numpy", "pandas", "pyarrow", "scikit-learn", "scipy",
+                   "targeting")
+
+
+@functools.cache
+def _pip_requirements() -> list[str]:
+    """The logged models' pip requirements, pinned to the installed versions.
+
+    Given explicitly, MLflow does not infer them: inference starts a fresh Python process that
+    loads the model to see what it imports, seconds for every model logged. The list is the
+    one inference found for the package's models (MLflow adds its own pin).
+
+    Examples
+    --------
+    >>> any(r.startswith("targeting==") for r in _pip_requirements())
+    True
+    """
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name)}" for name in _MODEL_PACKAGES]
 
 
 def _features(model, tables) -> pd.DataFrame:
@@ -189,7 +214,8 @@ def _log_scorable(model, evaluation, tables, *, kind: str, explain: bool, experi
             mlflow.set_tags({"data_fingerprint": data_fingerprint(tables), **(tags or {})})
             mlflow.log_artifacts(tmp)
             info = mlflow.pyfunc.log_model(name="model", python_model=TargetingPyfunc(model),
-                                           signature=signature, input_example=example)
+                                           signature=signature, input_example=example,
+                                           pip_requirements=_pip_requirements())
             _log_datasets(tables)
     logged = LoggedModel(run.info.run_id, info.model_uri)
     with _run_ends_failed_on_error():
@@ -573,7 +599,8 @@ def _log_learner(learner, model, comparison, pyfunc, signature, example, fingerp
         mlflow.log_artifacts(tmp)
         if learner == comparison.best and pyfunc is not None:
             return mlflow.pyfunc.log_model(name="model", python_model=pyfunc,
-                                           signature=signature, input_example=example)
+                                           signature=signature, input_example=example,
+                                           pip_requirements=_pip_requirements())
     return None
 
 
@@ -685,7 +712,8 @@ def log_lookalike(model, audience=None, evaluation=None, *, experiment: str = "t
                 outputs = Scorer(scorer).score_features(example)
                 info = mlflow.pyfunc.log_model(
                     name="model", python_model=TargetingPyfunc(scorer),
-                    signature=infer_signature(example, outputs), input_example=example)
+                    signature=infer_signature(example, outputs), input_example=example,
+                    pip_requirements=_pip_requirements())
     logged = LoggedModel(run.info.run_id, info.model_uri if info else "")
     if register_as and info is not None:
         version = mlflow.register_model(info.model_uri, register_as).version

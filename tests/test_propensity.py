@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -62,13 +64,20 @@ def test_too_few_buyers_is_a_clear_error(small_world):
 @pytest.fixture(scope="module")
 def default_world_results():
     """The default world (50,000 users): fused, social-only and purchase-only models."""
+    from targeting.features.pipeline import share_feature_builds
+
     world = tg.demo_world()
+    # As the demo does: the silos' features built once per date for the three models (the
+    # same models to the bit: test_shared_feature_builds_give_the_same_models_to_the_bit), the
+    # classic baselines for the fused model only (the single-silo tests read AUCs alone).
+    world = dataclasses.replace(world, tables=share_feature_builds(world.tables))
     out = {}
     for label, builders in (("fused", tg.FeaturePipeline().builders),
                             ("social", ("profile", "social", "graph")),
                             ("purchase", ("profile", "purchase", "crm"))):
         model = tg.PropensityModel("beauty", builders=builders, progress=False)
-        out[label] = tg.evaluate(model.fit(world.tables, world.as_of), world).metrics
+        out[label] = tg.evaluate(model.fit(world.tables, world.as_of), world,
+                                 baselines=label == "fused").metrics
     return out
 
 
@@ -96,3 +105,23 @@ def test_feature_importance_names_features(small_model):
 def test_unknown_category_is_a_clear_error(small_world):
     with pytest.raises(ValueError, match="unknown category 'beuaty'"):
         tg.PropensityModel("beuaty", progress=False).fit(small_world.tables, small_world.as_of)
+
+
+def test_shared_feature_builds_give_the_same_models_to_the_bit(small_model, small_world):
+    """Models fitted on tables from share_feature_builds (the demo's three) equal fresh fits,
+    and the second model builds only what the first did not (its graph without purchases)."""
+    from targeting.features.pipeline import share_feature_builds
+
+    tables = share_feature_builds(small_world.tables)
+    social = ("profile", "social", "graph")
+    fused = tg.PropensityModel("snacks", progress=False).fit(tables, small_world.as_of)
+    before = set(tables.kept("feature_builds"))
+    assert {key[0] for key in before} == set(tg.FeaturePipeline().builders)
+    social_only = tg.PropensityModel("snacks", builders=social, progress=False).fit(
+        tables, small_world.as_of)
+    assert {key[0] for key in set(tables.kept("feature_builds")) - before} == {"graph"}
+    alone = tg.PropensityModel("snacks", builders=social, progress=False).fit(
+        small_world.tables, small_world.as_of)
+    for model, fresh in ((fused, small_model), (social_only, alone)):
+        assert model.booster_.model_to_string() == fresh.booster_.model_to_string()
+        assert model.pipeline_.feature_names_ == fresh.pipeline_.feature_names_

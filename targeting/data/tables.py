@@ -55,6 +55,10 @@ class ValidatedTables(Mapping):
             self._cache[key] = make()
         return self._cache[key]
 
+    def kept(self, key: str) -> Any:
+        """What :meth:`cached` holds under ``key``, or None (nothing is made)."""
+        return self._cache.get(key)
+
     def __repr__(self) -> str:
         sizes = ", ".join(f"{name}: {len(frame):,}" for name, frame in self._tables.items())
         return f"ValidatedTables({sizes})"
