@@ -128,7 +128,7 @@ def log_propensity(model, evaluation, data: Mapping[str, pd.DataFrame], *,
     params = _run_params(model, params)
     metrics = {**evaluation.metrics,
                **{f"validation_{k}": v for k, v in model.validation_.items()
-                  if isinstance(v, float | int)}, **(metrics or {})}
+                  if isinstance(v, float | int)}, **_selection_metrics(model), **(metrics or {})}
     figure = evaluation.plot()
     with tempfile.TemporaryDirectory() as tmp:
         _write_artifacts(Path(tmp), model, figure)
@@ -137,7 +137,8 @@ def log_propensity(model, evaluation, data: Mapping[str, pd.DataFrame], *,
         with _run_or_delete(experiment, run_name, "propensity", keep_open=True) as run:
             mlflow.log_params(params)
             mlflow.log_metrics(metrics)
-            mlflow.set_tags({"data_fingerprint": data_fingerprint(tables), **(tags or {})})
+            mlflow.set_tags({"data_fingerprint": data_fingerprint(tables),
+                             **_selection_tags(model), **(tags or {})})
             mlflow.log_artifacts(tmp)
             info = mlflow.pyfunc.log_model(name="model", python_model=TargetingPyfunc(model),
                                            signature=signature, input_example=example)
@@ -219,8 +220,8 @@ def _explanation(model, features: pd.DataFrame, sample: int = 2_000):
     """SHAP values on a sample of the training-time population (None if not explainable)."""
     from targeting.evaluation.explain import explain
 
-    if not hasattr(model, "pipeline_"):
-        return None
+    if not hasattr(model, "pipeline_") or not getattr(model, "compilable", True):
+        return None  # no pipeline, or a candidate that is not a tree model
     return explain(model, features, sample=sample, label=f"propensity[{model.category}]")
 
 
@@ -231,15 +232,38 @@ def _run_params(model, extra: dict | None) -> dict:
     params.update(as_of=str(model.as_of_), n_features=len(model.pipeline_.feature_names_),
                   best_iteration=model.validation_["best_iteration"],
                   categories="+".join(model.pipeline_.categories_))
+    params.update(_selection_params(model))
     params.update(extra or {})
     return params
+
+
+def _selection_params(model) -> dict:
+    """The candidate chosen on the validation snapshot (see ``PropensityModel.selection_``)."""
+    selection = getattr(model, "selection_", None)
+    if not selection:
+        return {}
+    return {"candidate": selection["chosen"],
+            "candidates": "+".join(selection["candidates"]),
+            "selection_rows": selection["selection_rows"]}
+
+
+def _selection_metrics(model) -> dict:
+    selection = getattr(model, "selection_", None) or {"candidates": {}}
+    return {f"selection_auc_{name}": row["auc"]
+            for name, row in selection["candidates"].items()}
+
+
+def _selection_tags(model) -> dict:
+    selection = getattr(model, "selection_", None)
+    return {"candidate_reason": selection["reason"][:5000]} if selection else {}
 
 
 def _write_artifacts(folder: Path, model, figure) -> None:
     save_figure(figure, folder / "evaluation.png")
     importance = model.feature_importance()
+    names = getattr(model, "feature_names_", model.pipeline_.feature_names_)
     listing = [{"feature": f, "silo": model.pipeline_.silo_of(f),
-                "gain": round(float(importance[f]), 3)} for f in model.pipeline_.feature_names_]
+                "gain": round(float(importance[f]), 3)} for f in names]
     (folder / "features.json").write_text(json.dumps(listing, indent=1))
     silo_gain = (pd.DataFrame(listing).groupby("silo").gain.sum()
                  / max(importance.sum(), 1e-12)).round(4)
