@@ -101,7 +101,9 @@ def log_propensity(model, evaluation, data: Mapping[str, pd.DataFrame], *,
                    champion_metric: str | None = None) -> LoggedModel:
     """Log a fitted PropensityModel with its evaluation, register it, apply the champion rule.
 
-    The champion rule: a model that a baseline matches or beats is never crowned; otherwise
+    The champion rule: a model that a baseline matches or beats, or beats only within noise
+    (the paired DeLong interval of its AUC margin over the best baseline reaches 0, see
+    :class:`~targeting.evaluation.metrics.PropensityEvaluation`), is never crowned; otherwise
     it is crowned if it beats the champion's AUC on the same window. If the champion predicts
     another category or horizon (not comparable), ``champion_metric`` (e.g. ``"auc"``) decides
     explicitly on the two runs' logged values; without it the champion stays and the reason
@@ -191,8 +193,14 @@ def _description(model, evaluation, logged: LoggedModel) -> str:
         lines[-1] += f" (oracle, the true probability: {m['oracle_auc']:.4f})"
     if "best_baseline_auc" in m:
         margin = m["auc_margin_over_best_baseline"]
+        level = getattr(evaluation, "confidence", 0.95)
+        interval = (f", {level:.0%} paired interval {m['auc_margin_low']:+.4f} to "
+                    f"{m['auc_margin_high']:+.4f}" if "auc_margin_low" in m else "")
         lines[-1] += (f"; best baseline `{evaluation.extra.get('best_baseline')}` "
-                      f"{m['best_baseline_auc']:.4f} (margin {margin:+.4f})")
+                      f"{m['best_baseline_auc']:.4f} (margin {margin:+.4f}{interval})")
+    selection = getattr(model, "selection_", None)
+    if selection:
+        lines += ["", f"**Capacity** chosen on the validation snapshot: {selection['reason']}."]
     if "lift_at_5pct" in m:
         lines[-1] += f"; lift in the top 5 %: {m['lift_at_5pct']:.2f}."
     notes = getattr(evaluation, "notes", [])  # e.g. a baseline scored by recency instead
@@ -337,6 +345,9 @@ def _better_than_champion(client, name, model, evaluation, tables,
         m = evaluation.metrics
         return False, (f"baseline {beaten!r} AUC {m[f'baseline_{beaten}_auc']:.4f} matches or "
                        f"beats the model's {m['auc']:.4f}: not crowned (version kept)")
+    if not getattr(evaluation, "beats_baselines", lambda: True)():
+        return False, (f"{evaluation.verdict()}: not crowned, a champion must beat the "
+                       "analyst's best score beyond noise (version kept)")
     try:
         current = client.get_model_version_by_alias(name, CHAMPION)
     except mlflow.exceptions.MlflowException:

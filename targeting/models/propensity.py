@@ -547,7 +547,8 @@ def _describe(name: str, booster: lgb.Booster) -> str:
     return f"LightGBM, {leaves} leaves, {booster.best_iteration or booster.num_trees()} trees"
 
 
-def _selection_summary(candidates: list[Candidate], chosen: Candidate, *, rows: tuple[int, int]) -> dict:
+def _selection_summary(candidates: list[Candidate], chosen: Candidate, *,
+                       rows: tuple[int, int]) -> dict:
     """Each candidate's AUC and its difference to the winner's, the winner and why."""
     table = {c.name: {"description": c.description, "auc": c.auc,
                       "difference_to_chosen": c.auc - chosen.auc} for c in candidates}
