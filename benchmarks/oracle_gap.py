@@ -25,10 +25,11 @@ HERE = Path(__file__).resolve().parent
 VARIANTS = {"before": dict(capacity="lightgbm", classic_features=False), "after": {}}
 
 
-def measure(n_users: int, seed: int, extra: dict) -> dict:
+def measure(n_users: int, seed: int, extra: dict, variants=tuple(VARIANTS)) -> dict:
     world = tg.demo_world(n_users=n_users, random_state=seed)
     row = {"users": n_users, "seed": seed}
-    for name, params in VARIANTS.items():
+    for name in variants:
+        params = VARIANTS[name]
         started = time.perf_counter()
         model = tg.PropensityModel("beauty", progress=False, **params, **extra)
         model.fit(world.tables, world.as_of)
@@ -48,13 +49,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--users", type=int, default=20_000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[11, 12, 13])
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--threads", type=int, default=None, help="LightGBM num_threads")
     parser.add_argument("--json", type=Path, default=HERE / "results_oracle_gap.json")
     args = parser.parse_args()
     extra = {} if args.threads is None else {"num_threads": args.threads}
     rows = json.loads(args.json.read_text())["rows"] if args.json.exists() else []
     for seed in args.seeds:
-        new = measure(args.users, seed, extra)
+        new = measure(args.users, seed, extra, args.variants)
         rows = [r for r in rows if (r["users"], r["seed"]) != (args.users, seed)] + [new]
         args.json.write_text(json.dumps({"lightgbm_params": extra, "rows": rows}, indent=1)
                              + "\n")

@@ -78,8 +78,10 @@ def _oracle_gap_table() -> str:
     lines = ["| users | seed | oracle | before: AUC, gap | after: AUC, gap | candidate "
              "| fit s before / after |", "|---|---|---|---|---|---|---|"]
     for r in json.loads(path.read_text())["rows"]:
-        b, a = r["before"], r["after"]
-        lines.append(f"| {r['users']:,} | {r['seed']} | {a['oracle_auc']:.4f} | "
-                     f"{b['auc']:.4f}, {b['gap']:.4f} | {a['auc']:.4f}, {a['gap']:.4f} | "
-                     f"{a['candidate']} | {b['fit_seconds']:.0f} / {a['fit_seconds']:.0f} |")
+        b, a = r.get("before"), r.get("after")
+        known = a or b
+        auc = [f"{v['auc']:.4f}, {v['gap']:.4f}" if v else "not measured" for v in (b, a)]
+        fit = " / ".join(f"{v['fit_seconds']:.0f}" if v else "-" for v in (b, a))
+        lines.append(f"| {r['users']:,} | {r['seed']} | {known['oracle_auc']:.4f} | {auc[0]} | "
+                     f"{auc[1]} | {a['candidate'] if a else ''} | {fit} |")
     return "\n".join(lines)

@@ -11,6 +11,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.special import expit
 
 import targeting as tg
 from targeting.evaluation.metrics import PropensityEvaluation
@@ -67,7 +68,8 @@ def _within_noise_evaluation(seed: int = 0) -> PropensityEvaluation:
     rng = np.random.default_rng(seed)
     y = rng.random(2_000) < 0.2
     baseline = y + rng.normal(size=2_000)
-    ev = PropensityEvaluation.from_scores(y, baseline + rng.normal(scale=0.05, size=2_000))
+    model = expit(baseline + rng.normal(scale=0.05, size=2_000))  # probabilities
+    ev = PropensityEvaluation.from_scores(y, model)
     ev.add_baselines(pd.DataFrame({"recency": baseline}), y)
     return ev
 
