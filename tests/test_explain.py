@@ -48,7 +48,7 @@ def test_score_reasons_are_the_largest_effects_with_their_sign(small_model, matr
     out = tg.score(features, small_model, reasons=3)
     assert out.user_id.tolist() == features.index.tolist()
     phi = contributions(small_model, X)[:, :-1]
-    names = np.array(small_model.pipeline_.feature_names_)
+    names = np.array(small_model.feature_names_)  # the pipeline's and the classic scores
     order = np.argsort(-np.abs(phi), axis=1, kind="stable")[:, :3]
     for i in range(3):
         effect = out[f"reason_{i + 1}_effect"].to_numpy()
