@@ -213,7 +213,11 @@ class PropensityEvaluation:
         self.metrics["best_baseline_auc"] = float(table.loc[best, "auc"])
         self.metrics["auc_margin_over_best_baseline"] = (self.metrics["auc"]
                                                          - float(table.loc[best, "auc"]))
-        if self._scores is not None and len(self._scores) == len(y):
+        positives = int(np.asarray(y, dtype=bool).sum())
+        if min(positives, len(y) - positives) < 2:
+            self.notes.append("paired interval: fewer than two users of one outcome; the "
+                              "margin over the best baseline has no interval here")
+        elif self._scores is not None and len(self._scores) == len(y):
             self.comparison = paired_auc_difference(y, self._scores, scores[best].to_numpy(),
                                                     confidence=self.confidence)
             self.metrics["auc_margin_low"] = self.comparison.low
