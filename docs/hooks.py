@@ -7,6 +7,7 @@ into ``docs/`` (a copy would drift). README links written for the repository roo
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -32,3 +33,55 @@ def on_files(files: Files, config) -> Files:
                           dest_dir=config["site_dir"],
                           use_directory_urls=config["use_directory_urls"]))
     return files
+
+
+def on_page_markdown(markdown: str, page, config, files) -> str:
+    """Fill the never-worse guide's tables from the benchmarks' JSON (never typed by hand)."""
+    if "{{ real_data_table }}" not in markdown:
+        return markdown
+    return (markdown.replace("{{ real_data_table }}", _real_data_table())
+            .replace("{{ oracle_gap_table }}", _oracle_gap_table()))
+
+
+def _real_data_table() -> str:
+    path = ROOT / "benchmarks" / "results_real_data.json"
+    if not path.exists():
+        return "*Not measured yet: run `benchmarks/real_data.py`.*"
+    result = json.loads(path.read_text())
+    lines = ["| log | as_of | days | users | model | before | best baseline | margin (95 %) "
+             "| candidate |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in result["rows"]:
+        if "skipped" in r:
+            why = ("label window past the data" if "after the data" in r["skipped"] else
+                   "history too short" if "days of history" in r["skipped"] else r["skipped"])
+            lines.append(f"| {r['log']} | {r['as_of']} | {r['horizon']} | skipped: {why} "
+                         "| | | | | |")
+            continue
+        before = f"{r['before_model']:.4f}" if "before_model" in r else ""
+        best = r["best_baseline"]
+        lines.append(f"| {r['log']} | {r['as_of']} | {r['horizon']} | {r['users']:,} | "
+                     f"{r['model']:.4f} | {before} | {best} {r['baselines'][best]:.4f} | "
+                     f"{r['margin']:+.4f} ({r['low']:+.4f} to {r['high']:+.4f}) | "
+                     f"{r['candidate']} |")
+    s = result["summary"]
+    per_log = ", ".join(f"{k} {v:+.4f}" for k, v in s["mean_margin_per_log"].items())
+    lines += ["", f"Mean margin over {s['windows']} windows: **{s['mean_margin']:+.4f}** "
+                  f"(per log: {per_log}); ahead beyond noise in {s['beyond_noise']}, behind "
+                  f"beyond noise in {s['behind_beyond_noise']}."]
+    return "\n".join(lines)
+
+
+def _oracle_gap_table() -> str:
+    path = ROOT / "benchmarks" / "results_oracle_gap.json"
+    if not path.exists():
+        return "*Not measured yet: run `benchmarks/oracle_gap.py`.*"
+    lines = ["| users | seed | oracle | before: AUC, gap | after: AUC, gap | candidate "
+             "| fit s before / after |", "|---|---|---|---|---|---|---|"]
+    for r in json.loads(path.read_text())["rows"]:
+        b, a = r.get("before"), r.get("after")
+        known = a or b
+        auc = [f"{v['auc']:.4f}, {v['gap']:.4f}" if v else "not measured" for v in (b, a)]
+        fit = " / ".join(f"{v['fit_seconds']:.0f}" if v else "-" for v in (b, a))
+        lines.append(f"| {r['users']:,} | {r['seed']} | {known['oracle_auc']:.4f} | {auc[0]} | "
+                     f"{auc[1]} | {a['candidate'] if a else ''} | {fit} |")
+    return "\n".join(lines)

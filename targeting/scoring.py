@@ -102,7 +102,8 @@ class Scorer:
                     self._compiled = self._build_compiled()
         if self._compiled is False:
             return None
-        return self.model.calibrated(self._compiled.margin(X))
+        matrix = getattr(self.model, "model_matrix", None)
+        return self.model.calibrated(self._compiled.margin(X if matrix is None else matrix(X)))
 
     def _build_compiled(self):
         """The model's CompiledBooster; with ``"auto"``, False when it cannot be had (no
@@ -210,7 +211,8 @@ def _checked_engine(model, engine: str) -> str:
     """``engine`` if the model can use it; a TargetingError naming the choices otherwise."""
     if engine not in ENGINES:
         raise TargetingError(f"engine must be one of {list(ENGINES)}, got {engine!r}")
-    compilable = hasattr(model, "booster_") and hasattr(model, "calibrated")
+    compilable = (hasattr(model, "booster_") and hasattr(model, "calibrated")
+                  and getattr(model, "compilable", True))
     if engine == "compiled" and not compilable:
         raise TargetingError(f"engine='compiled' scores propensity models; this is a "
                              f"{type(model).__name__}: use engine='lightgbm' or 'auto'")

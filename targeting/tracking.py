@@ -128,7 +128,9 @@ def log_propensity(model, evaluation, data: Mapping[str, pd.DataFrame], *,
                    champion_metric: str | None = None) -> LoggedModel:
     """Log a fitted PropensityModel with its evaluation, register it, apply the champion rule.
 
-    The champion rule: a model that a baseline matches or beats is never crowned; otherwise
+    The champion rule: a model that a baseline matches or beats, or beats only within noise
+    (the paired DeLong interval of its AUC margin over the best baseline reaches 0, see
+    :class:`~targeting.evaluation.metrics.PropensityEvaluation`), is never crowned; otherwise
     it is crowned if it beats the champion's AUC on the same window. If the champion predicts
     another category or horizon (not comparable), ``champion_metric`` (e.g. ``"auc"``) decides
     explicitly on the two runs' logged values; without it the champion stays and the reason
@@ -202,7 +204,7 @@ def _log_scorable(model, evaluation, tables, *, kind: str, explain: bool, experi
     params = _run_params(model, params)
     metrics = {**evaluation.metrics,
                **{f"validation_{k}": v for k, v in model.validation_.items()
-                  if isinstance(v, float | int)}, **(metrics or {})}
+                  if isinstance(v, float | int)}, **_selection_metrics(model), **(metrics or {})}
     figure = evaluation.plot()
     with tempfile.TemporaryDirectory() as tmp:
         _write_artifacts(Path(tmp), model, figure)
@@ -211,7 +213,8 @@ def _log_scorable(model, evaluation, tables, *, kind: str, explain: bool, experi
         with _run_or_delete(experiment, run_name, kind, keep_open=True) as run:
             mlflow.log_params(params)
             mlflow.log_metrics(metrics)
-            mlflow.set_tags({"data_fingerprint": data_fingerprint(tables), **(tags or {})})
+            mlflow.set_tags({"data_fingerprint": data_fingerprint(tables),
+                             **_selection_tags(model), **(tags or {})})
             mlflow.log_artifacts(tmp)
             info = mlflow.pyfunc.log_model(name="model", python_model=TargetingPyfunc(model),
                                            signature=signature, input_example=example,
@@ -264,8 +267,14 @@ def _description(model, evaluation, logged: LoggedModel) -> str:
         lines[-1] += f" (oracle, the true probability: {m['oracle_auc']:.4f})"
     if "best_baseline_auc" in m:
         margin = m["auc_margin_over_best_baseline"]
+        level = getattr(evaluation, "confidence", 0.95)
+        interval = (f", {level:.0%} paired interval {m['auc_margin_low']:+.4f} to "
+                    f"{m['auc_margin_high']:+.4f}" if "auc_margin_low" in m else "")
         lines[-1] += (f"; best baseline `{evaluation.extra.get('best_baseline')}` "
-                      f"{m['best_baseline_auc']:.4f} (margin {margin:+.4f})")
+                      f"{m['best_baseline_auc']:.4f} (margin {margin:+.4f}{interval})")
+    selection = getattr(model, "selection_", None)
+    if selection:
+        lines += ["", f"**Capacity** chosen on the validation snapshot: {selection['reason']}."]
     if "lift_at_5pct" in m:
         lines[-1] += f"; lift in the top 5 %: {m['lift_at_5pct']:.2f}."
     notes = getattr(evaluation, "notes", [])  # e.g. a baseline scored by recency instead
@@ -293,8 +302,8 @@ def _explanation(model, features: pd.DataFrame, sample: int = 2_000):
     """SHAP values on a sample of the training-time population (None if not explainable)."""
     from targeting.evaluation.explain import explain
 
-    if not hasattr(model, "pipeline_"):
-        return None
+    if not hasattr(model, "pipeline_") or not getattr(model, "compilable", True):
+        return None  # no pipeline, or a candidate that is not a tree model
     return explain(model, features, sample=sample, label=f"propensity[{model.category}]")
 
 
@@ -305,15 +314,38 @@ def _run_params(model, extra: dict | None) -> dict:
     params.update(as_of=str(model.as_of_), n_features=len(model.pipeline_.feature_names_),
                   best_iteration=model.validation_.get("best_iteration", ""),
                   categories="+".join(model.pipeline_.categories_))
+    params.update(_selection_params(model))
     params.update(extra or {})
     return params
+
+
+def _selection_params(model) -> dict:
+    """The candidate chosen on the validation snapshot (see ``PropensityModel.selection_``)."""
+    selection = getattr(model, "selection_", None)
+    if not selection:
+        return {}
+    return {"candidate": selection["chosen"],
+            "candidates": "+".join(selection["candidates"]),
+            "selection_rows": selection["selection_rows"]}
+
+
+def _selection_metrics(model) -> dict:
+    selection = getattr(model, "selection_", None) or {"candidates": {}}
+    return {f"selection_auc_{name}": row["auc"]
+            for name, row in selection["candidates"].items()}
+
+
+def _selection_tags(model) -> dict:
+    selection = getattr(model, "selection_", None)
+    return {"candidate_reason": selection["reason"][:5000]} if selection else {}
 
 
 def _write_artifacts(folder: Path, model, figure) -> None:
     save_figure(figure, folder / "evaluation.png")
     importance = model.feature_importance()
+    names = getattr(model, "feature_names_", model.pipeline_.feature_names_)
     listing = [{"feature": f, "silo": model.pipeline_.silo_of(f),
-                "gain": round(float(importance[f]), 3)} for f in model.pipeline_.feature_names_]
+                "gain": round(float(importance[f]), 3)} for f in names]
     (folder / "features.json").write_text(json.dumps(listing, indent=1))
     silo_gain = (pd.DataFrame(listing).groupby("silo").gain.sum()
                  / max(importance.sum(), 1e-12)).round(4)
@@ -387,6 +419,9 @@ def _better_than_champion(client, name, model, evaluation, tables,
         m = evaluation.metrics
         return False, (f"baseline {beaten!r} AUC {m[f'baseline_{beaten}_auc']:.4f} matches or "
                        f"beats the model's {m['auc']:.4f}: not crowned (version kept)")
+    if not getattr(evaluation, "beats_baselines", lambda: True)():
+        return False, (f"{evaluation.verdict()}: not crowned, a champion must beat the "
+                       "analyst's best score beyond noise (version kept)")
     try:
         current = client.get_model_version_by_alias(name, CHAMPION)
     except mlflow.exceptions.MlflowException:

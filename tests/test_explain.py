@@ -25,7 +25,7 @@ def test_shap_tree_explainer_agrees_with_lightgbm_pred_contrib(small_model, matr
     _, X = matrix
     ours = contributions(small_model, X)
     explainer = shap.TreeExplainer(small_model.booster_)
-    theirs = explainer(X)
+    theirs = explainer(small_model.model_matrix(X))  # with the classic scores the model adds
     assert np.allclose(theirs.values, ours[:, :-1], rtol=0, atol=1e-12)
     assert np.allclose(theirs.base_values, ours[:, -1], rtol=0, atol=1e-12)
     assert np.allclose(contributions(small_model, X, method="shap"), ours, rtol=0, atol=1e-12)
@@ -35,7 +35,7 @@ def test_values_add_up_to_the_raw_margin_and_the_calibrated_score(small_world, s
                                                                    matrix):
     features, X = matrix
     phi = contributions(small_model, X, chunk_size=999)  # chunking changes nothing
-    margin = small_model.booster_.predict(X, raw_score=True)
+    margin = small_model.booster_.predict(small_model.model_matrix(X), raw_score=True)
     assert np.allclose(phi.sum(axis=1), margin, rtol=0, atol=1e-9)
     a, b = small_model.calibration_
     assert a > 0  # reasons' signs carry over to the calibrated score
@@ -48,7 +48,7 @@ def test_score_reasons_are_the_largest_effects_with_their_sign(small_model, matr
     out = tg.score(features, small_model, reasons=3)
     assert out.user_id.tolist() == features.index.tolist()
     phi = contributions(small_model, X)[:, :-1]
-    names = np.array(small_model.pipeline_.feature_names_)
+    names = np.array(small_model.feature_names_)  # the pipeline's and the classic scores
     order = np.argsort(-np.abs(phi), axis=1, kind="stable")[:, :3]
     for i in range(3):
         effect = out[f"reason_{i + 1}_effect"].to_numpy()
@@ -60,7 +60,7 @@ def test_score_reasons_are_the_largest_effects_with_their_sign(small_model, matr
         assert np.array_equal(picked, effect)
     silos = out.filter(like="silo_")
     assert set(silos.columns) == {f"silo_{s}" for s in tg.FeaturePipeline().builders}
-    margin = small_model.booster_.predict(X, raw_score=True)
+    margin = small_model.booster_.predict(small_model.model_matrix(X), raw_score=True)
     assert np.allclose(silos.sum(axis=1) + out.base_value, margin, atol=1e-9)
     small = reason_columns(small_model, X[:50], 3, chunk_size=7)
     # Chunk size changes nothing but the summation order of the silo totals (last bit).
@@ -124,8 +124,9 @@ def test_weighted_boosters_explain_their_weighted_margin(small_model, matrix):
         def explain_boosters(self):
             return [(small_model.booster_, 2.0), (small_model.booster_, -0.5)]
 
-    phi = contributions(Difference(), X[:200])
-    margin = small_model.booster_.predict(X[:200], raw_score=True)
+    M = small_model.model_matrix(X[:200])  # Difference has no classic scores of its own
+    phi = contributions(Difference(), M)
+    margin = small_model.booster_.predict(M, raw_score=True)
     assert np.allclose(phi.sum(axis=1), 1.5 * margin, atol=1e-9)
     with pytest.raises(TypeError, match="cannot explain"):
         contributions(object(), X[:2])

@@ -99,7 +99,7 @@ def test_fused_silos_beat_each_silo_alone(default_world_results):
 
 def test_feature_importance_names_features(small_model):
     imp = small_model.feature_importance()
-    assert isinstance(imp, pd.Series) and imp.index[0] in small_model.pipeline_.feature_names_
+    assert isinstance(imp, pd.Series) and imp.index[0] in small_model.feature_names_
 
 
 def test_unknown_category_is_a_clear_error(small_world):

@@ -134,8 +134,8 @@ def test_small_frames_score_exactly_as_the_batch(small_model, features):
     _, X_copied = scorer._fast_matrix(by_column)
     assert X_copied.flags.f_contiguous and not X_copied.flags.c_contiguous
     np.testing.assert_array_equal(X_copied, X)
-    margin = small_model.booster_.predict(small_model.pipeline_.to_matrix(features),
-                                          raw_score=True)
+    margin = small_model._margin(small_model.model_matrix(
+        small_model.pipeline_.to_matrix(features)))  # the chosen candidate's raw margin
     np.testing.assert_array_equal(tg.score(features, scorer).score.to_numpy(),
                                   small_model._calibrated(margin))
     batch = tg.score(features, scorer)

@@ -71,10 +71,11 @@ def test_run_reads_well_in_the_ui(first_run, small_world):
 def test_champion_moves_only_for_a_better_model(first_run, small_world):
     weak = tg.PropensityModel("snacks", builders=("profile",), progress=False)
     weak.fit(small_world.tables, small_world.as_of)
-    logged = log_propensity(weak, tg.evaluate(weak, small_world), small_world.tables,
-                            experiment="test")
+    ev = tg.evaluate(weak, small_world)
+    logged = log_propensity(weak, ev, small_world.tables, experiment="test")
     assert logged.version == "2" and not logged.is_champion
-    assert "does not beat" in logged.reason
+    # Refused by the champion, or earlier by the baselines when not beyond their noise.
+    assert ("does not beat" if ev.beats_baselines() else "baseline") in logged.reason
     client = mlflow.MlflowClient()
     assert str(client.get_model_version_by_alias("propensity", "champion").version) == "1"
     note = client.get_experiment_by_name("test").tags["mlflow.note.content"]

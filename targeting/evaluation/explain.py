@@ -46,6 +46,13 @@ def explain_boosters(model) -> list[tuple[lgb.Booster, float]]:
                     "lightgbm.Booster")
 
 
+def model_feature_names(model) -> list[str]:
+    """The columns a model's boosters read: its own ``feature_names_`` (the pipeline's and
+    any it computes, such as the classic scores), else its pipeline's."""
+    names = getattr(model, "feature_names_", None)
+    return list(names) if names is not None else list(model.pipeline_.feature_names_)
+
+
 def contributions(model, X: np.ndarray, *, method: str = "lightgbm",
                   chunk_size: int = 20_000, progress: bool = False) -> np.ndarray:
     """SHAP values of a model's margin for each row of a model matrix.
@@ -77,12 +84,15 @@ def contributions(model, X: np.ndarray, *, method: str = "lightgbm",
     >>> model = tg.PropensityModel("snacks", progress=False).fit(world.tables, world.as_of)
     >>> X = model.pipeline_.to_matrix(model.features(world.tables, world.as_of))
     >>> phi = contributions(model, X)
-    >>> bool(np.allclose(phi.sum(axis=1), model.booster_.predict(X, raw_score=True)))
+    >>> margin = model.booster_.predict(model.model_matrix(X), raw_score=True)
+    >>> bool(np.allclose(phi.sum(axis=1), margin))
     True
     """
     if method not in ("lightgbm", "shap"):
         raise ValueError(f"method must be 'lightgbm' or 'shap', got {method!r}")
     boosters = explain_boosters(model)
+    if hasattr(model, "model_matrix"):  # the pipeline's columns and the model's own (classic)
+        X = model.model_matrix(X)
     out = np.zeros((len(X), X.shape[1] + 1))
     starts = range(0, len(X), chunk_size)
     for start in tqdm(starts, desc="SHAP values", disable=not progress, leave=False):
@@ -174,7 +184,7 @@ def reason_columns(model, X: np.ndarray, k: int = 3, *, chunk_size: int = 20_000
     users about 6 minutes, in memory bounded by ``chunk_size`` rows (``benchmarks/explain.py``).
     """
     pipeline = model.pipeline_
-    names = pipeline.feature_names_
+    names = model_feature_names(model)
     parts = []
     for start in tqdm(range(0, len(X), chunk_size), desc="reasons", disable=not progress,
                       leave=False):
@@ -388,7 +398,11 @@ def explain(model, data: Mapping[str, pd.DataFrame] | pd.DataFrame, as_of=None, 
         features = features.sample(sample, random_state=random_state)
     X = pipeline.to_matrix(features)
     phi = contributions(model, X, method=method)
-    names = pipeline.feature_names_
+    names = model_feature_names(model)
+    if len(names) > len(pipeline.feature_names_):  # the model's own columns, shown as features
+        X = model.model_matrix(X)
+        extra = names[len(pipeline.feature_names_):]
+        features = features.assign(**dict(zip(extra, X[:, -len(extra):].T, strict=True)))
     values = pd.DataFrame(phi[:, :-1], index=features.index, columns=names)
     base = float(phi[0, -1]) if len(phi) else 0.0
     return Explanation(values, base, features, X, {f: pipeline.silo_of(f) for f in names},

@@ -18,6 +18,7 @@ import pandas as pd
 from sklearn import metrics as skm
 
 from targeting.data.schema import InsufficientDataError, TargetingError
+from targeting.evaluation.delong import AucDifference, paired_auc_difference
 
 TOP_FRACTIONS = (0.01, 0.05, 0.10)
 
@@ -157,6 +158,13 @@ class PropensityEvaluation:
     """Evaluation of a propensity model on one window: metrics, gains and calibration.
 
     ``oracle_auc`` is the AUC of the true probabilities (demo world), the best any model can do.
+    With baselines, ``comparison`` is the paired difference of the model's AUC to the best
+    baseline's on the same users, with DeLong's interval at ``confidence``
+    (:func:`~targeting.evaluation.delong.paired_auc_difference`): the model *beats* the
+    baselines only when the whole interval lies above 0, and is *beaten* when the point
+    difference is not above 0; in between it is within noise of the analyst's score.
+    ``selection`` is the model's choice of capacity on its validation snapshot (each
+    candidate's AUC and why), when the model made one.
     ``notes`` says what the numbers do not: e.g. a baseline scored otherwise than its name
     ("bgnbd: fit did not converge ...; scored by recency instead"); they are shown with the
     table.
@@ -172,6 +180,11 @@ class PropensityEvaluation:
     baselines: pd.DataFrame | None = None
     baseline_gains: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # what the reader must know (fallbacks)
+    comparison: AucDifference | None = None
+    selection: dict | None = None
+    confidence: float = 0.95
+    _outcomes: np.ndarray | None = field(default=None, repr=False)
+    _scores: np.ndarray | None = field(default=None, repr=False)
 
     def add_baselines(self, scores: pd.DataFrame, y) -> None:
         """Score each baseline (a column of ``scores``) on the same users and outcomes.
@@ -200,6 +213,39 @@ class PropensityEvaluation:
         self.metrics["best_baseline_auc"] = float(table.loc[best, "auc"])
         self.metrics["auc_margin_over_best_baseline"] = (self.metrics["auc"]
                                                          - float(table.loc[best, "auc"]))
+        positives = int(np.asarray(y, dtype=bool).sum())
+        if min(positives, len(y) - positives) < 2:
+            self.notes.append("paired interval: fewer than two users of one outcome; the "
+                              "margin over the best baseline has no interval here")
+        elif self._scores is not None and len(self._scores) == len(y):
+            self.comparison = paired_auc_difference(y, self._scores, scores[best].to_numpy(),
+                                                    confidence=self.confidence)
+            self.metrics["auc_margin_low"] = self.comparison.low
+            self.metrics["auc_margin_high"] = self.comparison.high
+
+    def beats_baselines(self) -> bool:
+        """Whether the model beats the best baseline beyond noise: the paired interval of the
+        AUC difference lies above 0 (without the model's scores, the point difference > 0)."""
+        if self.baselines is None:
+            return True
+        if self.comparison is not None:
+            return self.comparison.low > 0
+        return self.metrics["auc_margin_over_best_baseline"] > 0
+
+    def verdict(self) -> str:
+        """One line: how the model compares with the best baseline, and whether beyond noise."""
+        if self.baselines is None:
+            return "no baselines"
+        best = self.extra["best_baseline"]
+        margin = self.metrics["auc_margin_over_best_baseline"]
+        interval = (f" ({self.confidence:.0%} paired interval {self.comparison.low:+.4f} to "
+                    f"{self.comparison.high:+.4f}, DeLong)" if self.comparison else "")
+        if self.beaten_by():
+            return f"baseline {best!r} matches or beats the model: AUC margin {margin:+.4f}" + (
+                interval)
+        if self.beats_baselines():
+            return f"beats every baseline beyond noise: AUC margin {margin:+.4f}{interval}"
+        return (f"ahead of baseline {best!r} by {margin:+.4f} but within noise{interval}")
 
     def beaten_by(self) -> str | None:
         """The best baseline if its AUC is at least the model's, else None."""
@@ -224,6 +270,22 @@ class PropensityEvaluation:
                  for n in self.notes if n.split(":", 1)[0] in self.baseline_gains}
         if noted:
             table["note"] = pd.Series(noted).reindex(table.index).fillna("")
+        if self.comparison is not None:
+            # On the model's row: its paired AUC difference to the best baseline and interval.
+            c = self.comparison
+            for column, value in (("margin_over_best_baseline", c.difference),
+                                  ("margin_low", c.low), ("margin_high", c.high)):
+                table[column] = pd.Series({self.label: value})
+        return table
+
+    @property
+    def candidates(self) -> pd.DataFrame | None:
+        """The model's candidates on its validation snapshot: AUC, difference to the chosen
+        one and what each is (None when the model chose none)."""
+        if not self.selection:
+            return None
+        table = pd.DataFrame(self.selection["candidates"]).T.rename_axis("candidate")
+        table["chosen"] = table.index == self.selection["chosen"]
         return table
 
     @classmethod
@@ -237,18 +299,17 @@ class PropensityEvaluation:
             metrics["oracle_auc"] = oracle_auc
             metrics["auc_gap_to_oracle"] = oracle_auc - metrics["auc"]
         return cls(metrics, gains_curve(y, p), calibration_table(y, p), label, oracle_auc,
-                   oracle_gains)
+                   oracle_gains, _outcomes=np.asarray(y), _scores=np.asarray(p, dtype=float))
 
     def _repr_html_(self) -> str:
         title = html.escape(f"Propensity evaluation: {self.label}")
         verdict = ""
         if self.baselines is not None:
-            beaten = self.beaten_by()
-            verdict = html.escape(
-                f"baseline {beaten!r} matches or beats the model" if beaten else
-                f"beats every baseline (AUC margin "
-                f"{self.metrics['auc_margin_over_best_baseline']:+.4f})")
-            verdict = f"<p>{verdict}</p>"
+            verdict = f"<p>{html.escape(self.verdict())}</p>"
+        if self.selection:
+            verdict += (f"<p>Capacity chosen on the validation snapshot: "
+                        f"{html.escape(self.selection['reason'])}</p>"
+                        + self.candidates.round(4).to_html())
         metrics = pd.DataFrame({"value": self.metrics}).rename_axis("metric")
         notes = "".join(f"<li>{html.escape(n)}</li>" for n in self.notes)
         notes = f"<p>Notes:</p><ul>{notes}</ul>" if notes else ""

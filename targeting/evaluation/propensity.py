@@ -79,6 +79,7 @@ def evaluate_propensity(model: PropensityModel, data, as_of=None, *,
         evaluation.add_baselines(
             baseline_scores(data, as_of, X.index, model.category, model.horizon_days),
             y.to_numpy())
+    evaluation.selection = getattr(model, "selection_", None)
     evaluation.extra.update(as_of=str(as_of), horizon_days=model.horizon_days)
     return evaluation
 

@@ -28,12 +28,25 @@ from tqdm.auto import tqdm
 
 from targeting.data.dates import as_of_for, first_event
 from targeting.data.labels import purchase_labels
-from targeting.data.schema import InsufficientDataError, SchemaError
+from targeting.data.schema import InsufficientDataError, SchemaError, TargetingError
 from targeting.data.tables import checked_tables
+from targeting.features.common import slug
 from targeting.features.pipeline import BUILDERS, FeaturePipeline
 from targeting.features.reference import FeatureReference
 from targeting.models._base import Scorable, decile_edges, margin_of_row
 from targeting.models._params import LightGBMParamsMixin
+from targeting.models.candidates import (
+    ORDER,
+    SMALL_LEAVES,
+    Candidate,
+    LogScaledLogistic,
+    PercentileBlend,
+    auc_or_half,
+    best_classic,
+    choose,
+)
+from targeting.models.classic import NAMES as CLASSIC_NAMES
+from targeting.models.classic import ClassicScores
 
 _DEFAULT_LGB = {
     "learning_rate": 0.05,
@@ -72,6 +85,15 @@ class PropensityModel(Scorable, LightGBMParamsMixin, BaseEstimator):
     early_stopping_rounds : int, default 50
     calibrate : bool, default True
         Platt-scale the scores on the validation window so they read as probabilities.
+    classic_features : bool, default True
+        Add the analyst's classic scores as features (BG/NBD expected purchases and P(alive),
+        RFM score, recency rank; :class:`~targeting.models.classic.ClassicScores`), fitted
+        point-in-time on each snapshot's own past.
+    capacity : str, default "auto"
+        ``"auto"`` chooses among the candidates of :mod:`targeting.models.candidates`
+        (``linear``, ``lightgbm_small``, ``lightgbm``, ``blend``) on the validation snapshot;
+        a candidate's name fits that one only (``"lightgbm"``: the single LightGBM of earlier
+        versions, plus the classic features if asked).
     random_state : int, default 0
     progress : bool, default True
         Show a progress bar over the feature windows.
@@ -95,6 +117,13 @@ class PropensityModel(Scorable, LightGBMParamsMixin, BaseEstimator):
         snapshot dates and the best iteration.
     snapshots_ : list of pandas.Timestamp
         The validation snapshot first, then the training snapshots.
+    candidate_ : str
+        The candidate that scores (see ``capacity``).
+    selection_ : dict
+        The choice: each candidate's AUC on the selection half of the validation snapshot,
+        the winner and why (``reason``).
+    classic_ : ClassicScores or None
+        The classic scores fitted at ``as_of``, computed from the matrix when scoring.
 
     Examples
     --------
@@ -110,7 +139,8 @@ class PropensityModel(Scorable, LightGBMParamsMixin, BaseEstimator):
                  max_train_rows: int = 300_000, lookback_days: int | None = None,
                  builders: Sequence[str] = BUILDERS,
                  n_estimators: int = 3000, early_stopping_rounds: int = 50,
-                 calibrate: bool = True, random_state: int = 0, progress: bool = True,
+                 calibrate: bool = True, classic_features: bool = True,
+                 capacity: str = "auto", random_state: int = 0, progress: bool = True,
                  **lightgbm_params: Any):
         self.category = category
         self.horizon_days = horizon_days
@@ -122,9 +152,18 @@ class PropensityModel(Scorable, LightGBMParamsMixin, BaseEstimator):
         self.n_estimators = n_estimators
         self.early_stopping_rounds = early_stopping_rounds
         self.calibrate = calibrate
+        self.classic_features = classic_features
+        self.capacity = capacity
         self.random_state = random_state
         self.progress = progress
         self._lightgbm_params = dict(lightgbm_params)
+
+    # Fitted state that older pickles and the distributed engine do not set.
+    classic_ = None
+    linear_ = None
+    blend_ = None
+    candidate_ = "lightgbm"
+    selection_: dict | None = None
 
     def __sklearn_tags__(self):
         # A classifier to scikit-learn's tools (is_classifier, stratified splits), without
@@ -151,10 +190,111 @@ class PropensityModel(Scorable, LightGBMParamsMixin, BaseEstimator):
         snapshots = self.snapshot_dates(data, as_of)
         (X_val, y_val), (X_tr, y_tr) = self._snapshot_matrices(data, snapshots)
         self._check_labels(int(y_tr.sum()), int(y_val.sum()))
-        self.booster_ = self._train(X_tr, y_tr, X_val, y_val)
-        margin = self.booster_.predict(X_val, raw_score=True)
+        margin, selection_auc = self._fit_candidates(X_tr, y_tr, X_val, y_val)
         return self._finish_fit(data, as_of, snapshots, margin, y_val,
-                                train_rows=len(y_tr), train_positives=int(y_tr.sum()))
+                                train_rows=len(y_tr), train_positives=int(y_tr.sum()),
+                                validation_auc=selection_auc)
+
+    # -- candidates of different capacity ------------------------------------------------------
+    @property
+    def feature_names_(self) -> list[str]:
+        """The columns the model reads: the pipeline's, then the classic scores (if any)."""
+        names = list(self.pipeline_.feature_names_)
+        return names + list(CLASSIC_NAMES) if self.classic_ is not None else names
+
+    def model_matrix(self, X: np.ndarray) -> np.ndarray:
+        """The pipeline's matrix with the classic scores appended (unchanged without them)."""
+        if self.classic_ is None:
+            return X
+        return np.hstack([X, self.classic_.transform(X)])
+
+    @property
+    def compilable(self) -> bool:
+        """Whether compiled trees can score this model (a LightGBM candidate scores)."""
+        return self.candidate_.startswith("lightgbm")
+
+    def explain_boosters(self) -> list[tuple[lgb.Booster, float]]:
+        """The booster whose margin the model's scores are (for SHAP explanations)."""
+        check_is_fitted(self, "booster_")
+        if not self.compilable:
+            raise TargetingError(
+                f"the chosen candidate {self.candidate_!r} is not a tree model, so it has no "
+                "SHAP explanation; fit with capacity='lightgbm' to explain the scores")
+        return [(self.booster_, 1.0)]
+
+    def _fit_candidates(self, X_tr, y_tr, X_val, y_val) -> tuple[np.ndarray, float]:
+        """Fit the candidates, choose one on the selection half; the validation margins of the
+        one chosen and its selection AUC. LightGBM stops early on the other half."""
+        self.linear_ = self.blend_ = None
+        stop, grade = _halves(len(y_val), self.random_state)
+        names = ORDER if self.capacity == "auto" else (self.capacity,)
+        boosters, candidates = {}, []
+        for name in ("lightgbm_small", "lightgbm"):
+            # The default LightGBM is always fitted: the explanation and the compiled
+            # engine read ``booster_``, whichever candidate scores.
+            if name in names or name == "lightgbm" or ("blend" in names and self._uses_classic):
+                boosters[name] = self._train(X_tr, y_tr, X_val[stop], y_val[stop],
+                                             small=name == "lightgbm_small")
+                if name in names:
+                    m = boosters[name].predict(X_val[grade], raw_score=True)
+                    candidates.append(Candidate(name, _describe(name, boosters[name]),
+                                                auc_or_half(y_val[grade], m), m))
+        if "linear" in names:
+            linear = LogScaledLogistic().fit(X_tr, y_tr,
+                                             categorical=self.pipeline_.categorical_indices_)
+            m = linear.margin(X_val[grade])
+            candidates.append(Candidate("linear", "L2 logistic regression on log-scaled "
+                                        "features", auc_or_half(y_val[grade], m), m))
+        blend = self._blend_candidate(boosters, X_val, y_val, stop, grade)
+        if "blend" in names and blend is not None:
+            candidates.append(blend[1])
+        if not candidates:
+            raise ValueError(f"capacity={self.capacity!r} cannot be fitted here: the blend "
+                             "needs the classic features (classic_features=True and the "
+                             "purchase builder); choose 'auto' or one of "
+                             f"{[n for n in ORDER if n != 'blend']}")
+        chosen = choose(candidates)
+        self.candidate_ = chosen.name
+        if chosen.name == "linear":
+            self.linear_, self.booster_ = linear, boosters.get("lightgbm")
+        else:
+            base = "lightgbm" if chosen.name == "blend" else chosen.name
+            self.booster_ = boosters[base] if chosen.name != "blend" else blend[2]
+            self.blend_ = blend[0] if chosen.name == "blend" else None
+        self.selection_ = _selection_summary(candidates, chosen, rows=(len(stop), len(grade)))
+        return self._margin(X_val), chosen.auc
+
+    @property
+    def _uses_classic(self) -> bool:
+        return self.classic_ is not None
+
+    def _blend_candidate(self, boosters, X_val, y_val, stop, grade):
+        """The blend of the better LightGBM (on the early-stopping half) and the best classic
+        score (likewise): ``(blend, Candidate, booster)``, or None without classic scores."""
+        if not self._uses_classic or not boosters:
+            return None
+        classic = X_val[:, -len(CLASSIC_NAMES):]
+        j, _ = best_classic(y_val[stop], classic[stop], CLASSIC_NAMES)
+        name, booster = max(boosters.items(), key=lambda kv: auc_or_half(
+            y_val[stop], kv[1].predict(X_val[stop], raw_score=True)))
+        column = X_val.shape[1] - len(CLASSIC_NAMES) + j
+        blend = PercentileBlend(column, CLASSIC_NAMES[j]).fit(
+            booster.predict(X_val[stop], raw_score=True), X_val[stop, column])
+        m = blend.margin(booster.predict(X_val[grade], raw_score=True), X_val[grade, column])
+        text = f"mean percentile of {name} and {CLASSIC_NAMES[j]}"
+        return blend, Candidate("blend", text, auc_or_half(y_val[grade], m), m), booster
+
+    def _margin(self, M: np.ndarray) -> np.ndarray:
+        """The chosen candidate's margin of model-matrix rows (before calibration)."""
+        if self.candidate_ == "linear":
+            return self.linear_.margin(M)
+        threads = {"num_threads": 1} if len(M) <= 256 else {}
+        if len(M) == 1 and self.blend_ is None:
+            return np.array([margin_of_row(self.booster_, M[0])])
+        margin = self.booster_.predict(M, raw_score=True, **threads)
+        if self.blend_ is not None:
+            return self.blend_.margin(margin, M[:, self.blend_.column])
+        return margin
 
     def _snapshot_matrices(self, tables, snapshots):
         """Model matrix and labels of the validation snapshot, and of the training ones stacked.
@@ -174,10 +314,16 @@ class PropensityModel(Scorable, LightGBMParamsMixin, BaseEstimator):
             else:
                 X = self.pipeline_.transform(tables, t)
             X = X[self.pipeline_.has_record(X)]  # only users who exist at t
+            matrix = self.pipeline_.to_matrix(X)
+            classic = self._classic_at(matrix)  # fitted on every user who exists at t
             if i > 0 and len(X) > per_snapshot:
                 rng = np.random.default_rng([self.random_state, i])
-                X = X.iloc[np.sort(rng.choice(len(X), per_snapshot, replace=False))]
-            windows.append((self.pipeline_.to_matrix(X), self._labels(tables, t, X.index)))
+                keep = np.sort(rng.choice(len(X), per_snapshot, replace=False))
+                X, matrix = X.iloc[keep], matrix[keep]
+            if classic is not None:
+                matrix = np.hstack([matrix, classic.transform(matrix)])
+            windows.append((matrix, self._labels(tables, t, X.index)))
+        self.classic_ = classic  # marks the matrices as holding classic scores (refit at as_of)
         train = windows[1:]
         return windows[0], (np.vstack([w[0] for w in train]),
                             np.concatenate([w[1] for w in train]))
@@ -187,9 +333,19 @@ class PropensityModel(Scorable, LightGBMParamsMixin, BaseEstimator):
         The hook a model with another target overrides (the value model's revenue)."""
         return purchase_labels(tables, as_of, self.horizon_days, self.category, users).to_numpy()
 
+    def _classic_at(self, matrix: np.ndarray) -> ClassicScores | None:
+        """Classic scores fitted on one snapshot's users, or None when not asked for or the
+        matrix lacks the purchase columns they read."""
+        names = self.pipeline_.feature_names_
+        category = None if self.category is None else slug(self.category)
+        if not self.classic_features or not ClassicScores.available(names, category):
+            return None
+        return ClassicScores(self.horizon_days, category).fit(matrix, names)
+
     def _finish_fit(self, tables, as_of: pd.Timestamp, snapshots: list[pd.Timestamp],
                     margin: np.ndarray, y_val: np.ndarray, *, train_rows: int,
-                    train_positives: int) -> PropensityModel:
+                    train_positives: int, validation_auc: float | None = None
+                    ) -> PropensityModel:
         """Everything after boosting, shared by every engine: calibration on the validation
         margin, the population at ``as_of`` (deciles, drift reference) and the fit summary."""
         self.calibration_ = self._fit_calibration(margin, y_val)
@@ -201,7 +357,8 @@ class PropensityModel(Scorable, LightGBMParamsMixin, BaseEstimator):
             "train_positive_rate": float(train_positives / max(train_rows, 1)),
             "validation_rows": int(len(y_val)),
             "validation_positive_rate": float(y_val.mean()),
-            "validation_auc": float(roc_auc_score(y_val, margin)),
+            "validation_auc": float(roc_auc_score(y_val, margin) if validation_auc is None
+                                    else validation_auc),
             "train_snapshots": len(snapshots) - 1,
             "first_snapshot": str(snapshots[-1].date()),
             "best_iteration": int(self.booster_.best_iteration or self.booster_.num_trees()),
@@ -219,6 +376,8 @@ class PropensityModel(Scorable, LightGBMParamsMixin, BaseEstimator):
         """
         X = self.pipeline_.transform(tables, as_of)
         matrix = self.pipeline_.to_matrix(X[self.pipeline_.has_record(X)])
+        if self.classic_ is not None:  # the scores of the population that will be scored
+            self.classic_ = self._classic_at(matrix)
         scores = self.score_matrix(matrix)
         self._set_population(scores, matrix, scores)
 
@@ -280,6 +439,9 @@ class PropensityModel(Scorable, LightGBMParamsMixin, BaseEstimator):
         if self.snapshot_every_days is not None and self.snapshot_every_days < 1:
             problems.append("snapshot_every_days must be a positive integer or None, got "
                             f"{self.snapshot_every_days!r}")
+        if self.capacity != "auto" and self.capacity not in ORDER:
+            problems.append(f"capacity must be 'auto' or one of {list(ORDER)}, got "
+                            f"{self.capacity!r}")
         if self.max_snapshots < 1:
             problems.append(f"max_snapshots must be at least 1, got {self.max_snapshots!r}")
         if problems:
@@ -302,14 +464,21 @@ class PropensityModel(Scorable, LightGBMParamsMixin, BaseEstimator):
                     "too few to learn from; use a longer horizon_days, more history or another "
                     "category")
 
-    def _train(self, X_tr, y_tr, X_val, y_val) -> lgb.Booster:
+    def _train(self, X_tr, y_tr, X_val, y_val, *, small: bool = False) -> lgb.Booster:
         cats = self.pipeline_.categorical_indices_
-        names = self.pipeline_.feature_names_
+        names = list(self.pipeline_.feature_names_)
+        params = dict(self.lightgbm_params)
+        if X_tr.shape[1] == len(names) + len(CLASSIC_NAMES):  # classic scores: all rising
+            names += list(CLASSIC_NAMES)
+            params["monotone_constraints"] = [0] * (len(names) - len(CLASSIC_NAMES)) + [1] * len(
+                CLASSIC_NAMES)
+        if small:
+            params["num_leaves"] = SMALL_LEAVES
         train = lgb.Dataset(X_tr, y_tr, feature_name=names, categorical_feature=cats,
                             free_raw_data=False)
         valid = lgb.Dataset(X_val, y_val, reference=train)
         return lgb.train(
-            self.lightgbm_params, train, num_boost_round=self.n_estimators,
+            params, train, num_boost_round=self.n_estimators,
             valid_sets=[valid], valid_names=["validation"],
             callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)])
 
@@ -340,12 +509,10 @@ class PropensityModel(Scorable, LightGBMParamsMixin, BaseEstimator):
     column_major_ok = True
 
     def score_matrix(self, X: np.ndarray) -> np.ndarray:
-        """Calibrated probabilities from the model matrix (``pipeline_.to_matrix``)."""
-        if len(X) == 1:  # one user: LightGBM's single-row path, set up once per booster
-            return self._calibrated(np.array([margin_of_row(self.booster_, X[0])]))
-        # For a handful of rows, starting OpenMP threads costs more than the trees do.
-        threads = {"num_threads": 1} if len(X) <= 256 else {}
-        return self._calibrated(self.booster_.predict(X, raw_score=True, **threads))
+        """Calibrated probabilities from the pipeline's matrix (``pipeline_.to_matrix``)."""
+        # One user goes through LightGBM's single-row path, set up once per booster; for a
+        # handful of rows, starting OpenMP threads costs more than the trees do.
+        return self._calibrated(self._margin(self.model_matrix(X)))
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Probabilities of (no purchase, purchase) for a feature frame."""
@@ -360,7 +527,7 @@ class PropensityModel(Scorable, LightGBMParamsMixin, BaseEstimator):
         """LightGBM importance per feature, largest first."""
         check_is_fitted(self, "booster_")
         values = self.booster_.feature_importance(importance_type=kind)
-        return pd.Series(values, index=self.pipeline_.feature_names_).sort_values(
+        return pd.Series(values, index=self.booster_.feature_name()).sort_values(
             ascending=False)
 
 
@@ -371,6 +538,31 @@ def data_start(tables: Mapping[str, pd.DataFrame]) -> pd.Timestamp:
         raise InsufficientDataError("no dated events: orders, social_events or groups must "
                                     "have at least one row")
     return start
+
+
+def _halves(n: int, random_state: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two halves of the validation rows, fixed by ``random_state``: early stopping, grading."""
+    order = np.random.default_rng([random_state, 7]).permutation(n)
+    return np.sort(order[: n // 2]), np.sort(order[n // 2:])
+
+
+def _describe(name: str, booster: lgb.Booster) -> str:
+    leaves = SMALL_LEAVES if name == "lightgbm_small" else booster.params.get("num_leaves")
+    return f"LightGBM, {leaves} leaves, {booster.best_iteration or booster.num_trees()} trees"
+
+
+def _selection_summary(candidates: list[Candidate], chosen: Candidate, *,
+                       rows: tuple[int, int]) -> dict:
+    """Each candidate's AUC and its difference to the winner's, the winner and why."""
+    table = {c.name: {"description": c.description, "auc": c.auc,
+                      "difference_to_chosen": c.auc - chosen.auc} for c in candidates}
+    others = sorted((c for c in candidates if c is not chosen), key=lambda c: -c.auc)
+    runner = (f"; next {others[0].name} {others[0].auc:.4f}" if others else "")
+    reason = (f"{chosen.name} ({chosen.description}): highest AUC {chosen.auc:.4f} on "
+              f"{rows[1]:,} validation users none of the candidates was fitted or "
+              f"early-stopped on{runner}")
+    return {"chosen": chosen.name, "reason": reason, "candidates": table,
+            "early_stopping_rows": rows[0], "selection_rows": rows[1]}
 
 
 def _longest_horizon_hint(found_days: int) -> str:

@@ -248,7 +248,8 @@ class ValueModel(Scorable, LightGBMParamsMixin, BaseEstimator):
             self.category, horizon_days=self.horizon_days,
             snapshot_every_days=self.snapshot_every_days, max_snapshots=self.max_snapshots,
             max_train_rows=self.max_train_rows, lookback_days=self.lookback_days,
-            builders=self.builders, random_state=self.random_state, progress=self.progress)
+            builders=self.builders, random_state=self.random_state, progress=self.progress,
+            classic_features=False)  # the value model's baselines stay beside it, not in it
 
     def _check_params(self) -> None:
         problems = []
