@@ -2,9 +2,10 @@
 
     .venv/bin/python benchmarks/real_data.py [--as-of 1998-01-01] [--horizons 30 90 180]
 
-Writes the AUCs to ``benchmarks/results_cdnow.json`` (the docs' results page and the README's
-headline table are generated from it). Fits ``PropensityModel(None, horizon_days=h)`` (any purchase) on the log before ``as_of`` and
+Fits ``PropensityModel(None, horizon_days=h)`` (any purchase) on the log before ``as_of`` and
 evaluates it, beside recency, frequency, RFM and BG/NBD, on the customers' next ``h`` days.
+Writes the AUCs to ``benchmarks/results_cdnow.json`` (the docs' results page and the README's
+headline table are generated from it).
 """
 
 from __future__ import annotations

@@ -214,7 +214,7 @@ def check(text: str, *, where: str = "text", data: dict | None = None) -> list[s
         if region.strip() != readme_table(data).strip():
             problems.append(f"{where}: the results table differs from benchmarks/results*.json "
                             "(python docs/figures.py --write-readme)")
-    for line_no, line in enumerate(_prose(text).splitlines(), 1):
+    for line in _prose(text).splitlines():
         for match in MEASURED.finditer(line):
             problems.append(f"{where}: {match.group(0)!r} typed in prose ({line.strip()[:80]}); "
                             "quote it with {{ fig(\"file.json#key\") }} or link its results page")

@@ -34,7 +34,8 @@ def on_files(files: Files, config) -> Files:
     for name in ("CHANGELOG.md", "CONTRIBUTING.md"):
         files.append(File.generated(config, name, content=(ROOT / name).read_text("utf-8")))
     licence = (ROOT / "LICENSE").read_text(encoding="utf-8")
-    files.append(File.generated(config, "LICENSE.md", content=f"# Licence\n\n```text\n{licence}```\n"))
+    files.append(File.generated(config, "LICENSE.md",
+                                content=f"# Licence\n\n```text\n{licence}```\n"))
     files.append(File.generated(config, "reference/cli.md", content=reference_markdown()))
     data = figures.sources()
     files.append(File.generated(config, "results.md", content=figures.results_page(data)))
