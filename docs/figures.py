@@ -65,7 +65,7 @@ def _fmt(v) -> str:
     if isinstance(v, bool) or v is None:
         return {True: "yes", False: "**no**", None: "—"}[v]
     if isinstance(v, float):
-        return f"{v:+.3f}" if abs(v) < 0.1 and v != 0 else f"{v:.3f}"
+        return f"{v:+.4f}" if abs(v) < 0.1 else f"{v:.3f}"  # margins: signed, finer
     return str(v)
 
 

@@ -91,8 +91,8 @@ def test_a_placeholder_reads_the_json_and_a_wrong_key_fails(figures, data, tmp_p
     folder.mkdir()
     for name, content in data.items():
         (folder / name).write_text(json.dumps(content), encoding="utf-8")
-    moved = copy.deepcopy(data)
-    moved["results.json"]["lookalike"][0]["targeting"] = "4.90 s"
+    moved = copy.deepcopy(data["results.json"])
+    moved["lookalike"][0]["targeting"] = "4.90 s"
     (folder / "results.json").write_text(json.dumps(moved), encoding="utf-8")
     assert figures.substitute(text, figures.sources(folder)) == "took 4.90 s end to end"
 
