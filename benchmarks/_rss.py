@@ -38,3 +38,49 @@ def peak_during(fn, every: float = 0.005) -> tuple[object, int, int]:
         done.set()
         thread.join()
     return out, before, max(peak[0], rss_bytes())
+
+
+class TreeMonitor:
+    """Resident memory of this process and all its descendants (a ``LocalCluster``'s scheduler,
+    nannies and workers), sampled in a background thread every ``every`` seconds.
+
+    ``peaks(since)`` returns the peak, since the ``time.perf_counter()`` value ``since``, of
+    the sum over all processes and of the largest single process (bytes). A sum of RSS counts
+    pages shared between processes once per process, so it is an upper bound of the memory
+    used.
+    """
+
+    def __init__(self, every: float = 0.2):
+        import psutil
+
+        self._root = psutil.Process()
+        self._every = every
+        self._samples: list[tuple[float, int, int]] = []
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> tuple[float, int, int]:
+        import psutil
+
+        sizes = []
+        for proc in [self._root, *self._root.children(recursive=True)]:
+            try:
+                sizes.append(proc.memory_info().rss)
+            except psutil.Error:  # a process that ended between listing and reading
+                pass
+        return time.perf_counter(), sum(sizes), max(sizes, default=0)
+
+    def _run(self) -> None:
+        while not self._done.is_set():
+            self._samples.append(self._sample())  # appends are atomic: no lock needed
+            time.sleep(self._every)
+
+    def peaks(self, since: float) -> tuple[int, int]:
+        now = self._sample()
+        chosen = [s for s in list(self._samples) if s[0] >= since] + [now]
+        return max(s[1] for s in chosen), max(s[2] for s in chosen)
+
+    def close(self) -> None:
+        self._done.set()
+        self._thread.join()

@@ -585,7 +585,7 @@ def log_lookalike(model, audience=None, evaluation=None, *, experiment: str = "t
 def _lookalike_example(model) -> pd.DataFrame:
     """Five rows of real feature values, categorical codes decoded, with synthetic user ids."""
     pipe = model.pipeline_
-    X = model._X[:5]
+    X = model._X[:5].astype(np.float64)  # the signature's type, whatever the matrix's
     frame = pd.DataFrame(X, columns=pipe.feature_names_)
     for col, levels in pipe.vocabularies_.items():
         codes = frame[col].to_numpy()

@@ -13,6 +13,14 @@ LightGBM-Dask limits, and what this module does about them:
   early-stopped run on a sample of the partitions (``rounds_sample_users`` users, validation
   window included), then trains that many rounds on the cluster. An integer trains exactly
   that many rounds.
+- **Training rows bounded as on one machine.** ``max_train_rows`` caps the training
+  snapshots' rows in all, as in :class:`~targeting.PropensityModel`: every partition keeps each
+  existing user of each training snapshot with the same probability,
+  ``max_train_rows / (training snapshots x users)``, so about ``max_train_rows`` rows at most
+  (fewer where old snapshots hold fewer users), without a pass to count them first. The
+  validation snapshot is never sampled. Memory for the persisted matrices is then bounded
+  by ``max_train_rows``, not by the users (about 1 KB per row and window): raise it to train on
+  more of a large world.
 - **Partitions balanced and persisted.** Training matrices are built per partition of data
   shuffled by user (a hash of ``user_id``, so partitions are balanced), persisted on the workers
   and trained where they lie; partition ``i`` always trains on the ``i mod n``-th worker
@@ -116,11 +124,10 @@ class DaskPropensityModel(PropensityModel):
         parts = as_partitions(tables, self.npartitions)
         as_of = as_of_for(parts.tables, as_of)
         snapshots = self.snapshot_dates(parts.tables, as_of)
-        val_parts, train_parts, tr_sizes, val_positives = self._cluster_matrices(parts,
-                                                                                 snapshots)
+        val_parts, train_parts, tr_sizes, val_sizes = self._cluster_matrices(parts, snapshots)
         y_tr_sum = sum(s[1] for s in tr_sizes)
-        self._check_labels(int(y_tr_sum), int(val_positives))
-        rounds = self._rounds(train_parts, val_parts, tr_sizes, len(snapshots) - 1)
+        self._check_labels(int(y_tr_sum), int(sum(s[1] for s in val_sizes)))
+        rounds = self._rounds(train_parts, val_parts, [s[0] for s in val_sizes])
         self.booster_ = self._train_dask(train_parts, tr_sizes, rounds)
         margin, y_val = _gather_margins(self._client, self.booster_, val_parts)
         return self._finish_fit(parts, as_of, snapshots, margin, y_val,
@@ -129,7 +136,8 @@ class DaskPropensityModel(PropensityModel):
 
     def _cluster_matrices(self, parts: UserPartitions, snapshots):
         """Per partition, persisted on the workers: the validation matrix and the stacked
-        training matrices; sets ``pipeline_`` (fitted on the validation snapshot)."""
+        training matrices, and their (rows, positives); sets ``pipeline_`` (fitted on the
+        validation snapshot)."""
         from distributed import wait
 
         pipeline = dask_features.DaskFeaturePipeline(builders=self.builders,
@@ -142,13 +150,22 @@ class DaskPropensityModel(PropensityModel):
                 self._check_category()
             windows.append((X, dask_features.labels(parts, t, self.horizon_days, self.category)))
         client = self._client
+        rate = self._train_rate(parts, len(snapshots) - 1)
         val_parts = client.persist(_matrices(self.pipeline_, windows[:1]))
-        train_parts = client.persist(_matrices(self.pipeline_, windows[1:]))
+        train_parts = client.persist(_matrices(self.pipeline_, windows[1:], rate,
+                                               self.random_state))
         wait([val_parts, train_parts])
         sizes = client.compute([delayed(_rows_and_positives)(p) for p in train_parts + val_parts],
                                sync=True)
         n = parts.npartitions
-        return val_parts, train_parts, sizes[:n], sum(s[1] for s in sizes[n:])
+        return val_parts, train_parts, sizes[:n], sizes[n:]
+
+    def _train_rate(self, parts: UserPartitions, n_train_snapshots: int) -> float:
+        """Share of each training snapshot's users kept: ``max_train_rows`` over the
+        snapshots' users at most (the users counted from the identity table's rows)."""
+        base = parts.tables.get("identity", parts.tables.get("users"))
+        users = int(base.map_partitions(len).sum().compute())
+        return min(1.0, self.max_train_rows / max(n_train_snapshots * users, 1))
 
     def _fit_population(self, tables, as_of) -> None:
         """Decile cut points from every user's score at ``as_of`` (only scores come back);
@@ -174,15 +191,16 @@ class DaskPropensityModel(PropensityModel):
                                            self.as_of_ if as_of is None else as_of)
         return super().features(data, as_of, users)
 
-    def _rounds(self, train_parts, val_parts, tr_sizes, n_train_snapshots: int) -> int:
-        """Boosting rounds: the given number, or early stopping on a local sample."""
+    def _rounds(self, train_parts, val_parts, val_rows: list[int]) -> int:
+        """Boosting rounds: the given number, or early stopping on a local sample of whole
+        partitions holding ``rounds_sample_users`` users of the validation snapshot."""
         if self.n_estimators != "auto":
             return int(self.n_estimators)
         client = self._client
         take, users = [], 0
-        for i, (rows, _) in enumerate(tr_sizes):
+        for i, rows in enumerate(val_rows):
             take.append(i)
-            users += rows // max(n_train_snapshots, 1)
+            users += rows
             if users >= self.rounds_sample_users:
                 break
         train = client.compute([train_parts[i] for i in take], sync=True)
@@ -232,22 +250,32 @@ class DaskPropensityModel(PropensityModel):
         return local
 
 
-def _matrices(pipeline: FeaturePipeline, windows) -> list:
-    """Per partition: the stacked model matrix and labels of the given windows."""
+def _matrices(pipeline: FeaturePipeline, windows, rate: float = 1.0,
+              random_state: int = 0) -> list:
+    """Per partition: the stacked model matrix and labels of the given windows, each window's
+    users kept with probability ``rate``."""
     n = windows[0][0].npartitions
     xs = [X.to_delayed() for X, _ in windows]
     ys = [y.to_delayed() for _, y in windows]
-    return [delayed(_stack)(pipeline, [x[i] for x in xs], [y[i] for y in ys]) for i in range(n)]
+    return [delayed(_stack)(pipeline, [x[i] for x in xs], [y[i] for y in ys], rate,
+                            [random_state, i]) for i in range(n)]
 
 
-def _stack(pipeline: FeaturePipeline, features: list[pd.DataFrame], labels: list[pd.Series]):
+def _stack(pipeline: FeaturePipeline, features: list[pd.DataFrame], labels: list[pd.Series],
+           rate: float = 1.0, seed: list[int] | None = None):
     for X, y in zip(features, labels, strict=True):
         if not X.index.equals(y.index):
             raise RuntimeError("features and labels of a partition are not aligned by user")
-    # Only the users who exist at each snapshot, as in PropensityModel.fit.
-    exists = [pipeline.has_record(X) for X in features]
-    return (np.vstack([pipeline.to_matrix(X[m]) for X, m in zip(features, exists, strict=True)]),
-            np.concatenate([y.to_numpy()[m] for y, m in zip(labels, exists, strict=True)])
+    # Only the users who exist at each snapshot, as in PropensityModel.fit; a sample of them
+    # below rate 1 (a stream per partition and window: the same rows from fit to fit).
+    keep = []
+    for w, X in enumerate(features):
+        mask = pipeline.has_record(X)
+        if rate < 1.0:
+            mask &= np.random.default_rng([*seed, w]).random(len(X)) < rate
+        keep.append(mask)
+    return (np.vstack([pipeline.to_matrix(X[m]) for X, m in zip(features, keep, strict=True)]),
+            np.concatenate([y.to_numpy()[m] for y, m in zip(labels, keep, strict=True)])
             .astype(np.int8))
 
 

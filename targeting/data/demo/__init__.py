@@ -20,12 +20,17 @@ buy-till-you-die process (after each month an alive customer leaves with a proba
 own); demand follows the seasons (a summer low, the 618 and Double 11 peaks) and the week
 (weekends busier). A user exists in the data only from their first record on: users who join
 later are in the identity table (prospects) but have no history before ``as_of``.
+
+A world larger than memory is written block by block to Parquet partitioned by user
+(:func:`write_demo_world`; see :mod:`targeting.data.demo.blocks` for what differs from the
+world simulated in one piece).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from targeting.data.demo.blocks import read_demo_world, write_demo_world
 from targeting.data.demo.common import (  # noqa: F401 - the world's constants, one place
     ALLOCATION,
     ARMS,
@@ -40,7 +45,8 @@ from targeting.data.demo.common import (  # noqa: F401 - the world's constants, 
 from targeting.data.demo.simulator import _Simulator
 from targeting.data.demo.world import DemoWorld, purchased_in_window
 
-__all__ = ["DemoWorld", "demo_journeys", "demo_world", "purchased_in_window"]
+__all__ = ["DemoWorld", "demo_journeys", "demo_world", "purchased_in_window", "read_demo_world",
+           "write_demo_world"]
 
 
 def demo_world(n_users: int = 50_000, random_state: int = 0, *, horizon_days: int = 30,

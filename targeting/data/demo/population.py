@@ -87,8 +87,8 @@ class _Population:
         demo = market.normal(0, self.sd_demographic, (len(AGE_BANDS), 2, self.C))
         tier = market.normal(0, self.sd_tier, (5, self.C))
         region = market.normal(0, self.sd_region, (len(REGIONS), self.C))
-        own = np.random.default_rng([self.random_state, 18]).normal(0, self.sd_group_interest,
-                                                             (self.n, self.C))[users]
+        own = np.random.default_rng(self._seed(18)).normal(0, self.sd_group_interest,
+                                                          (self.n, self.C))[users]
         taste = (demo[self.age[users], self.female[users].astype(int)] + tier[self.tier[users] - 1]
                  + region[self.region[users]] + _SEGMENT_TASTE * self.segment[users, None] + own)
         return np.argmax(taste, axis=1)

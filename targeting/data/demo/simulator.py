@@ -12,12 +12,15 @@ from targeting.data.demo.commerce import _Commerce
 from targeting.data.demo.common import (
     _STAGES,
     AS_OF,
-    CAMPAIGN_CATEGORY,
     SCENARIOS,
 )
 from targeting.data.demo.population import _Population
 from targeting.data.demo.social import _Social
-from targeting.data.demo.world import DemoWorld, purchased_in_window  # noqa: F401
+from targeting.data.demo.world import (  # noqa: F401
+    DemoWorld,
+    calibration_stats,
+    purchased_in_window,
+)
 from targeting.data.vocab import (
     CATEGORIES,
 )
@@ -53,8 +56,9 @@ class _Simulator(_Population, _Commerce, _Social, _Campaigns):
     dormant_share = 0.25  # of the customers who joined before the history starts
 
     def __init__(self, n_users: int, random_state: int, horizon_days: int,
-                 scenario: str = "default"):
+                 scenario: str = "default", block: int | None = None):
         self.n, self.random_state, self.horizon = n_users, random_state, horizon_days
+        self.block = block  # a block of a world written block by block: streams of its own
         self.scenario = SCENARIOS[scenario]
         self.rng = np.random.default_rng(random_state)
         self.C = len(CATEGORIES)
@@ -64,7 +68,14 @@ class _Simulator(_Population, _Commerce, _Social, _Campaigns):
 
     def _stage(self, name: str) -> None:
         """Switch to the stage's own random stream."""
-        self.rng = np.random.default_rng([self.random_state, _STAGES.index(name)])
+        self.rng = np.random.default_rng(self._seed(_STAGES.index(name)))
+
+    def _seed(self, stream: int):
+        """The seed of one random stream: ``[random_state, stream]`` for a whole world; for a
+        block, the stream spawned under the block's key (never equal to a whole world's)."""
+        if self.block is None:
+            return [self.random_state, stream]
+        return np.random.SeedSequence(self.random_state, spawn_key=(self.block, stream))
 
     # -- orchestration -------------------------------------------------------------------
     def run(self) -> DemoWorld:
@@ -108,34 +119,5 @@ class _Simulator(_Population, _Commerce, _Social, _Campaigns):
         tables["invites"], community_truth = demo_community.simulate(self)
         truth.update(community_truth)
         world = DemoWorld(tables, truth, pd.Timestamp(self.as_of), self.horizon, self.random_state)
-        world.stats = self._stats(world)
+        world.stats = calibration_stats(world)
         return world
-
-    # -- calibration statistics ----------------------------------------------------------------
-    def _stats(self, world: DemoWorld) -> dict[str, float]:
-        t = world.tables
-        identity = t["identity"]
-        store = identity.shop_id.notna()
-        lower = self.tier >= 3
-        orders = t["orders"]
-        hist = orders[orders.ts < world.as_of]
-        ref_share = {}
-        for name, mask in (("lower-tier", lower), ("tier 1-2", ~lower)):
-            shops = self.shop_id[mask]
-            sub = hist[hist.shop_id.isin(shops)]
-            ref_share[name] = float((sub.channel == "group_referral").mean())
-        p = world.truth["purchase_proba"]
-        return {
-            "store users matched to social": float(identity.social_id[store].notna().mean()),
-            "users in CRM": float(identity.member_id.notna().mean()),
-            "CRM members consenting": float(t["crm"].consent.mean()),
-            "users in lower-tier cities": float(lower.mean()),
-            "social events per order": len(t["social_events"]) / max(len(orders), 1),
-            "mean 30-day purchase rate per category": float(p.to_numpy().mean()),
-            "referral share of orders, lower-tier": ref_share["lower-tier"],
-            "referral share of orders, tier 1-2": ref_share["tier 1-2"],
-            f"oracle AUC, {CAMPAIGN_CATEGORY}": world.oracle_auc(CAMPAIGN_CATEGORY),
-            "campaign average uplift (treated arms)": float(
-                world.truth["uplift"].filter(like="uplift_").to_numpy().mean()),
-            "planted segment share": float(self.segment.mean()),
-        }

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from targeting.data.demo.common import ALLOCATION, ARMS, CAMPAIGN_ID
+from targeting.data.demo.common import ALLOCATION, ARMS, CAMPAIGN_CATEGORY, CAMPAIGN_ID
 from targeting.data.labels import purchase_labels
 from targeting.data.vocab import (
     CATEGORIES,
@@ -82,3 +82,34 @@ def purchased_in_window(world: DemoWorld, category: str) -> pd.Series:
     index = world.truth["purchase_proba"].index
     labels = purchase_labels(world.tables, world.as_of, world.horizon_days, category, index)
     return labels.astype(int).rename(category)
+
+
+def calibration_stats(world: DemoWorld) -> dict[str, float]:
+    """The world's calibration statistics (``world.stats``), from its tables and truth alone,
+    so a world read back from files gets them the same way as a simulated one."""
+    t = world.tables
+    identity = t["identity"]
+    store = identity.shop_id.notna()
+    lower = t["users"].set_index("user_id").city_tier.reindex(identity.user_id).to_numpy() >= 3
+    orders = t["orders"]
+    hist = orders[orders.ts < world.as_of]
+    ref_share = {}
+    for name, mask in (("lower-tier", lower), ("tier 1-2", ~lower)):
+        shops = identity.shop_id[mask & store.to_numpy()]
+        sub = hist[hist.shop_id.isin(shops)]
+        ref_share[name] = float((sub.channel == "group_referral").mean())
+    p = world.truth["purchase_proba"]
+    return {
+        "store users matched to social": float(identity.social_id[store].notna().mean()),
+        "users in CRM": float(identity.member_id.notna().mean()),
+        "CRM members consenting": float(t["crm"].consent.mean()),
+        "users in lower-tier cities": float(lower.mean()),
+        "social events per order": len(t["social_events"]) / max(len(orders), 1),
+        "mean 30-day purchase rate per category": float(p.to_numpy().mean()),
+        "referral share of orders, lower-tier": ref_share["lower-tier"],
+        "referral share of orders, tier 1-2": ref_share["tier 1-2"],
+        f"oracle AUC, {CAMPAIGN_CATEGORY}": world.oracle_auc(CAMPAIGN_CATEGORY),
+        "campaign average uplift (treated arms)": float(
+            world.truth["uplift"].filter(like="uplift_").to_numpy().mean()),
+        "planted segment share": float(world.truth["segment"].mean()),
+    }

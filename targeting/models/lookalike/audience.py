@@ -260,7 +260,7 @@ def _classifier_reasons(model, rows: np.ndarray, top: int) -> list[list[str]]:
     for i, cols in enumerate(order):
         texts = []
         for j in cols[contrib[i, cols] > 0]:
-            value = X[i, j]
+            value = float(X[i, j])  # a float32 matrix: logged in double, as the centre
             if np.isnan(value):
                 texts.append(f"{names[j]} missing")
             elif j in cats:

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
+from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from targeting.features.pipeline import BUILDERS, FeaturePipeline
@@ -50,7 +51,7 @@ from targeting.models.lookalike.ranks import (
 )
 from targeting.models.lookalike.seeds import SeedReport, parse_seeds
 from targeting.models.lookalike.space import SimilaritySpace
-from targeting.models.lookalike.stack import align_scale, apply_stack, fit_stack
+from targeting.models.lookalike.stack import align_scale, apply_stack, calibrate, fit_stack
 from targeting.models.lookalike.universe import (
     bought_before,
     consenting,
@@ -178,6 +179,13 @@ class LookalikeModel(LightGBMParamsMixin, BaseEstimator):
             Only data before it are read.
         """
         self._check_params()
+        # Every matrix product here is small (a block of users by ~20 centroids, a few blend
+        # columns): BLAS threads would synchronise more than they compute (4x slower on a
+        # busy 2-core machine); the cores go to LightGBM's bags instead.
+        with threadpool_limits(1, user_api="blas"):
+            return self._fit(data, seeds, as_of)
+
+    def _fit(self, data, seeds, as_of) -> LookalikeModel:
         bar = tqdm(total=5, desc="lookalike", disable=not self.progress, leave=False)
         self._universe(data, as_of)
         bar.update()
@@ -265,6 +273,7 @@ class LookalikeModel(LightGBMParamsMixin, BaseEstimator):
         if len(features) == 0:
             raise ValueError("the universe is empty: no users in the data")
         self.user_ids_ = features.index.to_numpy()
+        self._user_index = features.index  # its hash table, once built, finds the seeds
         self._X = model_matrix(self.pipeline_, features)
         self._space0 = SimilaritySpace(self.n_clusters, self.pipeline_.categorical_indices_,
                                        self.pipeline_.feature_names_, self.random_state)
@@ -273,7 +282,7 @@ class LookalikeModel(LightGBMParamsMixin, BaseEstimator):
 
     def _match_seeds(self, seeds):
         seedset = parse_seeds(seeds, self.value_column, self.date_column)
-        pos = pd.Index(self.user_ids_).get_indexer(seedset.ids)
+        pos = self._user_index.get_indexer(seedset.ids)
         found = pos >= 0
         self._unknown = seedset.ids[~found].tolist()
         self._seed_counts = (seedset.n_given, seedset.n_duplicates)
@@ -355,9 +364,7 @@ class LookalikeModel(LightGBMParamsMixin, BaseEstimator):
             if held_rows is not None:
                 self._fold_rounds.append(max(10, int(np.median(pu.best_iterations_))))
             self.pu_ = pu
-            out["classifier"] = lambda rows, p=pu: (
-                p.score_universe(X, self.max_full_scores, always=self._reference_rows)
-                if rows is None else p.score(X[rows], rows))
+            out["classifier"] = self._classifier_scores(pu)
         if "graph" in self.methods_:
             is_seed = np.zeros(len(X), dtype=bool)
             is_seed[seed_rows] = True
@@ -367,6 +374,21 @@ class LookalikeModel(LightGBMParamsMixin, BaseEstimator):
             self._graph_seed = is_seed
             out["graph"] = lambda rows, g=graph_score: g if rows is None else g[rows]
         return out
+
+    def _classifier_scores(self, pu: BaggedPU):
+        """The classifier's scorer (rows -> scores; ``None``: the universe, as a cascade).
+        Rows it has scored are not scored again for the universe (the held-out seeds and the
+        reference, when the first fit is the final model)."""
+        X, seen = self._X, []
+
+        def scores(rows):
+            if rows is not None:
+                seen.append((rows, pu.score(X[rows], rows)))
+                return seen[-1][1]
+            known = tuple(np.concatenate(a) for a in zip(*seen, strict=True)) if seen else None
+            return pu.score_universe(X, self.max_full_scores, always=self._reference_rows,
+                                     known=known)
+        return scores
 
     # -- the blend -----------------------------------------------------------------------------
     def _learn_blend(self, parts: list[tuple[dict, dict]]) -> None:
@@ -423,19 +445,23 @@ class LookalikeModel(LightGBMParamsMixin, BaseEstimator):
         self._stats = {m: location_scale(v) for m, v in measured.items()}
         inputs = self._stack_inputs(raw, self._stats)
         self.scores_ = pd.DataFrame({m: inputs[:, i] for i, m in enumerate(self.methods_)},
-                                    index=pd.Index(self.user_ids_, name="user_id"))
-        self._blend = align_scale(self._blend, self._reference_blend,
-                                  inputs[unlabeled] @ self._blend["weights"])
-        self.scores_["score"] = apply_stack(self._blend, inputs)
+                                    index=self._user_index.rename("user_id"))
+        # Without the graph the feature blend is the blend: aligned and applied once.
+        features_are_blend = self._blend_features is self._blend
+        blend = inputs @ self._blend["weights"]
+        self._blend = align_scale(self._blend, self._reference_blend, blend[unlabeled])
+        self.scores_["score"] = calibrate(self._blend, blend)
         self._raw_graph = raw.get("graph")
         self.weights_ = dict(zip(self._blend["names"], self._blend["weights"].round(4).tolist(),
                                  strict=True))
         # Ranked by the blend before calibration: the calibrated probability saturates near 1,
         # where the most seed-like users would otherwise tie and fall in hash order.
-        blend = inputs @ self._blend["weights"]
         self.order_ = np.lexsort((tiebreak(self.user_ids_), -blend))
         self.scorer_ = None
-        if self._blend_features is not None:
+        if features_are_blend:
+            self._blend_features = self._blend
+            self.scorer_ = LookalikeScorer(self, self.scores_["score"].to_numpy()[unlabeled])
+        elif self._blend_features is not None:
             cols = [self._stack_names().index(m) for m in self._blend_features["names"]]
             self._blend_features = align_scale(
                 self._blend_features, self._reference_features,

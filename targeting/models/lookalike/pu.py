@@ -36,8 +36,11 @@ class BaggedPU:
     ----------
     n_bags : int, default 4
         At least 2: each unlabeled user is left out of one bag, which scores it.
-    negative_ratio : float, default 4.0
-        Unlabeled users sampled per seed in each bag (at least ``min_negatives``).
+    negative_ratio : float, default 2.0
+        Unlabeled users sampled per seed in each bag (at least ``min_negatives``). Bagged PU
+        learning draws bags about the size of the seed (Mordelet & Vert, 2014); two per seed
+        ranked the planted users of the 1 M-user benchmark (10,000 seeds) as four did, within
+        the spread over universes and random states, and trains 40 % fewer rows.
     n_estimators : int, default 150
         Boosting rounds per bag (early stopping on ``valid`` picks fewer when given).
     categorical : sequence of int
@@ -57,7 +60,7 @@ class BaggedPU:
     True
     """
 
-    def __init__(self, n_bags: int = 4, negative_ratio: float = 4.0, min_negatives: int = 5_000,
+    def __init__(self, n_bags: int = 4, negative_ratio: float = 2.0, min_negatives: int = 5_000,
                  n_estimators: int = 150, categorical=(), names=None, random_state: int = 0,
                  lightgbm_params: dict | None = None):
         self.n_bags = n_bags
@@ -130,7 +133,8 @@ class BaggedPU:
         return self
 
     def score_universe(self, X: np.ndarray, max_full: int | None = 200_000,
-                       first_trees: int = 20, always: np.ndarray | None = None) -> np.ndarray:
+                       first_trees: int = 20, always: np.ndarray | None = None,
+                       known: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
         """Out-of-bag score of every row of the training matrix ``X``, as a cascade.
 
         With more rows than ``max_full``, the first bag's first ``first_trees`` trees score
@@ -138,33 +142,53 @@ class BaggedPU:
         the score's scale is measured on) get the full score; the rest keep the first-pass
         score mapped linearly onto the full scale (least squares on the fully scored rows) and
         capped just below the lowest full score of the best, so the top ``max_full`` are ranked
-        exactly. ``fully_scored_`` marks the rows that got the full score.
+        exactly. ``fully_scored_`` marks the rows that got the full score. ``known``: rows
+        and their full scores from an earlier :meth:`score` with these bags, not scored again.
         """
         n = len(X)
         self.fully_scored_ = np.ones(n, dtype=bool)
         if max_full is None or n <= max_full:
-            return self.score(X, np.arange(n))
-        booster = self.boosters_[0]
-        trees = min(first_trees, booster.best_iteration or booster.num_trees())
-        first = booster.predict(X, raw_score=True, num_iteration=trees)
+            return self._score_rows(X, np.arange(n), known)
+        trees = min(first_trees, _trees(self.boosters_[0]))
+        first = predict_margins(self.boosters_[:1], X, [(0, trees)])[0]
         best = np.argpartition(-first, max_full - 1)[:max_full]
         self.fully_scored_[:] = False
         self.fully_scored_[best] = True
         if always is not None:
             self.fully_scored_[always] = True
         rows = np.flatnonzero(self.fully_scored_)
-        full = self.score(X[rows], rows)
+        full = self._score_rows(X, rows, known, (trees, first))
         slope, intercept = np.polyfit(first[rows], full, 1)
         floor = full[np.isin(rows, best)].min()
         out = np.minimum(slope * first + intercept, floor - 1e-6)
         out[rows] = full
         return out
 
-    def score(self, X: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+    def _score_rows(self, X, rows, known, head=None) -> np.ndarray:
+        """:meth:`score` of ``X[rows]``, reusing the ``known`` (rows, scores) and the first
+        bag's ``head`` (trees, margins of every row of ``X``)."""
+        if known is not None:
+            have = np.zeros(len(X), dtype=bool)
+            have[known[0]] = True
+            values = np.zeros(len(X))
+            values[known[0]] = known[1]
+            out, todo = values[rows], ~have[rows]
+            out[todo] = self._score_rows(X, rows[todo], None, head)
+            return out
+        return self.score(X[rows], rows, None if head is None else (head[0], head[1][rows]))
+
+    def score(self, X: np.ndarray, rows: np.ndarray | None = None,
+              head: tuple[int, np.ndarray] | None = None) -> np.ndarray:
         """Mean log-odds over the bags; with ``rows`` (positions of ``X`` in the training
-        matrix), each row is scored only by the bags it was not a negative in."""
-        margins = np.vstack([b.predict(X, raw_score=True, num_iteration=b.best_iteration or None)
-                             for b in self.boosters_])
+        matrix), each row is scored only by the bags it was not a negative in. ``head``: the
+        first bag's margins of its first trees on ``X``, already computed (a cascade's first
+        pass), as ``(trees, margins)``: that bag predicts only its later trees."""
+        iterations = [(0, _trees(b)) for b in self.boosters_]
+        if head is not None:
+            iterations[0] = (head[0], iterations[0][1] - head[0])
+        margins = predict_margins(self.boosters_, X, iterations)
+        if head is not None:
+            margins[0] += head[1]
         if rows is None:
             return margins.mean(axis=0)
         use = np.ones_like(margins, dtype=bool)
@@ -172,3 +196,43 @@ class BaggedPU:
             use[k] = ~np.isin(rows, neg)
         use[:, ~use.any(axis=0)] = True  # a guard: every unlabeled row has its bag
         return (margins * use).sum(axis=0) / use.sum(axis=0)
+
+
+def _trees(booster: lgb.Booster) -> int:
+    """The trees a booster scores with: its best iteration, or all of them."""
+    return booster.best_iteration or booster.num_trees()
+
+
+def predict_margins(boosters: list[lgb.Booster], X: np.ndarray,
+                    iterations: list[tuple[int, int]] | None = None,
+                    min_rows: int = 20_000) -> np.ndarray:
+    """Raw margins of each booster (rows of the result) on ``X``, over every core.
+
+    Each (booster, block of rows) pair is one single-threaded ``predict`` in a thread of
+    its own (LightGBM releases the GIL): both cores work on two bags, or on two halves of
+    one bag's rows, without OpenMP threads that wait on each other on a busy machine. Rows
+    are scored independently, so the margins are those of one ``predict`` call.
+    ``iterations``: per booster, the first tree and the number of trees (default: from the
+    first tree to its best iteration).
+    """
+    iterations = iterations or [(0, _trees(b)) for b in boosters]
+
+    def one(task):
+        k, block = task
+        start, count = iterations[k]
+        if count <= 0:  # LightGBM reads 0 trees as all of them
+            return np.zeros(len(X[block]))
+        return boosters[k].predict(X[block], raw_score=True, num_threads=1,
+                                   start_iteration=start, num_iteration=count)
+
+    cores = os.cpu_count() or 1
+    n_blocks = 1 if len(X) * len(boosters) < min_rows else -(-cores // len(boosters))
+    edges = np.linspace(0, len(X), n_blocks + 1).astype(int)
+    blocks = [slice(lo, hi) for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
+    tasks = [(k, block) for k in range(len(boosters)) for block in blocks]
+    if len(tasks) == 1:
+        return one(tasks[0])[None, :]
+    with ThreadPoolExecutor(max_workers=min(cores, len(tasks))) as pool:
+        parts = list(pool.map(one, tasks))
+    return np.vstack([np.concatenate(parts[k * n_blocks:(k + 1) * n_blocks])
+                      for k in range(len(boosters))])

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.cluster import KMeans
+from threadpoolctl import threadpool_limits
 
 _SAMPLE = 50_000  # rows used to estimate means and standard deviations (se ~0.5 % of sd)
 
@@ -70,26 +71,38 @@ class SimilaritySpace:
             f"{self._name(j)}={int(v)}" for j in self.categorical for v in self.levels_[j]]
         return self
 
-    def standardise(self, X: np.ndarray) -> np.ndarray:
-        """Standardised float32 matrix: missing values at the universe mean, clipped to +-5."""
-        Z = self._expand(X)
-        Z -= self.mean_  # in place: at a million rows each temporary costs as much as the maths
-        Z /= self.std_
+    def standardise(self, X: np.ndarray, dims: np.ndarray | None = None) -> np.ndarray:
+        """Standardised float32 matrix: missing values at the universe mean, clipped to +-5.
+        ``dims``: only these columns of it (sorted), computed from the columns they need."""
+        Z = self._expand(X, dims)
+        mean, std = (self.mean_, self.std_) if dims is None else (self.mean_[dims],
+                                                                 self.std_[dims])
+        Z -= mean  # in place: at a million rows each temporary costs as much as the maths
+        Z /= std
         np.nan_to_num(Z, copy=False, nan=0.0)
         np.clip(Z, -5.0, 5.0, out=Z)  # also brings +-inf to +-5
         return Z.astype(np.float32)
 
-    def _expand(self, X: np.ndarray) -> np.ndarray:
+    def _expand(self, X: np.ndarray, dims: np.ndarray | None = None) -> np.ndarray:
         k = len(self.numeric_)
+        num_dims = np.arange(k) if dims is None else dims[dims < k]
+        cols = [self.numeric_[i] for i in num_dims]
         # The model matrix keeps numeric columns first: a slice copy beats a gather by far.
-        head = self.numeric_ == list(range(k))
-        num = np.array(X[:, :k] if head else X[:, self.numeric_], dtype=np.float64)
-        if self.log_.any():
-            num[:, self.log_] = np.log1p(np.maximum(num[:, self.log_], 0))
-        hot = [(X[:, [j]] == self.levels_[j][None, :]).astype(np.float64)
-               for j in self.categorical]
-        for j, block in zip(self.categorical, hot, strict=True):
-            block[np.isnan(X[:, j])] = np.nan
+        head = cols == list(range(len(cols)))
+        num = np.array(X[:, :len(cols)] if head else X[:, cols], dtype=np.float64)
+        logs = self.log_[num_dims]
+        if logs.any():
+            num[:, logs] = np.log1p(np.maximum(num[:, logs], 0))
+        hot, start = [], k
+        for j in self.categorical:
+            levels = self.levels_[j]
+            keep = np.arange(len(levels)) if dims is None else \
+                dims[(dims >= start) & (dims < start + len(levels))] - start
+            start += len(levels)
+            if keep.size:
+                block = (X[:, [j]] == levels[keep][None, :]).astype(np.float64)
+                block[np.isnan(X[:, j])] = np.nan
+                hot.append(block)
         return np.hstack([num, *hot]) if hot else num
 
     def _name(self, j: int) -> str:
@@ -116,8 +129,14 @@ class SimilaritySpace:
             self.weights_ = np.ones_like(effect)
         k = int(max(1, min(self.n_clusters, len(seeds) // 10)))
         km = KMeans(k, n_init=3, random_state=self.random_state)
-        km.fit(Zs * self.weights_, sample_weight=w * len(seeds))
-        self.centroids_ = km.cluster_centers_.astype(np.float32)
+        # Dimensions of weight 0 are 0 for every seed: k-means runs on the others (the same
+        # distances), on one thread below 100,000 seeds (OpenMP's threads synchronise more
+        # than they compute on a few thousand rows: 10x slower on a busy 2-core machine).
+        active = self.active_dims()
+        with threadpool_limits(1 if len(seeds) < 100_000 else None):
+            km.fit(Zs[:, active] * self.weights_[active], sample_weight=w * len(seeds))
+        self.centroids_ = np.zeros((k, Zs.shape[1]), dtype=np.float32)
+        self.centroids_[:, active] = km.cluster_centers_
         self.bias_ = (-0.5 * np.sum(self.centroids_.astype(np.float64) ** 2, axis=1)).astype(
             np.float32)
         sizes = np.bincount(km.labels_, weights=w, minlength=k)
@@ -125,12 +144,19 @@ class SimilaritySpace:
         self.seed_variance_ = float(np.average((Zs - w @ Zs) ** 2, axis=0, weights=w).mean())
         return self
 
+    def active_dims(self) -> np.ndarray:
+        """The dimensions the seed weighs (weight above 0); the others never change a score."""
+        return np.flatnonzero(self.weights_ > 0)
+
     def project(self, Z: np.ndarray) -> np.ndarray:
         return Z * self.weights_.astype(np.float32)
 
-    def score_standardised(self, Z: np.ndarray, chunk: int = 262_144) -> np.ndarray:
-        """Best centroid match of each row of a standardised matrix (float32 matrix products)."""
+    def score_standardised(self, Z: np.ndarray, chunk: int = 262_144,
+                           dims: np.ndarray | None = None) -> np.ndarray:
+        """Best centroid match of each row of a standardised matrix (float32 matrix products);
+        ``dims``: ``Z`` holds only these dimensions."""
         C = (self.centroids_ * self.weights_.astype(np.float32)).T  # weights folded in once
+        C = C if dims is None else np.ascontiguousarray(C[dims])
         out = np.empty(len(Z), dtype=np.float32)
         for start in range(0, len(Z), chunk):
             block = Z[start:start + chunk] @ C
@@ -142,11 +168,13 @@ class SimilaritySpace:
         """Similarity of each row of the model matrix to the seed, standardised a block of
         rows at a time (never the whole standardised matrix: at 1 M users its temporaries cost
         more in page faults than the arithmetic; 16,384 rows of 64 features, 8 MiB a
-        temporary, ran a third faster than 65,536 on the 2-core machine, same numbers)."""
+        temporary, ran a third faster than 65,536 on the 2-core machine, same numbers), and
+        only on the dimensions the seed weighs (10 of 64 on the 1 M-user benchmark)."""
+        dims = self.active_dims()
         out = np.empty(len(X), dtype=np.float32)
         for start in range(0, len(X), chunk):
             out[start:start + chunk] = self.score_standardised(
-                self.standardise(X[start:start + chunk]))
+                self.standardise(X[start:start + chunk], dims), dims=dims)
         return out
 
     def nearest(self, Z: np.ndarray) -> np.ndarray:

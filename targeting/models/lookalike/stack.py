@@ -62,7 +62,11 @@ def fit_stack(Zh: np.ndarray, Zr: np.ndarray, names: list[str], alpha: float = 0
 
 def apply_stack(stack: dict, inputs: np.ndarray) -> np.ndarray:
     """The calibrated score: probability that a user outside the seed belongs with it."""
-    raw = inputs @ stack["weights"]
+    return calibrate(stack, inputs @ stack["weights"])
+
+
+def calibrate(stack: dict, raw: np.ndarray) -> np.ndarray:
+    """:func:`apply_stack` from the blend ``inputs @ stack["weights"]`` already computed."""
     if "knots" in stack:
         raw = _interpolate(raw, stack["knots"], stack["values"])
     p = expit(stack["a"] * raw + stack["b"])
