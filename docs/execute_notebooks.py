@@ -1,13 +1,14 @@
 """Execute every notebook in place and store its outputs (tables and plots) and its runtime.
 
-    .venv/bin/python docs/execute_notebooks.py [notebooks/03_lookalike.ipynb ...]
+    .venv/bin/python docs/execute_notebooks.py [--users N] [notebooks/03_lookalike.ipynb ...]
 
 The docs site and GitHub show the notebooks as committed (mkdocs-jupyter's ``execute: false``),
 so a notebook shows results only once this has run on it. Each runs at its default size, with a
 real kernel, in a temporary folder with its own MLflow store (no run lands in the repository),
 without progress bars (``TQDM_DISABLE``). The wall time is written into the notebook's first
-markdown cell as its runtime. Several CPU-minutes for all eight: run it on a quiet machine after
-any change that moves a notebook's output, and commit the notebooks.
+markdown cell as its runtime. ``--users N`` runs the demo-world notebooks on N users instead
+(``TARGETING_NOTEBOOK_USERS``; the runtime line says so). Several CPU-minutes for all eight: run
+it on a quiet machine after any change that moves a notebook's output, and commit the notebooks.
 """
 
 from __future__ import annotations
@@ -26,33 +27,43 @@ ROOT = Path(__file__).resolve().parents[1]
 RUNTIME = re.compile(r"\n*^\*Runtime: .*\*$", re.M)
 
 
-def runtime_line(seconds: float) -> str:
+def runtime_line(seconds: float, users: int | None = None) -> str:
     minutes = max(1, round(seconds / 60))
-    return (f"*Runtime: about {minutes} minute{'s' if minutes > 1 else ''} at the default size "
+    size = "the default size" if users is None else f"{users:,} users (TARGETING_NOTEBOOK_USERS)"
+    return (f"*Runtime: about {minutes} minute{'s' if minutes > 1 else ''} at {size} "
             f"on a shared 2-core machine (measured by `docs/execute_notebooks.py` when the "
             f"outputs below were stored).*")
 
 
-def execute(path: Path) -> float:
+def execute(path: Path, users: int | None = None) -> float:
     notebook = nbformat.read(path, as_version=4)
+    if not any("TARGETING_NOTEBOOK_USERS" in c.source for c in notebook.cells):
+        users = None  # real data sets: their size is theirs
     with tempfile.TemporaryDirectory() as folder:
         store = f"sqlite:///{Path(folder) / 'mlflow.db'}"
         os.environ.update(MLFLOW_TRACKING_URI=store, MLFLOW_REGISTRY_URI=store, TQDM_DISABLE="1")
         os.environ.pop("TARGETING_NOTEBOOK_USERS", None)  # the default size, not the tests'
+        if users is not None:
+            os.environ["TARGETING_NOTEBOOK_USERS"] = str(users)
         start = time.perf_counter()
         NotebookClient(notebook, timeout=3600, kernel_name="python3",
                        resources={"metadata": {"path": folder}}).execute()
         seconds = time.perf_counter() - start
     first = next(c for c in notebook.cells if c.cell_type == "markdown")
-    first.source = RUNTIME.sub("", first.source).rstrip() + "\n\n" + runtime_line(seconds)
+    first.source = RUNTIME.sub("", first.source).rstrip() + "\n\n" + runtime_line(seconds, users)
     nbformat.write(notebook, path)
     return seconds
 
 
 def main() -> None:
-    paths = [Path(p) for p in sys.argv[1:]] or sorted((ROOT / "notebooks").glob("*.ipynb"))
+    args = sys.argv[1:]
+    users = None
+    if "--users" in args:
+        i = args.index("--users")
+        users, args = int(args[i + 1]), args[:i] + args[i + 2:]
+    paths = [Path(p) for p in args] or sorted((ROOT / "notebooks").glob("*.ipynb"))
     for path in paths:
-        seconds = execute(path)
+        seconds = execute(path, users)
         print(f"{path.name}: {seconds:.0f} s", flush=True)
 
 
