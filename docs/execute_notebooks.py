@@ -25,6 +25,23 @@ from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNTIME = re.compile(r"\n*^\*Runtime: .*\*$", re.M)
+# A progress bar's text on stderr (tqdm where a call was not asked for progress=False).
+PROGRESS = re.compile(r"^.*\d+%\|.*\|.*$")
+WIDGET = "application/vnd.jupyter.widget-view+json"
+
+
+def _is_progress(output) -> bool:
+    if output.output_type == "display_data" and WIDGET in output.get("data", {}):
+        return True  # a tqdm.auto bar: its widget state is not stored, the page shows "0%"
+    return (output.output_type == "stream" and output.name == "stderr"
+            and all(PROGRESS.match(line) for line in output.text.strip().splitlines()))
+
+
+def strip_progress(notebook) -> None:
+    """Drop outputs that are only progress bars: noise on a page of results."""
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.outputs if not _is_progress(o)]
 
 
 def runtime_line(seconds: float, users: int | None = None) -> str:
@@ -49,6 +66,7 @@ def execute(path: Path, users: int | None = None) -> float:
         NotebookClient(notebook, timeout=3600, kernel_name="python3",
                        resources={"metadata": {"path": folder}}).execute()
         seconds = time.perf_counter() - start
+    strip_progress(notebook)
     first = next(c for c in notebook.cells if c.cell_type == "markdown")
     first.source = RUNTIME.sub("", first.source).rstrip() + "\n\n" + runtime_line(seconds, users)
     nbformat.write(notebook, path)
