@@ -160,6 +160,7 @@ def results_page(data: dict | None = None) -> str:
             _table(["horizon", *names.values()],
                    [[f"{h} days", *(_fmt(r[k]) for k in names)]
                     for h, r in cdnow["rows"].items()])]
+    out += _value_section(data.get("results_value.json"))
     for key, t in data["results_quality.json"].items():
         if key.startswith("_"):
             continue
@@ -168,6 +169,27 @@ def results_page(data: dict | None = None) -> str:
                        [[r["label"], *(r.get(c, "") for c in t["columns"])]
                         for r in t["rows"].values()])]
     return "\n".join(out)
+
+
+def _value_section(value: dict | None) -> list[str]:
+    """Customer value on real logs and the demo world (``benchmarks/value_real.py``)."""
+    if not value:
+        return []
+    metrics = {"gini": "normalised Gini", "spearman": "Spearman",
+               "capture_at_10pct": "top 10 % capture", "total_ratio": "predicted / realised"}
+    out = ["## Customer value", "",
+           "Revenue of the next window, held out, beside the baselines; the margin is the "
+           "model's Gini minus the best baseline's, with its paired bootstrap interval "
+           "(`benchmarks/value_real.py`).", ""]
+    for data_set, runs in value.items():
+        for at, run in runs.items():
+            margin = (f"margin {_fmt(run['gini_margin'])} ({_fmt(run['gini_margin_low'])} to "
+                      f"{_fmt(run['gini_margin_high'])}) over {run['best_baseline']}")
+            out += [f"**{data_set}, {at}** ({run['horizon_days']} days; {margin}):", "",
+                    _table(["", *metrics.values()],
+                           [[name, *(_fmt(row.get(m)) for m in metrics)]
+                            for name, row in run["rows"].items()])]
+    return out
 
 
 def benchmarks_page(data: dict | None = None) -> str:

@@ -31,6 +31,7 @@ _API = {
     "Audience": "models.lookalike", "LookalikeModel": "models.lookalike",
     "SeedReport": "models.lookalike",
     "PropensityModel": "models.propensity", "UpliftModel": "models.uplift",
+    "ValueModel": "models.value", "GammaGammaModel": "models.spend",
     "evaluate": "evaluation",
     "attribute": "evaluation.attribution", "compare_attribution": "evaluation.attribution",
     "journeys": "evaluation.journeys", "journeys_from_paths": "evaluation.journeys",
@@ -38,7 +39,7 @@ _API = {
     "CampaignReport": "evaluation.campaign", "campaign_report": "evaluation.campaign",
     "DriftReport": "evaluation.drift",
     "Explanation": "evaluation.explain", "explain": "evaluation.explain",
-    "PropensityEvaluation": "evaluation.metrics",
+    "PropensityEvaluation": "evaluation.metrics", "ValueEvaluation": "evaluation.value",
     "CampaignPlan": "evaluation.planning", "plan_campaign": "evaluation.planning",
     "UpliftComparison": "evaluation.uplift", "UpliftEvaluation": "evaluation.uplift",
     "compare_uplift": "evaluation.uplift", "evaluate_uplift": "evaluation.uplift",
@@ -56,6 +57,7 @@ _API = {
     "BetaGeoModel": "models.btyd", "DaskPropensityModel": "models.dask",
     "LoggedModel": "tracking", "log_attribution": "tracking", "log_lookalike": "tracking",
     "log_owners": "tracking", "log_propensity": "tracking", "log_uplift": "tracking",
+    "log_value": "tracking",
     "check_store": "store", "log_drift": "review", "promote": "review",
     "ExperimentResult": "experiments", "run_experiment": "experiments",
 }
@@ -124,6 +126,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
         evaluate_uplift,
         uplift_scorer,
     )
+    from targeting.evaluation.value import ValueEvaluation  # noqa: F401
     from targeting.experiments import ExperimentResult, run_experiment  # noqa: F401
     from targeting.features.campaign import CampaignData, campaign_dataset  # noqa: F401
     from targeting.features.pipeline import FeaturePipeline, build_features  # noqa: F401
@@ -134,7 +137,9 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from targeting.models.owner_potential import OwnerPotentialModel  # noqa: F401
     from targeting.models.owners import OwnerValue, rank_owners  # noqa: F401
     from targeting.models.propensity import PropensityModel  # noqa: F401
+    from targeting.models.spend import GammaGammaModel  # noqa: F401
     from targeting.models.uplift import UpliftModel  # noqa: F401
+    from targeting.models.value import ValueModel  # noqa: F401
     from targeting.review import log_drift, promote  # noqa: F401
     from targeting.scoring import clear_model_cache, load_model, score  # noqa: F401
     from targeting.store import check_store  # noqa: F401
@@ -145,4 +150,5 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
         log_owners,
         log_propensity,
         log_uplift,
+        log_value,
     )

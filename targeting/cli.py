@@ -277,7 +277,7 @@ def _cmd_init_mapping(args) -> int:
 def _add_train(command) -> None:
     train = command(
         "train", "fit, evaluate against the classic baselines, log and register a propensity "
-        "model",
+        "(or value) model",
         "Fit on point-in-time snapshots before AS_OF, evaluate on the window [AS_OF, AS_OF + "
         "HORIZON) beside recency, frequency, RFM and BG/NBD on the same customers, log the run "
         "and register the model. It becomes champion only if it beats every baseline and the "
@@ -297,8 +297,13 @@ def _add_train(command) -> None:
     train.add_argument("--snapshot-every-days", type=_positive_int, default=None,
                        help="days between training snapshots (default: half the horizon, 7 "
                             "to 30)")
-    train.add_argument("--register-as", default="propensity",
-                       help="registered model name in the MLflow registry")
+    train.add_argument("--target", choices=("propensity", "value"), default="propensity",
+                       help="propensity: P(purchase) in the horizon; value: expected revenue "
+                            "(beside last period's revenue, RFM's monetary and BG/NBD x "
+                            "Gamma-Gamma, judged by Gini)")
+    train.add_argument("--register-as", default=None,
+                       help="registered model name in the MLflow registry (default: the "
+                            "target's name)")
     train.add_argument("--champion-metric", default=None,
                        help="crown by this evaluation metric (e.g. auc) when the current "
                             "champion predicts another category or horizon (default: keep "
@@ -314,13 +319,16 @@ def _cmd_train(args) -> int:
     tables = _read_tables(args.data, args.mapping)
     as_of = (latest_complete_as_of(tables, args.horizon_days) if args.as_of is None
              else parse_as_of(args.as_of, tables))
+    if args.target == "value":
+        return _train_value(args, tables, as_of)
     model = tg.PropensityModel(_category(args.category), horizon_days=args.horizon_days,
                                lookback_days=args.lookback_days,
                                snapshot_every_days=args.snapshot_every_days,
                                progress=not args.no_progress)
     model.fit(tables, as_of)
     evaluation = tg.evaluate(model, tables, as_of)
-    logged = log_propensity(model, evaluation, tables, register_as=args.register_as,
+    logged = log_propensity(model, evaluation, tables,
+                            register_as=args.register_as or "propensity",
                             champion_metric=args.champion_metric)
     _attach_log(logged.run_id, args.log_file)
     end = as_of + pd.Timedelta(days=args.horizon_days)
@@ -328,6 +336,37 @@ def _cmd_train(args) -> int:
           f"({args.horizon_days} days, {evaluation.metrics['positive_rate']:.1%} of "
           f"{evaluation.metrics['users']:,.0f} customers bought):")
     print(evaluation.table[["auc", "lift_at_5pct"]].round(3).to_string())
+    for note in evaluation.notes:
+        print(f"note: {note}")
+    print(f"run {logged.run_id}: registered {logged.name} v{logged.version}; "
+          f"{'now champion' if logged.is_champion else 'NOT champion'}: {logged.reason}")
+    return 0
+
+
+def _train_value(args, tables, as_of) -> int:
+    """``train --target value``: a ValueModel, printed beside the value baselines."""
+    import targeting as tg
+    from targeting.tracking import log_value
+
+    model = tg.ValueModel(_category(args.category), horizon_days=args.horizon_days,
+                          lookback_days=args.lookback_days,
+                          snapshot_every_days=args.snapshot_every_days,
+                          progress=not args.no_progress)
+    model.fit(tables, as_of)
+    evaluation = tg.evaluate(model, tables, as_of)
+    logged = log_value(model, evaluation, tables, register_as=args.register_as or "value",
+                       champion_metric=args.champion_metric)
+    _attach_log(logged.run_id, args.log_file)
+    m, end = evaluation.metrics, as_of + pd.Timedelta(days=args.horizon_days)
+    print(f"Fitted on data before {as_of.date()}; graded on {as_of.date()} to {end.date()} "
+          f"({args.horizon_days} days, {m['realised_total']:,.2f} of revenue from "
+          f"{evaluation.extra['users']:,} customers, {m['predicted_total']:,.2f} predicted):")
+    columns = ["gini", "spearman", "capture_at_10pct", "decile_error", "total_ratio"]
+    print(evaluation.table[columns].round(3).to_string())
+    print(f"Gini margin over {evaluation.extra['best_baseline']}: "
+          f"{m['gini_margin_over_best_baseline']:+.4f} ({evaluation.extra['confidence']:.0%} "
+          f"paired bootstrap interval {m['gini_margin_low']:+.4f} to "
+          f"{m['gini_margin_high']:+.4f})")
     for note in evaluation.notes:
         print(f"note: {note}")
     print(f"run {logged.run_id}: registered {logged.name} v{logged.version}; "

@@ -30,8 +30,10 @@ from mlflow.models import infer_signature
 import targeting
 from targeting.data.engines import is_dask
 from targeting.evaluation.propensity import evaluate_propensity
+from targeting.evaluation.value import evaluate_value
 from targeting.models.lookalike.seeds import round_count
 from targeting.models.uplift import UpliftScorer
+from targeting.models.value import ValueModel
 from targeting.scoring import Scorer, TargetingPyfunc
 from targeting.store import (
     CHAMPION,
@@ -51,7 +53,7 @@ from targeting.store import (
 LOWER_IS_BETTER = ("brier", "log_loss", "logloss", "auc_gap_to_oracle", "mae", "ece")
 __all__ = ["CHAMPION", "LoggedModel", "TrackingStoreError", "check_store", "cleanup_runs",
            "configure", "data_fingerprint", "experiment_id", "log_attribution", "log_lookalike",
-           "log_owners", "log_propensity", "log_uplift", "tracking_uri"]
+           "log_owners", "log_propensity", "log_uplift", "log_value", "tracking_uri"]
 
 
 def _features(model, tables) -> pd.DataFrame:
@@ -119,9 +121,56 @@ def log_propensity(model, evaluation, data: Mapping[str, pd.DataFrame], *,
     fingerprint of the input data, the package version, and the model as an MLflow pyfunc
     (FeaturePipeline inside) with a signature and an input example free of identifiers.
     """
-    tables = data
+    return _log_scorable(
+        model, evaluation, data, kind="propensity", explain=True, experiment=experiment,
+        run_name=run_name, register_as=register_as, params=params, metrics=metrics, tags=tags,
+        judge=lambda tables: _better_than_champion(MlflowClient(), register_as, model,
+                                                   evaluation, tables, champion_metric),
+        describe=_description)
+
+
+def log_value(model, evaluation, data: Mapping[str, pd.DataFrame], *,
+              experiment: str = "targeting", run_name: str | None = None,
+              register_as: str | None = "value", params: dict | None = None,
+              metrics: dict | None = None, tags: dict | None = None,
+              champion_metric: str | None = None) -> LoggedModel:
+    """Log a fitted :class:`~targeting.ValueModel` with its evaluation, register it (as
+    ``value``), apply the champion rule.
+
+    The run holds what :func:`log_propensity` logs (parameters, evaluation and validation
+    metrics, the evaluation plot, features with their silo and importance, the data
+    fingerprint and dataset inputs, the pyfunc with its signature and an input example free of
+    identifiers, a markdown description), without SHAP plots: the expected revenue multiplies
+    two parts, so no one booster's margin explains it.
+
+    The champion rule, by the normalised Gini of revenue: a model that a baseline (historic
+    value, RFM's monetary, BG/NBD x Gamma-Gamma) matches or beats is never crowned; otherwise it
+    is crowned if it beats the champion's Gini on the same window. A champion of another
+    category or horizon is not comparable: ``champion_metric`` (e.g. ``"gini"``) then decides
+    on the two runs' logged values.
+
+    Examples
+    --------
+    >>> import targeting as tg
+    >>> world = tg.demo_world(n_users=3_000, random_state=4)
+    >>> model = tg.ValueModel(progress=False).fit(world.tables, world.as_of)
+    >>> logged = log_value(model, tg.evaluate(model, world), world.tables)  # doctest: +SKIP
+    >>> logged.name  # doctest: +SKIP
+    'value'
+    """
+    return _log_scorable(
+        model, evaluation, data, kind="value", explain=False, experiment=experiment,
+        run_name=run_name, register_as=register_as, params=params, metrics=metrics, tags=tags,
+        judge=lambda tables: _value_better_than_champion(MlflowClient(), register_as, model,
+                                                         evaluation, tables, champion_metric),
+        describe=_value_description)
+
+
+def _log_scorable(model, evaluation, tables, *, kind: str, explain: bool, experiment: str,
+                  run_name, register_as, params, metrics, tags, judge, describe) -> LoggedModel:
+    """The one way a scorable model is logged, registered and judged (every ``log_<kind>``)."""
     features = _features(model, tables)
-    explanation = _explanation(model, features)
+    explanation = _explanation(model, features) if explain else None
     example = _anonymous_example(features.head(5))
     outputs = Scorer(model).score_features(example)
     signature = infer_signature(example, outputs)
@@ -134,7 +183,7 @@ def log_propensity(model, evaluation, data: Mapping[str, pd.DataFrame], *,
         _write_artifacts(Path(tmp), model, figure)
         if explanation is not None:
             explanation.save(tmp)
-        with _run_or_delete(experiment, run_name, "propensity", keep_open=True) as run:
+        with _run_or_delete(experiment, run_name, kind, keep_open=True) as run:
             mlflow.log_params(params)
             mlflow.log_metrics(metrics)
             mlflow.set_tags({"data_fingerprint": data_fingerprint(tables), **(tags or {})})
@@ -145,9 +194,8 @@ def log_propensity(model, evaluation, data: Mapping[str, pd.DataFrame], *,
     logged = LoggedModel(run.info.run_id, info.model_uri)
     with _run_ends_failed_on_error():
         if register_as:
-            _register(logged, register_as, lambda: _better_than_champion(
-                MlflowClient(), register_as, model, evaluation, tables, champion_metric))
-        mlflow.set_tag("mlflow.note.content", _description(model, evaluation, logged))
+            _register(logged, register_as, lambda: judge(tables))
+        mlflow.set_tag("mlflow.note.content", describe(model, evaluation, logged))
     return logged
 
 
@@ -229,7 +277,7 @@ def _run_params(model, extra: dict | None) -> dict:
     params["builders"] = "+".join(params["builders"])
     params.update({f"lgb.{k}": v for k, v in model.lightgbm_params.items()})
     params.update(as_of=str(model.as_of_), n_features=len(model.pipeline_.feature_names_),
-                  best_iteration=model.validation_["best_iteration"],
+                  best_iteration=model.validation_.get("best_iteration", ""),
                   categories="+".join(model.pipeline_.categories_))
     params.update(extra or {})
     return params
@@ -336,6 +384,69 @@ def _better_than_champion(client, name, model, evaluation, tables,
     word = "beats" if verdict else "does not beat"
     return verdict, (f"candidate AUC {new_auc:.4f} {word} champion v{current.version} "
                      f"AUC {champ_auc:.4f} on the same window")
+
+
+def _value_better_than_champion(client, name, model, evaluation, tables,
+                                champion_metric: str | None = None) -> tuple[bool, str]:
+    """The value model's champion rule: never crown a model a baseline matches or beats; then
+    beat the champion's normalised Gini on the same window (or, when not comparable, decide on
+    ``champion_metric`` if given)."""
+    beaten = evaluation.beaten_by()
+    if beaten is not None:
+        m = evaluation.metrics
+        return False, (f"baseline {beaten!r} Gini {m[f'baseline_{beaten}_gini']:.4f} matches "
+                       f"or beats the model's {m['gini']:.4f}: not crowned (version kept)")
+    try:
+        current = client.get_model_version_by_alias(name, CHAMPION)
+    except mlflow.exceptions.MlflowException:
+        return True, "first model: no champion yet"
+    champion = mlflow.pyfunc.load_model(f"models:/{name}/{current.version}")
+    champ_model = champion.unwrap_python_model().model
+    if not (isinstance(champ_model, ValueModel) and (champ_model.category, champ_model.horizon_days)
+            == (model.category, model.horizon_days)):
+        what = (f"champion v{current.version} ({type(champ_model).__name__}) is not a value "
+                f"model of {model.category!r} over {model.horizon_days} days")
+        if champion_metric is not None:
+            return _by_metric(client, current, evaluation, champion_metric, what)
+        reason = (f"{what}: not comparable, champion kept; decide with an explicit rule "
+                  "(champion_metric='gini') or targeting promote")
+        warnings.warn(reason, UserWarning, stacklevel=4)
+        return False, reason
+    as_of = pd.Timestamp(evaluation.extra.get("as_of", model.as_of_))
+    champ = evaluate_value(champ_model, tables, as_of, baselines=False).metrics["gini"]
+    new = evaluation.metrics["gini"]
+    verdict = new > champ
+    word = "beats" if verdict else "does not beat"
+    return verdict, (f"candidate Gini {new:.4f} {word} champion v{current.version} "
+                     f"Gini {champ:.4f} on the same window")
+
+
+def _value_description(model, evaluation, logged: LoggedModel) -> str:
+    """The value run's markdown description (the MLflow UI shows it at the top)."""
+    m = evaluation.metrics
+    lines = [f"**Value model** ({model.method_}): expected revenue of "
+             f"{'every category' if model.category is None else repr(model.category)} within "
+             f"{model.horizon_days} days, as of {pd.Timestamp(model.as_of_).date()}; LightGBM "
+             f"on {len(model.pipeline_.feature_names_)} features, scaled by "
+             f"{model.scale_:.3f} to the validation snapshot's total.", "",
+             f"**Result** on the evaluation window: normalised Gini **{m['gini']:.4f}**, "
+             f"Spearman {m['spearman']:.4f}, top 10 % capture {m['capture_at_10pct']:.1%}, "
+             f"predicted / realised total {m['total_ratio']:.3f}"]
+    if "oracle_gini" in m:
+        lines[-1] += f" (oracle Gini {m['oracle_gini']:.4f})"
+    if "best_baseline_gini" in m:
+        lines[-1] += (f"; best baseline `{evaluation.extra['best_baseline']}` "
+                      f"{m['best_baseline_gini']:.4f} (margin "
+                      f"{m['gini_margin_over_best_baseline']:+.4f}, interval "
+                      f"{m['gini_margin_low']:+.4f} to {m['gini_margin_high']:+.4f})")
+    lines[-1] += "."
+    if evaluation.notes:  # e.g. a baseline scored otherwise than its name says
+        lines += ["", *(f"- Note: {note}" for note in evaluation.notes)]
+    if logged.version:
+        state = "**champion**" if logged.is_champion else "not champion"
+        lines += ["", f"**Registry**: `{logged.name}` v{logged.version}, {state}: "
+                      f"{logged.reason}."]
+    return "\n".join(lines)
 
 
 def _by_metric(client, current, evaluation, metric: str, what: str) -> tuple[bool, str]:

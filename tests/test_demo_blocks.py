@@ -37,6 +37,9 @@ def test_block_world_validates_and_its_ids_are_unique(folder):
     assert world.tables["orders"].order_id.is_unique
     assert world.truth["purchase_proba"].index.equals(pd.Index(identity.user_id))
     assert world.truth["owners"].index.is_unique
+    # the value truth reads back as the Series a one-piece world holds
+    revenue = world.truth["expected_revenue"]
+    assert isinstance(revenue, pd.Series) and revenue.index.equals(pd.Index(identity.user_id))
     assert sorted(p.name for p in (folder / "orders").iterdir()) == [
         f"part.{b:05d}.parquet" for b in range(N_USERS // BLOCK_USERS)]
 

@@ -178,11 +178,15 @@ class PropensityModel(Scorable, LightGBMParamsMixin, BaseEstimator):
             if i > 0 and len(X) > per_snapshot:
                 rng = np.random.default_rng([self.random_state, i])
                 X = X.iloc[np.sort(rng.choice(len(X), per_snapshot, replace=False))]
-            y_t = purchase_labels(tables, t, self.horizon_days, self.category, X.index)
-            windows.append((self.pipeline_.to_matrix(X), y_t.to_numpy()))
+            windows.append((self.pipeline_.to_matrix(X), self._labels(tables, t, X.index)))
         train = windows[1:]
         return windows[0], (np.vstack([w[0] for w in train]),
                             np.concatenate([w[1] for w in train]))
+
+    def _labels(self, tables, as_of: pd.Timestamp, users: pd.Index) -> np.ndarray:
+        """The label of each snapshot row: 1 if the user buys in the window after ``as_of``.
+        The hook a model with another target overrides (the value model's revenue)."""
+        return purchase_labels(tables, as_of, self.horizon_days, self.category, users).to_numpy()
 
     def _finish_fit(self, tables, as_of: pd.Timestamp, snapshots: list[pd.Timestamp],
                     margin: np.ndarray, y_val: np.ndarray, *, train_rows: int,

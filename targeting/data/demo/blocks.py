@@ -58,7 +58,8 @@ _ID_BASES = {"user": 100_000_000, "social": 10_000_000, "shop": 20_000_000,
              "member": 30_000_000}
 _ID_COLUMNS = {"user_id": "user", "owner_user_id": "user", "social_id": "social",
                "referrer_social_id": "social", "shop_id": "shop", "member_id": "member"}
-_SERIES_TRUTH = ("segment", "owner_potential")  # truth kept as a Series, indexed by user_id
+# truth kept as a Series, indexed by user_id
+_SERIES_TRUTH = ("segment", "owner_potential", "expected_revenue")
 
 
 def block_sizes(n_users: int, block_users: int) -> np.ndarray:

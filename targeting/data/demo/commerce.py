@@ -14,6 +14,14 @@ from targeting.data.vocab import (
     CRM_TIERS,
 )
 
+# What an order costs: a list price per category (CATEGORIES order), scaled by the buyer's
+# spending level, a lognormal basket noise, and a discount on promotion days, which
+# promo-sensitive users pick more often. The draws and the expected revenue both read these.
+PRICES = np.array([180, 150, 60, 80, 220, 900, 160, 120])
+BASKET_SD = 0.3  # of log amount
+PROMO_SHARE = (0.55, 0.1)  # of orders on promotion days: promo-sensitive users, the others
+PROMO_PRICE = 0.8
+
 
 class _Commerce:
     """Orders and CRM records drawn from the latent state."""
@@ -39,6 +47,7 @@ class _Commerce:
             demo_community.record_increment(self, p, rate)  # no draws
             if p == self.n_history_periods:
                 proba = -np.expm1(-rate)  # P(at least one order in the window)
+                self.expected_revenue = (rate * self._expected_amount()).sum(axis=1)
             counts = rng.poisson(rate)
             bought_recently = bought_last | (counts > 0)
             bought_last = counts > 0
@@ -49,6 +58,14 @@ class _Commerce:
         self.buyers = np.isin(self.shop_id, orders.shop_id.to_numpy())
         return orders, proba
 
+    def _expected_amount(self) -> np.ndarray:
+        """Expected amount of one order per user and category (no draws): the list price
+        times the spending level, the lognormal's mean and the expected promotion discount."""
+        promo = np.where(self.promo_sensitive, *PROMO_SHARE)
+        per_user = (np.exp(self.price_gain * self.spend) * np.exp(BASKET_SD**2 / 2)
+                    * (1 - promo * (1 - PROMO_PRICE)))
+        return per_user[:, None] * PRICES[None, :]
+
     def _order_rows(self, counts: np.ndarray, period: int) -> pd.DataFrame:
         rng = self.rng
         user, cat = np.nonzero(counts)
@@ -57,7 +74,7 @@ class _Commerce:
         m = user.size
         ts = self._period_ts(period, user)
         # Promotion days: promo-sensitive users concentrate their orders on them.
-        promo = rng.random(m) < np.where(self.promo_sensitive[user], 0.55, 0.1)
+        promo = rng.random(m) < np.where(self.promo_sensitive[user], *PROMO_SHARE)
         # Lower-tier users in groups buy mostly through the owners' referrals.
         group = self.primary_group[user]
         has_owner = group >= 0
@@ -68,10 +85,11 @@ class _Commerce:
         channel = np.where(referral, 3, other)
         owner = self.group_owner[np.where(has_owner, group, 0)]
         referrer = np.where(referral, self.social_id[owner], -1)
-        price = np.array([180, 150, 60, 80, 220, 900, 160, 120])[cat]
+        price = PRICES[cat]
         # Big spenders buy pricier items: basket value shows the spending propensity.
         level = np.exp(self.price_gain * self.spend[user])
-        amount = np.round(price * level * rng.lognormal(0, 0.3, m) * np.where(promo, 0.8, 1.0), 2)
+        amount = np.round(price * level * rng.lognormal(0, BASKET_SD, m)
+                          * np.where(promo, PROMO_PRICE, 1.0), 2)
         brand = rng.choice(3, m, p=[0.45, 0.35, 0.2])
         return pd.DataFrame({
             "shop_id": self.shop_id[user],

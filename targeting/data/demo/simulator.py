@@ -107,6 +107,8 @@ class _Simulator(_Population, _Commerce, _Social, _Campaigns):
         user_index = pd.Index(self.user_id, name="user_id")
         truth = {
             "purchase_proba": pd.DataFrame(proba, index=user_index, columns=list(CATEGORIES)),
+            "expected_revenue": pd.Series(self.expected_revenue, index=user_index,
+                                          name="expected_revenue"),
             "uplift": uplift,
             "channel_credit": credit,
             "segment": pd.Series(self.segment, index=user_index, name="segment"),

@@ -25,7 +25,10 @@ class DemoWorld:
         The silo tables (identity, users, social_events, groups, orders, crm, campaign,
         touchpoints, conversions, invites).
     truth : dict of str to DataFrame
-        ``purchase_proba`` (user_id x category, the evaluation window), ``uplift``
+        ``purchase_proba`` (user_id x category, the evaluation window),
+        ``expected_revenue`` (per user: the expected amount of their orders in the evaluation
+        window, every category, from the same rates and prices the orders were drawn from),
+        ``uplift``
         (per user and arm), ``channel_credit``, ``segment`` (the planted lookalike segment),
         ``owners`` (per chat group: planted influence and the incremental orders it caused) and
         ``owner_potential`` (per user; see :mod:`targeting.data.demo_community`).
