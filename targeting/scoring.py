@@ -393,7 +393,7 @@ def _resolve_version(uri: str) -> str:
 def score(data: Mapping[str, pd.DataFrame] | pd.DataFrame, model=DEFAULT_MODEL, as_of=None,
           *, users: Sequence | None = None, reasons: int = 0,
           drift: bool = False, engine: str = "auto") -> pd.DataFrame:
-    """Score users with a propensity model.
+    """Score users with a registered or fitted model: propensity, uplift or lookalike.
 
     Parameters
     ----------
@@ -401,7 +401,8 @@ def score(data: Mapping[str, pd.DataFrame] | pd.DataFrame, model=DEFAULT_MODEL, 
         Raw contract tables (features are built at ``as_of`` with the model's own pipeline), or a
         prebuilt feature frame with ``user_id`` as a column or the index.
     model : str or fitted model, default ``"models:/propensity@champion"``
-        An MLflow model URI (loaded once and cached) or a fitted ``PropensityModel``.
+        An MLflow model URI (loaded once and cached; a propensity, uplift or lookalike model
+        logged by :mod:`targeting.tracking`) or a fitted ``PropensityModel``.
     as_of : timestamp-like, optional
         With raw tables: the point in time to score at (default: just after the latest event).
     users : sequence, optional
@@ -410,9 +411,9 @@ def score(data: Mapping[str, pd.DataFrame] | pd.DataFrame, model=DEFAULT_MODEL, 
         Add each user's top ``reasons`` reasons: ``reason_1, reason_1_effect, ...`` (feature and
         signed SHAP value), the SHAP values summed by silo (``silo_social``, ``silo_purchase``,
         ...) and ``base_value``, all in log-odds of the raw booster, before Platt calibration
-        (see :mod:`targeting.evaluation.explain`). Cost: one TreeSHAP pass, about 45 times a
-        plain score (about 0.16 ms per user per 100 trees on 2 cores: 1,000,000 users with the
-        213-tree demo model take about 6 minutes; memory bounded by chunks of 20,000 users).
+        (see :mod:`targeting.evaluation.explain`). Cost: one TreeSHAP pass, many times a plain
+        score and growing with the model's trees and leaves (the docs' benchmarks page times
+        it); memory bounded by chunks of 20,000 users.
     drift : bool, default False
         Also compare the scored population with the model's training data:
         ``.attrs["drift"]`` is a :class:`~targeting.evaluation.drift.DriftReport` (PSI of every

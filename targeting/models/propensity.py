@@ -107,10 +107,11 @@ class PropensityModel(Scorable, LightGBMParamsMixin, BaseEstimator):
     calibration_ : tuple of float
         Platt slope and intercept applied to the raw margin.
     decile_edges_ : ndarray
-        Score cut points of the validation window; decile 1 is the top 10 %.
+        Score cut points of the population at ``as_of`` (the users with a record before it; no
+        labels read); decile 1 is the top 10 %.
     reference_ : FeatureReference
-        Binned distribution of each feature and of the score on the validation window (the
-        most recent training window), for drift at scoring time.
+        Binned distribution of each feature and of the score over the same population, for
+        drift at scoring time.
     validation_ : dict
         Sizes and positive rates of the training and validation snapshots, the validation
         AUC (in-sample for early stopping: an optimistic figure, see ``evaluate``), the
