@@ -96,10 +96,15 @@ class DaskPropensityModel(PropensityModel):
                  progress: bool = True, rounds_sample_users: int = 200_000, client=None,
                  npartitions: int | None = None, reference_rows: int = 100_000,
                  **lightgbm_params: Any):
-        super().__init__(category, horizon_days, snapshot_every_days, max_snapshots,
-                         max_train_rows, lookback_days, builders, n_estimators,
-                         early_stopping_rounds, calibrate, random_state, progress,
-                         **lightgbm_params)
+        # One LightGBM on the cluster: no classic-score columns and no choice of capacity
+        # (each candidate would be another distributed fit).
+        super().__init__(category, horizon_days=horizon_days,
+                         snapshot_every_days=snapshot_every_days, max_snapshots=max_snapshots,
+                         max_train_rows=max_train_rows, lookback_days=lookback_days,
+                         builders=builders, n_estimators=n_estimators,
+                         early_stopping_rounds=early_stopping_rounds, calibrate=calibrate,
+                         classic_features=False, capacity="lightgbm",
+                         random_state=random_state, progress=progress, **lightgbm_params)
         self.rounds_sample_users = rounds_sample_users
         self.client = client
         self.npartitions = npartitions
@@ -130,6 +135,10 @@ class DaskPropensityModel(PropensityModel):
         rounds = self._rounds(train_parts, val_parts, [s[0] for s in val_sizes])
         self.booster_ = self._train_dask(train_parts, tr_sizes, rounds)
         margin, y_val = _gather_margins(self._client, self.booster_, val_parts)
+        self.classic_ = self.linear_ = self.blend_ = None
+        self.candidate_ = "lightgbm"
+        self.selection_ = {"chosen": "lightgbm", "candidates": {},
+                           "reason": "one LightGBM on the cluster (no choice of capacity)"}
         return self._finish_fit(parts, as_of, snapshots, margin, y_val,
                                 train_rows=sum(s[0] for s in tr_sizes),
                                 train_positives=int(y_tr_sum))
@@ -215,7 +224,8 @@ class DaskPropensityModel(PropensityModel):
     def _local_params(self) -> dict[str, Any]:
         """Parameters a plain PropensityModel takes (LightGBM's included)."""
         dask_only = ("client", "rounds_sample_users", "npartitions", "reference_rows")
-        return {k: v for k, v in self.get_params().items() if k not in dask_only}
+        return {**{k: v for k, v in self.get_params().items() if k not in dask_only},
+                "classic_features": False, "capacity": "lightgbm"}
 
     def _train_dask(self, train_parts, tr_sizes, rounds: int) -> lgb.Booster:
         pipeline, client = self.pipeline_, self._client
