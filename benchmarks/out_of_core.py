@@ -22,7 +22,7 @@ the nannies; the workers) and of the largest single process:
 
 Results go to ``benchmarks/results_out_of_core.json`` (one entry per size, the latest run of
 each); ``--write-docs`` (after a run) or ``--docs-only`` renders them into
-``docs/scale-out.md`` between its markers.
+``docs/guides/scale-out.md`` between its markers.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from pathlib import Path
 from _rss import GIB, TreeMonitor
 
 RESULTS = Path(__file__).with_name("results_out_of_core.json")
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "scale-out.md"
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "guides" / "scale-out.md"
 DOCS_START, DOCS_END = "<!-- out-of-core:start -->", "<!-- out-of-core:end -->"
 STAGES = ("write", "read_validate", "features", "fit", "evaluate", "score")
 
@@ -208,7 +208,7 @@ def markdown(results: dict) -> str:
 
 
 def write_docs(results: dict, page: Path = DOCS) -> None:
-    """Replace the table between the markers of ``docs/scale-out.md``."""
+    """Replace the table between the markers of ``docs/guides/scale-out.md``."""
     text = page.read_text()
     if DOCS_START not in text or DOCS_END not in text:
         raise SystemExit(f"{page} has no {DOCS_START} ... {DOCS_END} markers")
@@ -231,9 +231,9 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the Parquet world")
     parser.add_argument("--out", type=Path, default=RESULTS, help="the results file")
     parser.add_argument("--write-docs", action="store_true",
-                        help="render the results file into docs/scale-out.md")
+                        help="render the results file into docs/guides/scale-out.md")
     parser.add_argument("--docs-only", action="store_true",
-                        help="no run: only render the results file into docs/scale-out.md")
+                        help="no run: only render the results file into docs/guides/scale-out.md")
     args = parser.parse_args()
     results = json.loads(args.out.read_text()) if args.out.exists() else {}
     if not args.docs_only:
