@@ -26,7 +26,12 @@ def test_demo_command_runs_end_to_end(tmp_path):
     store = tmp_path / "mlflow.db"
     assert store.exists()
     client = mlflow.MlflowClient(f"sqlite:///{store}")
-    assert str(client.get_model_version_by_alias("propensity", "champion").version) == "1"
+    # Crowned only beyond the paired noise over the best baseline: at 3,000 users the margin
+    # (about +0.01 on seed 0) is within it, so the demo scores the version it registered.
+    champion = client.get_registered_model("propensity").aliases.get("champion")
+    assert champion in (None, "1")
+    assert ("now champion" in out) == (champion == "1")
+    assert champion == "1" or "not champion" in out and "within noise" in out
     assert "Campaign readout" in out and "Uplift learners" in out and "oracle" in out
     assert "Campaign plan" in out and "Lookalike audience" in out and "truly persuadable" in out
     assert "Community owners" in out and "group size" in out and "plan for" in out
