@@ -22,11 +22,7 @@ def purchase_labels(tables: dict[str, pd.DataFrame], as_of, horizon_days: int,
     True
     """
     orders = tables["orders"]
-    start = as_timestamp(as_of, orders["ts"])
-    end = start + pd.Timedelta(days=horizon_days)
-    hit = (orders["ts"] >= start) & (orders["ts"] < end)
-    if category is not None:
-        hit &= orders["category"] == category
+    hit = _in_window(orders, as_of, horizon_days, category)
     identity = resolve_identity(tables)
     buyers = identity.loc[identity["shop_id"].isin(orders.loc[hit, "shop_id"]), "user_id"]
     return pd.Series(np.isin(users, buyers.to_numpy()).astype(np.int8), index=users,
@@ -53,11 +49,7 @@ def revenue_labels(tables: dict[str, pd.DataFrame], as_of, horizon_days: int,
     True
     """
     orders = tables["orders"]
-    start = as_timestamp(as_of, orders["ts"])
-    end = start + pd.Timedelta(days=horizon_days)
-    hit = (orders["ts"] >= start) & (orders["ts"] < end)
-    if category is not None:
-        hit &= orders["category"] == category
+    hit = _in_window(orders, as_of, horizon_days, category)
     per_shop = orders.loc[hit].groupby("shop_id", observed=True)["amount"].sum()
     identity = resolve_identity(tables)
     linked = identity[["user_id", "shop_id"]].dropna(subset=["shop_id"])
@@ -65,3 +57,12 @@ def revenue_labels(tables: dict[str, pd.DataFrame], as_of, horizon_days: int,
                 .groupby("user_id")["amount"].sum())
     values = per_user.reindex(users).fillna(0.0).to_numpy(dtype=float)
     return pd.Series(values, index=users, name="revenue")
+
+
+def _in_window(orders: pd.DataFrame, as_of, horizon_days: int, category: str | None) -> pd.Series:
+    """Orders (of ``category``, any if None) in ``[as_of, as_of + horizon_days)``."""
+    start = as_timestamp(as_of, orders["ts"])
+    hit = (orders["ts"] >= start) & (orders["ts"] < start + pd.Timedelta(days=horizon_days))
+    if category is not None:
+        hit &= orders["category"] == category
+    return hit
