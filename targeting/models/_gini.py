@@ -25,7 +25,7 @@ def gini(y, s) -> float:
 
     Examples
     --------
-    >>> gini([0, 0, 10], [3, 2, 1]) < 0 < gini([0, 0, 10], [1, 2, 3])
+    >>> bool(gini([0, 0, 10], [3, 2, 1]) < 0 < gini([0, 0, 10], [1, 2, 3]))
     True
     """
     y, s = np.asarray(y, dtype=float), np.asarray(s, dtype=float)
