@@ -280,8 +280,8 @@ def _scoring_reference(logged) -> str:
     world's margin over the baselines can be within noise), the version just registered."""
     import mlflow
 
-    try:
-        mlflow.MlflowClient().get_model_version_by_alias(logged.name, "champion")
-    except mlflow.exceptions.MlflowException:
+    from targeting.tracking import _champion_version
+
+    if _champion_version(mlflow.MlflowClient(), logged.name) is None:
         return f"models:/{logged.name}/{logged.version}"
     return f"models:/{logged.name}@champion"

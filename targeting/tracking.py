@@ -326,7 +326,7 @@ def _selection_params(model) -> dict:
         return {}
     return {"candidate": selection["chosen"],
             "candidates": "+".join(selection["candidates"]),
-            "selection_rows": selection.get("selection_rows", "")}
+            "selection_rows": selection["selection_rows"]}
 
 
 def _selection_metrics(model) -> dict:

@@ -135,10 +135,9 @@ class DaskPropensityModel(PropensityModel):
         rounds = self._rounds(train_parts, val_parts, [s[0] for s in val_sizes])
         self.booster_ = self._train_dask(train_parts, tr_sizes, rounds)
         margin, y_val = _gather_margins(self._client, self.booster_, val_parts)
-        self.classic_ = self.linear_ = self.blend_ = None
+        # One LightGBM on the cluster: no classic columns, no candidates, so no selection.
+        self.classic_ = self.linear_ = self.blend_ = self.selection_ = None
         self.candidate_ = "lightgbm"
-        self.selection_ = {"chosen": "lightgbm", "candidates": {},
-                           "reason": "one LightGBM on the cluster (no choice of capacity)"}
         return self._finish_fit(parts, as_of, snapshots, margin, y_val,
                                 train_rows=sum(s[0] for s in tr_sizes),
                                 train_positives=int(y_tr_sum))
