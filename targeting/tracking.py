@@ -422,22 +422,16 @@ def _better_than_champion(client, name, model, evaluation, tables,
     if not getattr(evaluation, "beats_baselines", lambda: True)():
         return False, (f"{evaluation.verdict()}: not crowned, a champion must beat the "
                        "analyst's best score beyond noise (version kept)")
-    try:
-        current = client.get_model_version_by_alias(name, CHAMPION)
-    except mlflow.exceptions.MlflowException:
+    found = _champion_model(client, name)
+    if found is None:
         return True, "first model: no champion yet"
-    champion = mlflow.pyfunc.load_model(f"models:/{name}/{current.version}")
-    champ_model = champion.unwrap_python_model().model
+    current, champ_model = found
     if (champ_model.category, champ_model.horizon_days) != (model.category, model.horizon_days):
         what = (f"champion v{current.version} predicts {champ_model.category!r} over "
                 f"{champ_model.horizon_days} days, this model {model.category!r} over "
                 f"{model.horizon_days} days")
-        if champion_metric is not None:
-            return _by_metric(client, current, evaluation, champion_metric, what)
-        reason = (f"{what}: not comparable, champion kept; decide with an explicit rule "
-                  "(champion_metric='auc', CLI --champion-metric auc) or targeting promote")
-        warnings.warn(reason, UserWarning, stacklevel=4)
-        return False, reason
+        return _not_comparable(client, current, evaluation, champion_metric, what,
+                               "champion_metric='auc', CLI --champion-metric auc")
     as_of = pd.Timestamp(evaluation.extra.get("as_of", model.as_of_))
     champ_auc = evaluate_propensity(champ_model, tables, as_of).metrics["auc"]
     new_auc = evaluation.metrics["auc"]
@@ -457,22 +451,16 @@ def _value_better_than_champion(client, name, model, evaluation, tables,
         m = evaluation.metrics
         return False, (f"baseline {beaten!r} Gini {m[f'baseline_{beaten}_gini']:.4f} matches "
                        f"or beats the model's {m['gini']:.4f}: not crowned (version kept)")
-    try:
-        current = client.get_model_version_by_alias(name, CHAMPION)
-    except mlflow.exceptions.MlflowException:
+    found = _champion_model(client, name)
+    if found is None:
         return True, "first model: no champion yet"
-    champion = mlflow.pyfunc.load_model(f"models:/{name}/{current.version}")
-    champ_model = champion.unwrap_python_model().model
+    current, champ_model = found
     if not (isinstance(champ_model, ValueModel) and (champ_model.category, champ_model.horizon_days)
             == (model.category, model.horizon_days)):
         what = (f"champion v{current.version} ({type(champ_model).__name__}) is not a value "
                 f"model of {model.category!r} over {model.horizon_days} days")
-        if champion_metric is not None:
-            return _by_metric(client, current, evaluation, champion_metric, what)
-        reason = (f"{what}: not comparable, champion kept; decide with an explicit rule "
-                  "(champion_metric='gini') or targeting promote")
-        warnings.warn(reason, UserWarning, stacklevel=4)
-        return False, reason
+        return _not_comparable(client, current, evaluation, champion_metric, what,
+                               "champion_metric='gini'")
     as_of = pd.Timestamp(evaluation.extra.get("as_of", model.as_of_))
     champ = evaluate_value(champ_model, tables, as_of, baselines=False).metrics["gini"]
     new = evaluation.metrics["gini"]
@@ -508,6 +496,28 @@ def _value_description(model, evaluation, logged: LoggedModel) -> str:
         lines += ["", f"**Registry**: `{logged.name}` v{logged.version}, {state}: "
                       f"{logged.reason}."]
     return "\n".join(lines)
+
+
+def _champion_model(client, name: str):
+    """The ``@champion`` version and its fitted model, or None when there is no champion."""
+    try:
+        current = client.get_model_version_by_alias(name, CHAMPION)
+    except mlflow.exceptions.MlflowException:
+        return None
+    champion = mlflow.pyfunc.load_model(f"models:/{name}/{current.version}")
+    return current, champion.unwrap_python_model().model
+
+
+def _not_comparable(client, current, evaluation, champion_metric: str | None, what: str,
+                    rule: str) -> tuple[bool, str]:
+    """A champion of another kind, category or horizon: decide on ``champion_metric`` if
+    given, else keep the champion and say (and warn) how to decide."""
+    if champion_metric is not None:
+        return _by_metric(client, current, evaluation, champion_metric, what)
+    reason = (f"{what}: not comparable, champion kept; decide with an explicit rule ({rule}) "
+              "or targeting promote")
+    warnings.warn(reason, UserWarning, stacklevel=5)
+    return False, reason
 
 
 def _by_metric(client, current, evaluation, metric: str, what: str) -> tuple[bool, str]:
