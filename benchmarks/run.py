@@ -1,8 +1,8 @@
-"""Benchmarks: every row of issue 17's table in one run, as ratios against the obvious
+"""Benchmarks: every row of the speed table in one run, as ratios against the obvious
 alternative measured in the same run, with the peak memory of each group.
 
     .venv/bin/python benchmarks/run.py [--quick] [--only scoring uplift ...] [--repeat 3]
-        [--out benchmarks/results.md] [--write-readme]
+        [--out benchmarks/results.md]
 
 Groups (each runs in a fresh process, so its peak RSS is its own):
 
@@ -21,15 +21,15 @@ Groups (each runs in a fresh process, so its peak RSS is its own):
 - ``explain``: per-user reasons (TreeSHAP) for ``--explain-users`` users against
   ``shap.TreeExplainer`` + argsort.
 - ``scale``: the demo world of ``--scale-users`` (a million) and ``build_features`` on it,
-  time and peak resident memory (the process's, tables included) against the issue's goals.
+  time and peak resident memory (the process's, tables included) against their goals.
 
 ``--quick`` sizes everything down (a few minutes on a shared 2-core machine; ratios at small
-sizes are not the issue's). Full-size rows are kept per group in ``results.json`` beside
+sizes are not the goals'). Full-size rows are kept per group in ``results.json`` beside
 ``--out`` (each group's latest run, with its time and load average), so ``--only`` re-measures
 some groups and the table still has every row; the table is written as Markdown to ``--out``,
-and ``--write-readme`` also replaces the README's table between its
-``benchmarks:start``/``benchmarks:end`` markers. The machine is shared and noisy: each figure
-is the median of ``--repeat`` runs, and a ratio compares figures of the same group's run.
+and the docs' benchmarks page is rendered from ``results.json`` at build time. The machine
+is shared and noisy: each figure is the median of ``--repeat`` runs, and a ratio compares
+figures of the same group's run.
 """
 
 from __future__ import annotations
@@ -173,7 +173,6 @@ FULL = {"users": 200_000, "journeys": 1_000_000, "uplift_rows": 10_000_000,
 QUICK = {"users": 5_000, "journeys": 20_000, "uplift_rows": 500_000, "lookalike_users": 50_000,
          "seeds": 1_000, "explain_world": 5_000, "explain_users": 5_000, "scale_users": 20_000}
 GROUPS = ("world", "attribution", "uplift", "lookalike", "explain", "scale")
-README_START, README_END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
 
 
 def row(work, ours, alternative, ratio, goal, met) -> dict:
@@ -309,16 +308,6 @@ def markdown(rows: list[dict], header: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_readme(table: str, readme: Path) -> None:
-    """Replace the README's table between the benchmark markers."""
-    text = readme.read_text()
-    if README_START not in text or README_END not in text:
-        raise SystemExit(f"{readme} has no {README_START} ... {README_END} markers")
-    head, rest = text.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
-    readme.write_text(f"{head}{README_START}\n{table}{README_END}{tail}")
-
-
 def main() -> None:
     import json
     import multiprocessing
@@ -333,7 +322,6 @@ def main() -> None:
         parser.add_argument(f"--{key.replace('_', '-')}", type=int, default=None,
                             help=f"default {value:,}")
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("results.md"))
-    parser.add_argument("--write-readme", action="store_true")
     args = parser.parse_args()
     size = {k: getattr(args, k) or (QUICK if args.quick else FULL)[k] for k in FULL}
     repeat = args.repeat or (1 if args.quick else 3)
@@ -363,9 +351,6 @@ def main() -> None:
     table = markdown(rows, header)
     args.out.write_text(table)
     print(f"\nwrote {args.out}" + ("" if args.quick else f" and {store}"))
-    if args.write_readme:
-        write_readme(table, Path(__file__).resolve().parents[1] / "README.md")
-        print("replaced the README's benchmark table")
 
 
 if __name__ == "__main__":
