@@ -2,14 +2,36 @@
 
 from __future__ import annotations
 
-import mlflow
-import pytest
+import os
 
-import targeting as tg
+# Under pytest-xdist each worker gets its share of the cores, set before LightGBM's OpenMP
+# runtime starts: OpenMP threads that spin while they wait would otherwise fight the other
+# worker for the same cores (LightGBM slows several-fold when over-subscribed).
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    _cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    _share = max(1, (_cores or 1) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+    os.environ.setdefault("OMP_NUM_THREADS", str(_share))
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import mlflow  # noqa: E402
+import pytest  # noqa: E402
+
+import targeting as tg  # noqa: E402
 
 # tests/data holds data files and the short scripts that made them (they import R readers the
 # suite does not install): not test modules.
 collect_ignore = ["data"]
+
+# One test file per xdist worker (--dist loadgroup in pyproject.toml), so a module's fixtures
+# (worlds, fitted models) are built once; the notebooks, each independent and long, spread.
+UNGROUPED = {"test_notebooks.py"}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.name not in UNGROUPED:
+            item.add_marker(pytest.mark.xdist_group(item.path.name))
 
 
 @pytest.fixture(scope="session")

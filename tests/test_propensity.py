@@ -62,6 +62,25 @@ def test_too_few_buyers_is_a_clear_error(small_world):
 
 
 @pytest.fixture(scope="module")
+def mid_world_metrics():
+    """A 20,000-user world: the default model's metrics with the classic baselines."""
+    world = tg.demo_world(n_users=20_000, random_state=0)
+    model = tg.PropensityModel("beauty", progress=False).fit(world.tables, world.as_of)
+    return tg.evaluate(model, world, baselines=True).metrics
+
+
+def test_model_is_close_to_the_oracle_and_beats_every_baseline(mid_world_metrics):
+    """The default suite's quality check; the 50,000-user claims are the slow tests below."""
+    m = mid_world_metrics
+    assert 0.75 <= m["oracle_auc"] <= 0.9
+    # Measured at 20,000 users, seeds 0-4: gaps 0.042 0.044 0.053 0.048 0.064 (seeds 11-13:
+    # 0.060 0.049 0.068; spread about 0.01), margins over the best baseline 0.102 0.076 0.093
+    # 0.092 0.091. This world is seed 0 (gap 0.042): the bound leaves about one spread.
+    assert m["auc_gap_to_oracle"] <= 0.055
+    assert m["auc_margin_over_best_baseline"] >= 0.06
+
+
+@pytest.fixture(scope="module")
 def default_world_results():
     """The default world (50,000 users): fused, social-only and purchase-only models."""
     from targeting.features.pipeline import share_feature_builds
@@ -81,6 +100,7 @@ def default_world_results():
     return out
 
 
+@pytest.mark.slow  # about 7 minutes on 2 cores; .ci/run runs it
 def test_fused_model_is_close_to_the_oracle_and_beats_every_baseline(default_world_results):
     fused = default_world_results["fused"]
     assert 0.75 <= fused["oracle_auc"] <= 0.9
@@ -91,6 +111,7 @@ def test_fused_model_is_close_to_the_oracle_and_beats_every_baseline(default_wor
     assert fused["auc_margin_over_best_baseline"] >= 0.05
 
 
+@pytest.mark.slow
 def test_fused_silos_beat_each_silo_alone(default_world_results):
     r = default_world_results
     assert r["fused"]["auc"] - r["social"]["auc"] >= 0.01
