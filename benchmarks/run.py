@@ -20,6 +20,10 @@ Groups (each runs in a fresh process, so its peak RSS is its own):
   per-seed kNN with faiss exact.
 - ``explain``: per-user reasons (TreeSHAP) for ``--explain-users`` users against
   ``shap.TreeExplainer`` + argsort.
+- ``fit``: the propensity fit at ``--fit-users`` against one ``lightgbm.train`` on the same
+  stacked snapshot matrix, and ``compare_uplift`` on a ``--campaign-rows`` four-arm campaign
+  against causalml's learners (``benchmarks/fit.py``).
+- ``demo``: ``targeting demo --users --demo-users``, wall time in a fresh process.
 - ``scale``: the demo world of ``--scale-users`` (a million) and ``build_features`` on it,
   time and peak resident memory (the process's, tables included) against their goals.
 
@@ -169,10 +173,12 @@ def bench_scoring(world, repeat):
 # -- the table --------------------------------------------------------------------------------
 FULL = {"users": 200_000, "journeys": 1_000_000, "uplift_rows": 10_000_000,
         "lookalike_users": 1_000_000, "seeds": 10_000, "explain_world": 50_000,
-        "explain_users": 100_000, "scale_users": 1_000_000}
+        "explain_users": 100_000, "scale_users": 1_000_000, "fit_users": 50_000,
+        "campaign_rows": 300_000, "demo_users": 50_000}
 QUICK = {"users": 5_000, "journeys": 20_000, "uplift_rows": 500_000, "lookalike_users": 50_000,
-         "seeds": 1_000, "explain_world": 5_000, "explain_users": 5_000, "scale_users": 20_000}
-GROUPS = ("world", "attribution", "uplift", "lookalike", "explain", "scale")
+         "seeds": 1_000, "explain_world": 5_000, "explain_users": 5_000, "scale_users": 20_000,
+         "fit_users": 5_000, "campaign_rows": 20_000, "demo_users": 3_000}
+GROUPS = ("world", "attribution", "uplift", "lookalike", "explain", "scale", "fit", "demo")
 
 
 def row(work, ours, alternative, ratio, goal, met) -> dict:
@@ -288,6 +294,38 @@ def scale_rows(size, repeat) -> list[dict]:
             f"{t_features:.1f} s, peak {peak / GIB:.1f} GiB (tables {before / GIB:.1f} GiB "
             f"of it)", "—", "—", "<= 45 s and <= 6 GiB peak",
             (t_features <= 45 and peak / GIB <= 6) if full else None)]
+
+
+def fit_rows(size, repeat) -> list[dict]:
+    """The propensity fit and compare_uplift against the hand-written alternative (once each:
+    minutes at full size)."""
+    from fit import propensity_fit, uplift_learners
+
+    p = propensity_fit(size["fit_users"])
+    u = uplift_learners(size["campaign_rows"])
+    base = (f"one `lightgbm.train` on the same stacked matrix ({p['rows']:,} rows, "
+            f"{p['trees']} trees) {p['hand-written (s)']:.1f} s")
+    return [
+        *(row(f"propensity fit, {p['users']:,} users, `capacity=\"{c}\"` (chose "
+              f"{p[f'candidate {c}']})", f"{p[f'ours {c} (s)']:.1f} s", base,
+              f"{p[f'ours {c} (s)'] / p['hand-written (s)']:.2f}x", "<= 1.5x",
+              p[f"ours {c} (s)"] / p["hand-written (s)"] <= 1.5) for c in ("auto", "lightgbm")),
+        row(f"`compare_uplift`, S/T/X learners, {u['rows']:,} users, four arms, 2-fold "
+            "cross-fitting", f"{u['ours (s)']:.1f} s (with bootstrap intervals and the best "
+            "refitted)", f"causalml S/T/X classifiers, same folds and LightGBM settings "
+            f"{u['causalml (s)']:.1f} s", f"{u['ours (s)'] / u['causalml (s)']:.2f}x",
+            "<= 1.0x", u["ours (s)"] <= u["causalml (s)"])]
+
+
+def demo_rows(size, repeat) -> list[dict]:
+    """``targeting demo`` wall time in a fresh process (once)."""
+    from fit import demo_wall
+
+    n = size["demo_users"]
+    t = demo_wall(n)
+    return [row(f"`targeting demo --users {n:,}` (every figure printed and logged)",
+                f"{t:.0f} s", "—", "—", "<= 180 s at the default 50,000 users",
+                t <= 180 if n >= 50_000 else None)]
 
 
 def _run_group(name: str, size: dict, repeat: int) -> tuple[list[dict], float]:

@@ -536,6 +536,8 @@ def ui_address(host: str, port: int, experiment_id: str | None = None) -> str:
 def _cmd_ui(args) -> int:
     import mlflow
 
+    from targeting.server import NO_JOB_RUNNERS
+
     uri = mlflow.get_tracking_uri()
     found = mlflow.MlflowClient().get_experiment_by_name(args.experiment)
     print(f"MLflow UI on {ui_address(args.host, args.port)} for {uri}")
@@ -550,6 +552,7 @@ def _cmd_ui(args) -> int:
     # when the virtual environment is not activated.
     env = {**os.environ,
            "PATH": os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])}
+    env.setdefault(*NO_JOB_RUNNERS)
     return subprocess.call(command, env=env)
 
 

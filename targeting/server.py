@@ -92,6 +92,11 @@ class PostgresCluster:
                         "-m", "fast", "-w", "stop"])
 
 
+# MLflow 3's server starts about ten job-runner processes for GenAI scorer jobs, which this
+# package never submits; off unless the environment asks for them.
+NO_JOB_RUNNERS = ("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
+
+
 def server_command(backend_store_uri: str, artifacts_destination: str, *,
                    host: str = "127.0.0.1", port: int = 5000, auth: bool = True,
                    workers: int = 2) -> list[str]:
@@ -117,6 +122,7 @@ def server_env(auth_config: str | Path | None) -> dict:
     its web server by name) and the auth settings."""
     env = {**os.environ,
            "PATH": os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])}
+    env.setdefault(*NO_JOB_RUNNERS)
     if auth_config is not None:
         env["MLFLOW_AUTH_CONFIG_PATH"] = str(auth_config)
         # The auth app's CSRF protection needs a key; give every server of a team the same one.

@@ -13,6 +13,9 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("OMP_NUM_THREADS", str(_share))
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+# The MLflow servers the tests start (UI review, team server): no GenAI job-runner processes.
+os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
+
 import mlflow  # noqa: E402
 import pytest  # noqa: E402
 
