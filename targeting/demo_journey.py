@@ -60,7 +60,10 @@ def _run_demo(n_users, random_state, category, experiment, progress, runner) -> 
                             ("social-only", ("profile", "social", "graph")),
                             ("purchase-only", ("profile", "purchase", "crm"))):
         step(f"{label} model")
-        model = tg.PropensityModel(category, builders=builders, progress=False)
+        # The single-silo models are an ablation of inputs, not a choice of learners: one
+        # LightGBM each rather than every candidate (the fused model still chooses).
+        model = tg.PropensityModel(category, builders=builders, progress=False,
+                                   capacity="auto" if label == "fused" else "lightgbm")
         models[label] = model = runner.fit(model, tables, world.as_of)
         # The classic baselines are the fused model's yardstick: computed (and printed) once.
         evaluations[label] = tg.evaluate(model, shared, baselines=label == "fused")
@@ -103,7 +106,7 @@ def _run_demo(n_users, random_state, category, experiment, progress, runner) -> 
     fused_model = models["fused"]
     pool = fused_model.features(tables, world.as_of)
     results["community"] = community_summary(world, propensity=pd.Series(
-        fused_model.predict_proba(pool)[:, 1], index=pool.index))
+        fused_model.predict_proba(pool)[:, 1], index=pool.index), progress=False)
     bar.update()
     bar.close()
     results.update(
@@ -174,7 +177,7 @@ def _demo_lookalike(world, experiment: str, tables=None, seed_fraction: float = 
     n_seeds = min(segment, max(int(seed_fraction * segment), 120))
     seeds = tg.segment_seed(world, size=n_seeds)
     tables = world.tables if tables is None else tables
-    model = tg.LookalikeModel().fit(tables, seeds, world.as_of)
+    model = tg.LookalikeModel(progress=False).fit(tables, seeds, world.as_of)
     audience = model.expand(size=size)
     evaluation = tg.evaluate(model, world)
     logged = log_lookalike(model, audience, evaluation, experiment=experiment,

@@ -277,20 +277,21 @@ def evaluate_potential(scores: pd.Series, *, truth: pd.Series,
 
 
 def community_summary(world, *, propensity: pd.Series | None = None,
-                      budget: float = 20_000.0) -> dict:
+                      budget: float = 20_000.0, progress: bool = True) -> dict:
     """Owner value, an owner plan and owner potential on a demo world, scored against its truth
-    (what ``targeting demo`` prints; ``propensity``: scores to compare the audience with)."""
+    (what ``targeting demo`` prints; ``propensity``: scores to compare the audience with;
+    ``progress``: the models' own progress bars)."""
     from targeting.models.owner_potential import OwnerPotentialModel
     from targeting.privacy import PrivacyFloorError
 
-    value = rank_owners(world.tables, world.as_of)
+    value = rank_owners(world.tables, world.as_of, progress=progress)
     ev = evaluate_owners(value, truth=world.truth["owners"])
     plan = plan_owners(value, budget=budget)
     out = {"owners": len(value.table), "top": value.top(5), "evaluation": ev.table,
            "coverage": ev.coverage, "confidence": value.confidence, "plan": plan.totals,
            "budget": budget}
     try:
-        model = OwnerPotentialModel().fit(world.tables, value)
+        model = OwnerPotentialModel(progress=progress).fit(world.tables, value)
     except (PrivacyFloorError, InsufficientDataError, ValueError) as err:
         out["potential_skipped"] = str(err).split(";")[0]
         return out

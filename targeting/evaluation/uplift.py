@@ -85,12 +85,9 @@ def _metrics_row(y, score, treated, n_bootstrap: int, random_state: int) -> dict
     for k in TOP_FRACTIONS:
         row[f"uplift@{int(k * 100)}%"] = m.uplift_at_k(y, score, treated, k=k)
     if n_bootstrap:
-        row["qini_low"], row["qini_high"] = m.bootstrap_interval(
-            m.qini_coefficient, y, score, treated, n_bootstrap=n_bootstrap,
-            random_state=random_state)
-        row["auuc_low"], row["auuc_high"] = m.bootstrap_interval(
-            m.auuc, y, score, treated, n_bootstrap=n_bootstrap,
-            random_state=random_state)
+        (row["qini_low"], row["qini_high"]), (row["auuc_low"], row["auuc_high"]) = (
+            m.bootstrap_interval((m.qini_coefficient, m.auuc), y, score, treated,
+                                 n_bootstrap=n_bootstrap, random_state=random_state))
     row["users"] = len(y)
     return row
 
