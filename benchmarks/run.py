@@ -136,7 +136,8 @@ def bench_features(world, repeat):
 def bench_scoring(world, repeat):
     model = tg.PropensityModel("beauty", progress=False).fit(world.tables, world.as_of)
     features = model.features(world.tables, world.as_of)
-    matrix = model.pipeline_.to_matrix(features)
+    # The booster's own input: the pipeline's matrix with the classic scores appended.
+    matrix = model.model_matrix(model.pipeline_.to_matrix(features))
     t_raw, _ = timed(lambda: model.booster_.predict(matrix), repeat)
     with tempfile.TemporaryDirectory() as cache:  # an empty cache: the first call compiles
         os.environ["TARGETING_CACHE_DIR"] = cache
@@ -380,8 +381,8 @@ def main() -> None:
             r["measured"] = f"{when}, load {os.getloadavg()[0]:.1f}"
         print(f"[{name}: {time.perf_counter() - start:.0f} s]", flush=True)
         measured[name] = group
-    if not args.quick:  # full-size figures only; each group keeps its latest run
-        store.write_text(json.dumps(measured, indent=1) + "\n")
+        if not args.quick:  # full-size figures only, saved as each group ends
+            store.write_text(json.dumps(measured, indent=1) + "\n")
     rows = [r for name in GROUPS for r in measured.get(name, [])]
     header = (f"`.venv/bin/python benchmarks/run.py` ({multiprocessing.cpu_count()} cores, "
               f"{platform.machine()}, medians of {repeat}; ratios within one group's run, each "

@@ -423,8 +423,9 @@ def score(data: Mapping[str, pd.DataFrame] | pd.DataFrame, model=DEFAULT_MODEL, 
     engine : {"auto", "compiled", "lightgbm"}, default "auto"
         What evaluates a propensity model's trees for a batch. ``"compiled"``: the trees
         compiled to native code (:mod:`targeting.compiled`; needs ``targeting[compiled]`` and
-        a C compiler; the same scores bit for bit, about twice LightGBM's speed on large
-        batches; compiled once per model, tens of seconds, and cached on disk).
+        a C compiler; the same scores bit for bit, faster than LightGBM on large batches
+        (the docs' benchmarks page has the figures); compiled once per model, tens of
+        seconds, and cached on disk).
         ``"lightgbm"``: LightGBM itself. ``"auto"``: compiled trees for batches of 50,000
         users or more when they can be had, LightGBM otherwise. Other models always use
         their own predictors. Ignored when ``model`` is already a :class:`Scorer`.
