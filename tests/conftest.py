@@ -25,23 +25,18 @@ import targeting as tg  # noqa: E402
 # suite does not install): not test modules.
 collect_ignore = ["data"]
 
-# One test file per xdist worker (--dist loadgroup in pyproject.toml), so a module's fixtures
-# (worlds, fitted models) are built once; the notebooks, each independent and long, spread.
-UNGROUPED = {"test_notebooks.py"}
-# The longest files are handed out first, so neither worker is left with a long one at the end
-# while the other idles (measured with --durations; the order of the rest is collection order).
-LONGEST_FIRST = ("test_loop.py", "test_cli.py", "test_propensity.py", "test_notebooks.py",
-                 "test_experiments.py", "test_dask.py", "test_server.py", "test_real_data.py",
+# One test file per xdist worker (--dist loadfile in pyproject.toml), so a module's fixtures
+# (worlds, fitted models) are built once. The longest files are handed out first, so neither
+# worker is left with a long one at the end while the other idles (measured with --durations;
+# the rest keep their collection order).
+LONGEST_FIRST = ("test_notebooks.py", "test_loop.py", "test_cli.py", "test_propensity.py",
+                 "test_experiments.py", "test_real_data.py", "test_dask.py", "test_server.py",
                  "test_spark.py", "test_drift.py", "test_demo_blocks.py", "test_lookalike.py")
 
 
-@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: files stay whole
-    for item in items:
-        if item.path.name not in UNGROUPED:
-            item.add_marker(pytest.mark.xdist_group(item.path.name))
 
 
 @pytest.fixture(scope="session")
