@@ -3,7 +3,7 @@
     .venv/bin/pip install -e ".[compiled]"       # tl2cgen and treelite; needs gcc or clang
     .venv/bin/python benchmarks/compiled_trees.py [--users 200000] [--repeat 3]
 
-Issue 17 asks to adopt a compiled predictor only if its scores equal LightGBM's to 1e-12 and
+A compiled predictor is adopted only if its scores equal LightGBM's to 1e-12 and
 the compiled artefact travels with the MLflow model (or is rebuilt and cached on load). This
 measures, on the benchmark's own model (the ``world`` group of ``benchmarks/run.py``): the
 compile time, the compiled trees' margins against raw ``Booster.predict`` on the same matrix
