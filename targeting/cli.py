@@ -536,7 +536,7 @@ def ui_address(host: str, port: int, experiment_id: str | None = None) -> str:
 def _cmd_ui(args) -> int:
     import mlflow
 
-    from targeting.server import NO_JOB_RUNNERS
+    from targeting.server import server_env
 
     uri = mlflow.get_tracking_uri()
     found = mlflow.MlflowClient().get_experiment_by_name(args.experiment)
@@ -548,12 +548,8 @@ def _cmd_ui(args) -> int:
               "(top left) once and the browser keeps it", flush=True)
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
                "--host", args.host, "--port", str(args.port), "--workers", str(args.workers)]
-    # MLflow starts its web server by name: make this environment's bin folder visible even
-    # when the virtual environment is not activated.
-    env = {**os.environ,
-           "PATH": os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])}
-    env.setdefault(*NO_JOB_RUNNERS)
-    return subprocess.call(command, env=env)
+    # The server's environment (this environment's bin folder on PATH, no job runners), no auth.
+    return subprocess.call(command, env=server_env(None))
 
 
 def _add_server(command) -> None:

@@ -238,6 +238,12 @@ def _perfect_normalised(values_of, perfect_key, y, uplift, treatment) -> float:
         v = values_of(*counts)
         area = _area(counts[0], v)
         perfect = _perfect_counts(y, t, perfect_key)
+    return _normalised(area, values_of, perfect)
+
+
+def _normalised(area: float, values_of, perfect) -> float:
+    """``(area - random) / (perfect - random)``, the random line ending where the perfect
+    curve (its cumulative counts ``perfect``) ends; NaN when there is nothing to rank."""
     vp = values_of(*perfect)
     baseline = 0.5 * vp[-1] * perfect[0][-1]
     room = _area(perfect[0], vp) - baseline
@@ -544,15 +550,9 @@ def _resampled_areas(curves, y, u, t, picks):
         counts = (n_all.astype(float), n_t.astype(float), (n_all - n_t).astype(float),
                   y_t.astype(float), (y_all - y_t).astype(float))
         per_code = np.bincount(code, weights=w, minlength=4)
-        out = []
-        for values_of, perfect_key in curves:
-            area = _area(counts[0], values_of(*counts))
-            perfect = _perfect_from_counts(per_code, perfect_key)
-            vp = values_of(*perfect)
-            baseline = 0.5 * vp[-1] * perfect[0][-1]
-            room = _area(perfect[0], vp) - baseline
-            out.append(float("nan") if room == 0 else float((area - baseline) / room))
-        yield out
+        yield [_normalised(_area(counts[0], values_of(*counts)), values_of,
+                           _perfect_from_counts(per_code, perfect_key))
+               for values_of, perfect_key in curves]
 
 
 _WEIGHTED = {qini_coefficient: (_qini_values, _perfect_qini_key),

@@ -236,11 +236,8 @@ def _purchases_if_alive(params: dict, t: float, x, T) -> np.ndarray:
     """E[(1 - (1 + p*u)^-(r+x)) / p] for p ~ Beta(a, b+x), u = t / (alpha + T): the expected
     purchases in the next ``t`` of a customer alive at ``T`` (once per distinct (x, T))."""
     r, alpha, a, b = (params[k] for k in NAMES)
-    if len(x) > 64:  # many customers share a history: compute each distinct one once
-        pairs, at = np.unique(np.column_stack([x, T]), axis=0, return_inverse=True)
-        x, T = pairs[:, 0], pairs[:, 1]
-    else:  # a few rows (single-user scoring): sorting them costs more than it saves
-        at = np.arange(len(x))
+    pairs, at = np.unique(np.column_stack([x, T]), axis=0, return_inverse=True)
+    x, T = pairs[:, 0], pairs[:, 1]
     shape, u = r + x, t / (alpha + T)
     out, done = _power_series(shape, a, a + b + x - 1, u)
     for value in np.unique(x[~done]):  # elsewhere: quadrature over p, nodes per frequency
